@@ -1,0 +1,126 @@
+//! Errors of this crate: one umbrella [`Error`] with a precise sub-enum per concern.
+//!
+//! Every error here means "the peer sent something the spec does not allow". The mapping to wire
+//! codes lives in exactly one place per wire: [`SetShapeError::err_code`] for SETs (always
+//! `invalid_request`, RFC 8935 §2.4); management and poll bodies answer HTTP `400`.
+
+/// Why a Subject Identifier or Complex Subject is invalid
+/// ([RFC 9493 §3](https://www.rfc-editor.org/rfc/rfc9493#section-3),
+/// [SSF 1.0 §3](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-3)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubjectError {
+    /// The subject is not a JSON object (SSF-SUB-01).
+    #[error("a subject identifier must be a JSON object")]
+    NotAnObject,
+    /// There is no `format` member (SSF-SUB-01).
+    #[error("the subject identifier has no `format` member")]
+    MissingFormat,
+    /// `format` is not a string.
+    #[error("the subject `format` member must be a string")]
+    FormatNotString,
+    /// Google's legacy `subject_type` instead of `format` (SSF-SUB-23/24, RISC §3.1, TV-NEG-20);
+    /// accepted only in legacy mode.
+    #[error(
+        "`subject_type` is the legacy RISC name of `format`; it is accepted only in legacy mode"
+    )]
+    LegacySubjectType,
+    /// A draft format name (`jwt-id`, `saml-assertion-id`, `phone`); accepted only in legacy mode.
+    #[error(
+        "subject format `{format}` is a draft name of `{replacement}`; it is accepted only in legacy mode"
+    )]
+    LegacyFormat {
+        /// The draft name received.
+        format: String,
+        /// The final name.
+        replacement: &'static str,
+    },
+    /// A member the format requires is absent (SSF-SUB-02, TV-NEG-18).
+    #[error("a `{format}` subject requires the member `{member}`")]
+    MissingMember {
+        /// The subject format.
+        format: String,
+        /// The missing member.
+        member: &'static str,
+    },
+    /// A member has the wrong JSON type.
+    #[error("member `{member}` of a `{format}` subject must be {expected}")]
+    WrongType {
+        /// The subject format.
+        format: String,
+        /// The member.
+        member: String,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A required member is empty (SSF-SUB-03, TV-NEG-19).
+    #[error("member `{member}` of a `{format}` subject must not be empty")]
+    EmptyMember {
+        /// The subject format.
+        format: String,
+        /// The member.
+        member: &'static str,
+    },
+    /// A member's value does not have the syntax its format requires (an `acct:` URI, an E.164
+    /// number, a DID, an IP address, …).
+    #[error("member `{member}` of a `{format}` subject is not {expected}")]
+    InvalidValue {
+        /// The subject format.
+        format: String,
+        /// The member.
+        member: &'static str,
+        /// The syntax expected.
+        expected: &'static str,
+    },
+    /// A member the format does not describe (SSF-SUB-02). Only [`SubjectId::validate`] reports
+    /// it: receivers ignore unknown members (SSF-RXV-15).
+    ///
+    /// [`SubjectId::validate`]: crate::subject::SubjectId::validate
+    #[error("member `{member}` is not described by the `{format}` format")]
+    UnexpectedMember {
+        /// The subject format.
+        format: String,
+        /// The extra member.
+        member: String,
+    },
+    /// `aliases` with an empty `identifiers` array (SSF-SUB-17).
+    #[error("an `aliases` subject needs at least one identifier")]
+    EmptyAliases,
+    /// `aliases` inside `aliases` (SSF-SUB-17, TV-NEG-16).
+    #[error("an `aliases` subject must not contain another `aliases` subject")]
+    NestedAliases,
+    /// A complex subject inside `aliases` (whose members are Subject Identifiers, RFC 9493 §3.2.8).
+    #[error("an `aliases` subject must not contain a `complex` subject")]
+    ComplexInAliases,
+    /// A complex subject without members (SSF-SUB-30).
+    #[error("a `complex` subject needs at least one member")]
+    EmptyComplex,
+    /// A complex subject nested in a complex subject (SSF-SUB-33, TV-NEG-17).
+    #[error("member `{0}` of a complex subject is itself complex; members must be simple subjects")]
+    NestedComplex(String),
+    /// A member of a complex subject is invalid.
+    #[error("member `{member}` of the complex subject: {source}")]
+    ComplexMember {
+        /// The member name.
+        member: String,
+        /// What is wrong with it.
+        source: Box<Self>,
+    },
+    /// An identifier of an `aliases` subject is invalid.
+    #[error("identifier {index} of the `aliases` subject: {source}")]
+    Alias {
+        /// Its index in `identifiers`.
+        index: usize,
+        /// What is wrong with it.
+        source: Box<Self>,
+    },
+}
+
+/// Every error of this crate.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An invalid subject.
+    #[error(transparent)]
+    Subject(#[from] SubjectError),
+}

@@ -1,0 +1,25 @@
+//! Protocol types of the [OpenID Shared Signals Framework 1.0][ssf], [CAEP 1.0][caep] and
+//! [RISC 1.0][risc], carried in Security Event Tokens ([RFC 8417]).
+//!
+//! Pure data: serde types, parsing and validation rules, no I/O. Unknown values round-trip;
+//! unknown members are kept.
+//!
+//! [ssf]: https://openid.net/specs/openid-sharedsignals-framework-1_0.html
+//! [caep]: https://openid.net/specs/openid-caep-1_0.html
+//! [risc]: https://openid.net/specs/openid-risc-1_0.html
+//! [RFC 8417]: https://www.rfc-editor.org/rfc/rfc8417
+
+pub mod error;
+pub mod error_code;
+pub mod ids;
+pub mod mode;
+pub mod open_enum;
+pub mod subject;
+pub mod time;
+
+pub use error::{Error, SubjectError};
+pub use error_code::SetErrorCode;
+pub use ids::{EventTypeUri, Issuer, Jti, KeyId, StreamId};
+pub use mode::ParseMode;
+pub use subject::{ComplexSubject, SubjectId};
+pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
