@@ -4,6 +4,8 @@
 //! codes lives in exactly one place per wire: [`SetShapeError::err_code`] for SETs (always
 //! `invalid_request`, RFC 8935 §2.4); management and poll bodies answer HTTP `400`.
 
+use crate::error_code::SetErrorCode;
+
 /// Why a Subject Identifier or Complex Subject is invalid
 /// ([RFC 9493 §3](https://www.rfc-editor.org/rfc/rfc9493#section-3),
 /// [SSF 1.0 §3](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-3)).
@@ -116,6 +118,74 @@ pub enum SubjectError {
     },
 }
 
+/// Why a SET's claims do not have the shape a receiver accepts
+/// ([RFC 8417 §2.2](https://www.rfc-editor.org/rfc/rfc8417#section-2.2),
+/// [SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)).
+/// Every variant is answered with `invalid_request` ([`SetShapeError::err_code`]).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetShapeError {
+    /// The payload is not valid JSON (SSF-RXV-01).
+    #[error("the SET payload is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The payload is not a JSON object (SSF-RXV-01).
+    #[error("the SET payload is not a JSON object")]
+    NotAnObject,
+    /// A required claim (`iss`, `jti`, `iat`) is absent (SSF-SET-03..05).
+    #[error("the SET has no `{0}` claim")]
+    MissingClaim(&'static str),
+    /// A claim has the wrong JSON type.
+    #[error("the SET claim `{claim}` must be {expected}")]
+    WrongClaimType {
+        /// The claim.
+        claim: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// `events` is absent (SSF-RXV-06, SSF-SET-15).
+    #[error("the SET has no `events` claim")]
+    MissingEvents,
+    /// `events` is not a JSON object (SSF-RXV-06).
+    #[error("the SET `events` claim must be a JSON object")]
+    EventsNotObject,
+    /// `events` is an empty object (SSF-SET-15).
+    #[error("the SET `events` claim holds no event")]
+    NoEvents,
+    /// An event's value is not a JSON object (SSF-RXV-06, TV-NEG-05).
+    #[error("the value of event `{0}` must be a JSON object")]
+    EventNotObject(String),
+    /// More than one event (SSF-SET-16/17, CAEPIOP §2.8.1, TV-NEG-04).
+    #[error("the SET carries {0} events; exactly one is allowed")]
+    MultipleEvents(usize),
+    /// `sub_id` is absent (SSF-SET-12, SSF-RXV-07, TV-NEG-01).
+    #[error("the SET has no `sub_id` claim")]
+    MissingSubId,
+    /// `sub_id` is absent and the event carries a draft `subject` instead (TV-NEG-12, D-19);
+    /// accepted only in legacy mode.
+    #[error(
+        "the SET has no `sub_id` claim; a `subject` inside the event is accepted only in legacy mode"
+    )]
+    LegacyEventSubject,
+    /// `sub_id` is invalid (SSF-RXV-07).
+    #[error("the SET `sub_id` is invalid: {0}")]
+    SubId(SubjectError),
+    /// The legacy `subject` inside the event is invalid (legacy mode).
+    #[error("the `subject` inside the event is invalid: {0}")]
+    EventSubject(SubjectError),
+    /// A transmitter tried to emit a claim SSF forbids (`sub`, `exp`; SSF-SET-13/14) or one that
+    /// collides with a typed claim.
+    #[error("the claim `{0}` must not be set this way in an SSF SET")]
+    ForbiddenClaim(String),
+}
+
+impl SetShapeError {
+    /// The RFC 8935 §2.4 / RFC 8936 `err` code for this error: always `invalid_request`
+    /// (checklist SSF-RXV-01, 06, 07, 09). The one place this mapping is made.
+    pub fn err_code(&self) -> SetErrorCode {
+        SetErrorCode::InvalidRequest
+    }
+}
+
 /// Every error of this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -123,4 +193,7 @@ pub enum Error {
     /// An invalid subject.
     #[error(transparent)]
     Subject(#[from] SubjectError),
+    /// A SET of the wrong shape.
+    #[error(transparent)]
+    SetShape(#[from] SetShapeError),
 }

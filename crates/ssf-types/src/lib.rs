@@ -11,15 +11,19 @@
 
 pub mod error;
 pub mod error_code;
+pub mod event;
 pub mod ids;
 pub mod mode;
 pub mod open_enum;
+pub mod set;
 pub mod subject;
 pub mod time;
 
-pub use error::{Error, SubjectError};
+pub use error::{Error, SetShapeError, SubjectError};
 pub use error_code::SetErrorCode;
+pub use event::EventType;
 pub use ids::{EventTypeUri, Issuer, Jti, KeyId, StreamId};
 pub use mode::ParseMode;
+pub use set::{Audience, SetClaims, Txn};
 pub use subject::{ComplexSubject, SubjectId};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
