@@ -118,6 +118,46 @@ pub enum SubjectError {
     },
 }
 
+/// Why an event object does not conform to its definition (SSF-RXV-09, CAEP-05): answered
+/// with `invalid_request` ([`SetShapeError::err_code`] via [`SetShapeError::Event`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event value is not a JSON object (SSF-RXV-06).
+    #[error("the event must be a JSON object")]
+    NotAnObject,
+    /// A required field is absent (TV-NEG-06, TV-NEG-15).
+    #[error("the event requires the field `{0}`")]
+    MissingField(&'static str),
+    /// A field has the wrong JSON type (TV-NEG-09).
+    #[error("the event field `{field}` must be {expected}")]
+    WrongType {
+        /// The field.
+        field: &'static str,
+        /// What it must be.
+        expected: &'static str,
+    },
+    /// A value outside a closed enumeration (CAEP-05, TV-NEG-07/08/13/14/23).
+    #[error("`{value}` is not an allowed value of the event field `{field}`")]
+    OutOfRange {
+        /// The field.
+        field: &'static str,
+        /// The value received.
+        value: String,
+    },
+    /// An object or array that must have at least one member is empty (CAEP-03, CAEP-11).
+    #[error("the event field `{0}` must not be empty")]
+    Empty(&'static str),
+    /// A key of `reason_admin`/`reason_user` is not a BCP 47 language tag (CAEP-03).
+    #[error("`{tag}` in the event field `{field}` is not a language tag")]
+    InvalidLanguageTag {
+        /// The field.
+        field: &'static str,
+        /// The key received.
+        tag: String,
+    },
+}
+
 /// Why a SET's claims do not have the shape a receiver accepts
 /// ([RFC 8417 §2.2](https://www.rfc-editor.org/rfc/rfc8417#section-2.2),
 /// [SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)).
@@ -172,6 +212,14 @@ pub enum SetShapeError {
     /// The legacy `subject` inside the event is invalid (legacy mode).
     #[error("the `subject` inside the event is invalid: {0}")]
     EventSubject(SubjectError),
+    /// The event does not conform to its definition (SSF-RXV-09).
+    #[error("the event `{uri}` is invalid: {source}")]
+    Event {
+        /// The event-type URI.
+        uri: String,
+        /// What is wrong.
+        source: EventError,
+    },
     /// A transmitter tried to emit a claim SSF forbids (`sub`, `exp`; SSF-SET-13/14) or one that
     /// collides with a typed claim.
     #[error("the claim `{0}` must not be set this way in an SSF SET")]
@@ -196,4 +244,7 @@ pub enum Error {
     /// A SET of the wrong shape.
     #[error(transparent)]
     SetShape(#[from] SetShapeError),
+    /// An invalid event.
+    #[error(transparent)]
+    Event(#[from] EventError),
 }

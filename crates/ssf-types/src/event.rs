@@ -1,6 +1,33 @@
-//! Event types: every CAEP 1.0, RISC 1.0 and SSF 1.0 event URI ([`EventType`]).
+//! Events: every CAEP 1.0, RISC 1.0 and SSF 1.0 event URI ([`EventType`]) and a typed view of
+//! each event object ([`Event`]).
+//!
+//! - Receivers: [`Event::parse`] checks an event against its definition (required fields, JSON
+//!   types, closed enumerations; SSF-RXV-09, CAEP-05) and keeps unknown members. Event types it
+//!   does not know become [`Event::Unknown`], never an error (SSF-RXV-16, D-05).
+//! - Transmitters: build the typed struct and call [`Event::to_json`] (or
+//!   [`SetBuilder::event`](crate::set::SetBuilder::event)).
 
-use crate::ids::EventTypeUri;
+pub mod caep;
+mod common;
+pub mod risc;
+pub mod ssf;
+
+use serde_json::{Map, Value};
+
+pub use self::{
+    caep::{
+        AssuranceLevelChange, AssuranceNamespace, ChangeDirection, ChangeType, ComplianceStatus,
+        CredentialChange, CredentialType, DeviceComplianceChange, RiskLevel, RiskLevelChange,
+        RiskPrincipal, SessionEstablished, SessionPresented, SessionRevoked, TokenClaimsChange,
+    },
+    common::{CaepCommon, InitiatingEntity, ReasonMap},
+    risc::{
+        AccountDisabled, AccountDisabledReason, CredentialCompromise, IdentifierChanged,
+        RiscSimpleEvent,
+    },
+    ssf::{StreamUpdated, Verification},
+};
+use crate::{error::EventError, ids::EventTypeUri, mode::ParseMode, time::is_probably_millis};
 
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
 const RISC: &str = "https://schemas.openid.net/secevent/risc/event-type/";
@@ -131,6 +158,239 @@ impl From<EventType> for EventTypeUri {
     }
 }
 
+/// One event of a SET, typed by its [`EventType`]. Unknown members of the event object are kept
+/// in each struct's `extra`, so [`Event::to_json`] gives back what [`Event::parse`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// CAEP session-revoked.
+    SessionRevoked(SessionRevoked),
+    /// CAEP token-claims-change.
+    TokenClaimsChange(TokenClaimsChange),
+    /// CAEP credential-change.
+    CredentialChange(CredentialChange),
+    /// CAEP assurance-level-change.
+    AssuranceLevelChange(AssuranceLevelChange),
+    /// CAEP device-compliance-change.
+    DeviceComplianceChange(DeviceComplianceChange),
+    /// CAEP session-established.
+    SessionEstablished(SessionEstablished),
+    /// CAEP session-presented.
+    SessionPresented(SessionPresented),
+    /// CAEP risk-level-change.
+    RiskLevelChange(RiskLevelChange),
+    /// RISC account-credential-change-required.
+    AccountCredentialChangeRequired(RiscSimpleEvent),
+    /// RISC account-purged.
+    AccountPurged(RiscSimpleEvent),
+    /// RISC account-disabled.
+    AccountDisabled(AccountDisabled),
+    /// RISC account-enabled.
+    AccountEnabled(RiscSimpleEvent),
+    /// RISC identifier-changed.
+    IdentifierChanged(IdentifierChanged),
+    /// RISC identifier-recycled.
+    IdentifierRecycled(RiscSimpleEvent),
+    /// RISC credential-compromise.
+    CredentialCompromise(CredentialCompromise),
+    /// RISC opt-in.
+    OptIn(RiscSimpleEvent),
+    /// RISC opt-out-initiated.
+    OptOutInitiated(RiscSimpleEvent),
+    /// RISC opt-out-cancelled.
+    OptOutCancelled(RiscSimpleEvent),
+    /// RISC opt-out-effective.
+    OptOutEffective(RiscSimpleEvent),
+    /// RISC recovery-activated.
+    RecoveryActivated(RiscSimpleEvent),
+    /// RISC recovery-information-changed.
+    RecoveryInformationChanged(RiscSimpleEvent),
+    /// RISC sessions-revoked (deprecated; still accepted).
+    SessionsRevoked(RiscSimpleEvent),
+    /// SSF verification.
+    Verification(Verification),
+    /// SSF stream-updated.
+    StreamUpdated(StreamUpdated),
+    /// Any other event type, kept verbatim (never refused, SSF-RXV-16). In strict mode the ID1
+    /// `…/sse/event-type/…` URIs land here too.
+    Unknown {
+        /// The event-type URI.
+        uri: EventTypeUri,
+        /// The event object.
+        raw: Map<String, Value>,
+    },
+}
+
+impl Event {
+    /// Parses the event object `value` of type `uri`, checking it against its definition
+    /// (SSF-RXV-09): required fields present (TV-NEG-06, 15), JSON types right (TV-NEG-09),
+    /// closed enumerations in range (CAEP-05: `initiating_entity`, `change_type`, compliance
+    /// status, risk levels, `change_direction`, account-disabled `reason`, stream-updated
+    /// `status`; TV-NEG-07, 08, 13, 14, 23). Open enumerations (`credential_type`, `namespace`,
+    /// `principal`) take any string. A millisecond `event_timestamp` is accepted and flagged
+    /// ([`Self::is_probably_millis`], TV-NEG-10). `mode` only decides whether the ID1 SSF event
+    /// URIs are recognised (legacy) or left [`Event::Unknown`] (strict).
+    pub fn parse(uri: &EventTypeUri, value: &Value, mode: ParseMode) -> Result<Self, EventError> {
+        let mut ty = EventType::from(uri);
+        if ty.is_legacy() && mode.is_legacy() {
+            ty = ty.canonical();
+        }
+        Ok(match ty {
+            EventType::SessionRevoked => Self::SessionRevoked(SessionRevoked::parse(value)?),
+            EventType::TokenClaimsChange => {
+                Self::TokenClaimsChange(TokenClaimsChange::parse(value)?)
+            }
+            EventType::CredentialChange => Self::CredentialChange(CredentialChange::parse(value)?),
+            EventType::AssuranceLevelChange => {
+                Self::AssuranceLevelChange(AssuranceLevelChange::parse(value)?)
+            }
+            EventType::DeviceComplianceChange => {
+                Self::DeviceComplianceChange(DeviceComplianceChange::parse(value)?)
+            }
+            EventType::SessionEstablished => {
+                Self::SessionEstablished(SessionEstablished::parse(value)?)
+            }
+            EventType::SessionPresented => Self::SessionPresented(SessionPresented::parse(value)?),
+            EventType::RiskLevelChange => Self::RiskLevelChange(RiskLevelChange::parse(value)?),
+            EventType::AccountCredentialChangeRequired => {
+                Self::AccountCredentialChangeRequired(RiscSimpleEvent::parse(value)?)
+            }
+            EventType::AccountPurged => Self::AccountPurged(RiscSimpleEvent::parse(value)?),
+            EventType::AccountDisabled => Self::AccountDisabled(AccountDisabled::parse(value)?),
+            EventType::AccountEnabled => Self::AccountEnabled(RiscSimpleEvent::parse(value)?),
+            EventType::IdentifierChanged => {
+                Self::IdentifierChanged(IdentifierChanged::parse(value)?)
+            }
+            EventType::IdentifierRecycled => {
+                Self::IdentifierRecycled(RiscSimpleEvent::parse(value)?)
+            }
+            EventType::CredentialCompromise => {
+                Self::CredentialCompromise(CredentialCompromise::parse(value)?)
+            }
+            EventType::OptIn => Self::OptIn(RiscSimpleEvent::parse(value)?),
+            EventType::OptOutInitiated => Self::OptOutInitiated(RiscSimpleEvent::parse(value)?),
+            EventType::OptOutCancelled => Self::OptOutCancelled(RiscSimpleEvent::parse(value)?),
+            EventType::OptOutEffective => Self::OptOutEffective(RiscSimpleEvent::parse(value)?),
+            EventType::RecoveryActivated => Self::RecoveryActivated(RiscSimpleEvent::parse(value)?),
+            EventType::RecoveryInformationChanged => {
+                Self::RecoveryInformationChanged(RiscSimpleEvent::parse(value)?)
+            }
+            EventType::SessionsRevoked => Self::SessionsRevoked(RiscSimpleEvent::parse(value)?),
+            EventType::Verification => Self::Verification(Verification::parse(value)?),
+            EventType::StreamUpdated => Self::StreamUpdated(StreamUpdated::parse(value)?),
+            EventType::LegacySseVerification
+            | EventType::LegacySseStreamUpdated
+            | EventType::Other(_) => {
+                let raw = value.as_object().cloned().ok_or(EventError::NotAnObject)?;
+                Self::Unknown {
+                    uri: uri.clone(),
+                    raw,
+                }
+            }
+        })
+    }
+
+    /// The event type (always a final 1.0 URI for typed events).
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Self::SessionRevoked(_) => EventType::SessionRevoked,
+            Self::TokenClaimsChange(_) => EventType::TokenClaimsChange,
+            Self::CredentialChange(_) => EventType::CredentialChange,
+            Self::AssuranceLevelChange(_) => EventType::AssuranceLevelChange,
+            Self::DeviceComplianceChange(_) => EventType::DeviceComplianceChange,
+            Self::SessionEstablished(_) => EventType::SessionEstablished,
+            Self::SessionPresented(_) => EventType::SessionPresented,
+            Self::RiskLevelChange(_) => EventType::RiskLevelChange,
+            Self::AccountCredentialChangeRequired(_) => EventType::AccountCredentialChangeRequired,
+            Self::AccountPurged(_) => EventType::AccountPurged,
+            Self::AccountDisabled(_) => EventType::AccountDisabled,
+            Self::AccountEnabled(_) => EventType::AccountEnabled,
+            Self::IdentifierChanged(_) => EventType::IdentifierChanged,
+            Self::IdentifierRecycled(_) => EventType::IdentifierRecycled,
+            Self::CredentialCompromise(_) => EventType::CredentialCompromise,
+            Self::OptIn(_) => EventType::OptIn,
+            Self::OptOutInitiated(_) => EventType::OptOutInitiated,
+            Self::OptOutCancelled(_) => EventType::OptOutCancelled,
+            Self::OptOutEffective(_) => EventType::OptOutEffective,
+            Self::RecoveryActivated(_) => EventType::RecoveryActivated,
+            Self::RecoveryInformationChanged(_) => EventType::RecoveryInformationChanged,
+            Self::SessionsRevoked(_) => EventType::SessionsRevoked,
+            Self::Verification(_) => EventType::Verification,
+            Self::StreamUpdated(_) => EventType::StreamUpdated,
+            Self::Unknown { uri, .. } => EventType::from(uri),
+        }
+    }
+
+    /// The event-type URI, the key of this event in `events`.
+    pub fn uri(&self) -> EventTypeUri {
+        match self {
+            Self::Unknown { uri, .. } => uri.clone(),
+            other => other.event_type().uri(),
+        }
+    }
+
+    /// The event object, in the final format.
+    pub fn to_json(&self) -> Map<String, Value> {
+        match self {
+            Self::SessionRevoked(e) => e.to_json(),
+            Self::TokenClaimsChange(e) => e.to_json(),
+            Self::CredentialChange(e) => e.to_json(),
+            Self::AssuranceLevelChange(e) => e.to_json(),
+            Self::DeviceComplianceChange(e) => e.to_json(),
+            Self::SessionEstablished(e) => e.to_json(),
+            Self::SessionPresented(e) => e.to_json(),
+            Self::RiskLevelChange(e) => e.to_json(),
+            Self::AccountCredentialChangeRequired(e)
+            | Self::AccountPurged(e)
+            | Self::AccountEnabled(e)
+            | Self::IdentifierRecycled(e)
+            | Self::OptIn(e)
+            | Self::OptOutInitiated(e)
+            | Self::OptOutCancelled(e)
+            | Self::OptOutEffective(e)
+            | Self::RecoveryActivated(e)
+            | Self::RecoveryInformationChanged(e)
+            | Self::SessionsRevoked(e) => e.to_json(),
+            Self::AccountDisabled(e) => e.to_json(),
+            Self::IdentifierChanged(e) => e.to_json(),
+            Self::CredentialCompromise(e) => e.to_json(),
+            Self::Verification(e) => e.to_json(),
+            Self::StreamUpdated(e) => e.to_json(),
+            Self::Unknown { raw, .. } => raw.clone(),
+        }
+    }
+
+    /// The CAEP common optional claims, for CAEP events.
+    pub fn caep_common(&self) -> Option<&CaepCommon> {
+        match self {
+            Self::SessionRevoked(e) => Some(&e.common),
+            Self::TokenClaimsChange(e) => Some(&e.common),
+            Self::CredentialChange(e) => Some(&e.common),
+            Self::AssuranceLevelChange(e) => Some(&e.common),
+            Self::DeviceComplianceChange(e) => Some(&e.common),
+            Self::SessionEstablished(e) => Some(&e.common),
+            Self::SessionPresented(e) => Some(&e.common),
+            Self::RiskLevelChange(e) => Some(&e.common),
+            _ => None,
+        }
+    }
+
+    /// `event_timestamp` as sent (CAEP events and RISC credential-compromise).
+    pub fn event_timestamp(&self) -> Option<i64> {
+        match self {
+            Self::CredentialCompromise(e) => e.event_timestamp,
+            other => other.caep_common().and_then(|c| c.event_timestamp),
+        }
+    }
+
+    /// Whether `event_timestamp` looks like milliseconds (CAEP-06, D-19, TV-NEG-10): accepted,
+    /// but the receiver should log a warning, and may use
+    /// [`secs_from_maybe_millis`](crate::time::secs_from_maybe_millis).
+    pub fn is_probably_millis(&self) -> bool {
+        self.event_timestamp().is_some_and(is_probably_millis)
+    }
+}
+
 /// Whether several `events` keys are alternative URIs of one event type (SSF 1.0 §4.2.1), which
 /// legacy mode accepts in one SET: today only the ID1 and final spellings of the SSF events.
 pub(crate) fn are_alternative_uris<'a>(uris: impl Iterator<Item = &'a EventTypeUri>) -> bool {
@@ -165,6 +425,46 @@ mod tests {
                 .any(|p| t.as_str().starts_with(p));
             assert!(prefix, "{t}");
         }
+    }
+
+    #[test]
+    fn unknown_event_types_are_kept_never_refused_ssf_rxv_16() {
+        let uri = EventTypeUri::new("urn:example:secevent:events:type_2");
+        let body = serde_json::json!({"anything": [1, 2]});
+        let e = Event::parse(&uri, &body, ParseMode::Strict).unwrap();
+        assert_eq!(e.uri(), uri);
+        assert_eq!(Value::Object(e.to_json()), body);
+        assert_eq!(
+            Event::parse(&uri, &serde_json::json!(1), ParseMode::Strict),
+            Err(EventError::NotAnObject)
+        );
+    }
+
+    #[test]
+    fn id1_ssf_uris_are_typed_only_in_legacy_mode() {
+        let uri = EventType::LegacySseStreamUpdated.uri();
+        let body = serde_json::json!({"status": "paused"});
+        let strict = Event::parse(&uri, &body, ParseMode::Strict).unwrap();
+        assert!(matches!(strict, Event::Unknown { .. }));
+        let legacy = Event::parse(&uri, &body, ParseMode::Legacy).unwrap();
+        assert!(
+            matches!(&legacy, Event::StreamUpdated(s) if s.status == crate::stream::StreamStatus::Paused)
+        );
+        assert_eq!(
+            legacy.uri(),
+            EventType::StreamUpdated.uri(),
+            "output is the final URI"
+        );
+    }
+
+    #[test]
+    fn typed_events_round_trip_with_unknown_members() {
+        let uri = EventType::RiskLevelChange.uri();
+        let body = serde_json::json!({"principal": "TENANT_X", "current_level": "HIGH",
+            "event_timestamp": 1_615_304_991_643_i64, "vendor_score": 97});
+        let e = Event::parse(&uri, &body, ParseMode::Strict).unwrap();
+        assert!(e.is_probably_millis());
+        assert_eq!(Value::Object(e.to_json()), body);
     }
 
     #[test]

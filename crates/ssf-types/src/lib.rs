@@ -16,12 +16,13 @@ pub mod ids;
 pub mod mode;
 pub mod open_enum;
 pub mod set;
+pub mod stream;
 pub mod subject;
 pub mod time;
 
-pub use error::{Error, SetShapeError, SubjectError};
+pub use error::{Error, EventError, SetShapeError, SubjectError};
 pub use error_code::SetErrorCode;
-pub use event::EventType;
+pub use event::{Event, EventType};
 pub use ids::{EventTypeUri, Issuer, Jti, KeyId, StreamId};
 pub use mode::ParseMode;
 pub use set::{Audience, SetClaims, Txn};

@@ -21,6 +21,7 @@ pub use self::builder::SetBuilder;
 pub use crate::mode::ParseMode;
 use crate::{
     error::SetShapeError,
+    event::Event,
     ids::{EventTypeUri, Issuer, Jti},
     subject::SubjectId,
 };
@@ -242,6 +243,18 @@ impl SetClaims {
     /// The event-type URI of the (single) event.
     pub fn event_type(&self) -> Option<&EventTypeUri> {
         self.events.keys().next()
+    }
+
+    /// The (single) event, typed and checked against its definition ([`Event::parse`]); errors
+    /// come as [`SetShapeError::Event`] so they map to `invalid_request` too. With several
+    /// alternative URIs (legacy mode) the first in URI order is used.
+    pub fn event(&self, mode: ParseMode) -> Result<Event, SetShapeError> {
+        let (uri, body) = self.events.iter().next().ok_or(SetShapeError::NoEvents)?;
+        let body = Value::Object(body.clone());
+        Event::parse(uri, &body, mode).map_err(|source| SetShapeError::Event {
+            uri: uri.to_string(),
+            source,
+        })
     }
 
     /// The claims of [`FORBIDDEN_CLAIMS`] (`sub`, `exp`) present in this SET; a receiver rejects a

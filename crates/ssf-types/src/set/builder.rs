@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::{Audience, SetClaims, Txn};
 use crate::{
     error::SetShapeError,
+    event::Event,
     ids::{EventTypeUri, Issuer, Jti},
     subject::SubjectId,
 };
@@ -71,6 +72,11 @@ impl SetBuilder {
     pub fn event_raw(mut self, uri: EventTypeUri, body: Map<String, Value>) -> Self {
         self.event = Some((uri, body));
         self
+    }
+
+    /// Sets the one event, replacing any earlier one.
+    pub fn event(self, event: &Event) -> Self {
+        self.event_raw(event.uri(), event.to_json())
     }
 
     /// Adds an extra top-level claim (SSF-SET-21). Reserved names (the typed claims, `sub`,
