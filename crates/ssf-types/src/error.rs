@@ -234,6 +234,75 @@ impl SetShapeError {
     }
 }
 
+/// Why a management, metadata or poll body is invalid (SSF 1.0 §7, §8; RFC 8936 §2.2). A server
+/// answers every variant with HTTP `400` ([`BodyError::http_status`]); a poll endpoint puts
+/// [`BodyError::err_code`] in its JSON error body (POLL-03).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The body is not valid JSON.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The body (or a member that must be an object) is not a JSON object.
+    #[error("`{0}` must be a JSON object")]
+    NotAnObject(&'static str),
+    /// A required member is absent (SSF-STREAM-20, 33, SSF-STATUS-07, SSF-SUBJ-01, …).
+    #[error("the body requires the member `{0}`")]
+    MissingField(&'static str),
+    /// A member has the wrong JSON type or an invalid value.
+    #[error("the member `{field}` is invalid: {reason}")]
+    InvalidField {
+        /// The member.
+        field: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// A draft-only member name (`delivery_method`, `url`, `acks`, …); accepted only in legacy
+    /// mode (TV-NEG-26, TV-NEG-27).
+    #[error(
+        "`{member}` is a legacy member name (use `{replacement}`); it is accepted only in legacy mode"
+    )]
+    LegacyMember {
+        /// The legacy name received.
+        member: &'static str,
+        /// The final name.
+        replacement: &'static str,
+    },
+    /// A legacy RISC delivery-method URI; accepted only in legacy mode (checklist section 13).
+    #[error("delivery method `{0}` is a legacy RISC URI; it is accepted only in legacy mode")]
+    LegacyDeliveryMethod(String),
+    /// An invalid subject in an add/remove-subject body (D-04).
+    #[error("invalid subject: {0}")]
+    Subject(SubjectError),
+    /// A status other than `enabled`, `paused`, `disabled` (D-18, SSF-STATUS-09).
+    #[error("`{0}` is not a stream status")]
+    UnknownStatus(String),
+    /// A transmitter-supplied property in a PATCH/PUT body differs from its current value
+    /// (SSF-STREAM-36/42, TV-STREAM-09).
+    #[error("the transmitter-supplied property `{0}` does not match its current value")]
+    TransmitterFieldMismatch(&'static str),
+    /// The metadata `issuer` differs from the issuer used for discovery (SSF-META-07).
+    #[error("the metadata `issuer` does not match the expected issuer")]
+    IssuerMismatch,
+    /// A metadata endpoint or issuer is not an `https` URL without query and fragment
+    /// (SSF-META-11, SSF-META-24).
+    #[error("`{0}` must be an https URL")]
+    NotHttps(&'static str),
+}
+
+impl BodyError {
+    /// The HTTP status a server answers: always `400 Bad Request` (SSF 1.0 §8 error tables,
+    /// POLL-03). The one place this mapping is made.
+    pub fn http_status(&self) -> u16 {
+        400
+    }
+
+    /// The `err` code of a poll endpoint's error body (POLL-03): always `invalid_request`.
+    pub fn err_code(&self) -> SetErrorCode {
+        SetErrorCode::InvalidRequest
+    }
+}
+
 /// Every error of this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -247,4 +316,7 @@ pub enum Error {
     /// An invalid event.
     #[error(transparent)]
     Event(#[from] EventError),
+    /// An invalid management, metadata or poll body.
+    #[error(transparent)]
+    Body(#[from] BodyError),
 }

@@ -9,6 +9,7 @@
 //! [risc]: https://openid.net/specs/openid-risc-1_0.html
 //! [RFC 8417]: https://www.rfc-editor.org/rfc/rfc8417
 
+mod body;
 pub mod error;
 pub mod error_code;
 pub mod event;
@@ -20,11 +21,12 @@ pub mod stream;
 pub mod subject;
 pub mod time;
 
-pub use error::{Error, EventError, SetShapeError, SubjectError};
+pub use error::{BodyError, Error, EventError, SetShapeError, SubjectError};
 pub use error_code::SetErrorCode;
 pub use event::{Event, EventType};
 pub use ids::{EventTypeUri, Issuer, Jti, KeyId, StreamId};
 pub use mode::ParseMode;
 pub use set::{Audience, SetClaims, Txn};
+pub use stream::{Delivery, StreamConfiguration, StreamStatus};
 pub use subject::{ComplexSubject, SubjectId};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
