@@ -9,7 +9,10 @@
 //! [risc]: https://openid.net/specs/openid-risc-1_0.html
 //! [RFC 8417]: https://www.rfc-editor.org/rfc/rfc8417
 
+#![warn(missing_docs)]
+
 mod body;
+pub mod delivery;
 pub mod error;
 pub mod error_code;
 pub mod event;
@@ -22,6 +25,7 @@ pub mod stream;
 pub mod subject;
 pub mod time;
 
+pub use delivery::{PollRequest, PollResponse, PushErrorBody};
 pub use error::{BodyError, Error, EventError, SetShapeError, SubjectError};
 pub use error_code::SetErrorCode;
 pub use event::{Event, EventType};
