@@ -1,0 +1,126 @@
+//! Inactive streams ([SSF 1.0 §8.1.1](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-8.1.1)
+//! `inactivity_timeout`, SSF-STREAM-10..12).
+//!
+//! A background sweep finds streams whose receiver has shown no eligible activity for their
+//! `inactivity_timeout` (polls and management calls restart the counter, SSF-STREAM-11) and
+//! pauses or disables them, as configured, through
+//! [`control_events::change_status`](crate::control_events::change_status): the receiver gets
+//! a stream-updated event before the stream stops (SSF-STREAM-12, SSF-EVT-13, SSF-EVT-15).
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use serde::{Deserialize, Serialize};
+use ssf_store::StreamStatus;
+
+use crate::{control_events, error::ApiError, state::AppState};
+
+/// What happens to a stream whose `inactivity_timeout` ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InactivityAction {
+    /// Pause it: events are held until it is enabled again. Default.
+    #[default]
+    Pause,
+    /// Disable it: nothing is transmitted or held.
+    Disable,
+    /// Leave it alone.
+    None,
+}
+
+/// Inactivity settings: `[transmitter.inactivity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct InactivitySettings {
+    /// `pause`, `disable` or `none`.
+    pub action: InactivityAction,
+    /// How often streams are checked. Default 60 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub sweep_interval: Duration,
+    /// How long the stream-updated event may take to reach the receiver before the stream is
+    /// stopped anyway. Default 30 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub notify_grace: Duration,
+}
+
+impl Default for InactivitySettings {
+    fn default() -> Self {
+        Self {
+            action: InactivityAction::Pause,
+            sweep_interval: Duration::from_secs(60),
+            notify_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Streams handled in parallel by one sweep.
+const PARALLEL: usize = 16;
+
+/// The reason recorded with the status change and sent in the stream-updated event.
+pub const INACTIVITY_REASON: &str = "inactivity_timeout expired without receiver activity";
+
+/// Applies the configured action to every inactive stream once; returns how many changed.
+pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
+    let settings = &state.config.inactivity;
+    let target = match settings.action {
+        InactivityAction::None => return Ok(0),
+        InactivityAction::Pause => StreamStatus::Paused,
+        InactivityAction::Disable => StreamStatus::Disabled,
+    };
+    let streams = state.store.list_inactive_streams().await?;
+    let changed = futures::stream::iter(streams)
+        .filter(|s| std::future::ready(s.status == StreamStatus::Enabled || target == StreamStatus::Disabled))
+        .map(|stream| async move {
+            let reason = Some(INACTIVITY_REASON.to_owned());
+            let result =
+                control_events::change_status(state, &stream, target, reason, settings.notify_grace)
+                    .await;
+            match result {
+                Ok(Some(change)) if change.previous != target => true,
+                Ok(_) => false,
+                Err(e) => {
+                    tracing::warn!(stream_id = %stream.stream_id, error = %e,
+                        "could not apply the inactivity timeout");
+                    false
+                }
+            }
+        })
+        .buffer_unordered(PARALLEL)
+        .filter(|changed| std::future::ready(*changed))
+        .count()
+        .await;
+    Ok(changed)
+}
+
+/// Sweeps every `sweep_interval` until `state.shutdown` fires.
+pub async fn run(state: AppState) {
+    let interval = state.config.inactivity.sweep_interval.max(Duration::from_millis(100));
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match sweep_once(&state).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(streams = n, "inactive streams stopped"),
+            Err(e) => tracing::warn!(error = %e, "inactivity sweep failed"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn action_spelling() {
+        #[derive(Deserialize)]
+        struct W {
+            a: InactivityAction,
+        }
+        let w: W = serde_json::from_str(r#"{"a":"disable"}"#).unwrap();
+        assert_eq!(w.a, InactivityAction::Disable);
+        assert!(serde_json::from_str::<W>(r#"{"a":"delete"}"#).is_err());
+    }
+}

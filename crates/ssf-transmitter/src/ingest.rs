@@ -1,0 +1,251 @@
+//! `POST /events`: event producers publish, the transmitter fans out (DESIGN §3, "one event's
+//! way through the system"; SETs per [SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)).
+//!
+//! One request carries one event or a batch ([`request`]). Each event is checked against its
+//! definition (strict [`ssf_types::Event::parse`]), routed to the streams whose status,
+//! `events_delivered` and subjects fit ([`crate::matching`]), and turned into one SET per stream
+//! with that stream's `aud` ([`crate::mint`]). All SETs of the request are written with one
+//! [`enqueue`](ssf_store::TransmitterStore::enqueue), one transaction, before the producer is
+//! answered `202`: only then is the event safe. A bad event fails the whole request with `400`
+//! and queues nothing. The caller needs the `ssf.events.publish` scope.
+
+pub mod request;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Json, Router,
+    body::Body,
+    extract::State,
+    http::{HeaderMap, StatusCode, header},
+    routing::post,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use ssf_store::NewSet;
+use ssf_types::{Jti, StreamId};
+
+pub use self::request::{Parsed, ValidEvent};
+use crate::{
+    auth::{Principal, Scope},
+    error::ApiError,
+    matching::{Routable, Target},
+    metrics,
+    mint::{self, SetParts},
+    state::AppState,
+};
+
+/// The path of the ingest endpoint.
+pub const EVENTS_PATH: &str = "/events";
+
+/// Ingest settings: `[transmitter.ingest]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct IngestSettings {
+    /// Most events in one batch request. Default 1000.
+    pub max_batch: usize,
+    /// Largest `POST /events` body in bytes (`413` beyond). Default 4 MiB.
+    pub max_body_bytes: usize,
+    /// Stream records are re-read at least this often (changes made through this process's
+    /// management API apply at once, [`Matcher::invalidate`](crate::matching::Matcher::invalidate)).
+    /// Default 1 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub stream_cache_ttl: Duration,
+    /// The in-memory index of complex added/removed subjects is fully reloaded this often
+    /// (it is updated at once by this process's subject calls). Default 5 min.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub subject_index_reload: Duration,
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        Self {
+            max_batch: 1000,
+            max_body_bytes: 4 * 1024 * 1024,
+            stream_cache_ttl: Duration::from_secs(1),
+            subject_index_reload: Duration::from_secs(300),
+        }
+    }
+}
+
+/// The ingest route, to merge into the transmitter's router.
+pub fn routes() -> Router<AppState> {
+    Router::new().route(EVENTS_PATH, post(publish))
+}
+
+/// What happened to one published event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    /// The `txn` of its SETs: the producer's, or a generated one.
+    pub txn: String,
+    /// How many streams it was queued for.
+    pub streams: usize,
+    /// The `jti` of each queued SET.
+    pub jtis: Vec<Jti>,
+}
+
+async fn publish(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    principal.require(Scope::Publish)?;
+    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
+        let json = ct.to_str().is_ok_and(|v| {
+            let v = v.trim().to_ascii_lowercase();
+            v.starts_with("application/json") || v.contains("+json")
+        });
+        if !json {
+            return Err(ApiError::UnsupportedMediaType("send application/json".to_owned()));
+        }
+    }
+    let bytes = axum::body::to_bytes(body, state.config.ingest.max_body_bytes)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge)?;
+    let parsed = request::parse_body(&bytes, state.config.ingest.max_batch)?;
+    let (events, single) = match parsed {
+        Parsed::Single(e) => (vec![*e], true),
+        Parsed::Batch(v) => (v, false),
+    };
+    let results = publish_events(&state, events).await?;
+    tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
+    let body = if single {
+        results.into_iter().next().map(|r| json!(r)).unwrap_or(Value::Null)
+    } else {
+        json!({ "events": results })
+    };
+    Ok((StatusCode::ACCEPTED, Json(body)))
+}
+
+/// Routes, signs and durably queues `events`; the library entry point behind `POST /events`
+/// (also for producers embedded in the same process). Returns one [`Published`] per event, in
+/// order, once every SET is durable.
+pub async fn publish_events(
+    state: &AppState,
+    events: Vec<ValidEvent>,
+) -> Result<Vec<Published>, ApiError> {
+    let types: Vec<_> = events.iter().map(ValidEvent::event_type).collect();
+    let routable: Vec<Routable<'_>> = events
+        .iter()
+        .zip(&types)
+        .map(|(e, t)| Routable { event_type: t, subject: &e.sub_id })
+        .collect();
+    let routes = state.matcher.route(state, &routable).await?;
+    let now = state.clock.now();
+    let events: Arc<Vec<(ValidEvent, String)>> = Arc::new(
+        events
+            .into_iter()
+            .map(|e| {
+                let txn = e.txn.clone().unwrap_or_else(|| mint::new_txn(now));
+                (e, txn)
+            })
+            .collect(),
+    );
+    let jobs: Vec<(usize, Arc<Target>)> = routes
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
+        .collect();
+    let signed = sign_jobs(state, &events, jobs, now).await?;
+
+    let sets: Vec<NewSet> = signed
+        .iter()
+        .map(|s| NewSet {
+            stream_id: s.stream_id.clone(),
+            jti: s.jti.clone(),
+            subject_key: s.subject_key.clone(),
+            set_jwt: s.jwt.clone(),
+        })
+        .collect();
+    let report = if sets.is_empty() {
+        ssf_store::EnqueueReport::default()
+    } else {
+        state.store.enqueue(sets).await?
+    };
+    metrics::events_ingested(events.len());
+    metrics::sets_enqueued(report.queued);
+
+    let mut results: Vec<Published> = events
+        .iter()
+        .map(|(_, txn)| Published { txn: txn.clone(), streams: 0, jtis: Vec::new() })
+        .collect();
+    for s in signed {
+        if report.dropped_streams.contains(&s.stream_id) {
+            continue;
+        }
+        if let Some(r) = results.get_mut(s.event) {
+            r.streams += 1;
+            r.jtis.push(s.jti);
+        }
+    }
+    Ok(results)
+}
+
+/// One signed SET and where it goes.
+struct Signed {
+    event: usize,
+    stream_id: StreamId,
+    subject_key: String,
+    jti: Jti,
+    jwt: String,
+}
+
+/// SETs per blocking signing task.
+const SIGN_CHUNK: usize = 32;
+
+/// Signs every (event, stream) pair. RSA signing is CPU-bound (about 0.3 ms), so anything beyond
+/// one SET is signed on the blocking pool, in chunks that run in parallel on every core.
+async fn sign_jobs(
+    state: &AppState,
+    events: &Arc<Vec<(ValidEvent, String)>>,
+    jobs: Vec<(usize, Arc<Target>)>,
+    now: ssf_types::UnixMillis,
+) -> Result<Vec<Signed>, ApiError> {
+    if jobs.len() <= 1 {
+        return sign_chunk(state, events, &jobs, now);
+    }
+    let mut tasks = Vec::new();
+    for chunk in jobs.chunks(SIGN_CHUNK) {
+        let (state, events, chunk) = (state.clone(), Arc::clone(events), chunk.to_vec());
+        tasks.push(tokio::task::spawn_blocking(move || sign_chunk(&state, &events, &chunk, now)));
+    }
+    let mut out = Vec::with_capacity(jobs.len());
+    for task in tasks {
+        let part = task.await.map_err(|e| ApiError::Internal(format!("signing task failed: {e}")))?;
+        out.extend(part?);
+    }
+    Ok(out)
+}
+
+fn sign_chunk(
+    state: &AppState,
+    events: &[(ValidEvent, String)],
+    jobs: &[(usize, Arc<Target>)],
+    now: ssf_types::UnixMillis,
+) -> Result<Vec<Signed>, ApiError> {
+    jobs.iter()
+        .map(|(i, target)| {
+            let (event, txn) = events
+                .get(*i)
+                .ok_or_else(|| ApiError::Internal("routed event index out of range".to_owned()))?;
+            let parts = SetParts {
+                aud: &target.aud,
+                sub_id: &event.sub_id,
+                event: &event.event,
+                txn,
+                now,
+            };
+            let (jti, jwt) = mint::sign_set(state, parts)?;
+            Ok(Signed {
+                event: *i,
+                stream_id: target.stream_id.clone(),
+                // SSF-STATUS-14: push delivers SETs of one subject in the order they were made.
+                subject_key: crate::subject_key::subject_key(&event.sub_id),
+                jti,
+                jwt,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,318 @@
+//! Which streams an event goes to ([SSF 1.0 §8.1.3.1](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-8.1.3.1)).
+//!
+//! A stream receives an event when
+//! 1. its status is not `disabled` (a `paused` stream gets it too: the store holds it,
+//!    SSF-STATUS-12; a `disabled` stream holds nothing, SSF-STATUS-15),
+//! 2. its `events_delivered` lists the event type (SSF-STREAM-06; verification and
+//!    stream-updated always flow, SSF-STREAM-13), and
+//! 3. its subjects cover the event's subject: an added subject matches it, or the stream's
+//!    `default_subjects` is `ALL` and no removed subject matches it (D-15). Included wins over
+//!    removed, the same rule as [`TransmitterStore::match_streams`].
+//!
+//! "Matches" is [`SubjectId::matches`]: identical simple subjects (SSF-SUB-40), complex subjects
+//! whose common members are identical, absent members being wildcards (SSF-SUB-41, TV-MATCH-01..03),
+//! and a simple subject against a complex one through its `user` member (SSF-SUB-43).
+//!
+//! How it is fast: stream records are cached (reloaded after [`Matcher::invalidate`] and every
+//! [`IngestSettings::stream_cache_ttl`](crate::ingest::IngestSettings)); simple added/removed
+//! subjects are found with one indexed [`TransmitterStore::subject_entries`] query per batch,
+//! under the canonical key of [`crate::subject_key`]; complex added/removed subjects, which a key
+//! lookup cannot find when they are more specific than the event (TV-MATCH-02), are kept in an
+//! in-memory index, loaded once, updated by [`Matcher::subject_changed`], and fully reloaded every
+//! [`IngestSettings::subject_index_reload`](crate::ingest::IngestSettings).
+//!
+//! **Contract with stream management**: after every change to a stream (create, update, replace,
+//! delete, status) call [`Matcher::invalidate`] (or [`Matcher::stream_removed`] on delete), and
+//! after every Add/Remove Subject call [`Matcher::subject_changed`]; otherwise the change reaches
+//! the matcher only after the cache TTL (streams) or the index reload (complex subjects).
+//!
+//! [`TransmitterStore::match_streams`]: ssf_store::TransmitterStore::match_streams
+//! [`TransmitterStore::subject_entries`]: ssf_store::TransmitterStore::subject_entries
+
+mod target;
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    sync::{
+        Arc, PoisonError, RwLock,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use ssf_store::{DefaultSubjects, StreamStatus, SubjectEntry};
+use ssf_types::{EventType, ParseMode, StreamId, SubjectId};
+
+pub use self::target::Target;
+use crate::{error::ApiError, state::AppState};
+
+/// Streams fetched per page when the cache reloads.
+const PAGE: u32 = 1000;
+/// Canonical keys per `subject_entries` query.
+const KEYS_PER_QUERY: usize = 256;
+
+/// One event to route: its type and subject.
+#[derive(Debug, Clone, Copy)]
+pub struct Routable<'a> {
+    /// The event type.
+    pub event_type: &'a EventType,
+    /// The event's `sub_id`.
+    pub subject: &'a SubjectId,
+}
+
+struct Streams {
+    targets: Vec<Arc<Target>>,
+    loaded: Instant,
+    generation: u64,
+}
+
+#[derive(Default)]
+struct ComplexIndex {
+    loaded: Option<Instant>,
+    by_stream: HashMap<StreamId, Vec<(SubjectId, bool)>>,
+}
+
+/// The cached matcher; one per [`AppState`].
+#[derive(Default)]
+pub struct Matcher {
+    streams: RwLock<Option<Arc<Streams>>>,
+    complex: RwLock<ComplexIndex>,
+    generation: AtomicU64,
+    reload: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let streams = read(&self.streams).as_ref().map_or(0, |s| s.targets.len());
+        f.debug_struct("Matcher")
+            .field("cached_streams", &streams)
+            .field("generation", &self.generation.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Matcher {
+    /// A stream was created, updated, deleted or changed status: the next match reloads the
+    /// stream records. Stream management calls this after every such change.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A subject was added (`included`) or removed on `stream_id`. Stream management calls this
+    /// after every Add/Remove Subject; only complex subjects are kept in memory.
+    pub fn subject_changed(&self, stream_id: &StreamId, subject: &SubjectId, included: bool) {
+        if subject.is_simple() {
+            return;
+        }
+        let mut index = write(&self.complex);
+        let list = index.by_stream.entry(stream_id.clone()).or_default();
+        match list.iter_mut().find(|(s, _)| s == subject) {
+            Some(entry) => entry.1 = included,
+            None => list.push((subject.clone(), included)),
+        }
+    }
+
+    /// A stream was deleted: forgets its subjects and reloads the stream records.
+    pub fn stream_removed(&self, stream_id: &StreamId) {
+        write(&self.complex).by_stream.remove(stream_id);
+        self.invalidate();
+    }
+
+    /// Loads the caches now, so the first event does not wait for them.
+    pub async fn warm(&self, state: &AppState) -> Result<(), ApiError> {
+        self.streams(state).await.map(|_| ())
+    }
+
+    /// For each event, the streams it goes to (see the module doc), in stream-id order.
+    pub async fn route(
+        &self,
+        state: &AppState,
+        events: &[Routable<'_>],
+    ) -> Result<Vec<Vec<Arc<Target>>>, ApiError> {
+        let streams = self.streams(state).await?;
+        let probes: Vec<Vec<String>> = events.iter().map(|e| probe_keys(e.subject)).collect();
+        let by_key = if streams.targets.iter().any(|t| t.status != StreamStatus::Disabled) {
+            keyed_entries(state, probes.iter().flatten()).await?
+        } else {
+            HashMap::new()
+        };
+        let complex = read(&self.complex);
+        let routed = events
+            .iter()
+            .zip(&probes)
+            .map(|(event, keys)| {
+                let mut hits: HashMap<&StreamId, Hit> = HashMap::new();
+                for (stream_id, included) in keys.iter().filter_map(|k| by_key.get(k)).flatten() {
+                    hits.entry(stream_id).or_default().mark(*included);
+                }
+                for (stream_id, subjects) in &complex.by_stream {
+                    for (subject, included) in subjects {
+                        if subject.matches(event.subject) {
+                            hits.entry(stream_id).or_default().mark(*included);
+                        }
+                    }
+                }
+                streams
+                    .targets
+                    .iter()
+                    .filter(|t| t.status != StreamStatus::Disabled)
+                    .filter(|t| t.delivers(event.event_type))
+                    .filter(|t| hits.get(&t.stream_id).copied().unwrap_or_default().covers(t))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
+        Ok(routed)
+    }
+
+    /// The cached stream records, reloaded when invalidated or older than the TTL.
+    async fn streams(&self, state: &AppState) -> Result<Arc<Streams>, ApiError> {
+        let ttl = state.config.ingest.stream_cache_ttl;
+        let fresh = |s: &Arc<Streams>| {
+            s.generation == self.generation.load(Ordering::SeqCst) && s.loaded.elapsed() < ttl
+        };
+        if let Some(s) = read(&self.streams).as_ref().filter(|s| fresh(s)) {
+            return Ok(Arc::clone(s));
+        }
+        let _single_flight = self.reload.lock().await;
+        if let Some(s) = read(&self.streams).as_ref().filter(|s| fresh(s)) {
+            return Ok(Arc::clone(s));
+        }
+        let generation = self.generation.load(Ordering::SeqCst);
+        let targets = load_targets(state).await?;
+        let reload_index = read(&self.complex)
+            .loaded
+            .is_none_or(|at| at.elapsed() >= state.config.ingest.subject_index_reload);
+        if reload_index {
+            let by_stream = load_complex(state, &targets).await?;
+            *write(&self.complex) = ComplexIndex { loaded: Some(Instant::now()), by_stream };
+        }
+        let streams = Arc::new(Streams { targets, loaded: Instant::now(), generation });
+        *write(&self.streams) = Some(Arc::clone(&streams));
+        Ok(streams)
+    }
+}
+
+/// Whether added (`included`) or removed subjects of a stream matched an event.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hit {
+    included: bool,
+    removed: bool,
+}
+
+impl Hit {
+    fn mark(&mut self, included: bool) {
+        if included {
+            self.included = true;
+        } else {
+            self.removed = true;
+        }
+    }
+
+    fn covers(self, target: &Target) -> bool {
+        self.included || (target.default_subjects == DefaultSubjects::All && !self.removed)
+    }
+}
+
+/// The canonical keys under which a simple added/removed subject matching `subject` is stored:
+/// the subject itself, or, for a complex subject, its simple `user` member (SSF-SUB-43).
+/// Complex added subjects are matched from the in-memory index instead.
+fn probe_keys(subject: &SubjectId) -> Vec<String> {
+    match subject.as_complex() {
+        None => vec![crate::subject_key::subject_key(subject)],
+        Some(complex) => complex
+            .user()
+            .filter(|u| u.is_simple())
+            .map(|u| vec![crate::subject_key::subject_key(u)])
+            .unwrap_or_default(),
+    }
+}
+
+/// `subject_key -> [(stream, included)]` for the simple subjects stored under `keys`.
+async fn keyed_entries(
+    state: &AppState,
+    keys: impl Iterator<Item = &String>,
+) -> Result<HashMap<String, Vec<(StreamId, bool)>>, ApiError> {
+    let keys: Vec<String> = keys.cloned().collect::<BTreeSet<_>>().into_iter().collect();
+    let mut out: HashMap<String, Vec<(StreamId, bool)>> = HashMap::new();
+    for chunk in keys.chunks(KEYS_PER_QUERY) {
+        for SubjectEntry { stream_id, subject_key, included, .. } in
+            state.store.subject_entries(chunk).await?
+        {
+            out.entry(subject_key).or_default().push((stream_id, included));
+        }
+    }
+    Ok(out)
+}
+
+async fn load_targets(state: &AppState) -> Result<Vec<Arc<Target>>, ApiError> {
+    let mut targets = Vec::new();
+    let mut after: Option<StreamId> = None;
+    loop {
+        let page = state.store.list_all_streams(after.as_ref(), PAGE).await?;
+        let full = page.len() == PAGE as usize;
+        after = page.last().map(|r| r.stream_id.clone());
+        for record in &page {
+            match Target::from_record(record) {
+                Ok(target) => targets.push(Arc::new(target)),
+                Err(why) => tracing::warn!(
+                    stream_id = %record.stream_id,
+                    error = %why,
+                    "stream configuration is unreadable; no events are routed to it"
+                ),
+            }
+        }
+        if !full {
+            return Ok(targets);
+        }
+    }
+}
+
+/// Every complex added/removed subject of every stream.
+async fn load_complex(
+    state: &AppState,
+    targets: &[Arc<Target>],
+) -> Result<HashMap<StreamId, Vec<(SubjectId, bool)>>, ApiError> {
+    let mut by_stream: HashMap<StreamId, Vec<(SubjectId, bool)>> = HashMap::new();
+    for target in targets {
+        let mut after: Option<String> = None;
+        loop {
+            let page = state
+                .store
+                .list_subjects(&target.client_id, &target.stream_id, after.as_deref(), PAGE)
+                .await?;
+            let full = page.len() == PAGE as usize;
+            after = page.last().map(|e| e.subject_key.clone());
+            for entry in page {
+                let is_complex = entry.subject.get("format").and_then(|f| f.as_str())
+                    == Some("complex");
+                if !is_complex {
+                    continue;
+                }
+                match SubjectId::from_json(&entry.subject, ParseMode::Strict) {
+                    Ok(subject) => {
+                        by_stream.entry(entry.stream_id).or_default().push((subject, entry.included));
+                    }
+                    Err(e) => tracing::warn!(
+                        stream_id = %entry.stream_id,
+                        error = %e,
+                        "stored complex subject is unreadable; ignored for matching"
+                    ),
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+    Ok(by_stream)
+}

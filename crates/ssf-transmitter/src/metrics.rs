@@ -1,0 +1,159 @@
+//! Delivery metrics, emitted through the [`metrics`] facade.
+//!
+//! The binary installs a recorder (Prometheus) and serves `/metrics`; without one every call here
+//! is a no-op. No metric carries a per-stream label: stream ids are unbounded and would blow up
+//! the series count.
+//!
+//! | name | type | labels |
+//! |---|---|---|
+//! | `ssf_events_ingested_total` | counter | |
+//! | `ssf_sets_enqueued_total` | counter | |
+//! | `ssf_outbox_sets` | gauge | `state` (`waiting`, `pending`, `held`, `leased`, `failed`, `dead`) |
+//! | `ssf_push_attempts_total` | counter | `outcome` (`delivered`, `retry`, `failed`, `unauthorized`, `dead_letter`) |
+//! | `ssf_push_retries_total` | counter | |
+//! | `ssf_sets_dead_lettered_total` | counter | |
+//! | `ssf_push_latency_seconds` | histogram | (one HTTP push, request to response) |
+//! | `ssf_poll_requests_total` | counter | |
+
+use std::{sync::Once, time::Duration};
+
+use ssf_store::OutboxCounts;
+
+/// Events accepted by `POST /events`.
+pub const EVENTS_INGESTED: &str = "ssf_events_ingested_total";
+/// SETs written to the outbox (ingest and control events).
+pub const SETS_ENQUEUED: &str = "ssf_sets_enqueued_total";
+/// Outbox rows by state, sampled from the store.
+pub const OUTBOX_SETS: &str = "ssf_outbox_sets";
+/// Push attempts by outcome.
+pub const PUSH_ATTEMPTS: &str = "ssf_push_attempts_total";
+/// Push attempts that scheduled a retry.
+pub const PUSH_RETRIES: &str = "ssf_push_retries_total";
+/// SETs given up after the retry schedule ran out.
+pub const SETS_DEAD_LETTERED: &str = "ssf_sets_dead_lettered_total";
+/// Duration of one push request.
+pub const PUSH_LATENCY: &str = "ssf_push_latency_seconds";
+/// RFC 8936 poll requests answered.
+pub const POLL_REQUESTS: &str = "ssf_poll_requests_total";
+
+/// How one push attempt ended, the `outcome` label of [`PUSH_ATTEMPTS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// `202 Accepted`.
+    Delivered,
+    /// A recoverable failure; retried later.
+    Retry,
+    /// A permanent failure (400 `err`, other 4xx, redirect, refused destination).
+    Failed,
+    /// `401`/`403`: the receiver refused our credentials.
+    Unauthorized,
+    /// The retry schedule ran out.
+    DeadLetter,
+}
+
+impl PushOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Retry => "retry",
+            Self::Failed => "failed",
+            Self::Unauthorized => "unauthorized",
+            Self::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// Registers descriptions and units once per process (harmless without a recorder).
+pub fn describe() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        metrics::describe_counter!(EVENTS_INGESTED, "Events accepted by POST /events");
+        metrics::describe_counter!(SETS_ENQUEUED, "SETs written to the durable outbox");
+        metrics::describe_gauge!(OUTBOX_SETS, "Outbox rows by state");
+        metrics::describe_counter!(PUSH_ATTEMPTS, "RFC 8935 push attempts by outcome");
+        metrics::describe_counter!(PUSH_RETRIES, "Push attempts that scheduled a retry");
+        metrics::describe_counter!(SETS_DEAD_LETTERED, "SETs dead-lettered after the retry schedule");
+        metrics::describe_histogram!(
+            PUSH_LATENCY,
+            metrics::Unit::Seconds,
+            "Duration of one push request"
+        );
+        metrics::describe_counter!(POLL_REQUESTS, "RFC 8936 poll requests answered");
+    });
+}
+
+/// `n` events accepted.
+pub fn events_ingested(n: usize) {
+    metrics::counter!(EVENTS_INGESTED).increment(as_u64(n));
+}
+
+/// `n` SETs queued.
+pub fn sets_enqueued(n: u64) {
+    metrics::counter!(SETS_ENQUEUED).increment(n);
+}
+
+/// One push attempt ended with `outcome` after `elapsed` (`None` when nothing was sent).
+pub fn push_attempt(outcome: PushOutcome, elapsed: Option<Duration>) {
+    metrics::counter!(PUSH_ATTEMPTS, "outcome" => outcome.as_str()).increment(1);
+    match outcome {
+        PushOutcome::Retry => metrics::counter!(PUSH_RETRIES).increment(1),
+        PushOutcome::DeadLetter => metrics::counter!(SETS_DEAD_LETTERED).increment(1),
+        _ => {}
+    }
+    if let Some(elapsed) = elapsed {
+        metrics::histogram!(PUSH_LATENCY).record(elapsed.as_secs_f64());
+    }
+}
+
+/// One poll answered.
+pub fn poll_request() {
+    metrics::counter!(POLL_REQUESTS).increment(1);
+}
+
+/// Sets the outbox gauges from the store's counts.
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+pub fn outbox(counts: &OutboxCounts) {
+    for (state, n) in [
+        ("waiting", counts.waiting),
+        ("pending", counts.pending),
+        ("held", counts.held),
+        ("leased", counts.leased),
+        ("failed", counts.failed),
+        ("dead", counts.dead),
+    ] {
+        metrics::gauge!(OUTBOX_SETS, "state" => state).set(n as f64);
+    }
+}
+
+fn as_u64(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_labels_are_stable() {
+        let labels: Vec<&str> = [
+            PushOutcome::Delivered,
+            PushOutcome::Retry,
+            PushOutcome::Failed,
+            PushOutcome::Unauthorized,
+            PushOutcome::DeadLetter,
+        ]
+        .iter()
+        .map(|o| o.as_str())
+        .collect();
+        assert_eq!(labels, ["delivered", "retry", "failed", "unauthorized", "dead_letter"]);
+    }
+
+    #[test]
+    fn emitting_without_a_recorder_is_harmless() {
+        describe();
+        events_ingested(1);
+        push_attempt(PushOutcome::Retry, Some(Duration::from_millis(3)));
+        outbox(&OutboxCounts::default());
+    }
+}

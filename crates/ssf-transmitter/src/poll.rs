@@ -1,0 +1,230 @@
+//! Poll delivery: `POST /ssf/poll/{stream_id}` ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936),
+//! [SSF 1.0 §6.1.2](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-6.1.2)).
+//!
+//! - The caller needs `ssf.read` (SSF-AUTH-12); a stream that is not the caller's answers `404`
+//!   exactly like an unknown one (POLL-19, SSF-AUTH-05); a push stream answers `400` (POLL-21).
+//! - `ack`s and `setErrs` are applied first (POLL-09): acknowledged SETs are deleted and never
+//!   returned again (POLL-10); reported ones are parked as failed and logged (POLL-11); unknown
+//!   jtis are ignored and logged (POLL-22). All four request patterns work (POLL-16).
+//! - Then up to `maxEvents` SETs are returned, capped at `poll.max_events_cap` with
+//!   `moreAvailable` (POLL-06, D-17); `maxEvents: 0` acknowledges only. SETs handed out and not
+//!   acknowledged within `poll.redelivery_after` are returned again with the same jti (POLL-12).
+//! - With nothing to return and `returnImmediately` not `true`, the answer waits up to
+//!   `poll.long_poll_wait` and returns the moment a SET is queued (POLL-07, POLL-08).
+//! - A paused or disabled stream answers `{"sets":{}}`, holding (paused) its SETs (POLL-20).
+//! - Every poll counts as receiver activity for `inactivity_timeout` (POLL-23).
+
+pub mod body;
+
+use std::time::Duration;
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use ssf_store::{PollRequest, PollResponse, StoreError, wake::Wake};
+use ssf_types::{Jti, StreamId};
+
+use crate::{
+    auth::{Principal, Scope},
+    error::ApiError,
+    metrics,
+    state::AppState,
+};
+
+/// The poll path prefix; a stream's poll URL is `{base}{POLL_PATH_PREFIX}{stream_id}`.
+pub const POLL_PATH_PREFIX: &str = "/ssf/poll/";
+
+/// The poll `endpoint_url` of a stream (SSF-STREAM-19: unique per stream), given the public base
+/// URL without a trailing slash.
+pub fn poll_url(base_url: &str, stream_id: &StreamId) -> String {
+    format!("{}{POLL_PATH_PREFIX}{}", base_url.trim_end_matches('/'), stream_id.as_str())
+}
+
+/// Poll delivery settings: `[transmitter.poll]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct PollSettings {
+    /// The longest a long poll waits for a SET (POLL-07; D-14: below proxy idle timeouts).
+    /// Default 25 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub long_poll_wait: Duration,
+    /// The most SETs one answer carries, also when `maxEvents` is omitted or larger (D-17).
+    /// Default 100.
+    pub max_events_cap: u32,
+    /// SETs handed out and not acknowledged within this time are returned again (POLL-12).
+    /// Default 60 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub redelivery_after: Duration,
+}
+
+impl Default for PollSettings {
+    fn default() -> Self {
+        Self {
+            long_poll_wait: Duration::from_secs(25),
+            max_events_cap: 100,
+            redelivery_after: Duration::from_secs(60),
+        }
+    }
+}
+
+impl PollSettings {
+    /// A timeout for the poll route that never cuts a long poll short: the wait plus 15 s. A
+    /// router-wide timeout layer must not be shorter than this on the poll route.
+    pub fn route_timeout(&self) -> Duration {
+        self.long_poll_wait + Duration::from_secs(15)
+    }
+}
+
+/// The poll route, to merge into the transmitter's router.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/ssf/poll/{stream_id}", post(poll))
+}
+
+async fn poll(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(stream_id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    principal.require(Scope::Read)?;
+    let request = body::parse(&body)?;
+    let stream_id = StreamId::new(stream_id);
+    let answer = answer(&state, &principal.client_id, &stream_id, request).await?;
+    metrics::poll_request();
+    let sets: Map<String, Value> =
+        answer.sets.into_iter().map(|(jti, jwt)| (jti.into_string(), Value::String(jwt))).collect();
+    let mut response =
+        Json(serde_json::json!({ "sets": sets, "moreAvailable": answer.more_available }))
+            .into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// What a poll returns (RFC 8936 §2.3).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PollAnswer {
+    /// `sets`: jti and compact SET, oldest first.
+    pub sets: Vec<(Jti, String)>,
+    /// `moreAvailable`.
+    pub more_available: bool,
+}
+
+/// One poll of `client_id` on `stream_id`: acknowledgements, then SETs, long-polling when
+/// there are none. The library entry point behind the route.
+pub async fn answer(
+    state: &AppState,
+    client_id: &str,
+    stream_id: &StreamId,
+    request: body::PollBody,
+) -> Result<PollAnswer, ApiError> {
+    let settings = &state.config.poll;
+    let cap = settings.max_events_cap.max(1);
+    let max_events = request.max_events.map_or(cap, |n| u32::try_from(n).unwrap_or(u32::MAX).min(cap));
+    let long_poll = max_events > 0 && !request.return_immediately;
+    let redelivery_after_ms = i64::try_from(settings.redelivery_after.as_millis()).unwrap_or(i64::MAX).max(1);
+    // Subscribe before the first look, so a SET queued in between still wakes the long poll.
+    let mut wake = state.store.subscribe(Some(stream_id));
+    let first = PollRequest {
+        client_id: client_id.to_owned(),
+        stream_id: stream_id.clone(),
+        ack: request.ack.clone(),
+        set_errs: request.set_errs.clone(),
+        max_events,
+        redelivery_after_ms,
+    };
+    let mut response = store_poll(state, first).await?;
+    report(state, stream_id, &request, &response);
+
+    if long_poll && response.sets.is_empty() {
+        let deadline = tokio::time::Instant::now() + settings.long_poll_wait;
+        loop {
+            let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            let woke = tokio::select! {
+                w = wake.wait(remaining) => w,
+                () = state.shutdown.cancelled() => Wake::TimedOut,
+            };
+            if woke == Wake::TimedOut {
+                break;
+            }
+            let again = PollRequest {
+                client_id: client_id.to_owned(),
+                stream_id: stream_id.clone(),
+                ack: Vec::new(),
+                set_errs: Default::default(),
+                max_events,
+                redelivery_after_ms,
+            };
+            response = store_poll(state, again).await?;
+            state.deliveries.finished(response.sets.iter().map(|s| &s.jti));
+            if !response.sets.is_empty() {
+                break;
+            }
+        }
+    }
+    Ok(PollAnswer {
+        sets: response.sets.into_iter().map(|s| (s.jti, s.set_jwt)).collect(),
+        more_available: response.more_available,
+    })
+}
+
+async fn store_poll(state: &AppState, request: PollRequest) -> Result<PollResponse, ApiError> {
+    state.store.poll(request).await.map_err(|e| match e {
+        StoreError::StreamNotFound => ApiError::StreamNotFound,
+        StoreError::WrongDeliveryMethod { .. } => ApiError::BadRequest(
+            "this stream uses push delivery; it cannot be polled (RFC 8936, POLL-21)".to_owned(),
+        ),
+        other => ApiError::from(other),
+    })
+}
+
+/// Logs acknowledgements and errors (POLL-11, POLL-22) and reports the SETs that left the queue.
+fn report(state: &AppState, stream_id: &StreamId, request: &body::PollBody, response: &PollResponse) {
+    for (jti, error) in &request.set_errs {
+        if response.unknown_errs.contains(jti) {
+            continue;
+        }
+        tracing::warn!(%stream_id, %jti, err = %error.code,
+            description = error.description.as_deref().unwrap_or(""),
+            "receiver reported a SET error (setErrs); SET parked as failed");
+    }
+    if !response.unknown_acks.is_empty() || !response.unknown_errs.is_empty() {
+        tracing::info!(%stream_id, unknown_acks = ?response.unknown_acks,
+            unknown_errs = ?response.unknown_errs, "poll named jtis that are not queued; ignored");
+    }
+    let done = request
+        .ack
+        .iter()
+        .filter(|j| !response.unknown_acks.contains(j))
+        .chain(request.set_errs.keys().filter(|j| !response.unknown_errs.contains(j)))
+        .chain(response.sets.iter().map(|s| &s.jti));
+    state.deliveries.finished(done);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_urls_are_unique_per_stream_ssf_stream_19() {
+        let a = poll_url("https://tx.example/", &StreamId::new("a"));
+        assert_eq!(a, "https://tx.example/ssf/poll/a");
+        assert_ne!(a, poll_url("https://tx.example", &StreamId::new("b")));
+    }
+
+    #[test]
+    fn route_timeout_exceeds_the_long_poll() {
+        let s = PollSettings::default();
+        assert!(s.route_timeout() > s.long_poll_wait);
+    }
+}

@@ -1,0 +1,230 @@
+//! The push worker loop: claim, deliver, record (see [`crate::push`]).
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use futures::StreamExt as _;
+use ssf_http::{
+    GuardedClient, RetrySchedule, SuccessPolicy, Url, build_client, reqwest::header::HeaderValue,
+};
+use ssf_store::{ClaimedSet, DeliveryError, DeliveryMethod, DeliveryOutcome, StreamStatus};
+use ssf_types::{Delivery, ParseMode, StreamConfiguration, StreamId};
+
+use super::{
+    PushSettings,
+    attempt::{Attempter, Endpoint},
+};
+use crate::state::AppState;
+
+/// The smallest idle wait, so a due-but-unclaimable row cannot make a worker spin.
+const MIN_IDLE_WAIT: Duration = Duration::from_millis(50);
+
+/// What a claimed SET's stream says about delivering it now.
+enum Route {
+    /// Push it here.
+    Push(Endpoint),
+    /// The stream is no longer enabled or no longer push: put the SET back (the store holds it
+    /// while paused, or hands it to the poll endpoint).
+    Requeue,
+    /// The stream is gone (its rows went with it).
+    Gone,
+    /// The stream's delivery configuration is unusable.
+    Broken(String),
+}
+
+/// Shared by every worker of one transmitter.
+#[derive(Debug)]
+pub struct Pusher {
+    state: AppState,
+    client: GuardedClient,
+    schedule: RetrySchedule,
+    settings: PushSettings,
+}
+
+impl Pusher {
+    /// Builds the client and schedule from `state.config.push`.
+    pub fn new(state: &AppState) -> Result<Arc<Self>, String> {
+        let settings = state.config.push.clone();
+        settings.validate()?;
+        let client = build_client(&settings.http).map_err(|e| format!("push client: {e}"))?;
+        let schedule = RetrySchedule::new(&settings.retry).map_err(|e| format!("push.retry: {e}"))?;
+        Ok(Arc::new(Self { state: state.clone(), client, schedule, settings }))
+    }
+
+    /// Claims and delivers until `state.shutdown` fires; `owner` names this worker's leases.
+    pub async fn run(self: Arc<Self>, owner: String) {
+        let store = &self.state.store;
+        let shutdown = &self.state.shutdown;
+        while !shutdown.is_cancelled() {
+            // Subscribe before looking, so an enqueue in between still wakes us.
+            let mut wake = store.subscribe(None);
+            match store.claim_push(&owner, self.settings.batch_size, self.settings.lease).await {
+                Ok(claimed) if !claimed.is_empty() => {
+                    self.deliver(&owner, claimed).await;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "claiming push SETs failed; will retry"),
+            }
+            let wait = self.idle_wait().await;
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                _ = wake.wait(wait) => {}
+            }
+        }
+        tracing::debug!(%owner, "push worker stopped");
+    }
+
+    /// Until the next retry comes due, at most `idle_poll_interval`.
+    async fn idle_wait(&self) -> Duration {
+        let interval = self.settings.idle_poll_interval;
+        match self.state.store.next_push_due().await {
+            Ok(Some(due)) => {
+                let millis = due.0.saturating_sub(self.state.clock.now().0);
+                let until = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+                until.clamp(MIN_IDLE_WAIT, interval.max(MIN_IDLE_WAIT))
+            }
+            _ => interval,
+        }
+    }
+
+    /// Pushes one claimed batch and records every outcome in one transaction.
+    async fn deliver(&self, owner: &str, claimed: Vec<ClaimedSet>) {
+        let routes = self.routes(&claimed).await;
+        let attempter = Attempter {
+            client: &self.client,
+            schedule: &self.schedule,
+            policy: if self.settings.accept_any_2xx {
+                SuccessPolicy::Any2xx
+            } else {
+                SuccessPolicy::Only202
+            },
+            auth_failure_attempts: self.settings.auth_failure_attempts.max(1),
+        };
+        let attempts: Vec<_> =
+            claimed.iter().map(|set| self.attempt(&attempter, routes.get(&set.stream_id), set)).collect();
+        let outcomes: Vec<Option<DeliveryOutcome>> = futures::stream::iter(attempts)
+            .buffer_unordered(self.settings.concurrency)
+            .collect()
+            .await;
+        let outcomes: Vec<DeliveryOutcome> = outcomes.into_iter().flatten().collect();
+        if outcomes.is_empty() {
+            return;
+        }
+        let finished: Vec<_> = outcomes
+            .iter()
+            .filter(|o| !matches!(o, DeliveryOutcome::Retry { .. }))
+            .map(DeliveryOutcome::id)
+            .collect();
+        match self.state.store.record_outcomes(owner, outcomes).await {
+            Ok(report) => {
+                if !report.stale.is_empty() {
+                    tracing::debug!(stale = report.stale.len(), "push outcomes arrived after the lease ended");
+                }
+                let jtis = claimed
+                    .iter()
+                    .filter(|c| finished.contains(&c.id) && !report.stale.contains(&c.id))
+                    .map(|c| &c.jti);
+                self.state.deliveries.finished(jtis);
+            }
+            // The leases expire and the reaper requeues the rows: delivered ones are sent again
+            // with the same jti, which receivers answer 202 (at least once, RFC 8935 §2).
+            Err(e) => tracing::error!(error = %e, "recording push outcomes failed"),
+        }
+    }
+
+    /// One SET of a batch: pushed, put back, failed, or left alone (`None`, its stream is gone).
+    async fn attempt(
+        &self,
+        attempter: &Attempter<'_>,
+        route: Option<&Route>,
+        set: &ClaimedSet,
+    ) -> Option<DeliveryOutcome> {
+        let clock = &self.state.clock;
+        match route {
+            Some(Route::Push(endpoint)) => Some(attempter.push(endpoint, set, || clock.now()).await),
+            Some(Route::Requeue) => Some(DeliveryOutcome::Retry {
+                id: set.id,
+                next_attempt_at: clock.now(),
+                error: DeliveryError {
+                    code: "stream_not_pushing".to_owned(),
+                    description: Some("the stream is not an enabled push stream".into()),
+                },
+            }),
+            Some(Route::Broken(why)) => {
+                tracing::warn!(stream_id = %set.stream_id, jti = %set.jti, error = %why,
+                    "push stream configuration unusable; SET parked as failed");
+                Some(DeliveryOutcome::Failed {
+                    id: set.id,
+                    error: DeliveryError { code: "invalid_delivery".to_owned(), description: Some(why.clone()) },
+                })
+            }
+            Some(Route::Gone) | None => None,
+        }
+    }
+
+    /// Looks up each stream of the batch once.
+    async fn routes(&self, claimed: &[ClaimedSet]) -> HashMap<StreamId, Route> {
+        let mut routes = HashMap::new();
+        for set in claimed {
+            if routes.contains_key(&set.stream_id) {
+                continue;
+            }
+            let route = match self.state.store.find_stream(&set.stream_id).await {
+                Ok(Some(record)) => {
+                    if record.status != StreamStatus::Enabled || record.delivery != DeliveryMethod::Push {
+                        Route::Requeue
+                    } else {
+                        endpoint(&record.config).map_or_else(Route::Broken, Route::Push)
+                    }
+                }
+                Ok(None) => Route::Gone,
+                Err(e) => {
+                    tracing::warn!(error = %e, "stream lookup failed; SETs go back to the queue");
+                    Route::Requeue
+                }
+            };
+            routes.insert(set.stream_id.clone(), route);
+        }
+        routes
+    }
+}
+
+/// The push endpoint and `Authorization` value of a stored configuration (SSF 1.0 §6.1.1).
+fn endpoint(config: &serde_json::Value) -> Result<Endpoint, String> {
+    let config = StreamConfiguration::from_json(config, ParseMode::Legacy).map_err(|e| e.to_string())?;
+    let Some(Delivery::Push(push)) = config.delivery else {
+        return Err("the stream has no push delivery".to_owned());
+    };
+    let url = Url::parse(&push.endpoint_url).map_err(|e| format!("endpoint_url: {e}"))?;
+    let authorization = push
+        .authorization_header
+        .map(|h| {
+            let mut value = HeaderValue::from_str(h.expose())
+                .map_err(|_| "authorization_header is not a valid header value".to_owned())?;
+            value.set_sensitive(true);
+            Ok::<_, String>(value)
+        })
+        .transpose()?;
+    Ok(Endpoint { url, authorization })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn endpoint_reads_url_and_authorization_verbatim_ssf_stream_17() {
+        let e = endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8935",
+            "endpoint_url": "https://rx.example/push", "authorization_header": "Bearer abc"}}))
+        .unwrap();
+        assert_eq!(e.url.as_str(), "https://rx.example/push");
+        assert_eq!(e.authorization.unwrap(), "Bearer abc");
+        let none = endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8935",
+            "endpoint_url": "https://rx.example/push"}}))
+        .unwrap();
+        assert!(none.authorization.is_none(), "SSF-STREAM-18");
+        assert!(endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8936"}})).is_err());
+    }
+}

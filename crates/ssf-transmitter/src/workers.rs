@@ -1,0 +1,100 @@
+//! The transmitter's background tasks: push workers, the lease reaper, the inactivity sweep and
+//! the outbox metrics sampler. [`Transmitter::start`] spawns them; they stop when
+//! `state.shutdown` fires (push workers finish and record their current batch first).
+
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::{inactivity, metrics, push::worker::Pusher, state::AppState};
+
+/// How often the outbox gauges are refreshed.
+const METRICS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Starts the transmitter's background work.
+#[derive(Debug)]
+pub struct Transmitter;
+
+/// The running background tasks.
+#[derive(Debug)]
+#[must_use = "dropping the handles detaches the tasks; keep them to join or abort"]
+pub struct Workers {
+    /// Every spawned task.
+    pub handles: Vec<JoinHandle<()>>,
+}
+
+impl Transmitter {
+    /// Spawns `push.workers` push workers, the lease reaper, the inactivity sweep and the metrics
+    /// sampler on the current Tokio runtime. Fails if the push settings are unusable.
+    pub fn start(state: &AppState) -> Result<Workers, String> {
+        metrics::describe();
+        let pusher = Pusher::new(state)?;
+        let node = uuid::Uuid::new_v4().simple().to_string();
+        let mut handles = Vec::new();
+        for i in 0..state.config.push.workers {
+            let owner = format!("push-{}-{i}", &node[..12]);
+            handles.push(tokio::spawn(std::sync::Arc::clone(&pusher).run(owner)));
+        }
+        handles.push(tokio::spawn(reaper(state.clone())));
+        handles.push(tokio::spawn(inactivity::run(state.clone())));
+        handles.push(tokio::spawn(sampler(state.clone())));
+        let warm = state.clone();
+        handles.push(tokio::spawn(async move {
+            if let Err(e) = warm.matcher.warm(&warm).await {
+                tracing::warn!(error = %e, "loading the stream cache failed; the first event retries");
+            }
+        }));
+        Ok(Workers { handles })
+    }
+}
+
+impl Workers {
+    /// Waits for every task to end (after `state.shutdown` fired).
+    pub async fn join(self) {
+        for handle in self.handles {
+            if let Err(e) = handle.await
+                && e.is_panic()
+            {
+                tracing::error!(error = %e, "a transmitter task panicked");
+            }
+        }
+    }
+
+    /// Stops every task at once, wherever it is; unrecorded deliveries are retried after their
+    /// lease ends. For tests that simulate a crash, and for a forced stop.
+    pub fn abort(&self) {
+        for handle in &self.handles {
+            handle.abort();
+        }
+    }
+}
+
+/// Returns SETs whose lease expired (a crashed worker, an unacknowledged poll) to the queue.
+async fn reaper(state: AppState) {
+    let interval = state.config.push.reap_interval();
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            () = tokio::time::sleep(interval) => {}
+        }
+        match state.store.reap_expired_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sets = n, "expired leases returned to the queue"),
+            Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+        }
+    }
+}
+
+/// Samples the outbox counts into the `ssf_outbox_sets` gauge.
+async fn sampler(state: AppState) {
+    loop {
+        match state.store.outbox_counts(None).await {
+            Ok(counts) => metrics::outbox(&counts),
+            Err(e) => tracing::debug!(error = %e, "outbox counts unavailable"),
+        }
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            () = tokio::time::sleep(METRICS_INTERVAL) => {}
+        }
+    }
+}
