@@ -1,0 +1,200 @@
+//! The transmitter's one error type and its single mapping to HTTP responses.
+//!
+//! Management API errors follow decision D-16: `401`/`403` carry `WWW-Authenticate: Bearer
+//! error="..."` ([RFC 6750 §3]); every other error is JSON `{"error","error_description"}`. Poll
+//! errors ([RFC 8936 §2.5]) use the same bodies. Descriptions never echo secrets or tokens.
+//!
+//! [RFC 6750 §3]: https://www.rfc-editor.org/rfc/rfc6750#section-3
+//! [RFC 8936 §2.5]: https://www.rfc-editor.org/rfc/rfc8936#section-2.5
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// Every way a transmitter request can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No usable credentials (missing, malformed, expired, wrong issuer or signature, or a token
+    /// in the query string): `401` with `error="invalid_token"` (or no error code when the
+    /// request carried no credentials at all, RFC 6750 §3.1).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Credentials without the needed scope: `403` with `error="insufficient_scope"`.
+    #[error("this operation needs the `{0}` scope")]
+    InsufficientScope(&'static str),
+    /// The caller may not do this for another reason: `403`.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request is malformed or invalid: `400`.
+    #[error("{0}")]
+    BadRequest(String),
+    /// An OAuth token-endpoint error ([RFC 6749 §5.2]): `400`/`401` with `{"error": code}`.
+    ///
+    /// [RFC 6749 §5.2]: https://www.rfc-editor.org/rfc/rfc6749#section-5.2
+    #[error("{description}")]
+    OAuth {
+        /// The RFC 6749 error code, e.g. `invalid_client`.
+        code: &'static str,
+        /// Human-readable text.
+        description: String,
+    },
+    /// No such stream for this receiver (also for another receiver's stream, SSF-AUTH-05): `404`.
+    #[error("no stream with this stream_id for this receiver")]
+    StreamNotFound,
+    /// Something else is missing: `404`.
+    #[error("{0}")]
+    NotFound(String),
+    /// A conflicting resource exists: `409`.
+    #[error("{0}")]
+    Conflict(String),
+    /// Too many requests, e.g. verification faster than `min_verification_interval`: `429`.
+    #[error("{message}")]
+    TooManyRequests {
+        /// Why.
+        message: String,
+        /// Seconds until a retry may succeed (`Retry-After`).
+        retry_after_secs: Option<u64>,
+    },
+    /// The body is larger than allowed: `413`.
+    #[error("request body too large")]
+    PayloadTooLarge,
+    /// The body is not JSON: `415`.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// A fault on our side; details are logged, not returned: `500`.
+    #[error("internal error")]
+    Internal(String),
+    /// Storage is unavailable; the caller should retry: `503`.
+    #[error("temporarily unavailable")]
+    Unavailable(String),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::OAuth { code, .. } if *code == "invalid_client" => StatusCode::UNAUTHORIZED,
+            Self::OAuth { .. } => StatusCode::BAD_REQUEST,
+            Self::StreamNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable error code of the JSON body.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Unauthorized(_) => "invalid_token",
+            Self::InsufficientScope(_) => "insufficient_scope",
+            Self::Forbidden(_) => "access_denied",
+            Self::BadRequest(_) => "invalid_request",
+            Self::OAuth { code, .. } => code,
+            Self::StreamNotFound | Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Internal(_) => "server_error",
+            Self::Unavailable(_) => "temporarily_unavailable",
+        }
+    }
+}
+
+impl From<ssf_store::StoreError> for ApiError {
+    fn from(err: ssf_store::StoreError) -> Self {
+        use ssf_store::StoreError as E;
+        match err {
+            E::StreamNotFound => Self::StreamNotFound,
+            E::Conflict(_) | E::RevisionMismatch { .. } => {
+                Self::Conflict("the resource was changed concurrently; retry".to_owned())
+            }
+            E::WrongDeliveryMethod { .. } | E::InvalidArgument(_) => Self::BadRequest(err.to_string()),
+            E::Closed => Self::Unavailable(err.to_string()),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Self::Internal(detail) | Self::Unavailable(detail) => {
+                tracing::error!(error = %detail, status = status.as_u16(), "request failed");
+            }
+            _ => tracing::debug!(error = %self, status = status.as_u16(), "request refused"),
+        }
+        let body = json!({ "error": self.code(), "error_description": self.to_string() });
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        let challenge = match &self {
+            Self::Unauthorized(_) => Some(format!(
+                "Bearer error=\"invalid_token\", error_description=\"{}\"",
+                quote_safe(&self.to_string())
+            )),
+            Self::InsufficientScope(scope) => {
+                Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))
+            }
+            Self::OAuth { code, .. } if *code == "invalid_client" => {
+                Some("Basic realm=\"ssf\"".to_owned())
+            }
+            _ => None,
+        };
+        if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Self::TooManyRequests { retry_after_secs: Some(secs), .. } = &self {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}
+
+/// Keeps a description safe inside a quoted-string header parameter.
+fn quote_safe(text: &str) -> String {
+    text.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthorized_carries_a_bearer_challenge() {
+        let response = ApiError::Unauthorized("token expired".into()).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert!(challenge.starts_with("Bearer error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn insufficient_scope_names_the_scope() {
+        let response = ApiError::InsufficientScope("ssf.manage").into_response();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        assert_eq!(challenge, "Bearer error=\"insufficient_scope\", scope=\"ssf.manage\"");
+    }
+
+    #[test]
+    fn too_many_requests_sets_retry_after() {
+        let response = ApiError::TooManyRequests {
+            message: "slow down".into(),
+            retry_after_secs: Some(7),
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "7");
+    }
+}

@@ -1,0 +1,255 @@
+//! Discovery ([SSF 1.0 §7](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-7)):
+//! the Transmitter Configuration Metadata at `/.well-known/ssf-configuration` (with path
+//! insertion, §7.2.1), the JWKS at `jwks_uri`, and the endpoint paths and URLs every other module
+//! uses, defined here once.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::{config::TransmitterConfig, error::ApiError, state::AppState};
+
+/// Paths of every endpoint this transmitter serves (relative to the server root).
+pub mod paths {
+    /// SSF discovery (SSF 1.0 §7.2); the issuer's path is appended (§7.2.1).
+    pub const SSF_CONFIGURATION: &str = "/.well-known/ssf-configuration";
+    /// ID1 (SSE) discovery alias, behind `metadata.legacy_discovery`.
+    pub const SSE_CONFIGURATION: &str = "/.well-known/sse-configuration";
+    /// RISC discovery alias (SSF 1.0 §7.2.2), behind `metadata.legacy_discovery`.
+    pub const RISC_CONFIGURATION: &str = "/.well-known/risc-configuration";
+    /// OAuth 2.0 authorization server metadata (RFC 8414 §3); the issuer's path is appended.
+    pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
+    /// The JWKS (`jwks_uri`).
+    pub const JWKS: &str = "/jwks.json";
+    /// The token endpoint (RFC 6749 §3.2).
+    pub const TOKEN: &str = "/oauth/token";
+    /// `configuration_endpoint` (SSF 1.0 §8.1.1).
+    pub const STREAMS: &str = "/ssf/streams";
+    /// `status_endpoint` (SSF 1.0 §8.1.2).
+    pub const STATUS: &str = "/ssf/status";
+    /// `add_subject_endpoint` (SSF 1.0 §8.1.3.2).
+    pub const ADD_SUBJECT: &str = "/ssf/subjects/add";
+    /// `remove_subject_endpoint` (SSF 1.0 §8.1.3.3).
+    pub const REMOVE_SUBJECT: &str = "/ssf/subjects/remove";
+    /// `verification_endpoint` (SSF 1.0 §8.1.4.2).
+    pub const VERIFICATION: &str = "/ssf/verify";
+    /// Poll endpoints (RFC 8936), one per stream: this prefix followed by the `stream_id`
+    /// (SSF-STREAM-19). Served by `crate::poll`.
+    pub const POLL_PREFIX: &str = crate::poll::POLL_PATH_PREFIX;
+    /// The poll route as axum spells it.
+    pub const POLL_ROUTE: &str = "/ssf/poll/{stream_id}";
+    /// Event ingest (served by `crate::ingest`).
+    pub const EVENTS: &str = "/events";
+    /// Prometheus metrics (served by `crate::metrics`).
+    pub const METRICS: &str = "/metrics";
+    /// Liveness.
+    pub const HEALTHZ: &str = "/healthz";
+    /// The OpenAPI document.
+    pub const OPENAPI: &str = "/openapi.json";
+}
+
+/// Delivery method URI of push ([RFC 8935](https://www.rfc-editor.org/rfc/rfc8935)).
+pub const PUSH_METHOD: &str = "urn:ietf:rfc:8935";
+/// Delivery method URI of poll ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936)).
+pub const POLL_METHOD: &str = "urn:ietf:rfc:8936";
+
+/// The `[transmitter.metadata]` settings.
+///
+/// ```toml
+/// [transmitter.metadata]
+/// legacy_discovery = false            # also serve sse-configuration and risc-configuration
+/// critical_subject_members = ["tenant"]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetadataSettings {
+    /// Also serve the metadata at the draft-era `/.well-known/sse-configuration` and the RISC
+    /// `/.well-known/risc-configuration` (SSF-META-05). Off by default: new deployments should
+    /// not use them.
+    pub legacy_discovery: bool,
+    /// `critical_subject_members` (SSF-META-19): complex-subject member names receivers MUST
+    /// understand. Omitted from the metadata when empty (SSF-META-22).
+    pub critical_subject_members: Vec<String>,
+}
+
+/// Absolute URLs of this transmitter's endpoints, under the configured `base_url` (default:
+/// the issuer's scheme, host and port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    base: String,
+}
+
+impl Endpoints {
+    /// The endpoints for `config`.
+    pub fn new(config: &TransmitterConfig) -> Self {
+        let base = match &config.base_url {
+            Some(base) => base.trim_end_matches('/').to_owned(),
+            None => origin(&config.issuer),
+        };
+        Self { base }
+    }
+
+    /// The base URL, without a trailing `/`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The absolute URL of `path` (one of [`paths`]).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The poll URL of one stream, unique per stream (SSF-STREAM-19, TV-STREAM-05).
+    pub fn poll_url(&self, stream_id: &str) -> String {
+        format!("{}{}{stream_id}", self.base, paths::POLL_PREFIX)
+    }
+}
+
+/// `scheme://host[:port]` of a URL (the whole string if it does not parse).
+fn origin(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => url.trim_end_matches('/').to_owned(),
+    }
+}
+
+/// The path of a well-known document for `issuer` with path insertion (SSF 1.0 §7.2.1, RFC 8414
+/// §3.1): `/.well-known/<name>` followed by the issuer's path without its trailing `/`
+/// (SSF-META-01, SSF-META-02, TV-META-02).
+pub fn well_known_path(well_known: &str, issuer: &str) -> String {
+    let path = url::Url::parse(issuer)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_default();
+    let path = path.trim_end_matches('/');
+    format!("{well_known}{path}")
+}
+
+/// The metadata document (SSF 1.0 §7.1, TV-META-01). Every array is non-empty or absent
+/// (SSF-META-22); `default_subjects` is `ALL` (D-15) unless streams are configured otherwise.
+pub fn transmitter_metadata(state: &AppState) -> Value {
+    let config = &state.config;
+    let ep = Endpoints::new(config);
+    let mut doc = Map::new();
+    let mut put = |k: &str, v: Value| {
+        doc.insert(k.to_owned(), v);
+    };
+    put("spec_version", json!("1_0"));
+    put("issuer", json!(config.issuer));
+    put("jwks_uri", json!(ep.url(paths::JWKS)));
+    put(
+        "delivery_methods_supported",
+        json!([PUSH_METHOD, POLL_METHOD]),
+    );
+    put("configuration_endpoint", json!(ep.url(paths::STREAMS)));
+    put("status_endpoint", json!(ep.url(paths::STATUS)));
+    put("add_subject_endpoint", json!(ep.url(paths::ADD_SUBJECT)));
+    put(
+        "remove_subject_endpoint",
+        json!(ep.url(paths::REMOVE_SUBJECT)),
+    );
+    put("verification_endpoint", json!(ep.url(paths::VERIFICATION)));
+    if !config.metadata.critical_subject_members.is_empty() {
+        put(
+            "critical_subject_members",
+            json!(config.metadata.critical_subject_members),
+        );
+    }
+    put(
+        "authorization_schemes",
+        json!([{ "spec_urn": "urn:ietf:rfc:6749" }]),
+    );
+    put(
+        "default_subjects",
+        json!(config.streams.default_subjects.as_str()),
+    );
+    Value::Object(doc)
+}
+
+/// `GET /.well-known/ssf-configuration[/<issuer path>]` (and the legacy aliases when enabled):
+/// `200`, `application/json` (SSF-META-03). Readable without authentication (SSF-META-20).
+pub async fn ssf_configuration(State(state): State<AppState>) -> Response {
+    json_response(transmitter_metadata(&state))
+}
+
+/// `GET /jwks.json`: every published key, current, next and previous (SSF-SEC-13), read from the
+/// key store on each request so a rotation is visible at once.
+pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let jwks = state
+        .signer
+        .store()
+        .jwks()
+        .map_err(|e| ApiError::Internal(format!("key store: {e}")))?;
+    let body = serde_json::to_value(&jwks).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut response = json_response(body);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=60"),
+    );
+    Ok(response)
+}
+
+/// A `200` JSON response with `Content-Type: application/json`.
+fn json_response(body: Value) -> Response {
+    Json(body).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_insertion_tv_meta_02() {
+        let p = |issuer| well_known_path(paths::SSF_CONFIGURATION, issuer);
+        assert_eq!(
+            p("https://tr.example.com"),
+            "/.well-known/ssf-configuration"
+        );
+        assert_eq!(
+            p("https://tr.example.com/"),
+            "/.well-known/ssf-configuration"
+        );
+        assert_eq!(
+            p("https://tr.example.com/issuer1"),
+            "/.well-known/ssf-configuration/issuer1"
+        );
+        assert_eq!(
+            p("https://tr.example.com/issuer1/"),
+            "/.well-known/ssf-configuration/issuer1"
+        );
+        assert_eq!(
+            p("https://tr.example.com/a/b"),
+            "/.well-known/ssf-configuration/a/b"
+        );
+    }
+
+    #[test]
+    fn endpoints_default_to_the_issuer_origin() {
+        let config = TransmitterConfig {
+            issuer: "https://tr.example.com:8443/issuer1".to_owned(),
+            ..TransmitterConfig::default()
+        };
+        let ep = Endpoints::new(&config);
+        assert_eq!(
+            ep.url(paths::STREAMS),
+            "https://tr.example.com:8443/ssf/streams"
+        );
+        assert_eq!(
+            ep.poll_url("abc"),
+            "https://tr.example.com:8443/ssf/poll/abc"
+        );
+        let config = TransmitterConfig {
+            base_url: Some("https://proxy.example/tx/".to_owned()),
+            ..config
+        };
+        assert_eq!(
+            Endpoints::new(&config).url(paths::JWKS),
+            "https://proxy.example/tx/jwks.json"
+        );
+    }
+}

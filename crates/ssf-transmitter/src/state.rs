@@ -1,0 +1,57 @@
+//! Shared state handed to every handler and worker.
+
+use std::{ops::Deref, sync::Arc};
+
+use ssf_jose::SetSigner;
+use ssf_store::TransmitterStore;
+use ssf_types::Clock;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TransmitterConfig;
+
+/// Cheap to clone: one `Arc` around [`Shared`].
+#[derive(Debug, Clone)]
+pub struct AppState(Arc<Shared>);
+
+/// What every part of the transmitter shares.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct Shared {
+    /// Settings, validated at start.
+    pub config: TransmitterConfig,
+    /// Streams, subjects, outbox, audit.
+    pub store: Arc<dyn TransmitterStore>,
+    /// Signs SETs with the key store's current key.
+    pub signer: SetSigner,
+    /// The only source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Cancelled on shutdown; workers and long polls stop when it fires.
+    pub shutdown: CancellationToken,
+    /// Access-token verification and the OAuth clients, built from `config.auth`.
+    pub auth: crate::auth::AuthService,
+    /// Routes events to streams (cached stream records and complex subjects).
+    pub matcher: crate::matching::Matcher,
+    /// Tells waiters when particular SETs have left the queue (transmitter status changes).
+    pub deliveries: crate::control_events::DeliveryWatch,
+}
+
+impl AppState {
+    /// Wraps the shared parts.
+    pub fn new(
+        config: TransmitterConfig,
+        store: Arc<dyn TransmitterStore>,
+        signer: SetSigner,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let auth = crate::auth::AuthService::new(&config);
+        Self(Arc::new(Shared { config, store, signer, clock, shutdown, auth, matcher: Default::default(), deliveries: Default::default() }))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
