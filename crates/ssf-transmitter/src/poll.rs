@@ -27,9 +27,8 @@ use axum::{
     routing::post,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-use ssf_store::{PollRequest, PollResponse, StoreError, wake::Wake};
-use ssf_types::{Jti, StreamId};
+use ssf_store::{PollRequest as StorePoll, PollResponse as StoreAnswer, StoreError, wake::Wake};
+use ssf_types::{Jti, PollRequest, PollResponse, StreamId};
 
 use crate::{
     auth::{Principal, Scope},
@@ -97,13 +96,10 @@ async fn poll(
     principal.require(Scope::Read)?;
     let request = body::parse(&body)?;
     let stream_id = StreamId::new(stream_id);
-    let answer = answer(&state, &principal.client_id, &stream_id, request).await?;
+    let answer = answer(&state, &principal.client_id, &stream_id, &request).await?;
     metrics::poll_request();
-    let sets: Map<String, Value> =
-        answer.sets.into_iter().map(|(jti, jwt)| (jti.into_string(), Value::String(jwt))).collect();
-    let mut response =
-        Json(serde_json::json!({ "sets": sets, "moreAvailable": answer.more_available }))
-            .into_response();
+    let body = PollResponse::new(answer.sets.into_iter().collect(), answer.more_available);
+    let mut response = Json(body).into_response();
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
@@ -123,25 +119,25 @@ pub async fn answer(
     state: &AppState,
     client_id: &str,
     stream_id: &StreamId,
-    request: body::PollBody,
+    request: &PollRequest,
 ) -> Result<PollAnswer, ApiError> {
     let settings = &state.config.poll;
     let cap = settings.max_events_cap.max(1);
     let max_events = request.max_events.map_or(cap, |n| u32::try_from(n).unwrap_or(u32::MAX).min(cap));
-    let long_poll = max_events > 0 && !request.return_immediately;
+    let long_poll = max_events > 0 && !request.returns_immediately();
     let redelivery_after_ms = i64::try_from(settings.redelivery_after.as_millis()).unwrap_or(i64::MAX).max(1);
     // Subscribe before the first look, so a SET queued in between still wakes the long poll.
     let mut wake = state.store.subscribe(Some(stream_id));
-    let first = PollRequest {
+    let first = StorePoll {
         client_id: client_id.to_owned(),
         stream_id: stream_id.clone(),
         ack: request.ack.clone(),
-        set_errs: request.set_errs.clone(),
+        set_errs: body::set_errs(request),
         max_events,
         redelivery_after_ms,
     };
     let mut response = store_poll(state, first).await?;
-    report(state, stream_id, &request, &response);
+    report(state, stream_id, request, &response);
 
     if long_poll && response.sets.is_empty() {
         let deadline = tokio::time::Instant::now() + settings.long_poll_wait;
@@ -157,7 +153,7 @@ pub async fn answer(
             if woke == Wake::TimedOut {
                 break;
             }
-            let again = PollRequest {
+            let again = StorePoll {
                 client_id: client_id.to_owned(),
                 stream_id: stream_id.clone(),
                 ack: Vec::new(),
@@ -178,7 +174,7 @@ pub async fn answer(
     })
 }
 
-async fn store_poll(state: &AppState, request: PollRequest) -> Result<PollResponse, ApiError> {
+async fn store_poll(state: &AppState, request: StorePoll) -> Result<StoreAnswer, ApiError> {
     state.store.poll(request).await.map_err(|e| match e {
         StoreError::StreamNotFound => ApiError::StreamNotFound,
         StoreError::WrongDeliveryMethod { .. } => ApiError::BadRequest(
@@ -189,13 +185,12 @@ async fn store_poll(state: &AppState, request: PollRequest) -> Result<PollRespon
 }
 
 /// Logs acknowledgements and errors (POLL-11, POLL-22) and reports the SETs that left the queue.
-fn report(state: &AppState, stream_id: &StreamId, request: &body::PollBody, response: &PollResponse) {
+fn report(state: &AppState, stream_id: &StreamId, request: &PollRequest, response: &StoreAnswer) {
     for (jti, error) in &request.set_errs {
         if response.unknown_errs.contains(jti) {
             continue;
         }
-        tracing::warn!(%stream_id, %jti, err = %error.code,
-            description = error.description.as_deref().unwrap_or(""),
+        tracing::warn!(%stream_id, %jti, err = %error.err, description = %error.description,
             "receiver reported a SET error (setErrs); SET parked as failed");
     }
     if !response.unknown_acks.is_empty() || !response.unknown_errs.is_empty() {

@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
 use ssf_http::{
     GuardedClient, Outcome, PermanentReason, RetrySchedule, SuccessPolicy, Url, classify_error,
     classify_status, parse_retry_after, read_body_limited,
@@ -13,7 +12,7 @@ use ssf_http::{
     },
 };
 use ssf_store::{ClaimedSet, DeliveryError, DeliveryOutcome};
-use ssf_types::UnixMillis;
+use ssf_types::{ParseMode, PushErrorBody, UnixMillis};
 
 use crate::metrics::{self, PushOutcome};
 
@@ -52,13 +51,6 @@ pub struct Attempter<'a> {
     pub policy: SuccessPolicy,
     /// Attempts allowed while the receiver answers 401/403.
     pub auth_failure_attempts: u32,
-}
-
-/// RFC 8935 §2.3 error body.
-#[derive(Deserialize)]
-struct ErrBody {
-    err: Option<String>,
-    description: Option<String>,
 }
 
 impl Attempter<'_> {
@@ -121,10 +113,12 @@ impl Attempter<'_> {
             }
             Outcome::Permanent(PermanentReason::BadRequest) => {
                 // PUSH-17: the receiver refused the SET itself; record its `err`.
-                let body: Option<ErrBody> = serde_json::from_str(&detail).ok();
+                let body = serde_json::from_str(&detail)
+                    .ok()
+                    .and_then(|v| PushErrorBody::from_json(&v, ParseMode::Legacy).ok());
                 let (code, description) = match body {
-                    Some(ErrBody { err: Some(code), description }) => (code, description),
-                    _ => ("http_400".to_owned(), Some(detail).filter(|d| !d.is_empty())),
+                    Some(b) => (b.err.as_str().to_owned(), Some(b.description).filter(|d| !d.is_empty())),
+                    None => ("http_400".to_owned(), Some(detail).filter(|d| !d.is_empty())),
                 };
                 let error = DeliveryError { code, description };
                 self.failed(set, error, PushOutcome::Failed, Some(elapsed))
