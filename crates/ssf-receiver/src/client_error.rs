@@ -126,6 +126,9 @@ pub enum ClientError {
         #[source]
         source: BodyError,
     },
+    /// The receiver's store failed (stream bookkeeping).
+    #[error("receiver store: {0}")]
+    Store(#[from] ssf_store::StoreError),
     /// The operation was cancelled (shutdown).
     #[error("cancelled")]
     Cancelled,
@@ -167,7 +170,7 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Http(e) => !matches!(e, HttpError::Url(_) | HttpError::Blocked(_)),
-            Self::JwksUnavailable(_) => true,
+            Self::JwksUnavailable(_) | Self::Store(_) => true,
             Self::Transmitter { status, .. } | Self::DiscoveryFailed { status, .. } => {
                 matches!(status, 408 | 425 | 429 | 500..=599)
             }

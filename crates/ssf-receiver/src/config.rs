@@ -171,7 +171,10 @@ pub struct PeerConfig {
     pub poll: PollSettings,
     /// How often the stream's health is checked and verification requested again
     /// (SSF 1.0 §8.1.4). Default 1 h; `0s` turns it off (verification still runs at start).
-    #[serde(default = "default_verification_interval", with = "ssf_http::duration_serde")]
+    #[serde(
+        default = "default_verification_interval",
+        with = "ssf_http::duration_serde"
+    )]
     pub verification_interval: Duration,
     /// The `Authorization` value the transmitter must send on every push (SSF 1.0 §6.1.1,
     /// SSF-STREAM-16), e.g. `Bearer <random>`. Sent to the transmitter as `authorization_header`.
@@ -255,7 +258,8 @@ impl PeerConfig {
             ..
         } = &self.auth
         {
-            Url::parse(url).map_err(|e| ClientError::config(at("auth.token_endpoint"), e.to_string()))?;
+            Url::parse(url)
+                .map_err(|e| ClientError::config(at("auth.token_endpoint"), e.to_string()))?;
         }
         self.poll.validate(&at("poll"))
     }

@@ -14,7 +14,9 @@ use ssf_http::{
     GuardedClient, Url,
     reqwest::{StatusCode, header::ACCEPT},
 };
-use ssf_types::{BodyError, DiscoveryFlavor, Issuer, ParseMode, TransmitterMetadata, discovery_url};
+use ssf_types::{
+    BodyError, DiscoveryFlavor, Issuer, ParseMode, TransmitterMetadata, discovery_url,
+};
 
 use crate::{
     client_error::ClientError,

@@ -184,9 +184,11 @@ impl JwksCache {
     /// with this cache as the resolver. A token whose header cannot be read passes through:
     /// the verifier rejects it with the right `err`.
     pub async fn prepare(&self, token: &[u8]) -> Result<(), ClientError> {
-        let kid = decode_unverified(token)
-            .ok()
-            .and_then(|set| set.header.get("kid").and_then(|k| k.as_str().map(str::to_owned)));
+        let kid = decode_unverified(token).ok().and_then(|set| {
+            set.header
+                .get("kid")
+                .and_then(|k| k.as_str().map(str::to_owned))
+        });
         match kid {
             Some(kid) if !kid.is_empty() => self.resolve(&kid).await.map(|_| ()),
             _ => self.snapshot().await.map(|_| ()),
@@ -307,10 +309,19 @@ mod tests {
 
     #[test]
     fn cache_control_max_age() {
-        assert_eq!(max_age(&headers(&["public, max-age=600"])), Some(Duration::from_secs(600)));
-        assert_eq!(max_age(&headers(&["Max-Age=\"5\""])), Some(Duration::from_secs(5)));
+        assert_eq!(
+            max_age(&headers(&["public, max-age=600"])),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(
+            max_age(&headers(&["Max-Age=\"5\""])),
+            Some(Duration::from_secs(5))
+        );
         assert_eq!(max_age(&headers(&["no-store"])), Some(Duration::ZERO));
-        assert_eq!(max_age(&headers(&["max-age=60", "no-cache"])), Some(Duration::ZERO));
+        assert_eq!(
+            max_age(&headers(&["max-age=60", "no-cache"])),
+            Some(Duration::ZERO)
+        );
         assert_eq!(max_age(&headers(&["public"])), None);
         assert_eq!(max_age(&headers(&["max-age=soon"])), None);
         assert_eq!(max_age(&HeaderMap::new()), None);

@@ -28,6 +28,7 @@ pub mod client_error;
 pub mod config;
 pub mod discovery;
 pub mod jwks;
+pub mod poller;
 pub mod setup;
 pub mod stream_client;
 pub mod token;

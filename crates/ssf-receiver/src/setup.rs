@@ -9,7 +9,7 @@
 //! [`run_health_checks`]: every `verification_interval`, read the stream's status, re-create the
 //! stream if the transmitter lost it, and request verification again.
 
-mod verification;
+mod book;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -23,8 +23,9 @@ use ssf_types::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use self::verification::{
-    MemoryVerificationStates, STATES_KEPT, VerificationStates, new_state,
+pub use self::book::{
+    MemoryStreamBook, STATES_KEPT, StoreBook, StreamBook, config_without_secret, new_state,
+    sha256_hex,
 };
 use crate::{
     client_error::ClientError,
@@ -45,8 +46,8 @@ pub struct SetupContext {
     pub clock: Arc<dyn Clock>,
     /// The receiver settings (public base URL, JWKS bounds).
     pub receiver: ReceiverConfig,
-    /// Where verification `state`s are recorded for the pipeline.
-    pub states: Arc<dyn VerificationStates>,
+    /// Where streams, statuses and verification `state`s are recorded.
+    pub book: Arc<dyn StreamBook>,
     /// The event types to request when a peer lists none: those the handlers act on.
     pub handled_events: Vec<EventTypeUri>,
 }
@@ -57,14 +58,14 @@ impl SetupContext {
         http: GuardedClient,
         clock: Arc<dyn Clock>,
         receiver: ReceiverConfig,
-        states: Arc<dyn VerificationStates>,
+        book: Arc<dyn StreamBook>,
         handled_events: Vec<EventTypeUri>,
     ) -> Self {
         Self {
             http,
             clock,
             receiver,
-            states,
+            book,
             handled_events,
         }
     }
@@ -176,18 +177,18 @@ impl PeerHandle {
             .clone()
     }
 
-    /// Requests a verification event with a fresh `state`, recorded in `states` first
+    /// Requests a verification event with a fresh `state`, recorded in `book` first
     /// (SSF-VERIFY-01, SSF-VERIFY-10). Returns the state.
     pub async fn request_verification(
         &self,
-        states: &dyn VerificationStates,
+        book: &dyn StreamBook,
         clock: &dyn Clock,
     ) -> Result<String, ClientError> {
-        let stream_id = self.stream_id().ok_or_else(|| {
-            ClientError::InvalidRequest("the stream has no stream_id".to_owned())
-        })?;
+        let stream_id = self
+            .stream_id()
+            .ok_or_else(|| ClientError::InvalidRequest("the stream has no stream_id".to_owned()))?;
         let state = new_state();
-        states.expect(&stream_id, &state).await?;
+        book.expect_verification(self.name(), &state).await?;
         self.client.verify(&stream_id, Some(state.clone())).await?;
         self.update_health(|h| h.verification_requested_at = Some(clock.now()));
         Ok(state)
@@ -218,6 +219,9 @@ impl PeerHandle {
                     tracing::warn!(peer = %self.name(), status = %status.status, reason = ?status.reason, "stream is not enabled");
                 }
                 self.update_health(|h| h.status = Some(status.status.clone()));
+                ctx.book
+                    .record_status(self.name(), &status.status, status.reason.as_deref())
+                    .await?;
                 if status.status == StreamStatus::Disabled {
                     return Ok(());
                 }
@@ -226,13 +230,14 @@ impl PeerHandle {
                 tracing::warn!(peer = %self.name(), error = %e, "stream lost; setting it up again");
                 let desired = desired_config(ctx, &self.config)?;
                 let config = ensure_stream(&self.client, &desired, None).await?;
+                ctx.book.record_stream(&self.config, &config).await?;
                 self.stream.send_replace(config);
             }
             // No status endpoint: verification alone tells whether the stream works.
             Err(ClientError::MissingEndpoint(_)) => {}
             Err(e) => return Err(e),
         }
-        self.request_verification(ctx.states.as_ref(), ctx.clock.as_ref())
+        self.request_verification(ctx.book.as_ref(), ctx.clock.as_ref())
             .await
             .map(|_| ())
     }
@@ -245,14 +250,13 @@ impl PeerHandle {
     }
 }
 
-/// Sets up one peer: discovery, token, stream (found, reused or created, then reconciled),
-/// JWKS cache, and a first verification request. `known` is the stream id remembered from an
-/// earlier run, if any. A failed verification request is logged, not fatal (the transmitter
-/// may answer `429`, SSF-VERIFY-12).
+/// Sets up one peer: discovery, token, stream (the one remembered in the book, or found, or
+/// created; then reconciled and recorded), JWKS cache, and a first verification request. A
+/// failed verification request is logged, not fatal (the transmitter may answer `429`,
+/// SSF-VERIFY-12).
 pub async fn setup_peer(
     ctx: &SetupContext,
     peer: &PeerConfig,
-    known: Option<&StreamId>,
 ) -> Result<Arc<PeerHandle>, ClientError> {
     let found = discover(&ctx.http, &peer.issuer, peer.legacy).await?;
     let desired = desired_config(ctx, peer)?;
@@ -282,13 +286,15 @@ pub async fn setup_peer(
         Arc::clone(&ctx.clock),
     )
     .with_audience(peer.audience.clone());
-    let stream = ensure_stream(&client, &desired, known).await?;
+    let known = ctx.book.known_stream(&peer.name).await?;
+    let stream = ensure_stream(&client, &desired, known.as_ref()).await?;
     if peer.delivery == DeliveryMode::Poll && poll_url(&stream).is_none() {
         return Err(ClientError::InvalidResponse {
             operation: "set up stream",
             reason: "the poll stream has no delivery.endpoint_url".to_owned(),
         });
     }
+    ctx.book.record_stream(peer, &stream).await?;
     tracing::info!(peer = %peer.name, stream_id = ?stream.stream_id, "stream ready");
     let handle = Arc::new(PeerHandle {
         config: peer.clone(),
@@ -298,7 +304,7 @@ pub async fn setup_peer(
         health: std::sync::Mutex::default(),
     });
     if let Err(e) = handle
-        .request_verification(ctx.states.as_ref(), ctx.clock.as_ref())
+        .request_verification(ctx.book.as_ref(), ctx.clock.as_ref())
         .await
     {
         tracing::warn!(peer = %peer.name, error = %e, "verification request failed");
@@ -312,7 +318,6 @@ pub async fn setup_peer(
 pub async fn setup_peer_with_retry(
     ctx: &SetupContext,
     peer: &PeerConfig,
-    known: Option<&StreamId>,
     schedule: &RetrySchedule,
     cancel: &CancellationToken,
 ) -> Result<Arc<PeerHandle>, ClientError> {
@@ -320,7 +325,7 @@ pub async fn setup_peer_with_retry(
     loop {
         let error = tokio::select! {
             () = cancel.cancelled() => return Err(ClientError::Cancelled),
-            result = setup_peer(ctx, peer, known) => match result {
+            result = setup_peer(ctx, peer) => match result {
                 Ok(handle) => return Ok(handle),
                 Err(e) if e.is_transient() => e,
                 Err(e) => return Err(e),
@@ -360,7 +365,11 @@ pub async fn run_health_checks(
 
 /// The wait after `attempts` failures: the schedule's delay (its last one once it runs out),
 /// at least `retry_after`.
-pub(crate) fn backoff(schedule: &RetrySchedule, attempts: u32, retry_after: Option<Duration>) -> Duration {
+pub(crate) fn backoff(
+    schedule: &RetrySchedule,
+    attempts: u32,
+    retry_after: Option<Duration>,
+) -> Duration {
     let last = u32::try_from(schedule.delays().len()).unwrap_or(u32::MAX);
     schedule
         .next_delay_after(attempts.min(last).max(1), retry_after)
@@ -369,7 +378,10 @@ pub(crate) fn backoff(schedule: &RetrySchedule, attempts: u32, retry_after: Opti
 
 /// The receiver-supplied configuration this receiver wants for `peer` (SSF-STREAM-23):
 /// `events_requested` (never empty, SSF-STREAM-35), `delivery` and `description`.
-pub fn desired_config(ctx: &SetupContext, peer: &PeerConfig) -> Result<StreamConfiguration, ClientError> {
+pub fn desired_config(
+    ctx: &SetupContext,
+    peer: &PeerConfig,
+) -> Result<StreamConfiguration, ClientError> {
     let events = if peer.events.is_empty() {
         ctx.handled_events.clone()
     } else {
@@ -425,7 +437,7 @@ pub async fn ensure_stream(
         None => match client.create(desired).await? {
             CreateOutcome::Created(config) => {
                 tracing::info!(stream_id = ?config.stream_id, "stream created");
-                config
+                *config
             }
             CreateOutcome::Conflict => {
                 // One stream per receiver and it exists (SSF-STREAM-27/28): take it over.
@@ -437,7 +449,8 @@ pub async fn ensure_stream(
                     _ => {
                         return Err(ClientError::InvalidResponse {
                             operation: "create stream",
-                            reason: "409 Conflict, and no single existing stream to reuse".to_owned(),
+                            reason: "409 Conflict, and no single existing stream to reuse"
+                                .to_owned(),
                         });
                     }
                 }
@@ -466,9 +479,10 @@ fn matches(stream: &StreamConfiguration, desired: &StreamConfiguration) -> bool 
         (Some(Delivery::Push(have)), Some(Delivery::Push(want))) => {
             have.endpoint_url == want.endpoint_url
         }
-        (Some(Delivery::Poll(_)), Some(Delivery::Poll(_))) => {
-            same_events(stream.events_requested.as_deref(), desired.events_requested.as_deref())
-        }
+        (Some(Delivery::Poll(_)), Some(Delivery::Poll(_))) => same_events(
+            stream.events_requested.as_deref(),
+            desired.events_requested.as_deref(),
+        ),
         _ => false,
     }
 }
@@ -505,7 +519,8 @@ async fn reconcile(
         }
         (have, want) => have.as_ref().map(Delivery::method) != want.as_ref().map(Delivery::method),
     };
-    let description_differs = desired.description.is_some() && desired.description != current.description;
+    let description_differs =
+        desired.description.is_some() && desired.description != current.description;
     if !events_differ && !delivery_differs && !description_differs {
         return Ok(current);
     }
@@ -522,7 +537,7 @@ async fn reconcile(
     }
     tracing::info!(%stream_id, events_differ, delivery_differs, "updating the stream");
     match client.update(&patch).await? {
-        UpdateOutcome::Updated(config) => Ok(config),
+        UpdateOutcome::Updated(config) => Ok(*config),
         UpdateOutcome::Accepted => client.get(&stream_id).await,
     }
 }
@@ -533,4 +548,3 @@ fn poll_url(stream: &StreamConfiguration) -> Option<Url> {
         _ => None,
     }
 }
-

@@ -50,7 +50,7 @@ use crate::{
 #[non_exhaustive]
 pub enum CreateOutcome {
     /// `201 Created` with the new, checked configuration.
-    Created(StreamConfiguration),
+    Created(Box<StreamConfiguration>),
     /// `409 Conflict`: the transmitter keeps one stream per receiver and one exists
     /// (SSF-STREAM-27). Read it and reuse it (SSF-STREAM-28, D-13).
     Conflict,
@@ -61,7 +61,7 @@ pub enum CreateOutcome {
 #[non_exhaustive]
 pub enum UpdateOutcome {
     /// `200 OK` with the whole, checked configuration.
-    Updated(StreamConfiguration),
+    Updated(Box<StreamConfiguration>),
     /// `202 Accepted`: accepted but not processed yet (SSF-STREAM-38); read it again later.
     Accepted,
 }
@@ -164,14 +164,22 @@ impl StreamClient {
 
     /// Creates a stream (`POST {configuration_endpoint}`, SSF 1.0 §8.1.1.1). Only the
     /// receiver-supplied properties of `request` are sent (SSF-STREAM-23).
-    pub async fn create(&self, request: &StreamConfiguration) -> Result<CreateOutcome, ClientError> {
+    pub async fn create(
+        &self,
+        request: &StreamConfiguration,
+    ) -> Result<CreateOutcome, ClientError> {
         const OP: &str = "create stream";
         check_events_requested(request)?;
         let body = request.receiver_supplied();
-        let url = self.endpoint(&self.metadata.configuration_endpoint, "configuration_endpoint")?;
+        let url = self.endpoint(
+            &self.metadata.configuration_endpoint,
+            "configuration_endpoint",
+        )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         match response.status().as_u16() {
-            201 | 200 => Ok(CreateOutcome::Created(self.config_from(response, OP).await?)),
+            201 | 200 => Ok(CreateOutcome::Created(Box::new(
+                self.config_from(response, OP).await?,
+            ))),
             409 => Ok(CreateOutcome::Conflict),
             _ => Err(self.error(response, OP).await),
         }
@@ -181,8 +189,12 @@ impl StreamClient {
     /// is allowed for a refused stream: if it now passes the checks, it is usable again.
     pub async fn get(&self, stream_id: &StreamId) -> Result<StreamConfiguration, ClientError> {
         const OP: &str = "read stream";
-        let mut url = self.endpoint(&self.metadata.configuration_endpoint, "configuration_endpoint")?;
-        url.query_pairs_mut().append_pair("stream_id", stream_id.as_str());
+        let mut url = self.endpoint(
+            &self.metadata.configuration_endpoint,
+            "configuration_endpoint",
+        )?;
+        url.query_pairs_mut()
+            .append_pair("stream_id", stream_id.as_str());
         let response = self.call::<()>(Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(self.error(response, OP).await);
@@ -211,7 +223,10 @@ impl StreamClient {
     /// that fail the `iss`/`aud` checks are left out (and logged); they are never used.
     pub async fn list(&self) -> Result<Vec<StreamConfiguration>, ClientError> {
         const OP: &str = "list streams";
-        let url = self.endpoint(&self.metadata.configuration_endpoint, "configuration_endpoint")?;
+        let url = self.endpoint(
+            &self.metadata.configuration_endpoint,
+            "configuration_endpoint",
+        )?;
         let response = self.call::<()>(Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(self.error(response, OP).await);
@@ -231,7 +246,9 @@ impl StreamClient {
         for item in &items {
             match self.parse_config(item, OP) {
                 Ok(config) => streams.push(config),
-                Err(e @ (ClientError::ForeignStream { .. } | ClientError::AudienceMismatch { .. })) => {
+                Err(
+                    e @ (ClientError::ForeignStream { .. } | ClientError::AudienceMismatch { .. }),
+                ) => {
                     tracing::warn!(error = %e, "ignoring a stream that is not ours to use");
                 }
                 Err(e) => return Err(e),
@@ -249,7 +266,10 @@ impl StreamClient {
     /// Replaces the receiver-supplied properties with those of `config`
     /// (`PUT {configuration_endpoint}`, SSF 1.0 §8.1.1.4): an absent one is deleted
     /// (SSF-STREAM-40/41). `config.stream_id` is required.
-    pub async fn replace(&self, config: &StreamConfiguration) -> Result<UpdateOutcome, ClientError> {
+    pub async fn replace(
+        &self,
+        config: &StreamConfiguration,
+    ) -> Result<UpdateOutcome, ClientError> {
         self.modify(Method::PUT, config, "replace stream").await
     }
 
@@ -266,7 +286,10 @@ impl StreamClient {
         check_events_requested(request)?;
         let mut body = request.receiver_supplied();
         body.stream_id = Some(stream_id.clone());
-        let url = self.endpoint(&self.metadata.configuration_endpoint, "configuration_endpoint")?;
+        let url = self.endpoint(
+            &self.metadata.configuration_endpoint,
+            "configuration_endpoint",
+        )?;
         let response = self.call(method, url, Some(&body)).await?;
         match response.status().as_u16() {
             200 | 201 => {
@@ -277,7 +300,7 @@ impl StreamClient {
                         reason: "the answer is for another stream".to_owned(),
                     });
                 }
-                Ok(UpdateOutcome::Updated(config))
+                Ok(UpdateOutcome::Updated(Box::new(config)))
             }
             202 | 204 => Ok(UpdateOutcome::Accepted),
             _ => Err(self.error(response, op).await),
@@ -287,8 +310,12 @@ impl StreamClient {
     /// Deletes a stream (`DELETE {configuration_endpoint}?stream_id=…`, SSF 1.0 §8.1.1.5,
     /// SSF-STREAM-45). Allowed for a refused stream, so it can be cleaned up.
     pub async fn delete(&self, stream_id: &StreamId) -> Result<(), ClientError> {
-        let mut url = self.endpoint(&self.metadata.configuration_endpoint, "configuration_endpoint")?;
-        url.query_pairs_mut().append_pair("stream_id", stream_id.as_str());
+        let mut url = self.endpoint(
+            &self.metadata.configuration_endpoint,
+            "configuration_endpoint",
+        )?;
+        url.query_pairs_mut()
+            .append_pair("stream_id", stream_id.as_str());
         let response = self.call::<()>(Method::DELETE, url, None).await?;
         // 204 is the final answer (SSF-STREAM-46); ID1 transmitters answered 200.
         if status_in(response.status(), &[200, 202, 204]) {
@@ -302,7 +329,8 @@ impl StreamClient {
         const OP: &str = "read stream status";
         self.usable(stream_id)?;
         let mut url = self.endpoint(&self.metadata.status_endpoint, "status_endpoint")?;
-        url.query_pairs_mut().append_pair("stream_id", stream_id.as_str());
+        url.query_pairs_mut()
+            .append_pair("stream_id", stream_id.as_str());
         let response = self.call::<()>(Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(self.error(response, OP).await);
@@ -334,9 +362,16 @@ impl StreamClient {
     /// Asks for a verification event (`POST {verification_endpoint}`, SSF 1.0 §8.1.4.2,
     /// SSF-VERIFY-01). The event arrives later, over the stream's delivery method, in any order
     /// relative to queued events (SSF-VERIFY-09); record `state` before calling this.
-    pub async fn verify(&self, stream_id: &StreamId, state: Option<String>) -> Result<(), ClientError> {
+    pub async fn verify(
+        &self,
+        stream_id: &StreamId,
+        state: Option<String>,
+    ) -> Result<(), ClientError> {
         self.usable(stream_id)?;
-        let url = self.endpoint(&self.metadata.verification_endpoint, "verification_endpoint")?;
+        let url = self.endpoint(
+            &self.metadata.verification_endpoint,
+            "verification_endpoint",
+        )?;
         let body = VerificationRequest::new(stream_id.clone(), state);
         let response = self.call(Method::POST, url, Some(&body)).await?;
         if response.status().is_success() {
@@ -365,9 +400,16 @@ impl StreamClient {
     }
 
     /// Removes a subject (`POST {remove_subject_endpoint}`, SSF 1.0 §8.1.3.3, SSF-SUBJ-06).
-    pub async fn remove_subject(&self, stream_id: &StreamId, subject: SubjectId) -> Result<(), ClientError> {
+    pub async fn remove_subject(
+        &self,
+        stream_id: &StreamId,
+        subject: SubjectId,
+    ) -> Result<(), ClientError> {
         self.usable(stream_id)?;
-        let url = self.endpoint(&self.metadata.remove_subject_endpoint, "remove_subject_endpoint")?;
+        let url = self.endpoint(
+            &self.metadata.remove_subject_endpoint,
+            "remove_subject_endpoint",
+        )?;
         let body = RemoveSubjectRequest::new(stream_id.clone(), subject);
         let response = self.call(Method::POST, url, Some(&body)).await?;
         if response.status().is_success() {
@@ -392,7 +434,11 @@ impl StreamClient {
         if config.iss.as_ref() != Some(self.issuer()) {
             return refuse(ClientError::ForeignStream {
                 stream_id: id.as_ref().map_or("?", StreamId::as_str).to_owned(),
-                found: config.iss.as_ref().map(|i| i.as_str().to_owned()).unwrap_or_default(),
+                found: config
+                    .iss
+                    .as_ref()
+                    .map(|i| i.as_str().to_owned())
+                    .unwrap_or_default(),
             });
         }
         let Some(stream_id) = id.clone() else {
@@ -402,7 +448,10 @@ impl StreamClient {
             });
         };
         if let Some(expected) = &self.audience
-            && !config.aud.as_ref().is_some_and(|aud| aud.contains(expected))
+            && !config
+                .aud
+                .as_ref()
+                .is_some_and(|aud| aud.contains(expected))
         {
             return refuse(ClientError::AudienceMismatch { stream_id });
         }
@@ -450,12 +499,20 @@ impl StreamClient {
             .await
     }
 
-    async fn config_from(&self, response: Response, op: &'static str) -> Result<StreamConfiguration, ClientError> {
+    async fn config_from(
+        &self,
+        response: Response,
+        op: &'static str,
+    ) -> Result<StreamConfiguration, ClientError> {
         let body = read_json(response, MAX_JSON_BODY, op).await?;
         self.parse_config(&body, op)
     }
 
-    fn parse_config(&self, body: &Value, op: &'static str) -> Result<StreamConfiguration, ClientError> {
+    fn parse_config(
+        &self,
+        body: &Value,
+        op: &'static str,
+    ) -> Result<StreamConfiguration, ClientError> {
         let config = StreamConfiguration::from_json(body, self.mode)
             .map_err(ClientError::body("stream configuration"))?;
         if config.stream_id.is_none() {

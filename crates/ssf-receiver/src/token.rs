@@ -190,7 +190,10 @@ impl TokenSource {
 
     /// After `rejected` got a `401`: forgets it and obtains a new token (unless another caller
     /// already did). `None` for a static token, which cannot be renewed.
-    pub async fn renew(&self, rejected: &SecretString) -> Result<Option<SecretString>, ClientError> {
+    pub async fn renew(
+        &self,
+        rejected: &SecretString,
+    ) -> Result<Option<SecretString>, ClientError> {
         match &*self.kind {
             Kind::Static(_) => Ok(None),
             Kind::ClientCredentials(grant) => grant.token(Some(rejected)).await.map(Some),
@@ -229,7 +232,8 @@ impl Grant {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
         if let Some(c) = cached.as_ref() {
-            let was_rejected = rejected.is_some_and(|r| r.expose_secret() == c.token.expose_secret());
+            let was_rejected =
+                rejected.is_some_and(|r| r.expose_secret() == c.token.expose_secret());
             if !was_rejected && now < c.refresh_at {
                 return Ok(c.token.clone());
             }
@@ -256,7 +260,8 @@ impl Grant {
         let mut basic = None;
         match c.auth_method {
             ClientAuthMethod::ClientSecretBasic => {
-                let user: String = form_urlencoded::byte_serialize(c.client_id.as_bytes()).collect();
+                let user: String =
+                    form_urlencoded::byte_serialize(c.client_id.as_bytes()).collect();
                 let pass: String =
                     form_urlencoded::byte_serialize(c.client_secret.expose_secret().as_bytes())
                         .collect();
@@ -332,18 +337,22 @@ mod tests {
 
     #[test]
     fn token_response_rules_rfc6749_5_1() {
-        let (t, life) =
-            parse_token_response(&json!({"access_token": "abc", "token_type": "bearer", "expires_in": 120}))
-                .unwrap();
+        let (t, life) = parse_token_response(
+            &json!({"access_token": "abc", "token_type": "bearer", "expires_in": 120}),
+        )
+        .unwrap();
         assert_eq!(t.expose_secret(), "abc");
         assert_eq!(life, Duration::from_secs(120));
-        let (_, life) =
-            parse_token_response(&json!({"access_token": "abc", "token_type": "Bearer", "expires_in": "30"}))
-                .unwrap();
+        let (_, life) = parse_token_response(
+            &json!({"access_token": "abc", "token_type": "Bearer", "expires_in": "30"}),
+        )
+        .unwrap();
         assert_eq!(life, Duration::from_secs(30));
         let (_, life) = parse_token_response(&json!({"access_token": "abc"})).unwrap();
         assert_eq!(life, DEFAULT_LIFETIME);
-        assert!(parse_token_response(&json!({"access_token": "abc", "token_type": "mac"})).is_err());
+        assert!(
+            parse_token_response(&json!({"access_token": "abc", "token_type": "mac"})).is_err()
+        );
         assert!(parse_token_response(&json!({"token_type": "Bearer"})).is_err());
     }
 
