@@ -4,6 +4,25 @@
 //! Pure data: serde types, parsing and validation rules, no I/O. Unknown values round-trip;
 //! unknown members are kept.
 //!
+//! | Module | What |
+//! |---|---|
+//! | [`subject`] | [`SubjectId`] (RFC 9493 + SSF formats, complex, proprietary), validation, matching, email canonicalization |
+//! | [`set`] | [`SetClaims`] with the receiver's shape checks, [`set::SetBuilder`] for transmitters, [`Audience`], [`Txn`], `typ` helpers |
+//! | [`event`] | [`EventType`] (every URI) and [`Event`] (every CAEP/RISC/SSF event typed, others kept) |
+//! | [`stream`] | [`StreamConfiguration`], [`Delivery`], status, subject and verification bodies, PATCH/PUT rules |
+//! | [`metadata`] | [`TransmitterMetadata`], [`discovery_url`] |
+//! | [`delivery`] | [`PushErrorBody`], [`PollRequest`], [`PollResponse`] |
+//! | [`error`] | [`Error`] and its sub-enums; the mapping to wire codes |
+//!
+//! Conventions every parser here follows:
+//! - `from_json(&Value, ParseMode)` parses and checks what a receiver (or server) must refuse;
+//!   serde `Deserialize` is the same parse in [`ParseMode::Strict`]. Draft-era shapes are accepted
+//!   only in [`ParseMode::Legacy`], and normalised to the final format.
+//! - In strict mode parse -> serialize gives back the same JSON value (unknown members kept,
+//!   SSF-RXV-15). Exceptions: empty metadata arrays are omitted (SSF-META-22), and a `null` in an
+//!   optional management or poll member reads as absent.
+//! - What we emit is always the final 1.0 format (D-19).
+//!
 //! [ssf]: https://openid.net/specs/openid-sharedsignals-framework-1_0.html
 //! [caep]: https://openid.net/specs/openid-caep-1_0.html
 //! [risc]: https://openid.net/specs/openid-risc-1_0.html

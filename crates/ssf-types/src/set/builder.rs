@@ -9,6 +9,7 @@ use crate::{
     error::SetShapeError,
     event::Event,
     ids::{EventTypeUri, Issuer, Jti},
+    mode::ParseMode,
     subject::SubjectId,
 };
 
@@ -19,7 +20,8 @@ const RESERVED: &[&str] = &[
 
 /// Builds [`SetClaims`] in the final 1.0 format ([SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)):
 /// a valid `sub_id` (SSF-SET-12, SSF-SUB-02), exactly one event (SSF-SET-17, CAEPIOP §2.8.1), a
-/// string `txn` (SSF-SET-10), never `sub` or `exp` (SSF-SET-13/14).
+/// string `txn` (SSF-SET-10), never `sub` or `exp` (SSF-SET-13/14), and an event that passes a
+/// strict receiver's checks ([`Event::parse`], SSF-RXV-09).
 #[derive(Debug, Clone)]
 #[must_use]
 pub struct SetBuilder {
@@ -97,6 +99,13 @@ impl SetBuilder {
             // SSF-SET-19: new events never carry a `subject`; our CAEP/RISC output uses `sub_id`.
             return Err(SetShapeError::ForbiddenClaim("events.subject".to_owned()));
         }
+        // Never emit what a strict receiver would refuse (empty `claims`, out-of-range values…).
+        Event::parse(&uri, &Value::Object(body.clone()), ParseMode::Strict).map_err(|source| {
+            SetShapeError::Event {
+                uri: uri.to_string(),
+                source,
+            }
+        })?;
         Ok(SetClaims {
             iss: self.iss,
             iat: self.iat,
@@ -116,7 +125,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::mode::ParseMode;
+    use crate::event::{ChangeType, CredentialChange, CredentialType};
 
     fn builder() -> SetBuilder {
         SetClaims::builder(
@@ -174,6 +183,23 @@ mod tests {
                 .event_raw(EventTypeUri::new("urn:e"), body)
                 .build()
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn refuses_events_a_strict_receiver_would_refuse_caep_05() {
+        let bad = CredentialChange::new(CredentialType::Password, ChangeType::from("modify"));
+        let err = builder()
+            .event(&Event::CredentialChange(bad))
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, SetShapeError::Event { .. }));
+        let ok = CredentialChange::new(CredentialType::from("bilateral-token"), ChangeType::Create);
+        assert!(
+            builder()
+                .event(&Event::CredentialChange(ok))
+                .build()
+                .is_ok()
         );
     }
 }
