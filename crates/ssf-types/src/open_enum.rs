@@ -2,7 +2,7 @@
 //!
 //! The specs keep adding values (event types, subject formats, error codes), and a peer that sends
 //! one we do not know must not break parsing. Strict places (CAEP enumerations a receiver must
-//! refuse when out of range, checklist CAEP-05) check [`is_known`](crate::open_enum) explicitly.
+//! refuse when out of range, checklist CAEP-05) check [`is_known`](macro@crate::open_enum) explicitly.
 
 /// Declares an open string enum with serde, `Display`, `FromStr`, `as_str` and `is_known`.
 ///
