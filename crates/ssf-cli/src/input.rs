@@ -1,0 +1,128 @@
+//! Failures with their exit codes, and reading/writing the files the commands take.
+
+use std::{
+    fmt,
+    io::{Read, Write},
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
+
+use crate::cli::DEFAULT_KEYS_DIR;
+
+/// Exit code of a rejected SET (`ssf set verify`).
+pub(crate) const EXIT_REJECTED: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_RUNTIME: u8 = 3;
+
+/// Why a command failed, which decides the exit code (see `ssf --help`).
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// Bad arguments or input: exit 2.
+    Usage(anyhow::Error),
+    /// The command could not complete (key store, network): exit 3.
+    Runtime(anyhow::Error),
+}
+
+impl Failure {
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Self::Usage(_) => EXIT_USAGE,
+            Self::Runtime(_) => EXIT_RUNTIME,
+        })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Usage(e) | Self::Runtime(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+/// A command's outcome.
+pub(crate) type CmdResult = Result<ExitCode, Failure>;
+
+/// A usage failure with a message.
+pub(crate) fn usage(msg: impl fmt::Display) -> Failure {
+    Failure::Usage(anyhow::anyhow!("{msg}"))
+}
+
+/// Attaches a context and a failure kind to any error.
+pub(crate) trait Context<T> {
+    fn or_usage(self, context: impl fmt::Display) -> Result<T, Failure>;
+    fn or_runtime(self, context: impl fmt::Display) -> Result<T, Failure>;
+}
+
+impl<T, E: Into<anyhow::Error>> Context<T> for Result<T, E> {
+    fn or_usage(self, context: impl fmt::Display) -> Result<T, Failure> {
+        self.map_err(|e| Failure::Usage(e.into().context(context.to_string())))
+    }
+
+    fn or_runtime(self, context: impl fmt::Display) -> Result<T, Failure> {
+        self.map_err(|e| Failure::Runtime(e.into().context(context.to_string())))
+    }
+}
+
+/// The key directory: the flag, else `SSF_KEYS_DIR`, else `ssf-data/keys`.
+pub(crate) fn keys_dir(flag: Option<PathBuf>) -> PathBuf {
+    flag.or_else(|| std::env::var_os("SSF_KEYS_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_KEYS_DIR))
+}
+
+/// The contents of a file, or of stdin for `-`.
+pub(crate) fn read_file_or_stdin(arg: &str) -> Result<String, Failure> {
+    if arg == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .or_usage("reading stdin")?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(arg).or_usage(format!("reading {arg}"))
+    }
+}
+
+/// A token given on the command line or, for `-`, on stdin; surrounding whitespace removed.
+pub(crate) fn read_token(arg: &str) -> Result<String, Failure> {
+    let token = if arg == "-" {
+        read_file_or_stdin(arg)?
+    } else {
+        arg.to_owned()
+    };
+    Ok(token.trim().to_owned())
+}
+
+/// Writes a private key file with mode 0600, refusing to overwrite unless `force`.
+pub(crate) fn write_private_file(path: &Path, contents: &str, force: bool) -> Result<(), Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(usage(format!(
+                "{} exists; pass --force to overwrite it",
+                path.display()
+            )));
+        }
+        Err(e) => return Err(e).or_runtime(format!("creating {}", path.display())),
+    };
+    // An existing file keeps its mode when truncated: tighten it too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .or_runtime(format!("setting the mode of {}", path.display()))?;
+    }
+    file.write_all(contents.as_bytes())
+        .or_runtime(format!("writing {}", path.display()))?;
+    file.sync_all()
+        .or_runtime(format!("writing {}", path.display()))
+}
