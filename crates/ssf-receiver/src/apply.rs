@@ -1,1 +1,245 @@
-//! Placeholder.
+//! Durable de-duplication and application of accepted SETs, group-committed.
+//!
+//! One apply task owns the write path. Callers ([`Applier::apply`]) queue a [`ReceivedSet`] with
+//! a reply channel; the task takes whatever is queued (up to [`ApplyOptions::max_batch`]) and:
+//! 1. asks the store which (`iss`, `jti`) pairs are already recorded: those are
+//!    [`ApplyOutcome::Duplicate`], answered `202` / acknowledged again and never re-applied
+//!    (RFC 8935 §2, RFC 8936 §2.4; checklist SSF-RXV-13, PUSH-14, POLL-13). A pair repeated
+//!    within the batch gets its first occurrence's fate;
+//! 2. for each new SET, in order, asks the [`EventHandler`] to plan its state changes and
+//!    commits them to the handler's memory at once, so later SETs of the batch are planned on top
+//!    of them (see [`EventHandler`] for why, and how a failed transaction is undone: memory is
+//!    reloaded from the store);
+//! 3. stores the whole batch in ONE transaction ([`ReceiverStore::apply_batch`]): every new
+//!    (`iss`, `jti`, `received_at`), every state write, audit entries, stream-status and
+//!    verification bookkeeping;
+//! 4. only then answers each caller. If the transaction fails, every caller gets an
+//!    [`ApplyError`] (push answers `503`, the poller does not acknowledge), so the transmitter
+//!    delivers again and nothing is half-applied.
+//!
+//! Crash safety follows: a SET is acknowledged only after its commit, so a crash before the
+//! answer loses nothing (it is redelivered), and a redelivery after a crash finds its `jti` and
+//! is not applied twice. (`iss`, `jti`) pairs are kept for [`ApplyOptions::retention`] (default
+//! 7 days, SSF-RXV-20), which must exceed the transmitters' retry horizon; a purge task forgets
+//! older ones.
+
+mod task;
+
+use std::{
+    fmt,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use ssf_store::receiver::ReceiverStore;
+use ssf_types::Clock;
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
+
+use crate::{
+    handler::{EventHandler, ReceivedSet},
+    metrics,
+};
+
+/// Settings of the apply task.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ApplyOptions {
+    /// At most this many SETs share one transaction (default 512).
+    pub max_batch: usize,
+    /// SETs waiting beyond this many make callers wait (default 8192).
+    pub queue_capacity: usize,
+    /// How long (`iss`, `jti`) pairs are remembered (default 7 days, SSF-RXV-20).
+    pub retention: Duration,
+    /// How often the purge runs; `None` never (call [`Applier::purge_now`]). Default 1 h.
+    pub purge_interval: Option<Duration>,
+}
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        Self {
+            max_batch: 512,
+            queue_capacity: 8192,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            purge_interval: Some(Duration::from_secs(3600)),
+        }
+    }
+}
+
+/// What happened to an accepted SET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Recorded now (and acted on, unless discarded).
+    Applied,
+    /// Recorded before: answered like the first time, not applied again.
+    Duplicate,
+}
+
+/// Why an accepted SET could not be recorded; the transmitter must deliver it again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApplyError {
+    /// The store failed; nothing of the SET's batch was stored.
+    #[error("storage unavailable: {0}")]
+    Storage(String),
+    /// The apply task has stopped.
+    #[error("the receiver is shutting down")]
+    Closed,
+}
+
+pub(crate) struct Job {
+    set: Box<ReceivedSet>,
+    reply: oneshot::Sender<Result<ApplyOutcome, ApplyError>>,
+    queued: tokio::time::Instant,
+}
+
+/// The handle to the apply task. Share it behind an `Arc`.
+pub struct Applier {
+    queue: Mutex<Option<mpsc::Sender<Job>>>,
+    task: tokio::sync::Mutex<Option<JoinHandle<()>>>,
+    purge: Option<JoinHandle<()>>,
+    store: Arc<dyn ReceiverStore>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+}
+
+impl fmt::Debug for Applier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Applier")
+            .field("store", &self.store)
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Applier {
+    /// Loads the stored state into `handler` ([`EventHandler::load`]) and starts the apply task
+    /// (and the purge task, if configured). Fails if the state cannot be read.
+    pub async fn start(
+        store: Arc<dyn ReceiverStore>,
+        handler: Arc<dyn EventHandler>,
+        clock: Arc<dyn Clock>,
+        options: ApplyOptions,
+    ) -> Result<Self, ApplyError> {
+        let rows = store
+            .load_state()
+            .await
+            .map_err(|e| ApplyError::Storage(e.to_string()))?;
+        tracing::info!(rows = rows.len(), "receiver state loaded");
+        handler.load(rows);
+        let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
+        let task = tokio::spawn(task::run(
+            rx,
+            Arc::clone(&store),
+            handler,
+            options.max_batch.max(1),
+        ));
+        let purge = options.purge_interval.map(|every| {
+            tokio::spawn(purge_loop(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                options.retention,
+                every,
+            ))
+        });
+        Ok(Self {
+            queue: Mutex::new(Some(tx)),
+            task: tokio::sync::Mutex::new(Some(task)),
+            purge,
+            store,
+            clock,
+            retention: options.retention,
+        })
+    }
+
+    /// Records `set` (and acts on it) unless its (`iss`, `jti`) is already recorded; returns once
+    /// the outcome is durable.
+    pub async fn apply(&self, set: ReceivedSet) -> Result<ApplyOutcome, ApplyError> {
+        let queue = self
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(ApplyError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            set: Box::new(set),
+            reply,
+            queued: tokio::time::Instant::now(),
+        };
+        queue.send(job).await.map_err(|_| ApplyError::Closed)?;
+        answer.await.map_err(|_| ApplyError::Closed)?
+    }
+
+    /// Forgets (`iss`, `jti`) pairs older than the retention now; returns how many.
+    pub async fn purge_now(&self) -> Result<u64, ApplyError> {
+        purge_once(self.store.as_ref(), self.clock.as_ref(), self.retention).await
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn ReceiverStore> {
+        &self.store
+    }
+
+    /// Stops accepting SETs, finishes the queued ones, stops the purge task. Does not close
+    /// the store.
+    pub async fn close(&self) {
+        drop(
+            self.queue
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        if let Some(purge) = &self.purge {
+            purge.abort();
+        }
+        if let Some(task) = self.task.lock().await.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "receiver apply task failed");
+        }
+    }
+}
+
+impl Drop for Applier {
+    fn drop(&mut self) {
+        if let Some(purge) = &self.purge {
+            purge.abort();
+        }
+    }
+}
+
+async fn purge_once(
+    store: &dyn ReceiverStore,
+    clock: &dyn Clock,
+    retention: Duration,
+) -> Result<u64, ApplyError> {
+    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+    let cutoff = clock.now().plus_millis(-retention_ms);
+    let removed = store
+        .purge_seen(cutoff)
+        .await
+        .map_err(|e| ApplyError::Storage(e.to_string()))?;
+    ::metrics::counter!(metrics::PURGED_TOTAL).increment(removed);
+    if removed > 0 {
+        tracing::info!(removed, "purged recorded SET ids past retention");
+    }
+    Ok(removed)
+}
+
+async fn purge_loop(
+    store: Arc<dyn ReceiverStore>,
+    clock: Arc<dyn Clock>,
+    retention: Duration,
+    every: Duration,
+) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    loop {
+        ticks.tick().await;
+        if let Err(e) = purge_once(store.as_ref(), clock.as_ref(), retention).await {
+            tracing::warn!(error = %e, "purge of recorded SET ids failed");
+        }
+    }
+}

@@ -1,1 +1,323 @@
-//! Placeholder.
+//! The seam between receiving SETs and acting on them.
+//!
+//! The receiver verifies a SET ([`crate::pipeline`]) into a [`ReceivedSet`], then the single
+//! apply task ([`crate::apply`]) asks the [`EventHandler`] to [`plan`](EventHandler::plan) its
+//! state changes, stores them with the SET's (`iss`, `jti`) in one transaction, and tells the
+//! handler [`applied`](EventHandler::applied) once they are durable. The continuous access
+//! evaluation engine implements this trait; so can any application that wants typed events.
+//!
+//! State changes are [`StateWrite`]s on `(kind, key)` rows ordered by event time (see
+//! [`ssf_store::receiver`]); that keeps application idempotent and order-independent, as the
+//! at-least-once delivery of RFC 8935 / RFC 8936 requires.
+
+use std::{
+    fmt,
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicUsize, Ordering},
+    },
+};
+
+pub use ssf_store::receiver::{StateRow, StateWrite};
+use ssf_types::{Event, Issuer, SetClaims, UnixMillis};
+use tokio::sync::mpsc;
+
+/// Why a valid SET is acknowledged but not acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DiscardReason {
+    /// The subject has a member the transmitter marks critical (`critical_subject_members`)
+    /// that this receiver cannot process: SSF 1.0 §3.6 says discard; decision D-06 acknowledges
+    /// (checklist SSF-RXV-12).
+    UnprocessableCriticalMember,
+    /// An event type this receiver does not know (D-05, SSF-RXV-16).
+    UnknownEventType,
+    /// A known event type this receiver did not request (D-05, SSF-RXV-16).
+    UnrequestedEventType,
+    /// RISC identifier-changed / identifier-recycled whose subject is neither `email` nor
+    /// `phone_number` (D-21).
+    IdentifierSubjectFormat,
+    /// A stream-updated event whose `sub_id` is not this stream (SSF-EVT-12): accepted so the
+    /// transmitter is not blocked, but the stream status is not changed.
+    ForeignStreamSubject,
+}
+
+impl DiscardReason {
+    /// A short constant name, for logs, metrics and audit.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnprocessableCriticalMember => "unprocessable_critical_member",
+            Self::UnknownEventType => "unknown_event_type",
+            Self::UnrequestedEventType => "unrequested_event_type",
+            Self::IdentifierSubjectFormat => "identifier_subject_format",
+            Self::ForeignStreamSubject => "foreign_stream_subject",
+        }
+    }
+}
+
+/// What the receiver does with a valid SET.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Handling {
+    /// Hand it to the [`EventHandler`].
+    Act,
+    /// Record its (`iss`, `jti`) and acknowledge it, but do not act on it (logged and audited).
+    Discard(DiscardReason),
+}
+
+/// Something worth a warning about a valid SET (accepted anyway).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceiptNote {
+    /// `event_timestamp` looks like milliseconds (CAEP-06, D-19, TV-NEG-10).
+    MillisecondEventTimestamp,
+    /// `txn` is a number, as ID2/ID3-era peers sent it (D-19, TV-NEG-11).
+    NumericTxn,
+}
+
+/// A SET that passed every check of the [pipeline](crate::pipeline), with its typed event.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ReceivedSet {
+    /// The configured peer (transmitter) name.
+    pub peer: Arc<str>,
+    /// The receiver's stream key it arrived on (the last segment of the push URL).
+    pub stream_key: Arc<str>,
+    /// The verified issuer (= the peer's configured issuer = the stream's `iss`).
+    pub issuer: Issuer,
+    /// The verified claims.
+    pub claims: SetClaims,
+    /// The single event, typed and checked against its definition.
+    pub event: Event,
+    /// The compact token as received (for audit or forwarding).
+    pub token: Arc<str>,
+    /// When the receiver got it.
+    pub received_at: UnixMillis,
+    /// Act on it, or discard it.
+    pub handling: Handling,
+    /// Warnings.
+    pub notes: Vec<ReceiptNote>,
+}
+
+impl ReceivedSet {
+    /// Assembles a received SET (the pipeline does this; tests and custom pipelines may too).
+    #[allow(clippy::too_many_arguments)] // a plain record: every field is needed
+    pub fn new(
+        peer: Arc<str>,
+        stream_key: Arc<str>,
+        claims: SetClaims,
+        event: Event,
+        token: Arc<str>,
+        received_at: UnixMillis,
+        handling: Handling,
+        notes: Vec<ReceiptNote>,
+    ) -> Self {
+        Self {
+            peer,
+            stream_key,
+            issuer: claims.iss.clone(),
+            claims,
+            event,
+            token,
+            received_at,
+            handling,
+            notes,
+        }
+    }
+
+    /// The `jti`.
+    pub fn jti(&self) -> &str {
+        self.claims.jti.as_str()
+    }
+
+    /// The event time in epoch milliseconds: the event's `event_timestamp` (seconds, or
+    /// milliseconds from old drafts), else `toe`, else `iat`. Orders state rows.
+    pub fn event_time(&self) -> i64 {
+        match self.event.event_timestamp() {
+            Some(ts) if ssf_types::time::is_probably_millis(ts) => ts,
+            Some(ts) => ts.saturating_mul(1000),
+            None => self
+                .claims
+                .toe
+                .unwrap_or(self.claims.iat)
+                .saturating_mul(1000),
+        }
+    }
+}
+
+/// Acts on received events. Implemented by the continuous access evaluation engine, by
+/// [`RecordingHandler`] and [`NoopHandler`], or by an application.
+///
+/// Calls come from the single apply task, one SET at a time, in arrival order:
+/// 1. [`plan`](Self::plan) computes the SET's state changes from the handler's memory. It must be
+///    pure and fast (no I/O): the whole receiver waits for it.
+/// 2. [`commit`](Self::commit) applies those changes to memory right away, so that the next SET
+///    of the same batch is planned on top of them. Memory is thus ahead of the durable store by
+///    at most one batch in flight; if the batch's transaction fails, the apply task rebuilds
+///    memory with [`load`](Self::load) from the store, and the transmitter, which got a `503`
+///    (push) or no `ack` (poll), delivers the SETs again.
+/// 3. [`applied`](Self::applied) says the SET and its changes are durable. Called at most once
+///    per (`iss`, `jti`) (never for duplicates); a crash right before it loses the call, never
+///    the SET.
+///
+/// Discarded SETs ([`Handling::Discard`]) are recorded but never given to the handler.
+pub trait EventHandler: Send + Sync + fmt::Debug {
+    /// The state changes `set` causes, given the handler's current memory.
+    fn plan(&self, set: &ReceivedSet) -> Vec<StateWrite>;
+
+    /// Applies planned changes to memory (before they are durable; see the trait docs).
+    fn commit(&self, writes: &[StateWrite]);
+
+    /// Replaces memory with the stored rows (at start, and after a failed transaction).
+    fn load(&self, rows: Vec<StateRow>);
+
+    /// `set` and its changes are durable. Default: nothing.
+    fn applied(&self, set: &ReceivedSet) {
+        let _ = set;
+    }
+}
+
+/// A handler that does nothing: SETs are verified, de-duplicated and acknowledged only.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoopHandler;
+
+impl EventHandler for NoopHandler {
+    fn plan(&self, _set: &ReceivedSet) -> Vec<StateWrite> {
+        Vec::new()
+    }
+
+    fn commit(&self, _writes: &[StateWrite]) {}
+
+    fn load(&self, _rows: Vec<StateRow>) {}
+}
+
+/// A handler for applications that only want the events: every durably applied SET is sent on
+/// an unbounded channel (once per `jti`; duplicates and discarded SETs are not sent). It keeps no
+/// state. Also the test double of the receiver's tests.
+#[derive(Debug)]
+pub struct RecordingHandler {
+    sender: mpsc::UnboundedSender<ReceivedSet>,
+    applied: AtomicUsize,
+    planned: AtomicUsize,
+    loads: Mutex<Vec<usize>>,
+}
+
+impl RecordingHandler {
+    /// A handler and the receiving end of its channel.
+    pub fn new() -> (Arc<Self>, mpsc::UnboundedReceiver<ReceivedSet>) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let handler = Self {
+            sender,
+            applied: AtomicUsize::new(0),
+            planned: AtomicUsize::new(0),
+            loads: Mutex::new(Vec::new()),
+        };
+        (Arc::new(handler), receiver)
+    }
+
+    /// How many SETs were durably applied (sent on the channel, or dropped if it is closed).
+    pub fn applied_count(&self) -> usize {
+        self.applied.load(Ordering::SeqCst)
+    }
+
+    /// How many SETs were planned (including ones whose batch then failed).
+    pub fn planned_count(&self) -> usize {
+        self.planned.load(Ordering::SeqCst)
+    }
+
+    /// The number of rows of each [`load`](EventHandler::load) call so far.
+    pub fn loads(&self) -> Vec<usize> {
+        self.loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl EventHandler for RecordingHandler {
+    fn plan(&self, _set: &ReceivedSet) -> Vec<StateWrite> {
+        self.planned.fetch_add(1, Ordering::SeqCst);
+        Vec::new()
+    }
+
+    fn commit(&self, _writes: &[StateWrite]) {}
+
+    fn load(&self, rows: Vec<StateRow>) {
+        self.loads
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(rows.len());
+    }
+
+    fn applied(&self, set: &ReceivedSet) {
+        self.applied.fetch_add(1, Ordering::SeqCst);
+        // A closed channel only means nobody listens any more.
+        let _ = self.sender.send(set.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+    use ssf_types::{ParseMode, SubjectId};
+
+    use super::*;
+
+    fn received(event: serde_json::Value, toe: Option<i64>) -> ReceivedSet {
+        let mut claims = json!({
+            "iss": "https://tx.example", "jti": "j1", "iat": 1_700_000_000, "aud": "rx",
+            "sub_id": SubjectId::email("a@example.com").to_json(),
+            "events": {"https://schemas.openid.net/secevent/caep/event-type/session-revoked": event}
+        });
+        if let Some(toe) = toe {
+            claims["toe"] = json!(toe);
+        }
+        let claims = SetClaims::from_json(&claims, ParseMode::Strict).unwrap();
+        let event = claims.event(ParseMode::Strict).unwrap();
+        ReceivedSet::new(
+            "p".into(),
+            "p".into(),
+            claims,
+            event,
+            "t".into(),
+            UnixMillis(0),
+            Handling::Act,
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn event_time_prefers_event_timestamp_then_toe_then_iat() {
+        assert_eq!(received(json!({}), None).event_time(), 1_700_000_000_000);
+        assert_eq!(
+            received(json!({}), Some(1_600_000_000)).event_time(),
+            1_600_000_000_000
+        );
+        let ts = json!({"event_timestamp": 1_650_000_000});
+        assert_eq!(received(ts, Some(1)).event_time(), 1_650_000_000_000);
+        let ms = json!({"event_timestamp": 1_650_000_000_123_i64});
+        assert_eq!(
+            received(ms, None).event_time(),
+            1_650_000_000_123,
+            "D-19 milliseconds"
+        );
+    }
+
+    #[test]
+    fn recording_handler_counts_and_sends_applied_sets_only() {
+        let (handler, mut rx) = RecordingHandler::new();
+        let set = received(json!({}), None);
+        assert!(handler.plan(&set).is_empty());
+        assert_eq!(handler.planned_count(), 1);
+        assert_eq!(handler.applied_count(), 0);
+        handler.applied(&set);
+        assert_eq!(handler.applied_count(), 1);
+        assert_eq!(rx.try_recv().unwrap().jti(), "j1");
+        handler.load(Vec::new());
+        assert_eq!(handler.loads(), [0]);
+        assert_eq!(
+            DiscardReason::UnknownEventType.as_str(),
+            "unknown_event_type"
+        );
+    }
+}

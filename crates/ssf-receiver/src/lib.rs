@@ -7,6 +7,9 @@
 //!   or a rejection with its RFC 8935 `err`.
 //! - [`apply`]: durable de-duplication by (`iss`, `jti`) and application through an
 //!   [`handler::EventHandler`], group-committed by one writer task.
+//! - [`receive`]: pipeline + apply for one SET ([`receive::SetReceiver`]), the stream contexts
+//!   by key ([`receive::StreamRegistry`]) and the poller's processor
+//!   ([`receive::PollSetProcessor`]).
 //! - [`push`] and [`router`]: the RFC 8935 push endpoint `POST /ssf/push/{stream_key}`.
 //! - [`metrics`]: the metric names.
 //!
@@ -21,6 +24,7 @@ pub mod handler;
 pub mod metrics;
 pub mod pipeline;
 pub mod push;
+pub mod receive;
 pub mod router;
 
 // Client side.

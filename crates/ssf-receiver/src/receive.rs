@@ -1,0 +1,191 @@
+//! One SET in, one answer out: [`SetReceiver`] runs the [pipeline](crate::pipeline) and the
+//! [apply task](crate::apply) and says what to answer, for push ([`crate::push`]) and poll
+//! ([`crate::poller`], through [`PollSetProcessor`]) alike. [`StreamRegistry`] holds the
+//! [`StreamContext`] of each of the receiver's streams by stream key.
+
+use std::{
+    borrow::Cow,
+    collections::BTreeMap,
+    fmt,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use async_trait::async_trait;
+use ssf_types::{Jti, SetErrorCode};
+
+use crate::{
+    apply::{Applier, ApplyOutcome},
+    metrics,
+    pipeline::{Pipeline, StreamContext, Verdict},
+    poller::{Disposition, SetProcessor},
+};
+
+/// The answer for one SET.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Valid and recorded now: push `202`, poll `ack`.
+    Applied,
+    /// Valid and recorded before: push `202`, poll `ack` (SSF-RXV-13).
+    Duplicate,
+    /// Invalid: push `400` + `{"err","description"}`, poll `setErrs` (PUSH-10, POLL-15).
+    Rejected {
+        /// The RFC 8935 §2.4 code.
+        err: SetErrorCode,
+        /// A constant text (SSF-SEC-17).
+        description: Cow<'static, str>,
+    },
+    /// Not judged or not stored for a passing reason (keys or store unavailable, shutting
+    /// down): push `503`, poll neither `ack` nor `setErrs`, so it is delivered again.
+    Unavailable(String),
+}
+
+/// The stream contexts by stream key. Update an entry whenever a stream or its peer changes.
+#[derive(Debug, Default)]
+pub struct StreamRegistry {
+    streams: RwLock<BTreeMap<String, Arc<StreamContext>>>,
+}
+
+impl StreamRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds or replaces the context of `ctx.stream_key`.
+    pub fn insert(&self, ctx: StreamContext) {
+        let key = ctx.stream_key.to_string();
+        self.streams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, Arc::new(ctx));
+    }
+
+    /// Removes a stream (its pushes are then refused with `access_denied`); `true` if it was
+    /// there.
+    pub fn remove(&self, stream_key: &str) -> bool {
+        self.streams
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(stream_key)
+            .is_some()
+    }
+
+    /// The context of `stream_key`.
+    pub fn get(&self, stream_key: &str) -> Option<Arc<StreamContext>> {
+        self.streams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(stream_key)
+            .cloned()
+    }
+
+    /// Every stream key.
+    pub fn keys(&self) -> Vec<String> {
+        self.streams
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+}
+
+/// Pipeline plus apply task. Share it behind an `Arc`.
+#[derive(Debug)]
+pub struct SetReceiver {
+    pipeline: Pipeline,
+    applier: Arc<Applier>,
+}
+
+impl SetReceiver {
+    /// Joins a pipeline and a started apply task (use the same store for both).
+    pub fn new(pipeline: Pipeline, applier: Arc<Applier>) -> Self {
+        Self { pipeline, applier }
+    }
+
+    /// The pipeline.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// The apply task.
+    pub fn applier(&self) -> &Arc<Applier> {
+        &self.applier
+    }
+
+    /// Judges and records the compact SET `token` received on stream `ctx`.
+    pub async fn receive(&self, ctx: &StreamContext, token: &[u8]) -> Receipt {
+        let receipt = match self.pipeline.validate(ctx, token).await {
+            Verdict::Accepted(set) => match self.applier.apply(*set).await {
+                Ok(ApplyOutcome::Applied) => Receipt::Applied,
+                Ok(ApplyOutcome::Duplicate) => Receipt::Duplicate,
+                Err(e) => {
+                    tracing::warn!(peer = %ctx.peer, error = %e, "SET not recorded; it will be redelivered");
+                    Receipt::Unavailable(e.to_string())
+                }
+            },
+            Verdict::Rejected(r) => Receipt::Rejected {
+                err: r.err,
+                description: r.description,
+            },
+            Verdict::Unavailable(reason) => Receipt::Unavailable(reason),
+        };
+        match &receipt {
+            Receipt::Applied => metrics::count_set("applied", ""),
+            Receipt::Duplicate => metrics::count_set("duplicate", ""),
+            Receipt::Rejected { err, .. } => metrics::count_set("rejected", err.as_str()),
+            Receipt::Unavailable(_) => metrics::count_set("unavailable", ""),
+        }
+        receipt
+    }
+}
+
+/// The poller's [`SetProcessor`] for one poll stream: the stream's context from the registry,
+/// then [`SetReceiver::receive`]. Applied and duplicate SETs are acknowledged, rejected ones
+/// reported in `setErrs`, unavailable ones left for redelivery.
+#[derive(Clone)]
+pub struct PollSetProcessor {
+    receiver: Arc<SetReceiver>,
+    streams: Arc<StreamRegistry>,
+    stream_key: String,
+}
+
+impl fmt::Debug for PollSetProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PollSetProcessor")
+            .field("stream_key", &self.stream_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PollSetProcessor {
+    /// A processor for the stream `stream_key` of `streams`.
+    pub fn new(
+        receiver: Arc<SetReceiver>,
+        streams: Arc<StreamRegistry>,
+        stream_key: impl Into<String>,
+    ) -> Self {
+        Self {
+            receiver,
+            streams,
+            stream_key: stream_key.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SetProcessor for PollSetProcessor {
+    async fn process(&self, _jti: &Jti, set: &str) -> Disposition {
+        let Some(ctx) = self.streams.get(&self.stream_key) else {
+            return Disposition::Retry("the stream is not configured".to_owned());
+        };
+        match self.receiver.receive(&ctx, set.as_bytes()).await {
+            Receipt::Applied | Receipt::Duplicate => Disposition::Acknowledge,
+            Receipt::Rejected { err, description } => Disposition::Refuse {
+                err,
+                description: description.into_owned(),
+            },
+            Receipt::Unavailable(reason) => Disposition::Retry(reason),
+        }
+    }
+}
