@@ -174,6 +174,7 @@ impl Poller {
         let mut failures = 0u32;
         loop {
             let result = tokio::select! {
+                biased;
                 () = cancel.cancelled() => break,
                 result = self.poll_once(false) => result,
             };
@@ -196,6 +197,7 @@ impl Poller {
             };
             if let Some(delay) = wait {
                 tokio::select! {
+                    biased;
                     () = cancel.cancelled() => break,
                     () = tokio::time::sleep(delay) => {}
                 }

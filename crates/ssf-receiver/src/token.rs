@@ -252,28 +252,7 @@ impl Grant {
     /// One token request (RFC 6749 §4.4.2) and its answer (§5.1, §5.2).
     async fn request(&self) -> Result<(SecretString, Duration), ClientError> {
         let c = &self.credentials;
-        let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "client_credentials");
-        if let Some(scope) = &c.scope {
-            form.append_pair("scope", scope);
-        }
-        let mut basic = None;
-        match c.auth_method {
-            ClientAuthMethod::ClientSecretBasic => {
-                let user: String =
-                    form_urlencoded::byte_serialize(c.client_id.as_bytes()).collect();
-                let pass: String =
-                    form_urlencoded::byte_serialize(c.client_secret.expose_secret().as_bytes())
-                        .collect();
-                let encoded =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
-                basic = Some(SecretString::from(format!("Basic {encoded}")));
-            }
-            ClientAuthMethod::ClientSecretPost => {
-                form.append_pair("client_id", &c.client_id);
-                form.append_pair("client_secret", c.client_secret.expose_secret());
-            }
-        }
+        let (form, basic) = token_request_body(c);
         let mut request = self
             .http
             .post(c.token_endpoint.clone())?
@@ -282,7 +261,7 @@ impl Grant {
                 HeaderValue::from_static("application/x-www-form-urlencoded"),
             )
             .header(ACCEPT, ACCEPT_JSON)
-            .body(form.finish());
+            .body(form);
         if let Some(basic) = basic {
             let value = HeaderValue::from_str(basic.expose_secret())
                 .map_err(|_| ClientError::Token("client credentials are not valid".to_owned()))?;
@@ -299,6 +278,33 @@ impl Grant {
         count(if parsed.is_ok() { "ok" } else { "invalid" });
         parsed
     }
+}
+
+/// The form body of a client credentials request and, for `client_secret_basic`, the
+/// `Authorization` value: id and secret form-encoded, then base64 (RFC 6749 §2.3.1).
+fn token_request_body(c: &ClientCredentials) -> (String, Option<SecretString>) {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    form.append_pair("grant_type", "client_credentials");
+    if let Some(scope) = &c.scope {
+        form.append_pair("scope", scope);
+    }
+    let mut basic = None;
+    match c.auth_method {
+        ClientAuthMethod::ClientSecretBasic => {
+            let user: String = form_urlencoded::byte_serialize(c.client_id.as_bytes()).collect();
+            let pass: String =
+                form_urlencoded::byte_serialize(c.client_secret.expose_secret().as_bytes())
+                    .collect();
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"));
+            basic = Some(SecretString::from(format!("Basic {encoded}")));
+        }
+        ClientAuthMethod::ClientSecretPost => {
+            form.append_pair("client_id", &c.client_id);
+            form.append_pair("client_secret", c.client_secret.expose_secret());
+        }
+    }
+    (form.finish(), basic)
 }
 
 fn count(result: &'static str) {

@@ -1,1 +1,12 @@
 //! Integration tests of `ssf-receiver`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
+
+// Client side (discovery, tokens, stream client, JWKS cache, setup, poller).
+mod client_discovery;
+mod client_jwks;
+mod client_poller;
+mod client_setup;
+mod client_stream;
+mod client_support;
+mod fake_tx;
