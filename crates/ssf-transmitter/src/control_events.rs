@@ -38,13 +38,23 @@ use crate::{
 pub const STREAM_SUBJECT_KEY: &str = "$stream";
 
 /// Signs an SSF event about `stream` itself.
-fn mint_control(state: &AppState, stream: &StreamRecord, event: &Event) -> Result<NewSet, ApiError> {
+fn mint_control(
+    state: &AppState,
+    stream: &StreamRecord,
+    event: &Event,
+) -> Result<NewSet, ApiError> {
     let target = Target::from_record(stream)
         .map_err(|e| ApiError::Internal(format!("stream configuration unreadable: {e}")))?;
     let now = state.clock.now();
     let txn = mint::new_txn(now);
     let sub_id = SubjectId::for_stream(&stream.stream_id);
-    let parts = SetParts { aud: &target.aud, sub_id: &sub_id, event, txn: &txn, now };
+    let parts = SetParts {
+        aud: &target.aud,
+        sub_id: &sub_id,
+        event,
+        txn: &txn,
+        now,
+    };
     let (jti, set_jwt) = mint::sign_set(state, parts)?;
     Ok(NewSet {
         stream_id: stream.stream_id.clone(),
@@ -100,7 +110,11 @@ fn mint_stream_updated(
     reason: Option<String>,
 ) -> Result<NewSet, ApiError> {
     let status = ssf_types::StreamStatus::from(status.as_str());
-    mint_control(state, stream, &Event::StreamUpdated(StreamUpdated::new(status, reason)))
+    mint_control(
+        state,
+        stream,
+        &Event::StreamUpdated(StreamUpdated::new(status, reason)),
+    )
 }
 
 /// A status change the transmitter makes on its own (inactivity, an administrator), with the
@@ -142,7 +156,9 @@ pub async fn change_status(
         .set_stream_status(&stream.client_id, &stream.stream_id, status, reason.clone())
         .await?;
     state.matcher.invalidate();
-    let Some(change) = change else { return Ok(None) };
+    let Some(change) = change else {
+        return Ok(None);
+    };
     if change.previous != StreamStatus::Enabled && status == StreamStatus::Enabled {
         enqueue_stream_updated(state, &change.stream, status, reason.clone()).await?;
     }
@@ -177,7 +193,9 @@ pub struct DeliveryWatch {
 
 impl fmt::Debug for DeliveryWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeliveryWatch").field("waiting", &self.count.load(Ordering::Relaxed)).finish()
+        f.debug_struct("DeliveryWatch")
+            .field("waiting", &self.count.load(Ordering::Relaxed))
+            .finish()
     }
 }
 

@@ -70,12 +70,21 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
     };
     let streams = state.store.list_inactive_streams().await?;
     let changed = futures::stream::iter(streams)
-        .filter(|s| std::future::ready(s.status == StreamStatus::Enabled || target == StreamStatus::Disabled))
+        .filter(|s| {
+            std::future::ready(
+                s.status == StreamStatus::Enabled || target == StreamStatus::Disabled,
+            )
+        })
         .map(|stream| async move {
             let reason = Some(INACTIVITY_REASON.to_owned());
-            let result =
-                control_events::change_status(state, &stream, target, reason, settings.notify_grace)
-                    .await;
+            let result = control_events::change_status(
+                state,
+                &stream,
+                target,
+                reason,
+                settings.notify_grace,
+            )
+            .await;
             match result {
                 Ok(Some(change)) if change.previous != target => true,
                 Ok(_) => false,
@@ -95,7 +104,11 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
 
 /// Sweeps every `sweep_interval` until `state.shutdown` fires.
 pub async fn run(state: AppState) {
-    let interval = state.config.inactivity.sweep_interval.max(Duration::from_millis(100));
+    let interval = state
+        .config
+        .inactivity
+        .sweep_interval
+        .max(Duration::from_millis(100));
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => break,

@@ -98,7 +98,9 @@ async fn publish(
             v.starts_with("application/json") || v.contains("+json")
         });
         if !json {
-            return Err(ApiError::UnsupportedMediaType("send application/json".to_owned()));
+            return Err(ApiError::UnsupportedMediaType(
+                "send application/json".to_owned(),
+            ));
         }
     }
     let bytes = axum::body::to_bytes(body, state.config.ingest.max_body_bytes)
@@ -112,7 +114,11 @@ async fn publish(
     let results = publish_events(&state, events).await?;
     tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
     let body = if single {
-        results.into_iter().next().map(|r| json!(r)).unwrap_or(Value::Null)
+        results
+            .into_iter()
+            .next()
+            .map(|r| json!(r))
+            .unwrap_or(Value::Null)
     } else {
         json!({ "events": results })
     };
@@ -130,7 +136,10 @@ pub async fn publish_events(
     let routable: Vec<Routable<'_>> = events
         .iter()
         .zip(&types)
-        .map(|(e, t)| Routable { event_type: t, subject: &e.sub_id })
+        .map(|(e, t)| Routable {
+            event_type: t,
+            subject: &e.sub_id,
+        })
         .collect();
     let routes = state.matcher.route(state, &routable).await?;
     let now = state.clock.now();
@@ -169,7 +178,11 @@ pub async fn publish_events(
 
     let mut results: Vec<Published> = events
         .iter()
-        .map(|(_, txn)| Published { txn: txn.clone(), streams: 0, jtis: Vec::new() })
+        .map(|(_, txn)| Published {
+            txn: txn.clone(),
+            streams: 0,
+            jtis: Vec::new(),
+        })
         .collect();
     for s in signed {
         if report.dropped_streams.contains(&s.stream_id) {
@@ -209,11 +222,15 @@ async fn sign_jobs(
     let mut tasks = Vec::new();
     for chunk in jobs.chunks(SIGN_CHUNK) {
         let (state, events, chunk) = (state.clone(), Arc::clone(events), chunk.to_vec());
-        tasks.push(tokio::task::spawn_blocking(move || sign_chunk(&state, &events, &chunk, now)));
+        tasks.push(tokio::task::spawn_blocking(move || {
+            sign_chunk(&state, &events, &chunk, now)
+        }));
     }
     let mut out = Vec::with_capacity(jobs.len());
     for task in tasks {
-        let part = task.await.map_err(|e| ApiError::Internal(format!("signing task failed: {e}")))?;
+        let part = task
+            .await
+            .map_err(|e| ApiError::Internal(format!("signing task failed: {e}")))?;
         out.extend(part?);
     }
     Ok(out)

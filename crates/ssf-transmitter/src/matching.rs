@@ -140,7 +140,11 @@ impl Matcher {
     ) -> Result<Vec<Vec<Arc<Target>>>, ApiError> {
         let streams = self.streams(state).await?;
         let probes: Vec<Vec<String>> = events.iter().map(|e| probe_keys(e.subject)).collect();
-        let by_key = if streams.targets.iter().any(|t| t.status != StreamStatus::Disabled) {
+        let by_key = if streams
+            .targets
+            .iter()
+            .any(|t| t.status != StreamStatus::Disabled)
+        {
             keyed_entries(state, probes.iter().flatten()).await?
         } else {
             HashMap::new()
@@ -166,7 +170,12 @@ impl Matcher {
                     .iter()
                     .filter(|t| t.status != StreamStatus::Disabled)
                     .filter(|t| t.delivers(event.event_type))
-                    .filter(|t| hits.get(&t.stream_id).copied().unwrap_or_default().covers(t))
+                    .filter(|t| {
+                        hits.get(&t.stream_id)
+                            .copied()
+                            .unwrap_or_default()
+                            .covers(t)
+                    })
                     .cloned()
                     .collect()
             })
@@ -194,9 +203,16 @@ impl Matcher {
             .is_none_or(|at| at.elapsed() >= state.config.ingest.subject_index_reload);
         if reload_index {
             let by_stream = load_complex(state, &targets).await?;
-            *write(&self.complex) = ComplexIndex { loaded: Some(Instant::now()), by_stream };
+            *write(&self.complex) = ComplexIndex {
+                loaded: Some(Instant::now()),
+                by_stream,
+            };
         }
-        let streams = Arc::new(Streams { targets, loaded: Instant::now(), generation });
+        let streams = Arc::new(Streams {
+            targets,
+            loaded: Instant::now(),
+            generation,
+        });
         *write(&self.streams) = Some(Arc::clone(&streams));
         Ok(streams)
     }
@@ -245,10 +261,16 @@ async fn keyed_entries(
     let keys: Vec<String> = keys.cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let mut out: HashMap<String, Vec<(StreamId, bool)>> = HashMap::new();
     for chunk in keys.chunks(KEYS_PER_QUERY) {
-        for SubjectEntry { stream_id, subject_key, included, .. } in
-            state.store.subject_entries(chunk).await?
+        for SubjectEntry {
+            stream_id,
+            subject_key,
+            included,
+            ..
+        } in state.store.subject_entries(chunk).await?
         {
-            out.entry(subject_key).or_default().push((stream_id, included));
+            out.entry(subject_key)
+                .or_default()
+                .push((stream_id, included));
         }
     }
     Ok(out)
@@ -293,14 +315,17 @@ async fn load_complex(
             let full = page.len() == PAGE as usize;
             after = page.last().map(|e| e.subject_key.clone());
             for entry in page {
-                let is_complex = entry.subject.get("format").and_then(|f| f.as_str())
-                    == Some("complex");
+                let is_complex =
+                    entry.subject.get("format").and_then(|f| f.as_str()) == Some("complex");
                 if !is_complex {
                     continue;
                 }
                 match SubjectId::from_json(&entry.subject, ParseMode::Strict) {
                     Ok(subject) => {
-                        by_stream.entry(entry.stream_id).or_default().push((subject, entry.included));
+                        by_stream
+                            .entry(entry.stream_id)
+                            .or_default()
+                            .push((subject, entry.included));
                     }
                     Err(e) => tracing::warn!(
                         stream_id = %entry.stream_id,

@@ -73,7 +73,10 @@ pub fn describe() {
         metrics::describe_gauge!(OUTBOX_SETS, "Outbox rows by state");
         metrics::describe_counter!(PUSH_ATTEMPTS, "RFC 8935 push attempts by outcome");
         metrics::describe_counter!(PUSH_RETRIES, "Push attempts that scheduled a retry");
-        metrics::describe_counter!(SETS_DEAD_LETTERED, "SETs dead-lettered after the retry schedule");
+        metrics::describe_counter!(
+            SETS_DEAD_LETTERED,
+            "SETs dead-lettered after the retry schedule"
+        );
         metrics::describe_histogram!(
             PUSH_LATENCY,
             metrics::Unit::Seconds,
@@ -146,7 +149,16 @@ mod tests {
         .iter()
         .map(|o| o.as_str())
         .collect();
-        assert_eq!(labels, ["delivered", "retry", "failed", "unauthorized", "dead_letter"]);
+        assert_eq!(
+            labels,
+            [
+                "delivered",
+                "retry",
+                "failed",
+                "unauthorized",
+                "dead_letter"
+            ]
+        );
     }
 
     #[test]

@@ -43,7 +43,11 @@ pub const POLL_PATH_PREFIX: &str = "/ssf/poll/";
 /// The poll `endpoint_url` of a stream (SSF-STREAM-19: unique per stream), given the public base
 /// URL without a trailing slash.
 pub fn poll_url(base_url: &str, stream_id: &StreamId) -> String {
-    format!("{}{POLL_PATH_PREFIX}{}", base_url.trim_end_matches('/'), stream_id.as_str())
+    format!(
+        "{}{POLL_PATH_PREFIX}{}",
+        base_url.trim_end_matches('/'),
+        stream_id.as_str()
+    )
 }
 
 /// Poll delivery settings: `[transmitter.poll]`.
@@ -100,7 +104,9 @@ async fn poll(
     metrics::poll_request();
     let body = PollResponse::new(answer.sets.into_iter().collect(), answer.more_available);
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -123,9 +129,13 @@ pub async fn answer(
 ) -> Result<PollAnswer, ApiError> {
     let settings = &state.config.poll;
     let cap = settings.max_events_cap.max(1);
-    let max_events = request.max_events.map_or(cap, |n| u32::try_from(n).unwrap_or(u32::MAX).min(cap));
+    let max_events = request
+        .max_events
+        .map_or(cap, |n| u32::try_from(n).unwrap_or(u32::MAX).min(cap));
     let long_poll = max_events > 0 && !request.returns_immediately();
-    let redelivery_after_ms = i64::try_from(settings.redelivery_after.as_millis()).unwrap_or(i64::MAX).max(1);
+    let redelivery_after_ms = i64::try_from(settings.redelivery_after.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1);
     // Subscribe before the first look, so a SET queued in between still wakes the long poll.
     let mut wake = state.store.subscribe(Some(stream_id));
     let first = StorePoll {
@@ -162,14 +172,20 @@ pub async fn answer(
                 redelivery_after_ms,
             };
             response = store_poll(state, again).await?;
-            state.deliveries.finished(response.sets.iter().map(|s| &s.jti));
+            state
+                .deliveries
+                .finished(response.sets.iter().map(|s| &s.jti));
             if !response.sets.is_empty() {
                 break;
             }
         }
     }
     Ok(PollAnswer {
-        sets: response.sets.into_iter().map(|s| (s.jti, s.set_jwt)).collect(),
+        sets: response
+            .sets
+            .into_iter()
+            .map(|s| (s.jti, s.set_jwt))
+            .collect(),
         more_available: response.more_available,
     })
 }
@@ -201,7 +217,12 @@ fn report(state: &AppState, stream_id: &StreamId, request: &PollRequest, respons
         .ack
         .iter()
         .filter(|j| !response.unknown_acks.contains(j))
-        .chain(request.set_errs.keys().filter(|j| !response.unknown_errs.contains(j)))
+        .chain(
+            request
+                .set_errs
+                .keys()
+                .filter(|j| !response.unknown_errs.contains(j)),
+        )
         .chain(response.sets.iter().map(|s| &s.jti));
     state.deliveries.finished(done);
 }

@@ -76,7 +76,9 @@ impl PushSettings {
     /// Checks the settings that would make delivery misbehave.
     pub fn validate(&self) -> Result<(), String> {
         if self.workers == 0 || self.batch_size == 0 || self.concurrency == 0 {
-            return Err("push.workers, push.batch_size and push.concurrency must be at least 1".into());
+            return Err(
+                "push.workers, push.batch_size and push.concurrency must be at least 1".into(),
+            );
         }
         if self.lease <= self.http.request_timeout {
             return Err(format!(

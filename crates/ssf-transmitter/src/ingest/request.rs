@@ -73,7 +73,9 @@ pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Parsed, ApiError> {
                         ApiError::BadRequest(format!("events[{i}]: an event must be a JSON object"))
                     })?;
                     parse_event(map).map_err(|e| match e {
-                        ApiError::BadRequest(why) => ApiError::BadRequest(format!("events[{i}]: {why}")),
+                        ApiError::BadRequest(why) => {
+                            ApiError::BadRequest(format!("events[{i}]: {why}"))
+                        }
                         other => other,
                     })
                 })
@@ -117,11 +119,15 @@ fn parse_event(map: &Map<String, Value>) -> Result<ValidEvent, ApiError> {
         )));
     }
 
-    let sub_id = map.get("sub_id").ok_or_else(|| bad("`sub_id` is required (SSF 1.0 §3.1)"))?;
+    let sub_id = map
+        .get("sub_id")
+        .ok_or_else(|| bad("`sub_id` is required (SSF 1.0 §3.1)"))?;
     let sub_id = SubjectId::from_json(sub_id, ParseMode::Strict)
         .map_err(|e| bad(format!("`sub_id`: {e}")))?;
     // SSF-SUB-02: a transmitter sends no member a format does not describe.
-    sub_id.validate().map_err(|e| bad(format!("`sub_id`: {e}")))?;
+    sub_id
+        .validate()
+        .map_err(|e| bad(format!("`sub_id`: {e}")))?;
 
     let body = match map.get("event") {
         None => Value::Object(Map::new()),
@@ -130,13 +136,19 @@ fn parse_event(map: &Map<String, Value>) -> Result<ValidEvent, ApiError> {
     };
     if body.get("subject").is_some() {
         // SSF-SET-19: the subject goes in `sub_id`, never inside the event.
-        return Err(bad("`event.subject` is not sent; put the subject in `sub_id`"));
+        return Err(bad(
+            "`event.subject` is not sent; put the subject in `sub_id`",
+        ));
     }
     let event = Event::parse(&uri, &body, ParseMode::Strict)
         .map_err(|e| bad(format!("`event` does not fit `{uri}`: {e}")))?;
-    if matches!(event_type, EventType::IdentifierChanged | EventType::IdentifierRecycled)
-        && !matches!(sub_id.format(), SubjectFormat::Email | SubjectFormat::PhoneNumber)
-    {
+    if matches!(
+        event_type,
+        EventType::IdentifierChanged | EventType::IdentifierRecycled
+    ) && !matches!(
+        sub_id.format(),
+        SubjectFormat::Email | SubjectFormat::PhoneNumber
+    ) {
         // RISC §2.5/§2.6 (D-21): the subject is an email or a phone number.
         return Err(bad(format!(
             "`{uri}` needs an `email` or `phone_number` subject (RISC 1.0 §2.5, §2.6)"
@@ -189,14 +201,22 @@ mod tests {
             "event": {"initiating_entity": "robot"}})));
         assert!(w.contains("initiating_entity"), "{w}");
         assert!(why(one(&json!({"event_type": REVOKED}))).contains("sub_id"));
-        let w = why(one(&json!({"event_type": REVOKED, "sub_id": {"format": "email"}})));
+        let w = why(one(
+            &json!({"event_type": REVOKED, "sub_id": {"format": "email"}}),
+        ));
         assert!(w.contains("sub_id"), "{w}");
-        let w = why(one(&json!({"event_type": REVOKED, "sub_id": sub, "txn": 5})));
+        let w = why(one(
+            &json!({"event_type": REVOKED, "sub_id": sub, "txn": 5}),
+        ));
         assert!(w.contains("txn"), "{w}");
-        let w = why(one(&json!({"event_type": REVOKED, "sub_id": sub, "extra": 1})));
+        let w = why(one(
+            &json!({"event_type": REVOKED, "sub_id": sub, "extra": 1}),
+        ));
         assert!(w.contains("extra"), "{w}");
-        let w = why(one(&json!({"event_type": "https://schemas.openid.net/secevent/ssf/event-type/verification",
-            "sub_id": sub})));
+        let w = why(one(
+            &json!({"event_type": "https://schemas.openid.net/secevent/ssf/event-type/verification",
+            "sub_id": sub}),
+        ));
         assert!(w.contains("transmitter itself"), "{w}");
         let w = why(one(&json!({"event_type": REVOKED, "sub_id": sub,
             "event": {"subject": sub}})));
@@ -226,7 +246,9 @@ mod tests {
 
     #[test]
     fn unknown_event_types_are_accepted_for_bilateral_use() {
-        let p = one(&json!({"event_type": "urn:example:custom", "sub_id": {"format": "opaque", "id": "u"}}));
+        let p = one(
+            &json!({"event_type": "urn:example:custom", "sub_id": {"format": "opaque", "id": "u"}}),
+        );
         assert!(p.is_ok());
     }
 }

@@ -56,8 +56,10 @@ impl Target {
     /// Whether the stream delivers `event_type`: listed in `events_delivered`, or one of the SSF
     /// events, which may always be sent (SSF-STREAM-13, SSF-EVT-16).
     pub fn delivers(&self, event_type: &EventType) -> bool {
-        matches!(event_type, EventType::Verification | EventType::StreamUpdated)
-            || self.events_delivered.contains(event_type.as_str())
+        matches!(
+            event_type,
+            EventType::Verification | EventType::StreamUpdated
+        ) || self.events_delivered.contains(event_type.as_str())
     }
 }
 

@@ -23,8 +23,11 @@ pub fn parse(body: &[u8]) -> Result<PollRequest, ApiError> {
     let value: Value = serde_json::from_slice(body)
         .map_err(|e| ApiError::BadRequest(format!("the poll request is not valid JSON: {e}")))?;
     if let Some(map) = value.as_object() {
-        let used: Vec<&str> =
-            PEER_SPELLINGS.iter().copied().filter(|name| map.contains_key(*name)).collect();
+        let used: Vec<&str> = PEER_SPELLINGS
+            .iter()
+            .copied()
+            .filter(|name| map.contains_key(*name))
+            .collect();
         if !used.is_empty() {
             tracing::info!(members = ?used, "poll request uses non-standard member names; accepted");
         }
@@ -40,7 +43,13 @@ pub fn set_errs(request: &PollRequest) -> std::collections::BTreeMap<Jti, Delive
         .iter()
         .map(|(jti, e)| {
             let description = Some(e.description.clone()).filter(|d| !d.is_empty());
-            (jti.clone(), DeliveryError { code: e.err.as_str().to_owned(), description })
+            (
+                jti.clone(),
+                DeliveryError {
+                    code: e.err.as_str().to_owned(),
+                    description,
+                },
+            )
         })
         .collect()
 }
@@ -90,7 +99,10 @@ mod tests {
             br#"{nope"#,
         ] {
             let text = String::from_utf8_lossy(body);
-            assert!(matches!(parse(body), Err(ApiError::BadRequest(_))), "{text}");
+            assert!(
+                matches!(parse(body), Err(ApiError::BadRequest(_))),
+                "{text}"
+            );
         }
     }
 }

@@ -35,7 +35,10 @@ impl std::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Endpoint")
             .field("url", &self.url.as_str())
-            .field("authorization", &self.authorization.as_ref().map(|_| "[redacted]"))
+            .field(
+                "authorization",
+                &self.authorization.as_ref().map(|_| "[redacted]"),
+            )
             .finish()
     }
 }
@@ -82,16 +85,29 @@ impl Attempter<'_> {
             Ok(r) => r,
             Err(e) => {
                 let outcome = classify_error(&e);
-                return self.decide(set, outcome, StatusCode::OK, None, e.to_string(), elapsed, now());
+                return self.decide(
+                    set,
+                    outcome,
+                    StatusCode::OK,
+                    None,
+                    e.to_string(),
+                    elapsed,
+                    now(),
+                );
             }
         };
         let status = response.status();
         let retry_after = response.headers().get(RETRY_AFTER).cloned();
-        let body = read_body_limited(response, MAX_RESPONSE_BYTES).await.unwrap_or_default();
+        let body = read_body_limited(response, MAX_RESPONSE_BYTES)
+            .await
+            .unwrap_or_default();
         let outcome = classify_status(status, self.policy);
         let now = now();
         let retry_after = retry_after.and_then(|v| parse_retry_after(&v, now));
-        let detail = String::from_utf8_lossy(&body).chars().take(512).collect::<String>();
+        let detail = String::from_utf8_lossy(&body)
+            .chars()
+            .take(512)
+            .collect::<String>();
         self.decide(set, outcome, status, retry_after, detail, elapsed, now)
     }
 
@@ -117,8 +133,14 @@ impl Attempter<'_> {
                     .ok()
                     .and_then(|v| PushErrorBody::from_json(&v, ParseMode::Legacy).ok());
                 let (code, description) = match body {
-                    Some(b) => (b.err.as_str().to_owned(), Some(b.description).filter(|d| !d.is_empty())),
-                    None => ("http_400".to_owned(), Some(detail).filter(|d| !d.is_empty())),
+                    Some(b) => (
+                        b.err.as_str().to_owned(),
+                        Some(b.description).filter(|d| !d.is_empty()),
+                    ),
+                    None => (
+                        "http_400".to_owned(),
+                        Some(detail).filter(|d| !d.is_empty()),
+                    ),
                 };
                 let error = DeliveryError { code, description };
                 self.failed(set, error, PushOutcome::Failed, Some(elapsed))
@@ -130,7 +152,12 @@ impl Attempter<'_> {
                     _ if status != StatusCode::OK => format!("http_{}", status.as_u16()),
                     _ => "request_failed".to_owned(),
                 };
-                self.failed(set, err(&code, reason.to_string()), PushOutcome::Failed, Some(elapsed))
+                self.failed(
+                    set,
+                    err(&code, reason.to_string()),
+                    PushOutcome::Failed,
+                    Some(elapsed),
+                )
             }
             Outcome::Unauthorized(status) => {
                 tracing::error!(
@@ -154,8 +181,15 @@ impl Attempter<'_> {
                     StatusCode::OK => "transport_error".to_owned(),
                     s => format!("http_{}", s.as_u16()),
                 };
-                let description = if detail.is_empty() { reason.to_string() } else { format!("{reason}: {detail}") };
-                let error = DeliveryError { code, description: Some(description) };
+                let description = if detail.is_empty() {
+                    reason.to_string()
+                } else {
+                    format!("{reason}: {detail}")
+                };
+                let error = DeliveryError {
+                    code,
+                    description: Some(description),
+                };
                 match self.schedule.next_delay_after(set.attempts, retry_after) {
                     Some(delay) => {
                         metrics::push_attempt(PushOutcome::Retry, Some(elapsed));
@@ -173,7 +207,12 @@ impl Attempter<'_> {
                 }
             }
             // `Outcome` is non-exhaustive: anything new is treated as a permanent failure.
-            other => self.failed(set, err("unexpected_outcome", other.to_string()), PushOutcome::Failed, None),
+            other => self.failed(
+                set,
+                err("unexpected_outcome", other.to_string()),
+                PushOutcome::Failed,
+                None,
+            ),
         }
     }
 
@@ -195,10 +234,22 @@ impl Attempter<'_> {
 }
 
 fn err(code: &str, description: String) -> DeliveryError {
-    DeliveryError { code: code.to_owned(), description: Some(description) }
+    DeliveryError {
+        code: code.to_owned(),
+        description: Some(description),
+    }
 }
 
-fn retry(set: &ClaimedSet, now: UnixMillis, delay: Duration, error: DeliveryError) -> DeliveryOutcome {
+fn retry(
+    set: &ClaimedSet,
+    now: UnixMillis,
+    delay: Duration,
+    error: DeliveryError,
+) -> DeliveryOutcome {
     let millis = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX);
-    DeliveryOutcome::Retry { id: set.id, next_attempt_at: now.plus_millis(millis), error }
+    DeliveryOutcome::Retry {
+        id: set.id,
+        next_attempt_at: now.plus_millis(millis),
+        error,
+    }
 }

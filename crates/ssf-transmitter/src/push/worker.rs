@@ -46,8 +46,14 @@ impl Pusher {
         let settings = state.config.push.clone();
         settings.validate()?;
         let client = build_client(&settings.http).map_err(|e| format!("push client: {e}"))?;
-        let schedule = RetrySchedule::new(&settings.retry).map_err(|e| format!("push.retry: {e}"))?;
-        Ok(Arc::new(Self { state: state.clone(), client, schedule, settings }))
+        let schedule =
+            RetrySchedule::new(&settings.retry).map_err(|e| format!("push.retry: {e}"))?;
+        Ok(Arc::new(Self {
+            state: state.clone(),
+            client,
+            schedule,
+            settings,
+        }))
     }
 
     /// Claims and delivers until `state.shutdown` fires; `owner` names this worker's leases.
@@ -57,7 +63,10 @@ impl Pusher {
         while !shutdown.is_cancelled() {
             // Subscribe before looking, so an enqueue in between still wakes us.
             let mut wake = store.subscribe(None);
-            match store.claim_push(&owner, self.settings.batch_size, self.settings.lease).await {
+            match store
+                .claim_push(&owner, self.settings.batch_size, self.settings.lease)
+                .await
+            {
                 Ok(claimed) if !claimed.is_empty() => {
                     self.deliver(&owner, claimed).await;
                     continue;
@@ -100,8 +109,10 @@ impl Pusher {
             },
             auth_failure_attempts: self.settings.auth_failure_attempts.max(1),
         };
-        let attempts: Vec<_> =
-            claimed.iter().map(|set| self.attempt(&attempter, routes.get(&set.stream_id), set)).collect();
+        let attempts: Vec<_> = claimed
+            .iter()
+            .map(|set| self.attempt(&attempter, routes.get(&set.stream_id), set))
+            .collect();
         let outcomes: Vec<Option<DeliveryOutcome>> = futures::stream::iter(attempts)
             .buffer_unordered(self.settings.concurrency)
             .collect()
@@ -118,7 +129,10 @@ impl Pusher {
         match self.state.store.record_outcomes(owner, outcomes).await {
             Ok(report) => {
                 if !report.stale.is_empty() {
-                    tracing::debug!(stale = report.stale.len(), "push outcomes arrived after the lease ended");
+                    tracing::debug!(
+                        stale = report.stale.len(),
+                        "push outcomes arrived after the lease ended"
+                    );
                 }
                 let jtis = claimed
                     .iter()
@@ -141,7 +155,9 @@ impl Pusher {
     ) -> Option<DeliveryOutcome> {
         let clock = &self.state.clock;
         match route {
-            Some(Route::Push(endpoint)) => Some(attempter.push(endpoint, set, || clock.now()).await),
+            Some(Route::Push(endpoint)) => {
+                Some(attempter.push(endpoint, set, || clock.now()).await)
+            }
             Some(Route::Requeue) => Some(DeliveryOutcome::Retry {
                 id: set.id,
                 next_attempt_at: clock.now(),
@@ -155,7 +171,10 @@ impl Pusher {
                     "push stream configuration unusable; SET parked as failed");
                 Some(DeliveryOutcome::Failed {
                     id: set.id,
-                    error: DeliveryError { code: "invalid_delivery".to_owned(), description: Some(why.clone()) },
+                    error: DeliveryError {
+                        code: "invalid_delivery".to_owned(),
+                        description: Some(why.clone()),
+                    },
                 })
             }
             Some(Route::Gone) | None => None,
@@ -171,7 +190,9 @@ impl Pusher {
             }
             let route = match self.state.store.find_stream(&set.stream_id).await {
                 Ok(Some(record)) => {
-                    if record.status != StreamStatus::Enabled || record.delivery != DeliveryMethod::Push {
+                    if record.status != StreamStatus::Enabled
+                        || record.delivery != DeliveryMethod::Push
+                    {
                         Route::Requeue
                     } else {
                         endpoint(&record.config).map_or_else(Route::Broken, Route::Push)
@@ -191,7 +212,8 @@ impl Pusher {
 
 /// The push endpoint and `Authorization` value of a stored configuration (SSF 1.0 §6.1.1).
 fn endpoint(config: &serde_json::Value) -> Result<Endpoint, String> {
-    let config = StreamConfiguration::from_json(config, ParseMode::Legacy).map_err(|e| e.to_string())?;
+    let config =
+        StreamConfiguration::from_json(config, ParseMode::Legacy).map_err(|e| e.to_string())?;
     let Some(Delivery::Push(push)) = config.delivery else {
         return Err("the stream has no push delivery".to_owned());
     };

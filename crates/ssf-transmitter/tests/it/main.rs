@@ -1,7 +1,15 @@
 //! Integration tests of the transmitter: real HTTP on loopback, a real SQLite store in a temp
 //! dir, real keys. One module per area; checklist ids in test names.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod auth;
+mod control;
+mod fake_receiver;
+mod ingest;
 mod management;
 mod metadata;
+mod poll;
+mod push;
 mod support;
