@@ -10,7 +10,12 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::Value;
+use ssf_types::{
+    Issuer, TransmitterMetadata,
+    metadata::{AuthorizationScheme, DefaultSubjects},
+    stream::DeliveryMethod,
+};
 
 use crate::{config::TransmitterConfig, error::ApiError, state::AppState};
 
@@ -52,11 +57,6 @@ pub mod paths {
     /// The OpenAPI document.
     pub const OPENAPI: &str = "/openapi.json";
 }
-
-/// Delivery method URI of push ([RFC 8935](https://www.rfc-editor.org/rfc/rfc8935)).
-pub const PUSH_METHOD: &str = "urn:ietf:rfc:8935";
-/// Delivery method URI of poll ([RFC 8936](https://www.rfc-editor.org/rfc/rfc8936)).
-pub const POLL_METHOD: &str = "urn:ietf:rfc:8936";
 
 /// The `[transmitter.metadata]` settings.
 ///
@@ -130,51 +130,33 @@ pub fn well_known_path(well_known: &str, issuer: &str) -> String {
     format!("{well_known}{path}")
 }
 
-/// The metadata document (SSF 1.0 §7.1, TV-META-01). Every array is non-empty or absent
-/// (SSF-META-22); `default_subjects` is `ALL` (D-15) unless streams are configured otherwise.
-pub fn transmitter_metadata(state: &AppState) -> Value {
-    let config = &state.config;
+/// The metadata document (SSF 1.0 §7.1, TV-META-01): `spec_version` `1_0`, every endpoint
+/// served, push and poll, OAuth 2.0 as the authorization scheme (SSF-META-20), and
+/// `default_subjects` (D-15). Empty arrays are omitted (SSF-META-22) by [`TransmitterMetadata`].
+pub fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
     let ep = Endpoints::new(config);
-    let mut doc = Map::new();
-    let mut put = |k: &str, v: Value| {
-        doc.insert(k.to_owned(), v);
-    };
-    put("spec_version", json!("1_0"));
-    put("issuer", json!(config.issuer));
-    put("jwks_uri", json!(ep.url(paths::JWKS)));
-    put(
-        "delivery_methods_supported",
-        json!([PUSH_METHOD, POLL_METHOD]),
-    );
-    put("configuration_endpoint", json!(ep.url(paths::STREAMS)));
-    put("status_endpoint", json!(ep.url(paths::STATUS)));
-    put("add_subject_endpoint", json!(ep.url(paths::ADD_SUBJECT)));
-    put(
-        "remove_subject_endpoint",
-        json!(ep.url(paths::REMOVE_SUBJECT)),
-    );
-    put("verification_endpoint", json!(ep.url(paths::VERIFICATION)));
-    if !config.metadata.critical_subject_members.is_empty() {
-        put(
-            "critical_subject_members",
-            json!(config.metadata.critical_subject_members),
-        );
-    }
-    put(
-        "authorization_schemes",
-        json!([{ "spec_urn": "urn:ietf:rfc:6749" }]),
-    );
-    put(
-        "default_subjects",
-        json!(config.streams.default_subjects.as_str()),
-    );
-    Value::Object(doc)
+    let mut doc = TransmitterMetadata::new(Issuer::new(config.issuer.as_str()));
+    doc.jwks_uri = Some(ep.url(paths::JWKS));
+    doc.delivery_methods_supported = vec![DeliveryMethod::Push, DeliveryMethod::Poll];
+    doc.configuration_endpoint = Some(ep.url(paths::STREAMS));
+    doc.status_endpoint = Some(ep.url(paths::STATUS));
+    doc.add_subject_endpoint = Some(ep.url(paths::ADD_SUBJECT));
+    doc.remove_subject_endpoint = Some(ep.url(paths::REMOVE_SUBJECT));
+    doc.verification_endpoint = Some(ep.url(paths::VERIFICATION));
+    doc.critical_subject_members = config.metadata.critical_subject_members.clone();
+    doc.authorization_schemes = vec![AuthorizationScheme::new(AuthorizationScheme::OAUTH2)];
+    doc.default_subjects = Some(DefaultSubjects::from(
+        config.streams.default_subjects.as_str(),
+    ));
+    doc
 }
 
 /// `GET /.well-known/ssf-configuration[/<issuer path>]` (and the legacy aliases when enabled):
 /// `200`, `application/json` (SSF-META-03). Readable without authentication (SSF-META-20).
-pub async fn ssf_configuration(State(state): State<AppState>) -> Response {
-    json_response(transmitter_metadata(&state))
+pub async fn ssf_configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let doc = serde_json::to_value(transmitter_metadata(&state.config))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(json_response(doc))
 }
 
 /// `GET /jwks.json`: every published key, current, next and previous (SSF-SEC-13), read from the
@@ -225,6 +207,33 @@ mod tests {
         assert_eq!(
             p("https://tr.example.com/a/b"),
             "/.well-known/ssf-configuration/a/b"
+        );
+    }
+
+    #[test]
+    fn path_insertion_agrees_with_ssf_types() {
+        use ssf_types::{DiscoveryFlavor, metadata::discovery_path};
+        for issuer in [
+            "https://a.example",
+            "https://a.example/x/",
+            "http://127.0.0.1:8080/a/b",
+        ] {
+            assert_eq!(
+                well_known_path(paths::SSF_CONFIGURATION, issuer),
+                discovery_path(issuer, DiscoveryFlavor::Ssf).unwrap()
+            );
+        }
+    }
+
+    #[test]
+    fn metadata_omits_empty_arrays_ssf_meta_22() {
+        let config = TransmitterConfig::default();
+        let doc = serde_json::to_value(transmitter_metadata(&config)).unwrap();
+        assert!(doc.get("critical_subject_members").is_none());
+        assert_eq!(doc["default_subjects"], "ALL");
+        assert_eq!(
+            doc["authorization_schemes"][0]["spec_urn"],
+            "urn:ietf:rfc:6749"
         );
     }
 

@@ -10,7 +10,8 @@
 //! | `POST /events` | [`crate::ingest::routes`] |
 //! | `GET /healthz`, `GET /openapi.json` | here, [`crate::openapi`] |
 //!
-//! Every request body is limited to `max_body_bytes` (`413` with a JSON error beyond it).
+//! Every request body is limited to `max_body_bytes` (`413` with a JSON error beyond it), except
+//! `POST /events`, which applies `ingest.max_body_bytes` itself.
 
 use axum::{
     Json, Router,
@@ -61,7 +62,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router {
     ssf_jose::install_crypto_provider();
     let issuer = state.config.issuer.clone();
-    let mut router = Router::new()
+    let mut limited = Router::new()
         .route(
             &well_known_path(paths::SSF_CONFIGURATION, &issuer),
             get(metadata::ssf_configuration),
@@ -75,21 +76,22 @@ pub fn router(state: AppState) -> Router {
         .route(paths::HEALTHZ, get(healthz))
         .route(paths::OPENAPI, get(openapi::document))
         .merge(management::routes())
-        .merge(crate::ingest::routes())
         .merge(crate::poll::routes());
     if state.config.metadata.legacy_discovery {
         for alias in [paths::SSE_CONFIGURATION, paths::RISC_CONFIGURATION] {
-            router = router.route(
+            limited = limited.route(
                 &well_known_path(alias, &issuer),
                 get(metadata::ssf_configuration),
             );
         }
     }
     let limit = state.config.max_body_bytes;
-    router
-        .fallback(not_found)
+    limited
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(limit))
+        // Ingest reads its body with its own limit (`ingest.max_body_bytes`), for large batches.
+        .merge(crate::ingest::routes())
+        .fallback(not_found)
         .layer(middleware::map_response(json_413))
         .with_state(state)
 }

@@ -83,11 +83,7 @@ impl ExternalIssuer {
             result = jwt::verify_jwt(token, &jwks, &self.settings.issuer, &self.settings.audience);
         }
         let verified = result.map_err(|_| invalid("is invalid"))?;
-        if verified
-            .typ
-            .as_deref()
-            .is_some_and(|t| ssf_jose::is_set_typ(t))
-        {
+        if verified.typ.as_deref().is_some_and(ssf_jose::is_set_typ) {
             return Err(invalid("is not an access token"));
         }
         let claims = verified.claims;

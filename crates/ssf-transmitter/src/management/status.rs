@@ -59,6 +59,9 @@ pub(super) async fn update(
         )
         .await?
         .ok_or(ApiError::StreamNotFound)?;
+    if change.previous != status {
+        state.matcher.invalidate();
+    }
     touch(&state, &principal, &request.stream_id).await;
     if change.previous != status {
         tracing::info!(stream_id = %request.stream_id, from = %change.previous, to = %status, dropped = change.dropped, "stream status changed");

@@ -80,6 +80,7 @@ pub(super) async fn create(
     new.min_verification_interval_secs = config.min_verification_interval.and_then(to_i64);
     new.inactivity_timeout_secs = config.inactivity_timeout.and_then(to_i64);
     let record = state.store.create_stream(new).await?;
+    state.matcher.invalidate();
     audit(
         &state,
         &principal,
@@ -231,6 +232,7 @@ async fn change(
         .update_stream(&principal.client_id, &stream_id, update)
         .await?
         .ok_or(ApiError::StreamNotFound)?;
+    state.matcher.invalidate();
     touch(&state, &principal, &stream_id).await;
     let action = if mode == Mode::Patch {
         "stream.update"

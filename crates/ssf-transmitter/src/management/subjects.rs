@@ -46,6 +46,9 @@ pub(super) async fn add(
     if !added {
         return Err(ApiError::StreamNotFound);
     }
+    state
+        .matcher
+        .subject_changed(&request.stream_id, &request.subject, true);
     touch(&state, &principal, &request.stream_id).await;
     let detail =
         json!({ "format": request.subject.format().as_str(), "verified": request.is_verified() });
@@ -91,6 +94,9 @@ pub(super) async fn remove(
     if !removed {
         return Err(ApiError::StreamNotFound);
     }
+    state
+        .matcher
+        .subject_changed(&request.stream_id, &request.subject, false);
     touch(&state, &principal, &request.stream_id).await;
     let detail = json!({ "format": request.subject.format().as_str() });
     audit(
