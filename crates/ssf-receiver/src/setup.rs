@@ -10,6 +10,7 @@
 //! stream if the transmitter lost it, and request verification again.
 
 mod book;
+mod run;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -23,15 +24,19 @@ use ssf_types::{
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-pub use self::book::{
-    MemoryStreamBook, STATES_KEPT, StoreBook, StreamBook, config_without_secret, new_state,
-    sha256_hex,
+pub use self::{
+    book::{
+        MemoryStreamBook, STATES_KEPT, StoreBook, StreamBook, config_without_secret, new_state,
+        sha256_hex,
+    },
+    run::run_peer,
 };
 use crate::{
     client_error::ClientError,
     config::{DeliveryMode, PeerConfig, ReceiverConfig},
     discovery::discover,
     jwks::JwksCache,
+    receive::StreamRegistry,
     stream_client::{CreateOutcome, StreamClient, UpdateOutcome},
     token::TokenSource,
 };
@@ -50,6 +55,9 @@ pub struct SetupContext {
     pub book: Arc<dyn StreamBook>,
     /// The event types to request when a peer lists none: those the handlers act on.
     pub handled_events: Vec<EventTypeUri>,
+    /// Where the push endpoint and the poller find each stream's [`StreamContext`]: filled as
+    /// soon as a stream is ready (before verification is requested) and after a re-creation.
+    pub registry: Option<Arc<StreamRegistry>>,
 }
 
 impl SetupContext {
@@ -67,6 +75,22 @@ impl SetupContext {
             receiver,
             book,
             handled_events,
+            registry: None,
+        }
+    }
+
+    /// Registers every set-up stream's context in `registry` (see [`Self::registry`]).
+    #[must_use]
+    pub fn with_registry(mut self, registry: Arc<StreamRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    fn register(&self, handle: &PeerHandle) {
+        if let Some(registry) = &self.registry
+            && let Some(context) = handle.stream_context()
+        {
+            registry.insert(context);
         }
     }
 }
@@ -232,6 +256,7 @@ impl PeerHandle {
                 let config = ensure_stream(&self.client, &desired, None).await?;
                 ctx.book.record_stream(&self.config, &config).await?;
                 self.stream.send_replace(config);
+                ctx.register(self);
             }
             // No status endpoint: verification alone tells whether the stream works.
             Err(ClientError::MissingEndpoint(_)) => {}
@@ -251,7 +276,8 @@ impl PeerHandle {
 }
 
 /// Sets up one peer: discovery, token, stream (the one remembered in the book, or found, or
-/// created; then reconciled and recorded), JWKS cache, and a first verification request. A
+/// created; then reconciled, recorded and registered), JWKS cache, and a first verification
+/// request. A
 /// failed verification request is logged, not fatal (the transmitter may answer `429`,
 /// SSF-VERIFY-12).
 pub async fn setup_peer(
@@ -303,6 +329,7 @@ pub async fn setup_peer(
         stream: watch::Sender::new(stream),
         health: std::sync::Mutex::default(),
     });
+    ctx.register(&handle);
     if let Err(e) = handle
         .request_verification(ctx.book.as_ref(), ctx.clock.as_ref())
         .await

@@ -9,7 +9,6 @@
 
 use std::{
     collections::{BTreeMap, VecDeque},
-    fmt::Write as _,
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -17,14 +16,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use rand::RngCore as _;
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
 use ssf_store::{
     model::{DeliveryMethod as StoredMethod, StreamStatus as StoredStatus},
     receiver::{ReceiverStore, ReceiverStream},
 };
 use ssf_types::{StreamConfiguration, StreamId, StreamStatus, stream::Delivery};
 
-use crate::{client_error::ClientError, config::PeerConfig};
+use crate::{client_error::ClientError, config::PeerConfig, push::authorization_digest};
 
 /// How many recent `state` values stay valid per stream in [`MemoryStreamBook`].
 pub const STATES_KEPT: usize = 8;
@@ -99,7 +97,7 @@ impl StreamBook for StoreBook {
                 push_auth_sha256: peer
                     .push_authorization
                     .as_ref()
-                    .map(|a| sha256_hex(a.expose_secret())),
+                    .map(|a| authorization_digest(a.expose_secret())),
                 config: config_without_secret(stream),
             })
             .await?;
@@ -144,14 +142,10 @@ pub fn config_without_secret(stream: &StreamConfiguration) -> serde_json::Value 
     value
 }
 
-/// Lowercase hex SHA-256 of `text` (how the store keeps the push `Authorization` value).
+/// Lowercase hex SHA-256 of `text`: how the store keeps the push `Authorization` value (the
+/// same as [`authorization_digest`]).
 pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    authorization_digest(text)
 }
 
 /// An in-memory [`StreamBook`] that keeps the last [`STATES_KEPT`] verification states per
@@ -287,9 +281,5 @@ mod tests {
         let v = config_without_secret(&c);
         assert!(!v.to_string().contains("s3cr3t"));
         assert_eq!(v["delivery"]["endpoint_url"], "https://rx/ssf/push/idp");
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
     }
 }

@@ -8,9 +8,9 @@ use ssf_receiver::{
     ClientError,
     config::{DeliveryMode, ReceiverConfig},
     poller::Poller,
+    push::authorization_digest,
     setup::{
         MemoryStreamBook, SetupContext, StoreBook, StreamBook, setup_peer, setup_peer_with_retry,
-        sha256_hex,
     },
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
@@ -277,7 +277,7 @@ async fn stream_bookkeeping_in_the_receiver_store() {
     assert_eq!(record.stream.issuer, tx.issuer());
     assert_eq!(
         record.stream.push_auth_sha256.as_deref(),
-        Some(sha256_hex("Bearer push-secret").as_str())
+        Some(authorization_digest("Bearer push-secret").as_str())
     );
     assert!(!record.stream.config.to_string().contains("push-secret"));
     let sent_state = tx.shared.knobs().verifications[0].1.clone();

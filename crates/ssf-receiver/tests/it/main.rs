@@ -6,6 +6,7 @@
 mod client_discovery;
 mod client_jwks;
 mod client_poller;
+mod client_run;
 mod client_setup;
 mod client_stream;
 mod client_support;

@@ -1,0 +1,100 @@
+//! Joining a set-up peer to the receiver's server side: the [`StreamContext`] the pipeline
+//! judges its SETs with, and [`run_peer`], everything one peer needs while the receiver runs
+//! (setup with retries, registration, health checks, and the poller for a poll stream).
+
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
+
+use secrecy::ExposeSecret;
+use ssf_http::{RetryConfig, RetrySchedule};
+use tokio_util::sync::CancellationToken;
+
+use super::{PeerHandle, SetupContext, run_health_checks, setup_peer_with_retry};
+use crate::{
+    client_error::ClientError,
+    config::{DeliveryMode, PeerConfig},
+    pipeline::StreamContext,
+    poller::Poller,
+    push::authorization_digest,
+    receive::{PollSetProcessor, SetReceiver, StreamRegistry},
+};
+
+impl PeerHandle {
+    /// The pipeline's view of this peer's stream: stream key and peer name (the peer's name),
+    /// issuer, expected audiences, algorithms and `sub`/`exp` flags, the JWKS cache as key
+    /// source, the stream id (verification events must name it), the parse mode, the digest of
+    /// the push `Authorization` value, the metadata's `critical_subject_members`, and the event
+    /// types acted on (`events_delivered`, else `events_requested`; SSF-STREAM-06). `None`
+    /// while no audience is known (no `audience` setting and no `aud` on the stream).
+    pub fn stream_context(&self) -> Option<StreamContext> {
+        let stream = self.stream();
+        let acted_on = stream
+            .events_delivered
+            .as_ref()
+            .or(stream.events_requested.as_ref())
+            .map(|events| {
+                events
+                    .iter()
+                    .map(|e| e.as_str().to_owned())
+                    .collect::<BTreeSet<_>>()
+            });
+        let context = StreamContext::new(
+            self.name(),
+            self.name(),
+            self.verify_options()?,
+            Arc::clone(&self.jwks) as Arc<dyn crate::pipeline::KeySource>,
+        )
+        .with_stream_id(stream.stream_id)
+        .with_parse_mode(self.config.parse_mode())
+        .with_push_auth_sha256(
+            self.config
+                .push_authorization
+                .as_ref()
+                .map(|a| authorization_digest(a.expose_secret())),
+        )
+        .with_critical_subject_members(self.client.metadata().critical_subject_members.clone())
+        .with_events_requested(acted_on);
+        Some(context)
+    }
+}
+
+/// The back-off of a peer's setup while its transmitter is unreachable: 1 s, 5 s, 15 s, 30 s,
+/// then every 60 s.
+pub(crate) fn setup_schedule() -> RetrySchedule {
+    let mut config = RetryConfig::default();
+    config.delays = [1, 5, 15, 30, 60]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect();
+    RetrySchedule::new(&config).unwrap_or_default()
+}
+
+/// Runs one peer until `cancel` fires: sets it up (retrying while its transmitter is
+/// unreachable), registers its stream context in `registry` (so pushes are judged), runs the
+/// scheduled health checks, and, for a poll stream, the poller (through
+/// [`PollSetProcessor`]). Returns early only when setup fails for a reason retrying cannot fix
+/// (issuer mismatch, a foreign stream, bad settings).
+pub async fn run_peer(
+    ctx: Arc<SetupContext>,
+    peer: PeerConfig,
+    receiver: Arc<SetReceiver>,
+    registry: Arc<StreamRegistry>,
+    cancel: CancellationToken,
+) -> Result<(), ClientError> {
+    let ctx = Arc::new(SetupContext::clone(&ctx).with_registry(Arc::clone(&registry)));
+    let handle = setup_peer_with_retry(&ctx, &peer, &setup_schedule(), &cancel).await?;
+    let health = tokio::spawn(run_health_checks(
+        Arc::clone(&handle),
+        Arc::clone(&ctx),
+        cancel.clone(),
+    ));
+    if peer.delivery == DeliveryMode::Poll {
+        let processor = Arc::new(PollSetProcessor::new(receiver, registry, peer.name.clone()));
+        let poller =
+            Poller::for_peer(&handle, ctx.http.clone(), processor, Arc::clone(&ctx.clock))?;
+        poller.run(cancel.clone()).await;
+    } else {
+        cancel.cancelled().await;
+    }
+    let _ = health.await;
+    Ok(())
+}

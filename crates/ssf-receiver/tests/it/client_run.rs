@@ -1,0 +1,197 @@
+//! The client side wired to the server side: [`run_peer`] with the real pipeline, apply task
+//! and store, against the fake transmitter — poll end to end, and push through the receiver's
+//! own push endpoint.
+
+use std::sync::Arc;
+
+use ssf_jose::{Algorithm, KeyPair, sign_with};
+use ssf_receiver::{
+    apply::{Applier, ApplyOptions},
+    config::{DeliveryMode, ReceiverConfig},
+    handler::{EventHandler, RecordingHandler},
+    pipeline::{Pipeline, PipelineConfig},
+    push::PushState,
+    receive::{SetReceiver, StreamRegistry},
+    router::router,
+    setup::{SetupContext, StoreBook, run_peer},
+};
+use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
+use ssf_types::KeyId;
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    client_support::{bearer, http, peer, system_clock, wait_until},
+    fake_tx::{self, FakeTransmitter},
+};
+
+struct Receiver {
+    store: Arc<dyn ReceiverStore>,
+    recorder: Arc<RecordingHandler>,
+    receiver: Arc<SetReceiver>,
+    registry: Arc<StreamRegistry>,
+    _dir: tempfile::TempDir,
+}
+
+async fn receiver() -> Receiver {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn ReceiverStore> = Arc::new(
+        SqliteReceiverStore::open_path(dir.path().join("rx.db"), system_clock())
+            .await
+            .unwrap(),
+    );
+    let (recorder, _events) = RecordingHandler::new();
+    let applier = Applier::start(
+        Arc::clone(&store),
+        Arc::clone(&recorder) as Arc<dyn EventHandler>,
+        system_clock(),
+        ApplyOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pipeline = Pipeline::new(
+        PipelineConfig::default(),
+        Arc::clone(&store),
+        system_clock(),
+    );
+    Receiver {
+        receiver: Arc::new(SetReceiver::new(pipeline, Arc::new(applier))),
+        registry: Arc::new(StreamRegistry::new()),
+        store,
+        recorder,
+        _dir: dir,
+    }
+}
+
+fn context(rx: &Receiver, public_base_url: &str) -> Arc<SetupContext> {
+    let config: ReceiverConfig =
+        toml::from_str(&format!("public_base_url = \"{public_base_url}\"")).unwrap();
+    Arc::new(SetupContext::new(
+        http(),
+        system_clock(),
+        config,
+        Arc::new(StoreBook(Arc::clone(&rx.store))),
+        vec![fake_tx::SESSION_REVOKED.into()],
+    ))
+}
+
+#[tokio::test]
+async fn poll_peer_end_to_end_with_the_pipeline() {
+    let tx = FakeTransmitter::start().await;
+    let rx = receiver().await;
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_peer(
+        context(&rx, "https://rx.example.com"),
+        peer(&tx, DeliveryMode::Poll, bearer()),
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+        cancel.clone(),
+    ));
+    // The verification SET the transmitter sent after our request carries the recorded state.
+    wait_until("verification acknowledged", || {
+        tx.shared
+            .knobs()
+            .acks
+            .iter()
+            .any(|a| a.starts_with("verify-"))
+    })
+    .await;
+    let stream_id = rx.registry.get("idp").unwrap().stream_id.clone().unwrap();
+    let record = rx.store.get_stream("idp").await.unwrap().unwrap();
+    assert!(record.last_verified_at.is_some());
+
+    let good = tx.shared.enqueue_valid();
+    let stranger = KeyPair::generate(Algorithm::Es256, Some(KeyId::new("k1"))).unwrap();
+    let forged = sign_with(&stranger, &tx.shared.claims("forged")).unwrap();
+    tx.shared.enqueue("forged", forged);
+    let wrong = tx
+        .shared
+        .enqueue_verification(stream_id.as_str(), Some("not-our-state"));
+    wait_until("good acknowledged", || {
+        tx.shared.knobs().acks.contains(&good)
+    })
+    .await;
+    wait_until("two errors reported", || {
+        tx.shared.knobs().set_errs.len() == 2
+    })
+    .await;
+    {
+        let k = tx.shared.knobs();
+        assert_eq!(k.set_errs["forged"]["err"], "invalid_key");
+        assert_eq!(k.set_errs[&wrong]["err"], "invalid_state");
+    }
+    // Redelivered: acknowledged again, applied once.
+    let applied = rx.recorder.applied_count();
+    let set = tx.shared.sign(&tx.shared.claims(&good));
+    tx.shared.enqueue(&good, set);
+    wait_until("acknowledged again", || {
+        tx.shared
+            .knobs()
+            .acks
+            .iter()
+            .filter(|a| **a == good)
+            .count()
+            == 2
+    })
+    .await;
+    assert_eq!(rx.recorder.applied_count(), applied);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn push_peer_is_registered_for_the_push_endpoint() {
+    let tx = FakeTransmitter::start().await;
+    let rx = receiver().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(PushState::new(
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+    ));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_peer(
+        context(&rx, &base),
+        peer(&tx, DeliveryMode::Push, bearer()),
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+        cancel.clone(),
+    ));
+    wait_until("verification requested", || {
+        !tx.shared.knobs().verifications.is_empty()
+    })
+    .await;
+    let (stream_id, state) = tx.shared.knobs().verifications[0].clone();
+    let endpoint = tx.shared.knobs().streams[&stream_id]["delivery"]["endpoint_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(endpoint, format!("{base}/ssf/push/idp"));
+    // Play the transmitter: push the verification SET and an event to our endpoint.
+    let client = reqwest::Client::new();
+    let push = |set: String| {
+        client
+            .post(&endpoint)
+            .header("content-type", "application/secevent+jwt")
+            .header("authorization", "Bearer push-secret")
+            .body(set)
+            .send()
+    };
+    let verification = {
+        let claims = serde_json::json!({
+            "iss": tx.issuer(), "jti": "v1", "iat": fake_tx::now_secs(), "aud": fake_tx::AUD,
+            "sub_id": {"format": "opaque", "id": stream_id},
+            "events": {fake_tx::VERIFICATION: {"state": state}},
+        });
+        tx.shared.sign(&claims)
+    };
+    assert_eq!(push(verification).await.unwrap().status(), 202);
+    let event = tx.shared.sign(&tx.shared.claims("e1"));
+    assert_eq!(push(event).await.unwrap().status(), 202);
+    assert_eq!(rx.recorder.applied_count(), 2);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    server.abort();
+}
