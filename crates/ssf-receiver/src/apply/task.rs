@@ -108,7 +108,9 @@ impl Task {
                         Slot::Seen | Slot::SameAsEarlier => ApplyOutcome::Duplicate,
                         Slot::Item(n) => match results.get(n) {
                             Some(ApplyResult::Applied) => {
-                                self.handler.applied(&job.set);
+                                if job.set.handling == Handling::Act {
+                                    self.handler.applied(&job.set);
+                                }
                                 ApplyOutcome::Applied
                             }
                             // Recorded meanwhile by another receiver node: our planned effects

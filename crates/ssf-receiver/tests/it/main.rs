@@ -11,3 +11,9 @@ mod client_setup;
 mod client_stream;
 mod client_support;
 mod fake_tx;
+
+// Server side (pipeline, apply task, push endpoint).
+mod server_apply;
+mod server_push;
+mod server_rxv;
+mod server_support;

@@ -1,0 +1,231 @@
+//! The apply task: crash safety, retention, batch planning, and the poller's processor.
+
+use std::sync::Arc;
+
+use serde_json::json;
+use ssf_receiver::{
+    apply::{Applier, ApplyOptions, ApplyOutcome},
+    handler::{EventHandler, NoopHandler},
+    pipeline::{Pipeline, PipelineConfig, UnavailableKeys, Verdict},
+    poller::{Disposition, SetProcessor},
+    receive::{PollSetProcessor, StreamRegistry},
+};
+use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
+use ssf_types::{Clock as _, Jti, SetErrorCode};
+
+use crate::server_support::{
+    ISS, Rx, RxOptions, STREAM_KEY, StateHandler, claims, clock, context, jwks, sign,
+};
+
+#[tokio::test]
+async fn crash_between_commit_and_answer_loses_nothing_and_never_applies_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("receiver.db");
+    let token = sign(&claims("crash-1"));
+    {
+        // Receive and commit, then "crash": drop everything without answering anyone and
+        // without closing the store.
+        let handler = Arc::new(StateHandler::default());
+        let rx = Rx::start_with(RxOptions {
+            handler: Some(handler.clone()),
+            dir: Some(tempfile::tempdir_in(dir.path()).unwrap()),
+            store: Some(Arc::new(
+                SqliteReceiverStore::open_path(&path, Arc::new(clock()))
+                    .await
+                    .unwrap(),
+            )),
+            ..RxOptions::default()
+        })
+        .await;
+        let ctx = rx.streams.get(STREAM_KEY).unwrap();
+        let Verdict::Accepted(set) = rx
+            .receiver
+            .pipeline()
+            .validate(&ctx, token.as_bytes())
+            .await
+        else {
+            panic!("valid SET refused");
+        };
+        let outcome = rx.receiver.applier().apply(*set).await.unwrap();
+        assert_eq!(outcome, ApplyOutcome::Applied);
+        rx.stop();
+    }
+    // Restart on the same file: the state is loaded, the redelivery is a duplicate (202).
+    let handler = Arc::new(StateHandler::default());
+    let rx = Rx::start_with(RxOptions {
+        handler: Some(handler.clone()),
+        store: Some(Arc::new(
+            SqliteReceiverStore::open_path(&path, Arc::new(clock()))
+                .await
+                .unwrap(),
+        )),
+        ..RxOptions::default()
+    })
+    .await;
+    assert_eq!(*handler.loads.lock().unwrap(), [1], "state loaded at start");
+    assert_eq!(
+        handler.rows.lock().unwrap()["jane@example.com"]["jti"],
+        "crash-1"
+    );
+    rx.push_accepted(&token).await;
+    assert!(handler.planned.lock().unwrap().is_empty(), "not re-applied");
+    assert!(handler.applied.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn ssf_rxv_20_retention_purges_old_ids_only() {
+    let rx = Rx::start().await;
+    rx.push_accepted(&sign(&claims("old"))).await;
+    rx.clock.advance(3 * 86_400_000);
+    let mut later = claims("recent");
+    later["iat"] = json!(rx.clock.now().as_secs());
+    rx.push_accepted(&sign(&later)).await;
+    rx.clock.advance(5 * 86_400_000);
+    let purged = rx.receiver.applier().purge_now().await.unwrap();
+    assert_eq!(purged, 1, "older than 7 days");
+    assert!(!rx.store.is_seen(ISS, "old").await.unwrap());
+    assert!(rx.store.is_seen(ISS, "recent").await.unwrap());
+}
+
+#[tokio::test]
+async fn sets_of_one_batch_are_planned_on_top_of_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = clock();
+    let store: Arc<dyn ReceiverStore> = Arc::new(
+        SqliteReceiverStore::open_path(dir.path().join("r.db"), Arc::new(clock.clone()))
+            .await
+            .unwrap(),
+    );
+    let handler = Arc::new(StateHandler::default());
+    let applier = Arc::new(
+        Applier::start(
+            Arc::clone(&store),
+            handler.clone(),
+            Arc::new(clock.clone()),
+            ApplyOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let pipeline = Pipeline::new(
+        PipelineConfig::default(),
+        Arc::clone(&store),
+        Arc::new(clock),
+    );
+    let ctx = context(Arc::new(ssf_jose::JwksSnapshot::new(&jwks())));
+    let mut sets = Vec::new();
+    for i in 0..50 {
+        let mut c = claims(&format!("b-{i}"));
+        c["sub_id"] = json!({"format": "email", "email": format!("u{i}@example.com")});
+        match pipeline.validate(&ctx, sign(&c).as_bytes()).await {
+            Verdict::Accepted(set) => sets.push(*set),
+            other => panic!("{other:?}"),
+        }
+    }
+    let tasks: Vec<_> = sets
+        .into_iter()
+        .map(|set| {
+            let applier = Arc::clone(&applier);
+            tokio::spawn(async move { applier.apply(set).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap(), ApplyOutcome::Applied);
+    }
+    // Each plan saw every earlier SET's row, batch or not: `rows_before` takes all 50 values.
+    let mut before: Vec<i64> = store
+        .state_rows("revoked")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.value["rows_before"].as_i64().unwrap())
+        .collect();
+    before.sort_unstable();
+    assert_eq!(before, (0..50).collect::<Vec<i64>>());
+    applier.close().await;
+    assert!(matches!(
+        applier.apply(dummy(&pipeline, &ctx).await).await,
+        Err(ssf_receiver::apply::ApplyError::Closed)
+    ));
+}
+
+async fn dummy(
+    pipeline: &Pipeline,
+    ctx: &ssf_receiver::pipeline::StreamContext,
+) -> ssf_receiver::handler::ReceivedSet {
+    match pipeline
+        .validate(ctx, sign(&claims("late")).as_bytes())
+        .await
+    {
+        Verdict::Accepted(set) => *set,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn poll_processor_acknowledges_refuses_or_retries() {
+    let rx = Rx::start().await;
+    let processor = PollSetProcessor::new(
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.streams),
+        STREAM_KEY,
+    );
+    let jti = Jti::new("p-1");
+    let token = sign(&claims("p-1"));
+    assert_eq!(
+        processor.process(&jti, &token).await,
+        Disposition::Acknowledge
+    );
+    assert_eq!(
+        processor.process(&jti, &token).await,
+        Disposition::Acknowledge,
+        "POLL-13"
+    );
+    let mut bad = claims("p-2");
+    bad["aud"] = json!("someone-else");
+    match processor.process(&Jti::new("p-2"), &sign(&bad)).await {
+        Disposition::Refuse { err, description } => {
+            assert_eq!(err, SetErrorCode::InvalidAudience);
+            assert!(!description.contains("someone-else"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let unknown = PollSetProcessor::new(
+        Arc::clone(&rx.receiver),
+        Arc::new(StreamRegistry::new()),
+        STREAM_KEY,
+    );
+    assert!(matches!(
+        unknown.process(&jti, &token).await,
+        Disposition::Retry(_)
+    ));
+    // Keys unavailable: neither ack nor setErrs.
+    let down = Rx::start_with(RxOptions {
+        keys: Arc::new(UnavailableKeys),
+        ..RxOptions::default()
+    })
+    .await;
+    let processor = PollSetProcessor::new(
+        Arc::clone(&down.receiver),
+        Arc::clone(&down.streams),
+        STREAM_KEY,
+    );
+    assert!(matches!(
+        processor.process(&jti, &token).await,
+        Disposition::Retry(_)
+    ));
+    assert_eq!(rx.recorder.applied_count(), 1);
+}
+
+#[tokio::test]
+async fn noop_handler_receivers_still_record_and_deduplicate() {
+    let rx = Rx::start_with(RxOptions {
+        handler: Some(Arc::new(NoopHandler) as Arc<dyn EventHandler>),
+        ..RxOptions::default()
+    })
+    .await;
+    let token = sign(&claims("noop"));
+    rx.push_accepted(&token).await;
+    rx.push_accepted(&token).await;
+    assert_eq!(rx.recorded().await, 1);
+}
