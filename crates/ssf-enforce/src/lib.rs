@@ -1,0 +1,73 @@
+//! Continuous access evaluation for Shared Signals receivers: the state that CAEP 1.0 and RISC 1.0
+//! events build, and the answer to "may this request go on?".
+//!
+//! # Flow
+//! The receiver verifies a SET, builds an [`EventContext`] and one [`EnforcementEvent`] per event,
+//! calls [`Engine::plan`] (pure: state + event → [`Effect`]s and an [`AuditEntry`]), persists the
+//! effects in the transaction that records the SET's (`iss`, `jti`), then calls
+//! [`Engine::commit`]. At start-up (or when another node changed the store) it calls
+//! [`Engine::load`] with the stored rows. Requests are judged by [`Engine::decide`], which reads
+//! memory only; [`Decision::http`] turns the answer into a status and `WWW-Authenticate` value.
+//!
+//! # State rows
+//! Every row is `(kind, key) → (value, cause)`; see [`RowKind`] for kinds and key formats and
+//! [`HandleKey`] for handle keys. A row with a newer-or-equal `cause.at` (event time) replaces an
+//! older one and never the reverse, which makes effects idempotent and order-independent.
+//!
+//! # What each event does
+//! | Event | Effect |
+//! |---|---|
+//! | CAEP `session-revoked`, RISC `sessions-revoked` | revoke tokens matching the subject with `iat` ≤ event time |
+//! | CAEP `credential-change` | revoke the subject's earlier tokens per policy (default: password, pin, x509, fido* on update/revoke/delete) |
+//! | CAEP `token-claims-change` | JIT grants, dynamic groups, claims overlay (see below) |
+//! | CAEP `assurance-level-change` | current level; requests needing more get an RFC 9470 step-up |
+//! | CAEP `risk-level-change` | current risk; above the maximum → 403 or step-up |
+//! | CAEP `device-compliance-change` | `not-compliant` → 403 until `compliant` |
+//! | CAEP `session-established` / `session-presented` | session inventory only |
+//! | RISC `account-disabled` / `account-enabled` | deny (401) until enabled; optionally revoke sessions |
+//! | RISC `account-purged` | deny, forget the user's other rows |
+//! | RISC `credential-compromise` | revoke earlier tokens |
+//! | RISC `account-credential-change-required` | revoke (default), deny, or flag in the overlay |
+//! | RISC `identifier-changed` | move rows from the old email / phone to `new-value` |
+//! | RISC opt-in / opt-out | recorded (`opt_state`), no access effect |
+//! | others | audit only |
+//!
+//! # JIT grants and dynamic groups (`token-claims-change` claims)
+//! - `{"customer_id": "C2148", "access_allowed": "read_write"}` → grant on `customer:C2148`;
+//!   `"access_allowed": "none"` removes it; optional `"expires_at": <epoch seconds>`.
+//! - `{"grants": [{"asset": "customer:C2148", "access": "read", "expires_at": 1767225600}, ...]}`.
+//! - `{"groups_add": ["support-tier2"], "groups_remove": ["support-tier1"]}`; group permissions
+//!   come from [`AccessPolicy::groups`].
+//!
+//! Access levels are ordered ([`AccessPolicy::access_levels`], default `none < read <
+//! read_write`). Assets matching [`AccessPolicy::critical`] need a grant whatever roles say;
+//! others are allowed by role, group or grant.
+
+mod access;
+mod decide;
+pub mod decision;
+mod engine;
+pub mod error;
+pub mod event;
+pub mod handle;
+mod plan;
+pub mod policy;
+pub mod request;
+pub mod row;
+mod state;
+
+pub use decision::{ClaimsOverlay, Decision, DenyKind, HttpChallenge, ReasonCode};
+pub use engine::{CommitReport, Engine, EngineStats};
+pub use error::EnforceError;
+pub use event::{
+    EnforcementEvent, EventContext, EventKind, events_from_claims, events_from_set, pattern_of,
+};
+pub use handle::{HandleKey, SubjectPattern, subject_pattern};
+pub use plan::FLAG_CLAIM;
+pub use policy::{
+    AccessPolicy, CredentialRule, DisableRevokes, EnforcementPolicy, EngineConfig, GroupClaims,
+    JitClaims, OpaqueSubject, Permission, RequiredAction, Requirement, RiskAction, RiskLevel,
+    TokenClaimMapping,
+};
+pub use request::{AccessRequest, Resource};
+pub use row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow};

@@ -1,0 +1,585 @@
+//! Planning: event + current state → effects. Never mutates; the receiver persists the effects and
+//! then commits them. Each put is dropped (counted stale) when the state already holds a newer row
+//! for its key, so an older event never overwrites a newer state.
+
+mod claims;
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use crate::{
+    event::{EnforcementEvent, EventContext, EventKind},
+    handle::{HandleKey, SubjectPattern, member, subject_pattern},
+    policy::{DisableRevokes, EnforcementPolicy, EngineConfig, RequiredAction, RiskLevel},
+    row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow},
+    state::{AccountStatus, Data, State},
+};
+
+/// The overlay claim set by RISC `account-credential-change-required` in `flag` mode.
+pub const FLAG_CLAIM: &str = "credential_change_required";
+
+/// `<pattern>` or `<pattern>#<suffix>`.
+pub(crate) fn row_key(pattern: &SubjectPattern, suffix: Option<&str>) -> String {
+    let mut k = pattern.canonical();
+    if let Some(s) = suffix {
+        k.push('#');
+        k.push_str(s);
+    }
+    k
+}
+
+fn subject_value(pattern: &SubjectPattern) -> Value {
+    Value::Array(
+        pattern
+            .clauses()
+            .iter()
+            .map(|c| {
+                c.iter()
+                    .map(|k| Value::String(k.as_str().to_owned()))
+                    .collect()
+            })
+            .collect(),
+    )
+}
+
+/// A row value: `subject` plus the given members (`null` members are left out).
+pub(crate) fn row_value<const N: usize>(
+    pattern: &SubjectPattern,
+    fields: [(&str, Value); N],
+) -> Value {
+    let mut m = Map::new();
+    m.insert("subject".to_owned(), subject_value(pattern));
+    for (k, v) in fields {
+        if !v.is_null() {
+            m.insert(k.to_owned(), v);
+        }
+    }
+    Value::Object(m)
+}
+
+fn opt(s: Option<&String>) -> Value {
+    s.map_or(Value::Null, |s| Value::String(s.clone()))
+}
+
+pub(crate) struct Planner<'a> {
+    state: &'a State,
+    pub(crate) config: &'a EngineConfig,
+    pub(crate) policy: &'a EnforcementPolicy,
+    ctx: &'a EventContext,
+    event: &'a EnforcementEvent,
+    pub(crate) at: i64,
+    effects: Vec<Effect>,
+    rules: Vec<Rule>,
+    stale: usize,
+}
+
+/// How planning ended, beside its effects.
+enum Note {
+    /// Effects (or stale ones) say it all.
+    Done(&'static str),
+    /// No access effect, by design.
+    Recorded(&'static str),
+    /// Not acted on.
+    Ignored(&'static str),
+}
+
+impl<'a> Planner<'a> {
+    fn cause(&self, rule: Rule, at: i64) -> Cause {
+        Cause {
+            iss: self.ctx.iss.clone(),
+            jti: self.ctx.jti.clone(),
+            txn: self.ctx.txn.clone(),
+            event_type: self.event.event_type.clone(),
+            rule,
+            at,
+        }
+    }
+
+    fn note_rule(&mut self, rule: Rule) {
+        if !self.rules.contains(&rule) {
+            self.rules.push(rule);
+        }
+    }
+
+    /// Puts a row as of `at`, unless the state holds a newer one.
+    pub(crate) fn put_at(&mut self, kind: RowKind, key: String, value: Value, rule: Rule, at: i64) {
+        if self.state.get(kind, &key).is_some_and(|e| e.at() > at) {
+            self.stale += 1;
+            return;
+        }
+        let cause = self.cause(rule, at);
+        self.effects.push(Effect::Put(StateRow {
+            kind,
+            key,
+            value,
+            cause,
+        }));
+        self.note_rule(rule);
+    }
+
+    pub(crate) fn put(&mut self, kind: RowKind, key: String, value: Value, rule: Rule) {
+        self.put_at(kind, key, value, rule, self.at);
+    }
+
+    fn delete(&mut self, kind: RowKind, key: String, rule: Rule) {
+        match self.state.get(kind, &key) {
+            Some(e) if e.at() > self.at => self.stale += 1,
+            Some(_) => {
+                let cause = self.cause(rule, self.at);
+                self.effects.push(Effect::Delete { kind, key, cause });
+                self.note_rule(rule);
+            }
+            None => {}
+        }
+    }
+
+    pub(crate) fn exists(&self, kind: RowKind, key: &str) -> bool {
+        self.state.get(kind, key).is_some()
+    }
+
+    fn revoke(&mut self, pattern: &SubjectPattern, rule: Rule) {
+        let value = row_value(pattern, [("before", Value::from(self.at))]);
+        self.put(RowKind::Revocation, row_key(pattern, None), value, rule);
+    }
+
+    fn per_user(
+        &mut self,
+        pattern: &SubjectPattern,
+        kind: RowKind,
+        fields: &[(&str, Value)],
+        rule: Rule,
+    ) -> bool {
+        let users: Vec<HandleKey> = pattern.keys_of(member::USER).cloned().collect();
+        for u in &users {
+            let p = SubjectPattern::single(u.clone());
+            let mut value = row_value(&p, []);
+            if let Value::Object(m) = &mut value {
+                for (k, v) in fields {
+                    if !v.is_null() {
+                        m.insert((*k).to_owned(), v.clone());
+                    }
+                }
+            }
+            self.put(kind, u.as_str().to_owned(), value, rule);
+        }
+        !users.is_empty()
+    }
+
+    /// Whether one of the subject's users was purged at or after this event's time.
+    fn purged_since(&self, pattern: &SubjectPattern) -> bool {
+        pattern.keys_of(member::USER).any(|u| {
+            self.state
+                .get(RowKind::Account, u.as_str())
+                .is_some_and(|e| {
+                    matches!(e.data, Data::Account(AccountStatus::Purged)) && e.at() >= self.at
+                })
+        })
+    }
+
+    fn account(
+        &mut self,
+        pattern: &SubjectPattern,
+        status: AccountStatus,
+        reason: Option<&String>,
+        rule: Rule,
+    ) -> Note {
+        let fields = [
+            ("status", Value::from(status.as_str())),
+            ("reason", opt(reason)),
+        ];
+        if self.per_user(pattern, RowKind::Account, &fields, rule) {
+            Note::Done("account state updated")
+        } else {
+            Note::Ignored("the subject names no user")
+        }
+    }
+
+    /// RISC §2.2: the account row says purged; every other row naming the user goes.
+    fn purge(&mut self, pattern: &SubjectPattern) -> Note {
+        let note = self.account(pattern, AccountStatus::Purged, None, Rule::AccountPurged);
+        let users: BTreeSet<&str> = pattern
+            .keys_of(member::USER)
+            .map(HandleKey::as_str)
+            .collect();
+        let mut gone = BTreeSet::new();
+        for u in &users {
+            for e in self.state.mentioning(u) {
+                let own_account = e.kind == RowKind::Account && users.contains(e.key.as_str());
+                if !own_account && gone.insert((e.kind, e.key.clone())) {
+                    self.delete(e.kind, e.key.clone(), Rule::AccountPurgedForget);
+                }
+            }
+        }
+        note
+    }
+
+    /// RISC §2.5: every row naming the old email / phone moves to the new one.
+    fn identifier_changed(&mut self, pattern: &SubjectPattern, new_value: Option<&String>) -> Note {
+        let [clause] = pattern.clauses() else {
+            return Note::Ignored("identifier-changed needs an email or phone_number subject");
+        };
+        let [old] = clause.as_slice() else {
+            return Note::Ignored("identifier-changed needs an email or phone_number subject");
+        };
+        let new = match (old.format(), new_value) {
+            (_, None) => return Note::Recorded("identifier-changed without new-value"),
+            ("email", Some(v)) => HandleKey::email(old.member(), v),
+            ("phone_number", Some(v)) => HandleKey::phone(old.member(), v),
+            // D-21: accepted, not acted on.
+            _ => return Note::Ignored("identifier-changed needs an email or phone_number subject"),
+        };
+        for e in self.state.mentioning(old.as_str()) {
+            if e.at() > self.at {
+                continue;
+            }
+            let moved = e.pattern.replace_key(old, &new);
+            let suffix = e.key.split_once('#').map(|(_, s)| s);
+            let mut value = e.value.clone();
+            if let Value::Object(m) = &mut value {
+                m.insert("subject".to_owned(), subject_value(&moved));
+            }
+            self.put_at(
+                e.kind,
+                row_key(&moved, suffix),
+                value,
+                Rule::IdentifierChanged,
+                e.at(),
+            );
+            self.delete(e.kind, e.key.clone(), Rule::IdentifierChanged);
+        }
+        Note::Done("state moved to the new identifier")
+    }
+
+    /// CAEP §3.3 `create`/`update` (and RISC `account-enabled`) lift RISC §2.1 in deny/flag mode.
+    fn lift_credential_requirement(&mut self, pattern: &SubjectPattern, rule: Rule) {
+        let users: Vec<HandleKey> = pattern.keys_of(member::USER).cloned().collect();
+        for u in &users {
+            if self.exists(RowKind::CredentialRequired, u.as_str()) {
+                let value = row_value(
+                    &SubjectPattern::single(u.clone()),
+                    [("required", Value::Bool(false))],
+                );
+                self.put(
+                    RowKind::CredentialRequired,
+                    u.as_str().to_owned(),
+                    value,
+                    rule,
+                );
+            }
+        }
+        let patterns =
+            std::iter::once(pattern.clone()).chain(users.into_iter().map(SubjectPattern::single));
+        for p in patterns {
+            let key = row_key(&p, Some(FLAG_CLAIM));
+            if self.exists(RowKind::Claims, &key) {
+                let value = row_value(
+                    &p,
+                    [("claim", Value::from(FLAG_CLAIM)), ("value", Value::Null)],
+                );
+                self.put(RowKind::Claims, key, value, rule);
+            }
+        }
+    }
+
+    fn session(&mut self, pattern: &SubjectPattern, kind: &EventKind) -> Note {
+        let key = row_key(pattern, None);
+        let existing = self.state.get(RowKind::Session, &key);
+        let mut value = existing.map_or_else(|| row_value(pattern, []), |e| e.value.clone());
+        let row_at = existing.map_or(self.at, |e| e.at().max(self.at));
+        let Value::Object(m) = &mut value else {
+            return Note::Ignored("session row is not an object");
+        };
+        let mut set = |k: &str, v: Value| {
+            if !v.is_null() {
+                m.insert(k.to_owned(), v);
+            }
+        };
+        let rule = match kind {
+            EventKind::SessionEstablished {
+                acr,
+                amr,
+                fp_ua,
+                ext_id,
+            } => {
+                set("established_at", Value::from(self.at));
+                set("acr", opt(acr.as_ref()));
+                if !amr.is_empty() {
+                    set("amr", Value::from(amr.clone()));
+                }
+                set("fp_ua", opt(fp_ua.as_ref()));
+                set("ext_id", opt(ext_id.as_ref()));
+                Rule::SessionEstablished
+            }
+            EventKind::SessionPresented { fp_ua, ext_id } => {
+                set("fp_ua", opt(fp_ua.as_ref()));
+                set("ext_id", opt(ext_id.as_ref()));
+                Rule::SessionPresented
+            }
+            _ => return Note::Ignored("not a session event"),
+        };
+        let last = m
+            .get("last_seen")
+            .and_then(Value::as_i64)
+            .unwrap_or(i64::MIN);
+        m.insert("last_seen".to_owned(), Value::from(last.max(self.at)));
+        self.put_at(RowKind::Session, key, value, rule, row_at);
+        Note::Done("session inventory updated")
+    }
+
+    fn apply(&mut self, pattern: &SubjectPattern) -> Note {
+        let policy = self.policy;
+        match &self.event.kind {
+            EventKind::SessionRevoked => self.revoke(pattern, Rule::SessionRevoked),
+            EventKind::SessionsRevoked => self.revoke(pattern, Rule::SessionsRevoked),
+            EventKind::CredentialChange {
+                credential_type,
+                change_type,
+            } => {
+                if matches!(change_type.as_str(), "create" | "update") {
+                    self.lift_credential_requirement(pattern, Rule::CredentialChangeSatisfies);
+                }
+                if policy.credential_change_revokes(credential_type, change_type) {
+                    self.revoke(pattern, Rule::CredentialChangeRevoke);
+                } else if self.effects.is_empty() {
+                    return Note::Recorded("this credential change does not revoke sessions");
+                }
+            }
+            EventKind::CredentialCompromise { .. } => {
+                if !policy.credential_compromise_revokes {
+                    return Note::Recorded("policy: credential-compromise does not revoke");
+                }
+                self.revoke(pattern, Rule::CredentialCompromise);
+            }
+            EventKind::AccountDisabled { reason } => {
+                let note = self.account(
+                    pattern,
+                    AccountStatus::Disabled,
+                    reason.as_ref(),
+                    Rule::AccountDisabled,
+                );
+                let revoke = match policy.disable_revokes_sessions {
+                    DisableRevokes::Never => false,
+                    DisableRevokes::Always => true,
+                    DisableRevokes::Hijacking => reason.as_deref() == Some("hijacking"),
+                };
+                if revoke {
+                    self.revoke(pattern, Rule::AccountDisabledRevoke);
+                }
+                return note;
+            }
+            EventKind::AccountEnabled => {
+                self.lift_credential_requirement(pattern, Rule::AccountEnabled);
+                return self.account(pattern, AccountStatus::Enabled, None, Rule::AccountEnabled);
+            }
+            EventKind::AccountPurged => return self.purge(pattern),
+            EventKind::AccountCredentialChangeRequired => match policy.credential_change_required {
+                RequiredAction::RevokeSessions => {
+                    self.revoke(pattern, Rule::CredentialChangeRequired);
+                }
+                RequiredAction::Deny => {
+                    let fields = [("required", Value::Bool(true))];
+                    if !self.per_user(
+                        pattern,
+                        RowKind::CredentialRequired,
+                        &fields,
+                        Rule::CredentialChangeRequired,
+                    ) {
+                        return Note::Ignored("the subject names no user");
+                    }
+                }
+                RequiredAction::Flag => {
+                    let fields = [
+                        ("claim", Value::from(FLAG_CLAIM)),
+                        ("value", Value::Bool(true)),
+                    ];
+                    let value = row_value(pattern, fields);
+                    self.put(
+                        RowKind::Claims,
+                        row_key(pattern, Some(FLAG_CLAIM)),
+                        value,
+                        Rule::CredentialChangeRequired,
+                    );
+                }
+            },
+            EventKind::IdentifierChanged { new_value } => {
+                return self.identifier_changed(pattern, new_value.as_ref());
+            }
+            EventKind::OptIn
+            | EventKind::OptOutInitiated
+            | EventKind::OptOutCancelled
+            | EventKind::OptOutEffective => {
+                let state = match self.event.kind {
+                    EventKind::OptOutInitiated => "opt-out-initiated",
+                    EventKind::OptOutEffective => "opt-out",
+                    _ => "opt-in",
+                };
+                if !self.per_user(
+                    pattern,
+                    RowKind::OptState,
+                    &[("state", Value::from(state))],
+                    Rule::OptState,
+                ) {
+                    return Note::Ignored("the subject names no user");
+                }
+            }
+            EventKind::IdentifierRecycled
+            | EventKind::RecoveryActivated
+            | EventKind::RecoveryInformationChanged => {
+                return Note::Recorded("no access effect");
+            }
+            EventKind::TokenClaimsChange { claims } => return claims::plan(self, pattern, claims),
+            EventKind::AssuranceLevelChange {
+                namespace,
+                current_level,
+                previous_level,
+            } => {
+                let value = row_value(
+                    pattern,
+                    [
+                        ("namespace", Value::from(namespace.as_str())),
+                        ("level", Value::from(current_level.as_str())),
+                        ("previous_level", opt(previous_level.as_ref())),
+                    ],
+                );
+                self.put(
+                    RowKind::Assurance,
+                    row_key(pattern, Some(namespace)),
+                    value,
+                    Rule::AssuranceLevel,
+                );
+            }
+            EventKind::RiskLevelChange {
+                principal,
+                current_level,
+                previous_level,
+            } => {
+                let Some(level) = RiskLevel::parse(current_level) else {
+                    return Note::Ignored("unknown risk level");
+                };
+                let value = row_value(
+                    pattern,
+                    [
+                        ("level", Value::from(level.as_str())),
+                        ("principal", Value::from(principal.as_str())),
+                        ("previous_level", opt(previous_level.as_ref())),
+                    ],
+                );
+                self.put(
+                    RowKind::Risk,
+                    row_key(pattern, None),
+                    value,
+                    Rule::RiskLevel,
+                );
+            }
+            EventKind::DeviceComplianceChange {
+                current_status,
+                previous_status,
+            } => {
+                if !matches!(current_status.as_str(), "compliant" | "not-compliant") {
+                    return Note::Ignored("unknown compliance status");
+                }
+                let value = row_value(
+                    pattern,
+                    [
+                        ("status", Value::from(current_status.as_str())),
+                        ("previous_status", opt(previous_status.as_ref())),
+                    ],
+                );
+                self.put(
+                    RowKind::Device,
+                    row_key(pattern, None),
+                    value,
+                    Rule::DeviceCompliance,
+                );
+            }
+            kind @ (EventKind::SessionEstablished { .. } | EventKind::SessionPresented { .. }) => {
+                return self.session(pattern, kind);
+            }
+            EventKind::Other => return Note::Ignored("event type has no enforcement rule"),
+        }
+        Note::Done("state updated")
+    }
+
+    fn finish(self, subject: Option<&SubjectPattern>, note: Note) -> Plan {
+        let (outcome, note, forced_rule) = match note {
+            Note::Ignored(n) => (Outcome::Ignored, n, Some(Rule::Ignored)),
+            Note::Recorded(n) if self.effects.is_empty() => {
+                (Outcome::Recorded, n, Some(Rule::Recorded))
+            }
+            Note::Recorded(n) | Note::Done(n) if !self.effects.is_empty() => {
+                (Outcome::Applied, n, None)
+            }
+            Note::Recorded(_) | Note::Done(_) if self.stale > 0 => (
+                Outcome::Stale,
+                "the state already holds newer information",
+                None,
+            ),
+            Note::Recorded(n) | Note::Done(n) => (Outcome::Recorded, n, Some(Rule::Recorded)),
+        };
+        let effects = if outcome == Outcome::Ignored {
+            Vec::new()
+        } else {
+            self.effects
+        };
+        let rules = forced_rule.map_or(self.rules, |r| vec![r]);
+        Plan {
+            audit: AuditEntry {
+                iss: self.ctx.iss.clone(),
+                jti: self.ctx.jti.clone(),
+                txn: self.ctx.txn.clone(),
+                event_type: self.event.event_type.clone(),
+                at: self.at,
+                subject: subject.map(SubjectPattern::canonical),
+                outcome,
+                rules,
+                effects: effects.len(),
+                note: note.into(),
+            },
+            effects,
+        }
+    }
+}
+
+/// Plans one event against the current state.
+pub(crate) fn plan(
+    state: &State,
+    config: &EngineConfig,
+    event: &EnforcementEvent,
+    ctx: &EventContext,
+) -> Plan {
+    let policy = config.policy_for(&ctx.iss);
+    let opaque = match event.kind {
+        EventKind::SessionRevoked
+        | EventKind::SessionEstablished { .. }
+        | EventKind::SessionPresented { .. } => &policy.opaque_subject.session_events,
+        _ => &policy.opaque_subject.other_events,
+    };
+    let mut p = Planner {
+        state,
+        config,
+        policy,
+        ctx,
+        event,
+        at: event.time_ms(ctx),
+        effects: Vec::new(),
+        rules: Vec::new(),
+        stale: 0,
+    };
+    let Ok(pattern) = subject_pattern(&event.sub_id, opaque) else {
+        return p.finish(None, Note::Ignored("the subject could not be read"));
+    };
+    let account_event = matches!(
+        event.kind,
+        EventKind::AccountEnabled | EventKind::AccountDisabled { .. } | EventKind::AccountPurged
+    );
+    if !account_event && p.purged_since(&pattern) {
+        p.stale += 1;
+        return p.finish(
+            Some(&pattern),
+            Note::Done("the account was purged after this event"),
+        );
+    }
+    let note = p.apply(&pattern);
+    p.finish(Some(&pattern), note)
+}

@@ -1,0 +1,10 @@
+//! Integration tests of `ssf-enforce`: one binary, one module per area.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
+
+mod common;
+mod jane;
+mod ordering;
+mod props;
+mod rules;
+mod vectors;

@@ -1,0 +1,359 @@
+//! [`TransmitterStore`] for [`SqliteStore`]: writes through the group-commit writer, reads from the
+//! read pool, wake-ups after commit.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ssf_types::{StreamId, UnixMillis};
+
+use super::{SqliteStore, outbox, poll, records, streams};
+use crate::{
+    error::{StoreError, StoreResult},
+    model::{
+        AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
+        StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        outbox::{
+            ClaimedSet, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts, OutboxEntry,
+            OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
+        },
+    },
+    transmitter::TransmitterStore,
+    wake::WorkSubscription,
+};
+
+impl SqliteStore {
+    fn wake(&self, streams: &[StreamId]) {
+        for stream in streams {
+            self.hub.notify(stream);
+        }
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl TransmitterStore for SqliteStore {
+    async fn create_stream(&self, stream: NewStream) -> StoreResult<StreamRecord> {
+        let now = self.now();
+        self.write(move |c| Box::pin(async move { streams::create(c, stream, now).await }))
+            .await
+    }
+
+    async fn get_stream(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+    ) -> StoreResult<Option<StreamRecord>> {
+        streams::select_scoped(&self.readers, client_id, stream_id).await
+    }
+
+    async fn list_streams(&self, client_id: &str) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_for_client(&self.readers, client_id).await
+    }
+
+    async fn find_stream(&self, stream_id: &StreamId) -> StoreResult<Option<StreamRecord>> {
+        streams::find(&self.readers, stream_id).await
+    }
+
+    async fn list_all_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_all(&self.readers, after, limit).await
+    }
+
+    async fn update_stream(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        update: StreamUpdate,
+    ) -> StoreResult<Option<StreamRecord>> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        let updated = self
+            .write(move |c| {
+                Box::pin(
+                    async move { streams::update(c, &client_id, &stream_id, update, now).await },
+                )
+            })
+            .await?;
+        if let Some(stream) = &updated {
+            // A method change may have released waiting SETs.
+            self.hub.notify(&stream.stream_id);
+        }
+        Ok(updated)
+    }
+
+    async fn set_stream_status(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        status: StreamStatus,
+        reason: Option<String>,
+    ) -> StoreResult<Option<StatusChange>> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        let changed = self
+            .write(move |c| {
+                Box::pin(async move {
+                    streams::set_status(c, &client_id, &stream_id, status, reason, now).await
+                })
+            })
+            .await?;
+        Ok(changed.map(|(change, released)| {
+            if released {
+                self.hub.notify(&change.stream.stream_id);
+            }
+            change
+        }))
+    }
+
+    async fn delete_stream(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
+        let (client_id, stream_id) = (client_id.to_owned(), stream_id.clone());
+        self.write(move |c| {
+            Box::pin(async move { streams::delete(c, &client_id, &stream_id).await })
+        })
+        .await
+    }
+
+    async fn touch_activity(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        self.write(move |c| {
+            Box::pin(async move { streams::touch(c, &client_id, &stream_id, now).await })
+        })
+        .await
+    }
+
+    async fn list_inactive_streams(&self) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_inactive(&self.readers, self.now()).await
+    }
+
+    async fn begin_verification(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+    ) -> StoreResult<Option<VerificationGate>> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        self.write(move |c| {
+            Box::pin(
+                async move { streams::begin_verification(c, &client_id, &stream_id, now).await },
+            )
+        })
+        .await
+    }
+
+    async fn add_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+        subject: serde_json::Value,
+        verified: Option<bool>,
+    ) -> StoreResult<bool> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        let entry = (subject_key.to_owned(), subject, true, verified);
+        self.write(move |c| {
+            Box::pin(
+                async move { streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
+            )
+        })
+        .await
+    }
+
+    async fn remove_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+        subject: serde_json::Value,
+    ) -> StoreResult<bool> {
+        let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
+        let entry = (subject_key.to_owned(), subject, false, None);
+        self.write(move |c| {
+            Box::pin(
+                async move { streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
+            )
+        })
+        .await
+    }
+
+    async fn get_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+    ) -> StoreResult<Option<SubjectEntry>> {
+        streams::get_subject(&self.readers, client_id, stream_id, subject_key).await
+    }
+
+    async fn list_subjects(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        after_key: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SubjectEntry>> {
+        streams::list_subjects(&self.readers, client_id, stream_id, after_key, limit).await
+    }
+
+    async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>> {
+        streams::subject_entries(&self.readers, subject_keys).await
+    }
+
+    async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {
+        streams::match_streams(&self.readers, subject_keys).await
+    }
+
+    async fn enqueue(&self, sets: Vec<NewSet>) -> StoreResult<EnqueueReport> {
+        if sets.is_empty() {
+            return Ok(EnqueueReport::default());
+        }
+        let now = self.now();
+        let (report, woken) = self
+            .write(move |c| Box::pin(async move { outbox::enqueue(c, sets, now).await }))
+            .await?;
+        self.wake(&woken);
+        Ok(report)
+    }
+
+    async fn claim_push(
+        &self,
+        lease_owner: &str,
+        max: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedSet>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let (owner, now, lease_ms) = (lease_owner.to_owned(), self.now(), millis(lease));
+        if lease_ms <= 0 {
+            return Err(StoreError::InvalidArgument(
+                "lease must be positive".to_owned(),
+            ));
+        }
+        self.write(move |c| {
+            Box::pin(async move { outbox::claim_push(c, &owner, max, lease_ms, now).await })
+        })
+        .await
+    }
+
+    async fn record_outcomes(
+        &self,
+        lease_owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> StoreResult<OutcomeReport> {
+        if outcomes.is_empty() {
+            return Ok(OutcomeReport::default());
+        }
+        let (owner, now) = (lease_owner.to_owned(), self.now());
+        let (report, woken) = self
+            .write(move |c| {
+                Box::pin(async move { outbox::record_outcomes(c, &owner, outcomes, now).await })
+            })
+            .await?;
+        self.wake(&woken);
+        Ok(report)
+    }
+
+    async fn reap_expired_leases(&self) -> StoreResult<u64> {
+        let now = self.now();
+        let reaped = self
+            .write(move |c| Box::pin(async move { outbox::reap(c, now).await }))
+            .await?;
+        if reaped > 0 {
+            self.hub.notify_all();
+        }
+        Ok(reaped)
+    }
+
+    async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
+        outbox::next_push_due(&self.readers).await
+    }
+
+    async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
+        let now = self.now();
+        let (response, woken) = self
+            .write(move |c| Box::pin(async move { poll::poll(c, request, now).await }))
+            .await?;
+        self.wake(&woken);
+        Ok(response)
+    }
+
+    async fn drop_queued(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<Option<u64>> {
+        let (client_id, stream_id) = (client_id.to_owned(), stream_id.clone());
+        self.write(move |c| {
+            Box::pin(async move {
+                if streams::select_scoped(&mut *c, &client_id, &stream_id)
+                    .await?
+                    .is_none()
+                {
+                    return Ok(None);
+                }
+                outbox::drop_queued(c, &stream_id).await.map(Some)
+            })
+        })
+        .await
+    }
+
+    async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
+        outbox::list_parked(&self.readers, query).await
+    }
+
+    async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
+        let now = self.now();
+        let (replayed, woken) = self
+            .write(move |c| Box::pin(async move { outbox::replay(c, selector, now).await }))
+            .await?;
+        self.wake(&woken);
+        Ok(replayed)
+    }
+
+    async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
+        self.write(move |c| Box::pin(async move { outbox::purge_parked(c, finished_before).await }))
+            .await
+    }
+
+    async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
+        outbox::counts(&self.readers, stream_id).await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
+        let now = self.now();
+        self.write(move |c| Box::pin(async move { records::append_audit(c, entry, now).await }))
+            .await
+    }
+
+    async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        records::list_audit(&self.readers, query).await
+    }
+
+    async fn upsert_client(&self, client: OAuthClient) -> StoreResult<ClientRecord> {
+        let now = self.now();
+        self.write(move |c| Box::pin(async move { records::upsert_client(c, client, now).await }))
+            .await
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        records::get_client(&self.readers, client_id).await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        records::list_clients(&self.readers).await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        let client_id = client_id.to_owned();
+        self.write(move |c| Box::pin(async move { records::delete_client(c, &client_id).await }))
+            .await
+    }
+
+    fn subscribe(&self, stream_id: Option<&StreamId>) -> WorkSubscription {
+        self.hub.subscribe(stream_id)
+    }
+
+    async fn close(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
+    }
+}
