@@ -111,6 +111,32 @@ impl Endpoints {
     }
 }
 
+/// Checks the issuer and `base_url`: absolute http(s) URLs, the issuer without query or fragment
+/// (SSF-META-11), and no plain-http endpoints under an https issuer (SSF-META-24).
+pub fn validate_urls(config: &TransmitterConfig) -> Result<(), String> {
+    let issuer = url::Url::parse(&config.issuer)
+        .map_err(|e| format!("issuer `{}` is not a URL: {e}", config.issuer))?;
+    if !matches!(issuer.scheme(), "https" | "http") || !issuer.has_host() {
+        return Err(format!(
+            "issuer `{}` must be an absolute https URL",
+            config.issuer
+        ));
+    }
+    if issuer.query().is_some() || issuer.fragment().is_some() {
+        return Err(format!(
+            "issuer `{}` must have no query or fragment",
+            config.issuer
+        ));
+    }
+    if let Some(base) = &config.base_url {
+        let base = url::Url::parse(base).map_err(|e| format!("base_url `{base}`: {e}"))?;
+        if issuer.scheme() == "https" && base.scheme() != "https" {
+            return Err("base_url must be https when the issuer is https".to_owned());
+        }
+    }
+    Ok(())
+}
+
 /// `scheme://host[:port]` of a URL (the whole string if it does not parse).
 fn origin(url: &str) -> String {
     match url::Url::parse(url) {
@@ -208,6 +234,19 @@ mod tests {
             p("https://tr.example.com/a/b"),
             "/.well-known/ssf-configuration/a/b"
         );
+    }
+
+    #[test]
+    fn url_validation() {
+        let with = |issuer: &str, base: Option<&str>| TransmitterConfig {
+            issuer: issuer.to_owned(),
+            base_url: base.map(str::to_owned),
+            ..TransmitterConfig::default()
+        };
+        assert!(validate_urls(&with("https://tx.example/t1", None)).is_ok());
+        assert!(validate_urls(&with("https://tx.example/?a=1", None)).is_err());
+        assert!(validate_urls(&with("tx.example", None)).is_err());
+        assert!(validate_urls(&with("https://tx.example", Some("http://10.0.0.1"))).is_err());
     }
 
     #[test]

@@ -46,6 +46,53 @@ pub struct AuthSettings {
     pub http: ClientConfig,
 }
 
+impl AuthSettings {
+    /// Checks what would make authentication misbehave: client ids unique and non-empty, secret
+    /// hashes in the `sha256:<64 hex>` form, known scopes, external issuers with URLs.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.access_token_ttl_secs == 0 {
+            return Err("auth.access_token_ttl_secs must be at least 1".to_owned());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for client in &self.clients {
+            let id = &client.client_id;
+            if id.is_empty() || !seen.insert(id.as_str()) {
+                return Err(format!(
+                    "auth.clients: client_id `{id}` is empty or repeated"
+                ));
+            }
+            if !super::is_valid_hash(&client.secret_hash) {
+                return Err(format!(
+                    "auth.clients `{id}`: secret_hash must be `sha256:<64 hex digits>`"
+                ));
+            }
+            if let Some(scope) = client
+                .scopes
+                .iter()
+                .find(|s| super::Scope::parse(s).is_none())
+            {
+                return Err(format!("auth.clients `{id}`: unknown scope `{scope}`"));
+            }
+        }
+        for issuer in &self.external_issuers {
+            for (name, value) in [("issuer", &issuer.issuer), ("jwks_uri", &issuer.jwks_uri)] {
+                if url::Url::parse(value).is_err() {
+                    return Err(format!(
+                        "auth.external_issuers: {name} `{value}` is not a URL"
+                    ));
+                }
+            }
+            if issuer.audience.is_empty() {
+                return Err(format!(
+                    "auth.external_issuers `{}`: audience is empty",
+                    issuer.issuer
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for AuthSettings {
     fn default() -> Self {
         Self {
@@ -68,7 +115,8 @@ pub struct ClientSettings {
     /// The client id; the streams the client creates belong to it (SSF-AUTH-02).
     pub client_id: String,
     /// `sha256:<hex>` of the client secret; make it with [`hash_secret`](super::hash_secret)
-    /// (`ssf` CLI: `ssf auth hash-secret`). The secret itself is never stored.
+    /// from a secret of [`generate_secret`](super::generate_secret). The secret itself is never
+    /// stored.
     pub secret_hash: String,
     /// Scopes the client may obtain: `ssf.read`, `ssf.manage`, `ssf.events.publish`.
     pub scopes: Vec<String>,
@@ -156,4 +204,61 @@ impl ExternalIssuerSettings {
 
 fn default_jwks_ttl() -> u64 {
     300
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_catches_bad_clients() {
+        let good = ClientSettings::new("rx", crate::auth::hash_secret("s"), ["ssf.read"]);
+        let settings = |clients: Vec<ClientSettings>| AuthSettings {
+            clients,
+            ..AuthSettings::default()
+        };
+        assert!(settings(vec![good.clone()]).validate().is_ok());
+        assert!(
+            settings(vec![good.clone(), good.clone()])
+                .validate()
+                .is_err(),
+            "repeated id"
+        );
+        let mut plain = good.clone();
+        plain.secret_hash = "s".to_owned();
+        assert!(settings(vec![plain]).validate().is_err(), "a plain secret");
+        let mut scope = good;
+        scope.scopes.push("admin".to_owned());
+        assert!(settings(vec![scope]).validate().is_err(), "unknown scope");
+    }
+
+    #[test]
+    fn toml_example_parses() {
+        let text = r#"
+            access_token_ttl_secs = 300
+            [[clients]]
+            client_id = "receiver-1"
+            secret_hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+            scopes = ["ssf.read", "ssf.manage"]
+            audience = "https://receiver-1.example.com"
+            [[external_issuers]]
+            issuer = "https://idp.example.com"
+            jwks_uri = "https://idp.example.com/jwks"
+            audience = "https://tx.example.com"
+        "#;
+        let settings: AuthSettings = toml::from_str(text).unwrap();
+        assert_eq!(
+            settings.clients[0].audience.as_deref(),
+            Some("https://receiver-1.example.com")
+        );
+        assert!(settings.validate().is_ok());
+        assert!(
+            toml::from_str::<AuthSettings>("tokens = 1").is_err(),
+            "unknown keys refused"
+        );
+        assert!(
+            !format!("{:?}", settings.clients[0]).contains("9f86d0"),
+            "hash redacted"
+        );
+    }
 }

@@ -57,6 +57,18 @@ impl Default for StreamSettings {
 }
 
 impl StreamSettings {
+    /// Checks the settings: `events_supported` entries are absolute URIs.
+    pub fn validate(&self) -> Result<(), String> {
+        match self
+            .events_supported
+            .iter()
+            .find(|e| url::Url::parse(e).is_err())
+        {
+            Some(bad) => Err(format!("streams.events_supported: `{bad}` is not a URI")),
+            None => Ok(()),
+        }
+    }
+
     /// `min_verification_interval` to publish, if any.
     pub fn min_verification_interval(&self) -> Option<u64> {
         (self.min_verification_interval_secs > 0).then_some(self.min_verification_interval_secs)

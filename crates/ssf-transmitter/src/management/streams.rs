@@ -52,7 +52,7 @@ pub(super) async fn create(
         ));
     }
     let stream_id = StreamId::new(uuid::Uuid::new_v4().simple().to_string());
-    let delivery = resolve_delivery(&state, request.delivery.as_ref(), &stream_id, false)?;
+    let delivery = resolve_delivery(&state, request.delivery.as_ref(), &stream_id, None)?;
     let supported: Vec<EventTypeUri> = settings
         .events_supported
         .iter()
@@ -199,7 +199,7 @@ async fn change(
                     &state,
                     request.delivery.as_ref(),
                     &stream_id,
-                    true,
+                    Some(&current),
                 )?);
             }
             next.apply_update(&request);
@@ -209,7 +209,7 @@ async fn change(
                 &state,
                 request.delivery.as_ref(),
                 &stream_id,
-                true,
+                Some(&current),
             )?);
             next.apply_replace(&request);
         }
@@ -259,8 +259,8 @@ pub(super) async fn owned(
 
 /// The delivery a stream gets for a requested one:
 /// - none or poll: poll at the stream's own URL (SSF-STREAM-25, SSF-STREAM-19); a poll
-///   `endpoint_url` other than that is ignored on create (D-02) and refused on PATCH/PUT
-///   (`strict`, SSF-STREAM-36);
+///   `endpoint_url` other than that (or the `current` one) is ignored on create (D-02) and
+///   refused on PATCH/PUT (SSF-STREAM-36);
 /// - push: the `endpoint_url` must pass the push client's outbound URL policy
 ///   (https only unless `allow_http`; no private or loopback literals unless allowed;
 ///   SSF-SEC-16, PUSH-20);
@@ -269,13 +269,21 @@ fn resolve_delivery(
     state: &AppState,
     requested: Option<&Delivery>,
     stream_id: &StreamId,
-    strict: bool,
+    current: Option<&StreamConfiguration>,
 ) -> Result<Delivery, ApiError> {
     let poll_url = Endpoints::new(&state.config).poll_url(stream_id.as_str());
+    let current_poll_url = match current.and_then(|c| c.delivery.as_ref()) {
+        Some(Delivery::Poll(p)) => p.endpoint_url.as_deref(),
+        _ => None,
+    };
     match requested {
         None => Ok(Delivery::Poll(PollDelivery::new(Some(poll_url)))),
         Some(Delivery::Poll(p)) => {
-            if strict && p.endpoint_url.as_ref().is_some_and(|u| *u != poll_url) {
+            let foreign = p
+                .endpoint_url
+                .as_deref()
+                .is_some_and(|u| u != poll_url && Some(u) != current_poll_url);
+            if current.is_some() && foreign {
                 return Err(ApiError::BadRequest(
                     "the poll endpoint_url is chosen by the transmitter and cannot be changed"
                         .to_owned(),

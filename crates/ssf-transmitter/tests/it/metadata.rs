@@ -231,3 +231,24 @@ async fn openapi_document_and_healthz_are_served() {
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(body_json(missing).await["error"], "not_found");
 }
+
+/// Every route of `router::ROUTES` (the list the OpenAPI test checks) is really served: none
+/// falls through to the 404 fallback or answers 405.
+#[tokio::test]
+async fn every_listed_route_is_served() {
+    let server = TestServer::start().await;
+    for (method, path) in ssf_transmitter::router::ROUTES {
+        let path = path.replace("{stream_id}", "some-stream");
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = server.request(method.clone(), &path).send().await.unwrap();
+        let status = response.status();
+        let body = body_json(response).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+        assert!(
+            status != StatusCode::NOT_FOUND
+                || body["error"] != "not_found"
+                || body["error_description"] != "no such endpoint",
+            "{method} {path} is not routed"
+        );
+    }
+}
