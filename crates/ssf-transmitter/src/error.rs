@@ -119,7 +119,9 @@ impl From<ssf_store::StoreError> for ApiError {
             E::Conflict(_) | E::RevisionMismatch { .. } => {
                 Self::Conflict("the resource was changed concurrently; retry".to_owned())
             }
-            E::WrongDeliveryMethod { .. } | E::InvalidArgument(_) => Self::BadRequest(err.to_string()),
+            E::WrongDeliveryMethod { .. } | E::InvalidArgument(_) => {
+                Self::BadRequest(err.to_string())
+            }
             E::Closed => Self::Unavailable(err.to_string()),
             other => Self::Internal(other.to_string()),
         }
@@ -143,9 +145,9 @@ impl IntoResponse for ApiError {
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
                 quote_safe(&self.to_string())
             )),
-            Self::InsufficientScope(scope) => {
-                Some(format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""))
-            }
+            Self::InsufficientScope(scope) => Some(format!(
+                "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+            )),
             Self::OAuth { code, .. } if *code == "invalid_client" => {
                 Some("Basic realm=\"ssf\"".to_owned())
             }
@@ -154,7 +156,11 @@ impl IntoResponse for ApiError {
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
-        if let Self::TooManyRequests { retry_after_secs: Some(secs), .. } = &self {
+        if let Self::TooManyRequests {
+            retry_after_secs: Some(secs),
+            ..
+        } = &self
+        {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -164,7 +170,9 @@ impl IntoResponse for ApiError {
 
 /// Keeps a description safe inside a quoted-string header parameter.
 fn quote_safe(text: &str) -> String {
-    text.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect()
+    text.chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect()
 }
 
 #[cfg(test)]
@@ -175,7 +183,9 @@ mod tests {
     fn unauthorized_carries_a_bearer_challenge() {
         let response = ApiError::Unauthorized("token expired".into()).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
         assert!(challenge.starts_with("Bearer error=\"invalid_token\""));
     }
 
@@ -183,8 +193,13 @@ mod tests {
     fn insufficient_scope_names_the_scope() {
         let response = ApiError::InsufficientScope("ssf.manage").into_response();
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
-        let challenge = response.headers()[header::WWW_AUTHENTICATE].to_str().unwrap();
-        assert_eq!(challenge, "Bearer error=\"insufficient_scope\", scope=\"ssf.manage\"");
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert_eq!(
+            challenge,
+            "Bearer error=\"insufficient_scope\", scope=\"ssf.manage\""
+        );
     }
 
     #[test]

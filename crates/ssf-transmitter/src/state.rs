@@ -45,7 +45,16 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
-        Self(Arc::new(Shared { config, store, signer, clock, shutdown, auth, matcher: Default::default(), deliveries: Default::default() }))
+        Self(Arc::new(Shared {
+            config,
+            store,
+            signer,
+            clock,
+            shutdown,
+            auth,
+            matcher: Default::default(),
+            deliveries: Default::default(),
+        }))
     }
 }
 
