@@ -67,7 +67,7 @@ impl fmt::Debug for VerifyingKey {
 impl VerifyingKey {
     /// Builds a verifying key from a public JWK. The JWK must have a `kid`, hold no private
     /// members, have `use` `sig` (if any) and `key_ops` with `verify` (if any). RSA moduli must
-    /// have at least 2048 bits (checklist SSF-SIG-02). Symmetric (`oct`) JWKs are refused: a
+    /// have 2048 to 8192 bits (checklist SSF-SIG-02). Symmetric (`oct`) JWKs are refused: a
     /// secret never travels in a JWKS; see [`VerifyingKey::hmac`].
     pub fn from_jwk(jwk: &Jwk) -> Result<Self, JoseError> {
         let bad = JoseError::invalid_key;
@@ -96,6 +96,9 @@ impl VerifyingKey {
                     .map_or(0, |i| (n.len() - i) * 8);
                 if bits < 2048 {
                     return Err(bad("RSA keys must have at least 2048 bits"));
+                }
+                if bits > 8192 {
+                    return Err(bad("RSA keys above 8192 bits are not supported"));
                 }
                 let components = RsaPublicKeyComponents {
                     n: n.as_slice(),

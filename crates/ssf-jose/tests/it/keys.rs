@@ -110,6 +110,11 @@ fn private_or_weak_jwks_are_refused_as_verifying_keys() {
         VerifyingKey::from_jwk(&weak),
         Err(JoseError::InvalidKey { .. })
     ));
+    // An oversized one: 8200 bits.
+    let n = common::b64([0xc5u8; 1025]);
+    let huge: Jwk =
+        serde_json::from_value(json!({"kty":"RSA","n":n,"e":"AQAB","kid":"huge"})).unwrap();
+    assert!(VerifyingKey::from_jwk(&huge).is_err());
 
     let mut no_kid = common::key(&Algorithm::EdDsa).public_jwk();
     no_kid.kid = None;
