@@ -24,15 +24,29 @@ use crate::{
     fake_tx::{self, FakeTransmitter},
 };
 
-struct Receiver {
-    store: Arc<dyn ReceiverStore>,
-    recorder: Arc<RecordingHandler>,
-    receiver: Arc<SetReceiver>,
-    registry: Arc<StreamRegistry>,
+pub(crate) struct Receiver {
+    pub(crate) store: Arc<dyn ReceiverStore>,
+    pub(crate) recorder: Arc<RecordingHandler>,
+    pub(crate) receiver: Arc<SetReceiver>,
+    pub(crate) registry: Arc<StreamRegistry>,
     _dir: tempfile::TempDir,
 }
 
-async fn receiver() -> Receiver {
+/// Serves the receiver's push routes on loopback; returns the base URL and the server task.
+pub(crate) async fn serve_push(rx: &Receiver) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(PushState::new(
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+    ));
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    (base, server)
+}
+
+pub(crate) async fn receiver() -> Receiver {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn ReceiverStore> = Arc::new(
         SqliteReceiverStore::open_path(dir.path().join("rx.db"), system_clock())
@@ -62,7 +76,7 @@ async fn receiver() -> Receiver {
     }
 }
 
-fn context(rx: &Receiver, public_base_url: &str) -> Arc<SetupContext> {
+pub(crate) fn context(rx: &Receiver, public_base_url: &str) -> Arc<SetupContext> {
     let config: ReceiverConfig =
         toml::from_str(&format!("public_base_url = \"{public_base_url}\"")).unwrap();
     Arc::new(SetupContext::new(
@@ -142,15 +156,7 @@ async fn poll_peer_end_to_end_with_the_pipeline() {
 async fn push_peer_is_registered_for_the_push_endpoint() {
     let tx = FakeTransmitter::start().await;
     let rx = receiver().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = Arc::new(PushState::new(
-        Arc::clone(&rx.receiver),
-        Arc::clone(&rx.registry),
-    ));
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(state)).await.unwrap();
-    });
+    let (base, server) = serve_push(&rx).await;
     let cancel = CancellationToken::new();
     let task = tokio::spawn(run_peer(
         context(&rx, &base),

@@ -4,6 +4,7 @@
 
 // Client side (discovery, tokens, stream client, JWKS cache, setup, poller).
 mod client_discovery;
+mod client_e2e;
 mod client_jwks;
 mod client_poller;
 mod client_run;
