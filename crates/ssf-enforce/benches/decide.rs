@@ -129,7 +129,7 @@ fn bench(c: &mut Criterion) {
         ("session_only", &session_only),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| black_box(engine.decide(black_box(req))))
+            b.iter(|| black_box(engine.decide(black_box(req))));
         });
     }
     let claims = json!({"iss": IDP, "sub": "user4242", "email": "user4242@example.com", "sid": "s-4242",
