@@ -25,6 +25,48 @@ use ssf_types::{Jti, StreamId, SystemClock};
 const N: usize = 2_000;
 const BATCH: usize = 100;
 
+/// CPU time of this process (all threads, including SQLite's) in microseconds, from
+/// `/proc/self/stat`; 0 where unavailable. Wall time on a shared machine depends on the
+/// neighbours; CPU time per SET is the cost that competes with signing.
+fn cpu_micros() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i)?.parse::<u64>().ok())
+        .sum();
+    ticks * 10_000 // USER_HZ is 100 on Linux
+}
+
+/// Accumulates CPU time and SET counts of timed sections and prints the per-SET cost.
+#[derive(Default)]
+struct CpuMeter {
+    micros: AtomicU64,
+    sets: AtomicU64,
+}
+
+impl CpuMeter {
+    fn add(&self, micros: u64, sets: u64) {
+        self.micros.fetch_add(micros, Ordering::Relaxed);
+        self.sets.fetch_add(sets, Ordering::Relaxed);
+    }
+
+    fn report(&self, name: &str) {
+        let (micros, sets) = (
+            self.micros.load(Ordering::Relaxed),
+            self.sets.load(Ordering::Relaxed),
+        );
+        if sets > 0 {
+            println!(
+                "cpu {name}: {:.1} us CPU per SET over {sets} SETs",
+                micros as f64 / sets as f64
+            );
+        }
+    }
+}
+
 struct Bench {
     _dir: tempfile::TempDir,
     store: Arc<SqliteStore>,
@@ -99,34 +141,38 @@ fn enqueue(c: &mut Criterion) {
     for durability in [Durability::Full, Durability::Normal] {
         let bench = rt.block_on(Bench::new(durability));
         let label = format!("{durability:?}");
+        let meter = CpuMeter::default();
         group.bench_function(BenchmarkId::new("batched", &label), |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let bench = &bench;
+                let (bench, meter) = (&bench, &meter);
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let stream = bench.stream(DeliveryMethod::Push).await;
                         let sets = bench.sets(&stream, N);
-                        let start = Instant::now();
+                        let (start, cpu) = (Instant::now(), cpu_micros());
                         for chunk in sets.chunks(BATCH) {
                             bench.store.enqueue(chunk.to_vec()).await.unwrap();
                         }
                         total += start.elapsed();
+                        meter.add(cpu_micros() - cpu, N as u64);
                         bench.drop_stream(&stream).await;
                     }
                     total
                 }
             });
         });
+        meter.report(&format!("enqueue/batched/{label}"));
+        let meter = CpuMeter::default();
         group.bench_function(BenchmarkId::new("concurrent_single", &label), |b| {
             b.to_async(&rt).iter_custom(|iters| {
-                let bench = &bench;
+                let (bench, meter) = (&bench, &meter);
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
                         let stream = bench.stream(DeliveryMethod::Push).await;
                         let sets = bench.sets(&stream, N);
-                        let start = Instant::now();
+                        let (start, cpu) = (Instant::now(), cpu_micros());
                         let tasks: Vec<_> = sets
                             .into_iter()
                             .map(|set| {
@@ -138,12 +184,14 @@ fn enqueue(c: &mut Criterion) {
                             task.await.unwrap();
                         }
                         total += start.elapsed();
+                        meter.add(cpu_micros() - cpu, N as u64);
                         bench.drop_stream(&stream).await;
                     }
                     total
                 }
             });
         });
+        meter.report(&format!("enqueue/concurrent_single/{label}"));
     }
     group.finish();
 }
@@ -154,15 +202,16 @@ fn push(c: &mut Criterion) {
     let mut group = c.benchmark_group("push");
     group.throughput(Throughput::Elements(N as u64));
     group.sample_size(10);
+    let meter = CpuMeter::default();
     group.bench_function("claim_deliver", |b| {
         b.to_async(&rt).iter_custom(|iters| {
-            let bench = &bench;
+            let (bench, meter) = (&bench, &meter);
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let stream = bench.stream(DeliveryMethod::Push).await;
                     bench.fill(&stream).await;
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_micros());
                     let mut delivered = 0;
                     loop {
                         let lease = Duration::from_secs(30);
@@ -178,6 +227,7 @@ fn push(c: &mut Criterion) {
                         delivered += bench.store.mark_delivered("w", &ids).await.unwrap().applied;
                     }
                     total += start.elapsed();
+                    meter.add(cpu_micros() - cpu, N as u64);
                     assert_eq!(delivered, N as u64);
                     bench.drop_stream(&stream).await;
                 }
@@ -186,6 +236,7 @@ fn push(c: &mut Criterion) {
         });
     });
     group.finish();
+    meter.report("push/claim_deliver");
 }
 
 fn poll(c: &mut Criterion) {
@@ -194,15 +245,16 @@ fn poll(c: &mut Criterion) {
     let mut group = c.benchmark_group("poll");
     group.throughput(Throughput::Elements(N as u64));
     group.sample_size(10);
+    let meter = CpuMeter::default();
     group.bench_function("poll_ack", |b| {
         b.to_async(&rt).iter_custom(|iters| {
-            let bench = &bench;
+            let (bench, meter) = (&bench, &meter);
             async move {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let stream = bench.stream(DeliveryMethod::Poll).await;
                     bench.fill(&stream).await;
-                    let start = Instant::now();
+                    let (start, cpu) = (Instant::now(), cpu_micros());
                     let mut ack = Vec::new();
                     let mut acked = 0;
                     loop {
@@ -222,6 +274,7 @@ fn poll(c: &mut Criterion) {
                         ack = answer.sets.into_iter().map(|s| s.jti).collect();
                     }
                     total += start.elapsed();
+                    meter.add(cpu_micros() - cpu, N as u64);
                     assert_eq!(acked, N as u64);
                     bench.drop_stream(&stream).await;
                 }
@@ -230,6 +283,7 @@ fn poll(c: &mut Criterion) {
         });
     });
     group.finish();
+    meter.report("poll/poll_ack");
 }
 
 criterion_group!(benches, enqueue, push, poll);
