@@ -98,3 +98,38 @@ pub async fn run_peer(
     let _ = health.await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ssf_http::{RetryConfig, RetrySchedule};
+
+    use super::{super::backoff, setup_schedule};
+
+    #[test]
+    fn backoff_repeats_the_last_delay_and_honours_retry_after() {
+        let mut config = RetryConfig::default();
+        config.delays = vec![Duration::from_secs(1), Duration::from_secs(5)];
+        config.jitter_percent = 0;
+        config.max_retry_after = Duration::from_secs(60);
+        let s = RetrySchedule::new(&config).unwrap();
+        assert_eq!(backoff(&s, 1, None), Duration::from_secs(1));
+        assert_eq!(backoff(&s, 2, None), Duration::from_secs(5));
+        assert_eq!(
+            backoff(&s, 50, None),
+            Duration::from_secs(5),
+            "never gives up"
+        );
+        assert_eq!(
+            backoff(&s, 1, Some(Duration::from_secs(30))),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            backoff(&s, 1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(60),
+            "Retry-After is capped"
+        );
+        assert_eq!(setup_schedule().delays().len(), 5);
+    }
+}
