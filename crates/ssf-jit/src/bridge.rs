@@ -1,0 +1,189 @@
+//! [`Bridge`]: configuration, store and clock together, with the operations the webhook routes,
+//! the background tasks and the CLI use.
+
+use std::{sync::Arc, time::Duration};
+
+use ssf_types::Clock;
+use tokio::{sync::Notify, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+use crate::{
+    config::{JitConfig, SystemConfig},
+    emitter::Emitter,
+    error::JitError,
+    store::{ApplyReport, Change, JitStore},
+    ticket::TicketEvent,
+};
+
+/// The ticket bridge. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Bridge(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    config: JitConfig,
+    store: Arc<JitStore>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+}
+
+impl Bridge {
+    /// A bridge over an open store. Validates `config`.
+    pub fn new(
+        config: JitConfig,
+        store: Arc<JitStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, JitError> {
+        config.validate()?;
+        Ok(Self(Arc::new(Inner {
+            config,
+            store,
+            clock,
+            wake: Arc::new(Notify::new()),
+        })))
+    }
+
+    /// Opens the store at `config.database` and makes the bridge.
+    pub async fn open(config: JitConfig, clock: Arc<dyn Clock>) -> Result<Self, JitError> {
+        let path = config
+            .database
+            .clone()
+            .ok_or_else(|| JitError::Config("jit.database is not set".to_owned()))?;
+        config.validate()?;
+        let store = JitStore::open(path).await?;
+        Self::new(config, Arc::new(store), clock)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &JitConfig {
+        &self.0.config
+    }
+
+    /// The store (grants, outbox, audit).
+    pub fn store(&self) -> &Arc<JitStore> {
+        &self.0.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.0.clock
+    }
+
+    /// The system named `name`.
+    pub fn system(&self, name: &str) -> Result<&SystemConfig, JitError> {
+        self.0
+            .config
+            .systems
+            .get(name)
+            .ok_or_else(|| JitError::UnknownSystem(name.to_owned()))
+    }
+
+    /// Applies a normalized ticket event of a configured system (the webhook routes do this
+    /// after verification; embedders and the CLI can call it directly). `record_delivery`
+    /// records `event.delivery_id` for replay protection.
+    pub async fn apply(
+        &self,
+        event: &TicketEvent,
+        record_delivery: bool,
+    ) -> Result<ApplyReport, JitError> {
+        let system = self.system(&event.system)?;
+        let report = self
+            .0
+            .store
+            .apply_event(
+                &self.0.config,
+                system,
+                event,
+                record_delivery,
+                self.0.clock.now(),
+            )
+            .await?;
+        if report.events_queued > 0 {
+            self.0.wake.notify_one();
+        }
+        Ok(report)
+    }
+
+    /// Revokes every grant past its maximum duration now; the background sweeper calls this
+    /// every `sweep_interval`.
+    pub async fn expire_due(&self) -> Result<Vec<Change>, JitError> {
+        let changes = self
+            .0
+            .store
+            .expire_due(&self.0.config, self.0.clock.now())
+            .await?;
+        if !changes.is_empty() {
+            self.0.wake.notify_one();
+        }
+        Ok(changes)
+    }
+
+    /// Wakes the emitter (e.g. after [`JitStore::retry_failed`]).
+    pub fn wake_emitter(&self) {
+        self.0.wake.notify_one();
+    }
+
+    /// An emitter for this bridge's outbox, when `jit.emitter.events_url` is set.
+    pub fn emitter(&self) -> Result<Option<Emitter>, JitError> {
+        if self.0.config.emitter.events_url.is_none() {
+            return Ok(None);
+        }
+        Emitter::new(
+            &self.0.config.emitter,
+            Arc::clone(&self.0.store),
+            Arc::clone(&self.0.clock),
+            Arc::clone(&self.0.wake),
+        )
+        .map(Some)
+    }
+
+    /// Starts the background tasks: the emitter (when `events_url` is set) and the expiry
+    /// sweeper (which also forgets delivery ids past `delivery_retention`). They stop when
+    /// `shutdown` is cancelled.
+    pub fn start(&self, shutdown: CancellationToken) -> Result<Workers, JitError> {
+        let mut tasks = Vec::new();
+        match self.emitter()? {
+            Some(emitter) => tasks.push(tokio::spawn(emitter.run(shutdown.clone()))),
+            None => tracing::warn!(
+                "jit.emitter.events_url is not set: grant events stay queued in the outbox"
+            ),
+        }
+        let bridge = self.clone();
+        tasks.push(tokio::spawn(async move { bridge.sweep(shutdown).await }));
+        Ok(Workers { tasks })
+    }
+
+    async fn sweep(self, shutdown: CancellationToken) {
+        let every = self.0.config.sweep_interval.max(Duration::from_millis(10));
+        let retention =
+            i64::try_from(self.0.config.delivery_retention.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            if let Err(e) = self.expire_due().await {
+                tracing::error!(error = %e, "jit expiry sweep failed");
+            }
+            let before = self.0.clock.now().plus_millis(-retention);
+            if let Err(e) = self.0.store.prune_deliveries(before).await {
+                tracing::error!(error = %e, "jit delivery-id pruning failed");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(every) => {}
+            }
+        }
+    }
+}
+
+/// The running background tasks of a [`Bridge`].
+#[derive(Debug)]
+pub struct Workers {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Workers {
+    /// Waits for the tasks to stop (cancel the shutdown token first).
+    pub async fn join(self) {
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}

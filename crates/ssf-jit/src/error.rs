@@ -1,0 +1,95 @@
+//! The crate's error type and its one mapping to HTTP answers.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// Everything that can go wrong in the bridge.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JitError {
+    /// A setting cannot be used; the message names it.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// No ticket system of this name is configured (`404`).
+    #[error("no ticket system named {0:?} is configured")]
+    UnknownSystem(String),
+    /// The webhook body is over the limit (`413`).
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The webhook carries no valid signature or token (`401`). The reason is for the log; the
+    /// answer never says what was expected.
+    #[error("the webhook is not authenticated: {0}")]
+    Unauthenticated(&'static str),
+    /// The webhook's own timestamp is outside the accepted window (`401`).
+    #[error("the webhook's timestamp is outside the accepted window: {0}")]
+    Stale(String),
+    /// The payload cannot be read as this system's format (`400`).
+    #[error("bad payload: {0}")]
+    BadPayload(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The migrations failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A file or directory could not be made.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The outbound HTTP client could not be built or a request failed.
+    #[error("http: {0}")]
+    Http(#[from] ssf_http::HttpError),
+    /// A stored row does not read back (a bug or a hand-edited database).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Something that should not happen.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl JitError {
+    /// The HTTP status and the `error` code of the JSON answer: the one place errors become
+    /// wire values.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::UnknownSystem(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
+            Self::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
+            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::Config(_)
+            | Self::Database(_)
+            | Self::Migrate(_)
+            | Self::Io(_)
+            | Self::Http(_)
+            | Self::Corrupt(_)
+            | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        }
+    }
+}
+
+impl IntoResponse for JitError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let description = match &self {
+            // Never say which signature or token was expected.
+            Self::Unauthenticated(_) => {
+                "the webhook signature or token is missing or wrong".to_owned()
+            }
+            Self::UnknownSystem(_) => "no ticket system is configured at this path".to_owned(),
+            e if status.is_server_error() => {
+                tracing::error!(error = %e, "jit webhook failed");
+                "the webhook could not be processed; it may be retried".to_owned()
+            }
+            e => e.to_string(),
+        };
+        (
+            status,
+            Json(json!({"error": code, "error_description": description})),
+        )
+            .into_response()
+    }
+}

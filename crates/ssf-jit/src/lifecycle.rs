@@ -1,0 +1,454 @@
+//! The grant lifecycle, as pure functions: how a ticket event moves the ticket's known state
+//! ([`transition`]), which grant changes that calls for ([`diff`]), and what access a user ends
+//! up with on an asset when several tickets grant it ([`effective`]).
+//!
+//! - assigned -> grant; reassigned -> revoke the old assignee, grant the new; resolved, closed,
+//!   cancelled -> revoke; the asset or the access level changing moves the grant.
+//! - Events are ordered by the ticket system's own event time. An event older than the newest
+//!   one applied is stale and changes nothing: a late "assigned" for a ticket already closed
+//!   grants nothing. At equal times a close wins.
+//! - A grant that reached its maximum duration is not renewed by later updates of the same
+//!   assignment; a new assignment (an explicit assigned/reassigned event, another assignee, or a
+//!   reopened ticket) may grant again.
+//! - Several open tickets can grant the same user the same asset: the effective grant is the
+//!   highest level, and a revoke is only sent when the last of them ends.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use ssf_types::UnixMillis;
+
+use crate::{
+    config::SystemConfig,
+    rules::{self, NoGrant, Want},
+    ticket::{AssigneeUpdate, Person, TicketEvent},
+};
+
+/// What the bridge knows of a ticket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TicketState {
+    /// Open or closed.
+    pub open: bool,
+    /// The current assignee.
+    pub assignee: Option<Person>,
+    /// The known fields.
+    pub fields: BTreeMap<String, Value>,
+    /// The newest event time applied.
+    #[serde(with = "crate::time::millis")]
+    pub last_event_at: UnixMillis,
+    /// When the current assignment began (event time); `None` while unassigned.
+    #[serde(with = "crate::time::millis::option")]
+    pub assigned_at: Option<UnixMillis>,
+}
+
+/// The outcome of [`transition`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Transition {
+    /// The event is older than what is known; nothing changes.
+    Stale {
+        /// The newest event time already applied.
+        known_at: UnixMillis,
+    },
+    /// The ticket's new state.
+    Apply(TicketState),
+}
+
+/// Whether two people are the same (e-mail case-insensitively, else id).
+pub fn same_person(a: Option<&Person>, b: Option<&Person>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => {
+            let lower = |p: &Person| p.email.as_deref().map(str::to_ascii_lowercase);
+            match (lower(a), lower(b)) {
+                (Some(x), Some(y)) => x == y,
+                _ => a.id.is_some() && a.id == b.id,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Applies `event` to the known state `prev` of its ticket.
+pub fn transition(
+    system: &SystemConfig,
+    prev: Option<&TicketState>,
+    event: &TicketEvent,
+) -> Transition {
+    let closing = rules::is_closed(system, &event.kind, &event.fields);
+    if let Some(p) = prev {
+        let older = event.occurred_at < p.last_event_at;
+        let tie_after_close = event.occurred_at == p.last_event_at && !p.open && !closing;
+        if older || tie_after_close {
+            return Transition::Stale {
+                known_at: p.last_event_at,
+            };
+        }
+    }
+    let fields = match (prev, event.fields_complete) {
+        (Some(p), false) => {
+            let mut merged = p.fields.clone();
+            merged.extend(event.fields.iter().map(|(k, v)| (k.clone(), v.clone())));
+            merged
+        }
+        _ => event.fields.clone(),
+    };
+    let prev_assignee = prev.and_then(|p| p.assignee.clone());
+    let assignee = match &event.assignee {
+        AssigneeUpdate::Keep => prev_assignee.clone(),
+        AssigneeUpdate::Unassigned => None,
+        AssigneeUpdate::Person(p) => Some(p.clone()),
+    };
+    let open = !rules::is_closed(system, &event.kind, &fields);
+    let reopened = open && prev.is_some_and(|p| !p.open);
+    let new_assignment = !same_person(prev_assignee.as_ref(), assignee.as_ref())
+        || event.kind.is_assignment()
+        || reopened
+        || prev.is_none();
+    let assigned_at = match (&assignee, new_assignment) {
+        (None, _) => None,
+        (Some(_), true) => Some(event.occurred_at),
+        (Some(_), false) => prev.and_then(|p| p.assigned_at).or(Some(event.occurred_at)),
+    };
+    Transition::Apply(TicketState {
+        open,
+        assignee,
+        fields,
+        last_event_at: prev.map_or(event.occurred_at, |p| {
+            p.last_event_at.max(event.occurred_at)
+        }),
+        assigned_at,
+    })
+}
+
+/// An active grant of a ticket, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveGrant {
+    /// Its id.
+    pub grant_id: String,
+    /// The subject key (`email:jane@example.com`).
+    pub subject_key: String,
+    /// Asset type.
+    pub asset_type: String,
+    /// Asset id.
+    pub asset_id: String,
+    /// Access level.
+    pub access: String,
+    /// When it ends at the latest (epoch ms).
+    #[serde(with = "crate::time::millis")]
+    pub expires_at: UnixMillis,
+}
+
+/// Why a grant ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndReason {
+    /// The ticket closed (resolved, closed, cancelled, or a closed state).
+    Closed,
+    /// Another person is assigned now.
+    Reassigned,
+    /// Nobody is assigned now.
+    Unassigned,
+    /// The ticket is about another asset now.
+    AssetChanged,
+    /// The ticket no longer qualifies (no asset, no access level, domain not allowed, ...).
+    NoLongerQualifies(String),
+    /// The maximum grant duration passed.
+    Expired,
+}
+
+impl EndReason {
+    /// A short code for audit rows (`closed`, `reassigned`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Reassigned => "reassigned",
+            Self::Unassigned => "unassigned",
+            Self::AssetChanged => "asset_changed",
+            Self::NoLongerQualifies(_) => "no_longer_qualifies",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One change to a ticket's grants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GrantChange {
+    /// Start a grant (subject to the expired-assignment check of the store).
+    Create(Want),
+    /// The same user and asset at another level.
+    ChangeAccess {
+        /// The grant.
+        grant_id: String,
+        /// The new level.
+        access: String,
+    },
+    /// End a grant.
+    End {
+        /// The grant.
+        grant_id: String,
+        /// Why.
+        reason: EndReason,
+    },
+}
+
+/// The changes that take a ticket's `active` grants to what `desired` calls for.
+pub fn diff(active: &[ActiveGrant], desired: &Result<Want, NoGrant>) -> Vec<GrantChange> {
+    let mut changes = Vec::new();
+    let mut kept = false;
+    for g in active {
+        let end = |reason| GrantChange::End {
+            grant_id: g.grant_id.clone(),
+            reason,
+        };
+        match desired {
+            Ok(w)
+                if w.subject_key == g.subject_key
+                    && w.asset_type == g.asset_type
+                    && w.asset_id == g.asset_id
+                    && !kept =>
+            {
+                kept = true;
+                if w.access != g.access {
+                    changes.push(GrantChange::ChangeAccess {
+                        grant_id: g.grant_id.clone(),
+                        access: w.access.clone(),
+                    });
+                }
+            }
+            Ok(w) if w.subject_key != g.subject_key => changes.push(end(EndReason::Reassigned)),
+            Ok(_) => changes.push(end(EndReason::AssetChanged)),
+            Err(NoGrant::Closed) => changes.push(end(EndReason::Closed)),
+            Err(NoGrant::NoAssignee) => changes.push(end(EndReason::Unassigned)),
+            Err(other) => changes.push(end(EndReason::NoLongerQualifies(other.to_string()))),
+        }
+    }
+    if let (Ok(w), false) = (desired, kept) {
+        changes.push(GrantChange::Create(w.clone()));
+    }
+    changes
+}
+
+/// The access a user has on an asset from several active grants: the highest level by `rank`
+/// (position in `access_levels`), and among those the latest expiry. `None`: no access.
+pub fn effective<'a>(
+    grants: impl IntoIterator<Item = &'a ActiveGrant>,
+    rank: impl Fn(&str) -> Option<usize>,
+) -> Option<(&'a ActiveGrant, String, UnixMillis)> {
+    grants
+        .into_iter()
+        .filter_map(|g| rank(&g.access).map(|r| (r, g)))
+        .max_by_key(|(r, g)| (*r, g.expires_at))
+        .map(|(_, g)| (g, g.access.clone(), g.expires_at))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::{config::SystemKind, ticket::TicketEventKind};
+
+    fn system() -> SystemConfig {
+        SystemConfig::new(SystemKind::Generic, "0123456789abcdef")
+    }
+
+    fn person(email: &str) -> Person {
+        Person {
+            email: Some(email.into()),
+            ..Person::default()
+        }
+    }
+
+    fn ev(kind: TicketEventKind, at: i64, assignee: AssigneeUpdate) -> TicketEvent {
+        TicketEvent {
+            system: "g".into(),
+            ticket_id: "T-1".into(),
+            event_id: format!("e{at}"),
+            delivery_id: format!("e{at}"),
+            kind,
+            assignee,
+            previous_assignee: None,
+            fields: [("customer_id".to_owned(), json!("C2148"))].into(),
+            fields_complete: false,
+            occurred_at: UnixMillis(at),
+        }
+    }
+
+    fn apply(prev: Option<&TicketState>, e: &TicketEvent) -> TicketState {
+        match transition(&system(), prev, e) {
+            Transition::Apply(s) => s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn assign_then_close_then_late_assign_is_stale() {
+        let jane = AssigneeUpdate::Person(person("jane@example.com"));
+        let s1 = apply(None, &ev(TicketEventKind::Assigned, 10, jane.clone()));
+        assert!(s1.open);
+        assert_eq!(s1.assigned_at, Some(UnixMillis(10)));
+        let s2 = apply(
+            Some(&s1),
+            &ev(TicketEventKind::Closed, 20, AssigneeUpdate::Keep),
+        );
+        assert!(!s2.open);
+        assert_eq!(
+            s2.assignee, s1.assignee,
+            "closing keeps who it was assigned to"
+        );
+        assert!(matches!(
+            transition(
+                &system(),
+                Some(&s2),
+                &ev(TicketEventKind::Assigned, 15, jane.clone())
+            ),
+            Transition::Stale { .. }
+        ));
+        assert!(
+            matches!(
+                transition(
+                    &system(),
+                    Some(&s2),
+                    &ev(TicketEventKind::Assigned, 20, jane.clone())
+                ),
+                Transition::Stale { .. }
+            ),
+            "close wins ties"
+        );
+        let s3 = apply(Some(&s2), &ev(TicketEventKind::Assigned, 30, jane));
+        assert!(s3.open, "a newer event reopens");
+        assert_eq!(s3.assigned_at, Some(UnixMillis(30)));
+    }
+
+    #[test]
+    fn close_before_assign_grants_nothing() {
+        let closed = apply(None, &ev(TicketEventKind::Closed, 20, AssigneeUpdate::Keep));
+        assert!(!closed.open);
+        let late = ev(
+            TicketEventKind::Assigned,
+            10,
+            AssigneeUpdate::Person(person("jane@example.com")),
+        );
+        assert_eq!(
+            transition(&system(), Some(&closed), &late),
+            Transition::Stale {
+                known_at: UnixMillis(20)
+            }
+        );
+    }
+
+    #[test]
+    fn updates_keep_the_assignment_epoch() {
+        let s1 = apply(
+            None,
+            &ev(
+                TicketEventKind::Assigned,
+                10,
+                AssigneeUpdate::Person(person("Jane@example.com")),
+            ),
+        );
+        let s2 = apply(
+            Some(&s1),
+            &ev(
+                TicketEventKind::Updated,
+                20,
+                AssigneeUpdate::Person(person("jane@example.com")),
+            ),
+        );
+        assert_eq!(s2.assigned_at, Some(UnixMillis(10)));
+        let s3 = apply(
+            Some(&s2),
+            &ev(
+                TicketEventKind::Updated,
+                30,
+                AssigneeUpdate::Person(person("bob@example.com")),
+            ),
+        );
+        assert_eq!(s3.assigned_at, Some(UnixMillis(30)));
+        let s4 = apply(
+            Some(&s3),
+            &ev(TicketEventKind::Updated, 40, AssigneeUpdate::Unassigned),
+        );
+        assert_eq!((s4.assignee, s4.assigned_at), (None, None));
+    }
+
+    fn grant(id: &str, who: &str, asset: &str, access: &str, exp: i64) -> ActiveGrant {
+        ActiveGrant {
+            grant_id: id.into(),
+            subject_key: format!("email:{who}"),
+            asset_type: "customer".into(),
+            asset_id: asset.into(),
+            access: access.into(),
+            expires_at: UnixMillis(exp),
+        }
+    }
+
+    fn want(who: &str, asset: &str, access: &str) -> Want {
+        Want {
+            subject: ssf_types::SubjectId::email(who),
+            subject_key: format!("email:{who}"),
+            asset_type: "customer".into(),
+            asset_id: asset.into(),
+            access: access.into(),
+        }
+    }
+
+    #[test]
+    fn diffs() {
+        let g = grant("g1", "jane@x", "C1", "read", 100);
+        assert_eq!(
+            diff(&[], &Ok(want("jane@x", "C1", "read"))),
+            vec![GrantChange::Create(want("jane@x", "C1", "read"))]
+        );
+        assert!(diff(std::slice::from_ref(&g), &Ok(want("jane@x", "C1", "read"))).is_empty());
+        assert_eq!(
+            diff(
+                std::slice::from_ref(&g),
+                &Ok(want("jane@x", "C1", "read_write"))
+            ),
+            vec![GrantChange::ChangeAccess {
+                grant_id: "g1".into(),
+                access: "read_write".into()
+            }]
+        );
+        assert_eq!(
+            diff(std::slice::from_ref(&g), &Ok(want("bob@x", "C1", "read"))),
+            vec![
+                GrantChange::End {
+                    grant_id: "g1".into(),
+                    reason: EndReason::Reassigned
+                },
+                GrantChange::Create(want("bob@x", "C1", "read"))
+            ]
+        );
+        assert_eq!(
+            diff(std::slice::from_ref(&g), &Err(NoGrant::Closed)),
+            vec![GrantChange::End {
+                grant_id: "g1".into(),
+                reason: EndReason::Closed
+            }]
+        );
+        assert_eq!(
+            diff(std::slice::from_ref(&g), &Ok(want("jane@x", "C2", "read")))[0],
+            GrantChange::End {
+                grant_id: "g1".into(),
+                reason: EndReason::AssetChanged
+            }
+        );
+    }
+
+    #[test]
+    fn effective_is_the_highest_level_then_the_latest_expiry() {
+        let levels = ["read", "read_write"];
+        let rank = |l: &str| levels.iter().position(|x| *x == l);
+        let a = grant("a", "j", "C1", "read", 500);
+        let b = grant("b", "j", "C1", "read_write", 100);
+        let c = grant("c", "j", "C1", "read_write", 200);
+        let (g, level, exp) = effective([&a, &b, &c], rank).unwrap();
+        assert_eq!(
+            (g.grant_id.as_str(), level.as_str(), exp),
+            ("c", "read_write", UnixMillis(200))
+        );
+        assert!(effective(std::iter::empty::<&ActiveGrant>(), rank).is_none());
+    }
+}

@@ -1,0 +1,403 @@
+//! Rules: what a ticket in a given state means for access.
+//!
+//! The answer for one ticket is at most one grant: (assignee as a subject, the asset, the access
+//! level), or the reason there is none. Pure functions of the configuration and the ticket.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+use ssf_types::{
+    SubjectId,
+    subject::{LocalPartRule, canonicalize_email},
+};
+
+use crate::{
+    adapter::{field, scalar},
+    config::{ClaimNames, PersonField, SubjectFormatRule, SystemConfig},
+    ticket::{Person, TicketEventKind},
+};
+
+/// The grant a ticket calls for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    /// The subject of the events (`sub_id`).
+    pub subject: SubjectId,
+    /// A stable key of the subject (`email:jane@example.com`).
+    pub subject_key: String,
+    /// The asset type (`customer`).
+    pub asset_type: String,
+    /// The asset id (`C2148`).
+    pub asset_id: String,
+    /// The access level (`read_write`).
+    pub access: String,
+}
+
+/// Why a ticket gets no grant (accepted, logged, audited).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoGrant {
+    /// The ticket is closed.
+    Closed,
+    /// Nobody is assigned.
+    NoAssignee,
+    /// The assignee lacks the attribute the subject needs (e.g. no e-mail).
+    AssigneeUnusable(String),
+    /// The assignee's e-mail domain is not allowed.
+    DomainNotAllowed(String),
+    /// The asset field is empty or missing.
+    NoAsset(String),
+    /// The access field's value maps to no level.
+    NoAccessLevel(String),
+}
+
+impl NoGrant {
+    /// A short machine-friendly reason (`no_assignee`, `no_asset`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::NoAssignee => "no_assignee",
+            Self::AssigneeUnusable(_) => "assignee_unusable",
+            Self::DomainNotAllowed(_) => "domain_not_allowed",
+            Self::NoAsset(_) => "no_asset",
+            Self::NoAccessLevel(_) => "no_access_level",
+        }
+    }
+}
+
+impl std::fmt::Display for NoGrant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Closed => f.write_str("the ticket is closed"),
+            Self::NoAssignee => f.write_str("nobody is assigned"),
+            Self::AssigneeUnusable(why) => write!(f, "the assignee cannot be a subject: {why}"),
+            Self::DomainNotAllowed(d) => {
+                write!(f, "the assignee's e-mail domain {d:?} is not allowed")
+            }
+            Self::NoAsset(field) => write!(f, "the asset field `{field}` is empty or missing"),
+            Self::NoAccessLevel(v) => write!(f, "no access level for {v}"),
+        }
+    }
+}
+
+/// Whether a ticket with these fields, after an event of `kind`, is closed.
+pub fn is_closed(
+    system: &SystemConfig,
+    kind: &TicketEventKind,
+    fields: &BTreeMap<String, Value>,
+) -> bool {
+    if kind.is_closing() {
+        return true;
+    }
+    let rules = &system.rules;
+    let Some(state) = field(fields, &rules.state_field_for(&system.kind)).and_then(state_text)
+    else {
+        return false;
+    };
+    let matches = |list: &[String]| list.iter().any(|s| s.eq_ignore_ascii_case(&state));
+    matches(&rules.closed_states_for(&system.kind))
+        || (!rules.open_states.is_empty() && !matches(&rules.open_states))
+}
+
+/// A state as text: a scalar, or a named object's `key`/`name` (Jira status objects).
+fn state_text(v: &Value) -> Option<String> {
+    scalar(v).or_else(|| {
+        let o = v.as_object()?;
+        o.get("key").or_else(|| o.get("name")).and_then(scalar)
+    })
+}
+
+/// The grant an open ticket with `assignee` and `fields` calls for, or why none.
+pub fn desired(
+    system: &SystemConfig,
+    open: bool,
+    assignee: Option<&Person>,
+    fields: &BTreeMap<String, Value>,
+) -> Result<Want, NoGrant> {
+    if !open {
+        return Err(NoGrant::Closed);
+    }
+    let rules = &system.rules;
+    let person = assignee
+        .filter(|p| !p.is_empty())
+        .ok_or(NoGrant::NoAssignee)?;
+    let email = person
+        .email
+        .as_deref()
+        .map(str::trim)
+        .filter(|e| !e.is_empty());
+    if !rules.subject.allowed_email_domains.is_empty() {
+        let domain = email
+            .and_then(|e| e.rsplit_once('@'))
+            .map(|(_, d)| d.to_ascii_lowercase());
+        let allowed = domain.as_deref().is_some_and(|d| {
+            rules
+                .subject
+                .allowed_email_domains
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(d))
+        });
+        if !allowed {
+            return Err(NoGrant::DomainNotAllowed(domain.unwrap_or_default()));
+        }
+    }
+    let (subject, subject_key) = subject_of(
+        rules.subject.format,
+        rules.subject.from_field(),
+        rules.subject.issuer.as_deref(),
+        person,
+        email,
+    )?;
+    let asset_id = field(fields, &rules.asset.field)
+        .and_then(scalar)
+        .ok_or_else(|| NoGrant::NoAsset(rules.asset.field.clone()))?;
+    let access = match (&rules.access.constant, &rules.access.field) {
+        (Some(c), _) => c.clone(),
+        (None, Some(path)) => {
+            let value = field(fields, path).and_then(state_text);
+            value
+                .as_ref()
+                .and_then(|v| rules.access.map.get(v))
+                .or(rules.access.default.as_ref())
+                .cloned()
+                .ok_or_else(|| {
+                    NoGrant::NoAccessLevel(format!(
+                        "`{path}` = {}",
+                        value.as_deref().unwrap_or("(missing)")
+                    ))
+                })?
+        }
+        (None, None) => return Err(NoGrant::NoAccessLevel("no access rule".to_owned())),
+    };
+    Ok(Want {
+        subject,
+        subject_key,
+        asset_type: rules.asset.asset_type.clone(),
+        asset_id,
+        access,
+    })
+}
+
+fn subject_of(
+    format: SubjectFormatRule,
+    from: PersonField,
+    issuer: Option<&str>,
+    person: &Person,
+    email: Option<&str>,
+) -> Result<(SubjectId, String), NoGrant> {
+    let value = match from {
+        PersonField::Email => email.map(|e| canonicalize_email(e, LocalPartRule::LowerCase)),
+        PersonField::Id => person
+            .id
+            .as_deref()
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .map(str::to_owned),
+    };
+    let value = value.ok_or_else(|| {
+        NoGrant::AssigneeUnusable(format!(
+            "{} has no {}",
+            person.label(),
+            if from == PersonField::Email {
+                "e-mail"
+            } else {
+                "id"
+            }
+        ))
+    })?;
+    Ok(match format {
+        SubjectFormatRule::Email => {
+            if !value.contains('@') {
+                return Err(NoGrant::AssigneeUnusable(format!(
+                    "{value:?} is not an e-mail address"
+                )));
+            }
+            (SubjectId::email(value.clone()), format!("email:{value}"))
+        }
+        SubjectFormatRule::Opaque => (SubjectId::opaque(value.clone()), format!("opaque:{value}")),
+        SubjectFormatRule::IssSub => {
+            let iss = issuer.unwrap_or_default();
+            (
+                SubjectId::iss_sub(iss, value.clone()),
+                format!("iss_sub:{iss}|{value}"),
+            )
+        }
+    })
+}
+
+/// The claims of a grant event: `{asset: id, access: level, expires: secs}`; of a revoke:
+/// `{asset: id, access: revoke_value}`.
+pub fn claims(
+    names: &ClaimNames,
+    asset_id: &str,
+    access: Option<&str>,
+    expires_at_secs: Option<i64>,
+) -> serde_json::Map<String, Value> {
+    let mut claims = serde_json::Map::new();
+    claims.insert(names.asset.clone(), Value::from(asset_id));
+    match access {
+        Some(level) => {
+            claims.insert(names.access.clone(), Value::from(level));
+            if let (false, Some(secs)) = (names.expires.is_empty(), expires_at_secs) {
+                claims.insert(names.expires.clone(), Value::from(secs));
+            }
+        }
+        None => {
+            claims.insert(
+                names.access.clone(),
+                Value::from(names.revoke_value.as_str()),
+            );
+        }
+    }
+    claims
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::config::{AccessRule, SystemKind};
+
+    fn fields(v: Value) -> BTreeMap<String, Value> {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn jane() -> Person {
+        Person {
+            email: Some("Jane.Doe@Example.com".into()),
+            id: Some("acc-1".into()),
+            name: None,
+        }
+    }
+
+    #[test]
+    fn seed_shape_by_default() {
+        let s = SystemConfig::new(SystemKind::Generic, "0123456789abcdef");
+        let w = desired(
+            &s,
+            true,
+            Some(&jane()),
+            &fields(json!({"customer_id": "C2148"})),
+        )
+        .unwrap();
+        assert_eq!(w.subject_key, "email:jane.doe@example.com");
+        assert_eq!(w.subject.to_json()["email"], "jane.doe@example.com");
+        assert_eq!(
+            (
+                w.asset_type.as_str(),
+                w.asset_id.as_str(),
+                w.access.as_str()
+            ),
+            ("customer", "C2148", "read_write")
+        );
+        let c = claims(
+            &ClaimNames::default(),
+            "C2148",
+            Some("read_write"),
+            Some(1_767_225_600),
+        );
+        assert_eq!(
+            serde_json::Value::Object(c),
+            json!({"customer_id": "C2148", "access_allowed": "read_write", "expires_at": 1_767_225_600})
+        );
+        let c = claims(&ClaimNames::default(), "C2148", None, Some(1));
+        assert_eq!(
+            serde_json::Value::Object(c),
+            json!({"customer_id": "C2148", "access_allowed": "none"})
+        );
+    }
+
+    #[test]
+    fn reasons_for_no_grant() {
+        let mut s = SystemConfig::new(SystemKind::Generic, "0123456789abcdef");
+        let f = fields(json!({"customer_id": "C2148", "priority": "low"}));
+        assert_eq!(desired(&s, false, Some(&jane()), &f), Err(NoGrant::Closed));
+        assert_eq!(desired(&s, true, None, &f), Err(NoGrant::NoAssignee));
+        assert_eq!(
+            desired(&s, true, Some(&jane()), &fields(json!({"customer_id": ""})))
+                .unwrap_err()
+                .code(),
+            "no_asset"
+        );
+        let id_only = Person {
+            id: Some("u1".into()),
+            ..Person::default()
+        };
+        assert_eq!(
+            desired(&s, true, Some(&id_only), &f).unwrap_err().code(),
+            "assignee_unusable"
+        );
+        s.rules.access = AccessRule {
+            constant: None,
+            field: Some("priority".into()),
+            map: [("high".to_owned(), "read_write".to_owned())].into(),
+            default: None,
+        };
+        assert_eq!(
+            desired(&s, true, Some(&jane()), &f).unwrap_err().code(),
+            "no_access_level"
+        );
+        s.rules.access.default = Some("read".into());
+        assert_eq!(desired(&s, true, Some(&jane()), &f).unwrap().access, "read");
+        s.rules.subject.allowed_email_domains = vec!["corp.example".into()];
+        assert_eq!(
+            desired(&s, true, Some(&jane()), &f).unwrap_err().code(),
+            "domain_not_allowed"
+        );
+    }
+
+    #[test]
+    fn opaque_subjects_from_ids() {
+        let mut s = SystemConfig::new(SystemKind::Jira, "0123456789abcdef");
+        s.rules.subject.format = SubjectFormatRule::Opaque;
+        let w = desired(&s, true, Some(&jane()), &fields(json!({"customer_id": 42}))).unwrap();
+        assert_eq!(
+            (w.subject_key.as_str(), w.asset_id.as_str()),
+            ("opaque:acc-1", "42")
+        );
+    }
+
+    #[test]
+    fn states_per_kind() {
+        let jira = SystemConfig::new(SystemKind::Jira, "0123456789abcdef");
+        let done = fields(json!({"status": {"name": "Done", "statusCategory": {"key": "done"}}}));
+        let doing = fields(
+            json!({"status": {"name": "Doing", "statusCategory": {"key": "indeterminate"}}}),
+        );
+        assert!(is_closed(&jira, &TicketEventKind::Updated, &done));
+        assert!(!is_closed(&jira, &TicketEventKind::Updated, &doing));
+        assert!(is_closed(&jira, &TicketEventKind::Cancelled, &doing));
+        let snow = SystemConfig::new(SystemKind::ServiceNow, "0123456789abcdef");
+        assert!(is_closed(
+            &snow,
+            &TicketEventKind::Updated,
+            &fields(json!({"state": 7}))
+        ));
+        assert!(is_closed(
+            &snow,
+            &TicketEventKind::Updated,
+            &fields(json!({"state": "8"}))
+        ));
+        assert!(!is_closed(
+            &snow,
+            &TicketEventKind::Updated,
+            &fields(json!({"state": "2"}))
+        ));
+        let mut generic = SystemConfig::new(SystemKind::Generic, "0123456789abcdef");
+        generic.rules.open_states = vec!["open".into(), "pending".into()];
+        assert!(is_closed(
+            &generic,
+            &TicketEventKind::Updated,
+            &fields(json!({"state": "archived"}))
+        ));
+        assert!(!is_closed(
+            &generic,
+            &TicketEventKind::Updated,
+            &fields(json!({"state": "open"}))
+        ));
+        assert!(!is_closed(
+            &generic,
+            &TicketEventKind::Updated,
+            &fields(json!({}))
+        ));
+    }
+}
