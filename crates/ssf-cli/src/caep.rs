@@ -99,6 +99,28 @@ pub(crate) fn event(name: &str, fields: &EventFields) -> Result<(String, Value),
     Ok((uri, Value::Object(event)))
 }
 
+/// The event-type URI of a name: a CAEP 1.0 name (`session-revoked`), the last segment of
+/// any standard CAEP/RISC/SSF type (`account-disabled`), or a URI as it is.
+pub(crate) fn event_uri(name: &str) -> Result<String, Failure> {
+    if name.contains(':') {
+        return Ok(name.to_owned());
+    }
+    if let Some((n, _)) = CAEP_EVENTS.iter().find(|(n, _)| *n == name) {
+        return Ok(format!("{CAEP_BASE}{n}"));
+    }
+    let suffix = format!("/{name}");
+    ssf_types::EventType::standard()
+        .map(|t| t.as_str().to_owned())
+        .find(|uri| uri.ends_with(&suffix))
+        .ok_or_else(|| {
+            let names: Vec<&str> = CAEP_EVENTS.iter().map(|(n, _)| *n).collect();
+            usage(format!(
+                "unknown event {name:?}; use one of {}, a RISC name (e.g. account-disabled) or a URI",
+                names.join(", ")
+            ))
+        })
+}
+
 /// A subject identifier (RFC 9493) from `FORMAT:VALUE` or a JSON object.
 pub(crate) fn subject(spec: &str) -> Result<Value, Failure> {
     if spec.trim_start().starts_with('{') {
@@ -192,5 +214,23 @@ mod tests {
         assert!(event(&format!("{CAEP_BASE}credential-change"), &with_claims).is_err());
         assert!(event("https://example.com/event/custom", &with_claims).is_ok());
         assert!(event("no-such-event", &with_claims).is_err());
+    }
+
+    #[test]
+    fn event_names_resolve_to_uris() {
+        assert_eq!(
+            event_uri("session-revoked").unwrap(),
+            format!("{CAEP_BASE}session-revoked")
+        );
+        assert!(
+            event_uri("account-disabled")
+                .unwrap()
+                .ends_with("/risc/event-type/account-disabled")
+        );
+        assert_eq!(
+            event_uri("https://e.example/x").unwrap(),
+            "https://e.example/x"
+        );
+        assert!(event_uri("no-such-event").is_err());
     }
 }

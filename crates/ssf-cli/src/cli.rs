@@ -1,17 +1,26 @@
 //! Command-line types (clap derive). Help texts teach: each command has a one-line `about` and a
-//! `long_about` with an example.
+//! `long_about` with an example. The networked commands' arguments are in [`net`].
+
+mod net;
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssf_jose::Algorithm;
 
+pub(crate) use self::net::{
+    AuthArgs, Connection, EmitArgs, ServeArgs, StatusArg, StreamCommand, StreamProps, TailArgs,
+};
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
-  1  the SET was rejected (`ssf set verify`); the reason and its RFC 8935 err code are on stderr
-  2  usage error: bad or missing arguments, unreadable or malformed input
-  3  the command could not complete (key store, network)";
+  1  rejected: the SET did not verify (`ssf set verify`; the reason and its RFC 8935 err code
+     are on stderr), or the transmitter refused the request with a 4xx answer (`ssf emit`,
+     `ssf stream`, `ssf tail`; the HTTP status and the transmitter's error are on stderr)
+  2  usage error: bad or missing arguments, unreadable or malformed input, an invalid
+     configuration (`ssf serve`)
+  3  the command could not complete (key store, network, a 5xx answer, the server failed)";
 
 /// Default key directory, under the data directory `ssf serve` uses without a config.
 pub(crate) const DEFAULT_KEYS_DIR: &str = "ssf-data/keys";
@@ -24,8 +33,12 @@ pub(crate) const DEFAULT_KEYS_DIR: &str = "ssf-data/keys";
     long_about = "Shared Signals (OpenID SSF 1.0, CAEP 1.0, RISC 1.0) from the command line.\n\n\
         Security Event Tokens (SETs, RFC 8417) carry security events such as \"this session was \
         revoked\" from a transmitter to receivers. `ssf keys` manages the transmitter's signing \
-        keys and the JWKS it publishes; `ssf set` signs, inspects and verifies SETs.\n\n\
-        Quick start:\n  \
+        keys and the JWKS it publishes; `ssf set` signs, inspects and verifies SETs. `ssf serve` \
+        runs a transmitter and a receiver; `ssf emit` publishes an event to a transmitter, \
+        `ssf stream` manages streams on any SSF transmitter, `ssf tail` follows a poll stream.\n\n\
+        Run a transmitter:\n  \
+        ssf serve                       # http://127.0.0.1:8080, data and credentials in ./ssf-data\n\n\
+        Quick start with SETs:\n  \
         ssf keys generate --dir keys\n  \
         ssf keys jwks --dir keys > jwks.json\n  \
         ssf set sign --dir keys --iss https://idp.example.com --aud https://app.example.com \\\n      \
@@ -60,6 +73,58 @@ pub(crate) enum Command {
         --event session-revoked --subject email:jane@example.com | ssf set decode -"
     )]
     Set(SetCommand),
+    /// Run a transmitter and/or a receiver (the roles in the configuration).
+    #[command(
+        long_about = "Run the roles of the configuration on one HTTP listener: the \
+        transmitter (discovery, OAuth token endpoint, stream management, POST /events, push \
+        workers, poll endpoints) and the receiver (push endpoints /ssf/push/{peer}, pollers, \
+        verification, de-duplication), plus GET /healthz and GET /metrics (Prometheus).\n\n\
+        Without --config: every role on 127.0.0.1:8080 with data in ./ssf-data, a signing key \
+        generated on first start, and development OAuth clients whose secrets are written once \
+        to ssf-data/credentials.json (mode 0600). Every setting can be overridden from the \
+        environment: SSF_<SECTION>__<KEY>[__<SUBKEY>...], e.g. SSF_SERVER__LISTEN=0.0.0.0:9000 \
+        or SSF_TRANSMITTER__ISSUER=https://idp.example.com (values are TOML: 42, true, \
+        [\"a\"], else a string). SIGINT or SIGTERM stops the server gracefully (exit 0). See \
+        docs/transmitter.md and docs/receiver.md for the configuration reference.\n\n\
+        Examples:\n  ssf serve\n  ssf serve --config ssf.toml\n  \
+        SSF_SERVER__LOG_FORMAT=json ssf serve --config ssf.toml\n  ssf serve --config ssf.toml --check"
+    )]
+    Serve(ServeArgs),
+    /// Publish an event to a transmitter (POST /events).
+    #[command(
+        long_about = "Publish one event to a transmitter's POST /events and print its \
+        answer: the txn, how many streams it was queued for, and the jti of each SET. The \
+        client needs the ssf.events.publish scope. Events and subjects are given like for \
+        `ssf set sign`.\n\nExamples:\n  \
+        SSF_CLIENT_SECRET=... ssf emit --transmitter http://127.0.0.1:8080 --client-id dev-producer \\\n    \
+        --event session-revoked --subject email:jane@example.com --reason-admin \"Policy violation\"\n  \
+        ssf emit --transmitter https://idp.example.com --token \"$TOKEN\" --event token-claims-change \\\n    \
+        --subject email:jane@example.com --field 'claims={\"customer_id\":\"C2148\"}' --txn ticket-42"
+    )]
+    Emit(EmitArgs),
+    /// Manage streams on any SSF transmitter (create, get, list, update, ...).
+    #[command(
+        subcommand,
+        long_about = "Manage streams on any SSF 1.0 transmitter through its stream \
+        management API, found by discovery from --issuer. Every operation prints JSON; a refusal \
+        prints the HTTP status and the transmitter's error and exits 1. Authenticate with \
+        --token, or --client-id and --client-secret (or SSF_CLIENT_SECRET) for the client \
+        credentials grant.\n\nExample:\n  \
+        export SSF_ISSUER=http://127.0.0.1:8080 SSF_CLIENT_SECRET=...\n  \
+        ssf stream create --client-id dev-receiver --poll --event session-revoked\n  \
+        ssf stream list --client-id dev-receiver"
+    )]
+    Stream(StreamCommand),
+    /// Follow a poll stream, verifying and printing each SET.
+    #[command(
+        long_about = "Long-poll a stream's poll endpoint (RFC 8936), verify each SET \
+        against the transmitter's JWKS (iss = --issuer, aud = the stream's aud or --aud), and \
+        print one block per SET: event type, subject, jti, iat, txn and the event's members, \
+        or why it was refused. Verified SETs are acknowledged (unless --no-ack); refused ones \
+        are reported in setErrs. Runs until Ctrl-C, or --count SETs.\n\nExample:\n  \
+        ssf tail --issuer http://127.0.0.1:8080 --client-id dev-receiver --stream-id 0f3a..."
+    )]
+    Tail(TailArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,7 +9,7 @@ use std::{
 
 use crate::cli::DEFAULT_KEYS_DIR;
 
-/// Exit code of a rejected SET (`ssf set verify`).
+/// Exit code of a rejected SET (`ssf set verify`) or a request the transmitter refused (4xx).
 pub(crate) const EXIT_REJECTED: u8 = 1;
 const EXIT_USAGE: u8 = 2;
 const EXIT_RUNTIME: u8 = 3;
@@ -17,6 +17,8 @@ const EXIT_RUNTIME: u8 = 3;
 /// Why a command failed, which decides the exit code (see `ssf --help`).
 #[derive(Debug)]
 pub(crate) enum Failure {
+    /// The other side refused the request (an HTTP 4xx answer): exit 1.
+    Refused(anyhow::Error),
     /// Bad arguments or input: exit 2.
     Usage(anyhow::Error),
     /// The command could not complete (key store, network): exit 3.
@@ -26,6 +28,7 @@ pub(crate) enum Failure {
 impl Failure {
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
+            Self::Refused(_) => EXIT_REJECTED,
             Self::Usage(_) => EXIT_USAGE,
             Self::Runtime(_) => EXIT_RUNTIME,
         })
@@ -35,7 +38,32 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Usage(e) | Self::Runtime(e) => write!(f, "{e:#}"),
+            Self::Refused(e) | Self::Usage(e) | Self::Runtime(e) => write!(f, "{e:#}"),
+        }
+    }
+}
+
+impl From<ssf_receiver::ClientError> for Failure {
+    /// A transmitter's 4xx answer is a refusal (exit 1), with the HTTP status and its error
+    /// body; bad settings or requests are usage errors (exit 2); the rest could not complete
+    /// (exit 3).
+    fn from(e: ssf_receiver::ClientError) -> Self {
+        use ssf_receiver::ClientError as E;
+        let text = match &e {
+            E::Transmitter { body, .. } if !body.is_empty() => format!("{e}\n{body}"),
+            _ => e.to_string(),
+        };
+        let error = anyhow::anyhow!(text);
+        match e.status() {
+            Some(400..=499) => Self::Refused(error),
+            _ => match e {
+                E::Token(_) => Self::Refused(error),
+                E::InvalidConfig { .. }
+                | E::InvalidRequest(_)
+                | E::InvalidUrl { .. }
+                | E::Url(_) => Self::Usage(error),
+                _ => Self::Runtime(error),
+            },
         }
     }
 }

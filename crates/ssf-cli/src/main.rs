@@ -1,10 +1,17 @@
-//! The `ssf` command: keys and SETs from the command line (see `ssf --help`).
+//! The `ssf` command: keys and SETs from the command line, `ssf serve` (transmitter and
+//! receiver), and clients for any transmitter (`ssf emit`, `ssf stream`, `ssf tail`); see
+//! `ssf --help`.
 
 mod caep;
 mod cli;
+mod emit;
 mod input;
 mod keys;
+mod remote;
+mod serve;
 mod set;
+mod stream;
+mod tail;
 
 use std::process::ExitCode;
 
@@ -22,6 +29,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Set(cmd) => set::run(cmd),
+        Command::Serve(args) => serve::run(args),
+        Command::Emit(args) => emit::run(args),
+        Command::Stream(cmd) => stream::run(cmd),
+        Command::Tail(args) => tail::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,204 @@
+//! `ssf serve`: runs the roles of the configuration on one listener until SIGINT or SIGTERM.
+//!
+//! - [`config`]: the TOML file, unknown keys refused; [`env`]: `SSF_*` overrides.
+//! - [`roles`]: one function per role, and the shared application (`/healthz`, `/metrics`).
+//! - [`credentials`]: development OAuth clients on first start.
+//! - [`telemetry`]: logs and the Prometheus recorder; [`tls`]: native TLS.
+
+pub(crate) mod config;
+pub(crate) mod credentials;
+pub(crate) mod env;
+pub(crate) mod roles;
+pub(crate) mod telemetry;
+pub(crate) mod tls;
+
+use std::{future::IntoFuture, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
+
+use axum::Router;
+use ssf_types::SystemClock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use self::{
+    config::ServeConfig,
+    roles::{Role, RoleContext},
+};
+use crate::{
+    cli::ServeArgs,
+    input::{CmdResult, Context, Failure},
+};
+
+/// Runs `ssf serve`.
+pub(crate) fn run(args: ServeArgs) -> CmdResult {
+    let mut config = config::load(args.config.as_deref(), std::env::vars())?;
+    if args.check {
+        let base = base_url(config.server.listen, config.server.tls.is_some());
+        config.finalize(&base)?;
+        let mode = if config.dev { ", development mode" } else { "" };
+        println!(
+            "configuration OK ({}{mode}): roles {}; listen {}; data in {}",
+            config.source,
+            config.roles().join(", "),
+            config.server.listen,
+            config.server.data_dir.display()
+        );
+        if let Some(tx) = &config.transmitter {
+            println!("  issuer {}", tx.config.issuer);
+        }
+        for o in &config.overrides {
+            println!("  {} = from {}", o.key, o.var);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .or_runtime("starting the runtime")?;
+    runtime.block_on(serve(config))
+}
+
+/// The URL a listener on `addr` is reached at: an unspecified address (`0.0.0.0`, `::`) is
+/// shown as loopback.
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("{scheme}://{shown}")
+}
+
+async fn serve(mut config: ServeConfig) -> CmdResult {
+    telemetry::init_logs(&config.server)?;
+    let metrics = telemetry::install_metrics()?;
+    ssf_jose::install_crypto_provider();
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir).or_runtime(format!("creating {}", data_dir.display()))?;
+    let acceptor = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
+    let listen = config.server.listen;
+    let listener = TcpListener::bind(listen)
+        .await
+        .or_runtime(format!("listening on {listen} (server.listen)"))?;
+    let addr = listener
+        .local_addr()
+        .or_runtime("reading the bound address")?;
+    let base = base_url(addr, acceptor.is_some());
+    config.finalize(&base)?;
+    if addr.ip().is_unspecified() && config.transmitter.is_some() {
+        tracing::warn!(%base, "listening on every interface with a loopback issuer default; set transmitter.issuer to the public URL");
+    }
+    let shutdown = CancellationToken::new();
+    let ctx = RoleContext {
+        data_dir,
+        clock: Arc::new(SystemClock),
+        shutdown: shutdown.clone(),
+    };
+    let mut roles: Vec<Role> = Vec::new();
+    if let Some(section) = config.transmitter.take() {
+        roles.push(roles::transmitter::start(&ctx, section).await?);
+    }
+    if let Some(section) = config.receiver.take() {
+        roles.push(roles::receiver::start(&ctx, section).await?);
+    }
+    let app = roles::app(&mut roles, metrics)?;
+    print_banner(&base, &roles);
+    tracing::info!(url = %base, roles = ?roles.iter().map(|r| r.name).collect::<Vec<_>>(), "ssf serve started");
+
+    let grace = config.server.shutdown_timeout;
+    let served = match acceptor {
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor)
+                .or_runtime("starting the TLS listener")?;
+            run_until_signal(listener, app, &shutdown, grace).await
+        }
+        None => run_until_signal(listener, app, &shutdown, grace).await,
+    };
+    shutdown.cancel();
+    for role in roles {
+        if tokio::time::timeout(grace, role.stop).await.is_err() {
+            tracing::warn!(
+                role = role.name,
+                "did not stop in time (server.shutdown_timeout)"
+            );
+        }
+    }
+    served?;
+    tracing::info!("ssf serve stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `app` until SIGINT/SIGTERM (or a server error), then lets requests in flight finish
+/// for at most `grace`.
+async fn run_until_signal<L>(
+    listener: L,
+    app: Router,
+    shutdown: &CancellationToken,
+    grace: Duration,
+) -> Result<(), Failure>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
+    let token = shutdown.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { token.cancelled().await })
+        .into_future();
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return result.or_runtime("serving HTTP"),
+        signal = wait_for_signal() => {
+            tracing::info!(signal, "stopping: finishing requests in flight");
+        }
+    }
+    shutdown.cancel();
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.or_runtime("serving HTTP"),
+        Err(_) => {
+            tracing::warn!("requests still open after server.shutdown_timeout; closing them");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM, with the signal's name.
+async fn wait_for_signal() -> &'static str {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => "SIGINT",
+        () = terminate => "SIGTERM",
+    }
+}
+
+/// What a new user needs: where the server is, its issuer and discovery URL, where the
+/// credentials are, and the operational endpoints. On stdout, once.
+fn print_banner(base: &str, roles: &[Role]) {
+    let names: Vec<&str> = roles.iter().map(|r| r.name).collect();
+    println!("ssf serve listening on {base} ({})", names.join(", "));
+    for role in roles {
+        for (label, value) in &role.banner {
+            println!("  {label:<12} {value}");
+        }
+    }
+    println!("  {:<12} {base}/healthz", "health");
+    println!("  {:<12} {base}/metrics", "metrics");
+    println!("Stop with Ctrl-C (or SIGTERM).");
+}

@@ -1,0 +1,539 @@
+//! The `ssf serve` configuration: a TOML file (or built-in defaults), `SSF_*` environment
+//! overrides applied onto its tree ([`super::env`]), then typed settings with unknown keys
+//! refused everywhere.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"        # port 0: a free port, printed at start
+//! data_dir = "ssf-data"
+//! log_format = "pretty"            # or "json"
+//! log_level = "info"               # tracing EnvFilter directives; RUST_LOG wins
+//! shutdown_timeout = "10s"
+//! # tls = { cert = "cert.pem", key = "key.pem" }
+//!
+//! [transmitter]                    # present: the transmitter runs
+//! issuer = "https://idp.example.com"
+//! # plus every ssf_transmitter::TransmitterConfig key, and these of `ssf serve`:
+//! # enabled = true, signing_alg = "RS256", keys_dir = "<data_dir>/keys",
+//! # database = "<data_dir>/transmitter.db", dev_credentials = <auto>
+//!
+//! [receiver]                       # present: the receiver runs
+//! # every ssf_receiver::ReceiverConfig key, and these of `ssf serve`:
+//! # enabled = true, [receiver.http] (ssf_http::ClientConfig of discovery, tokens, polls)
+//! ```
+//!
+//! Without a file, both roles run with their defaults in development mode: plain http and
+//! loopback destinations allowed for outbound requests, development OAuth clients.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, de::DeserializeOwned};
+use ssf_http::ClientConfig;
+use ssf_jose::Algorithm;
+use ssf_receiver::config::ReceiverConfig;
+use ssf_transmitter::{TransmitterConfig, metadata};
+use toml::{Table, Value};
+
+use super::env::{self, Override};
+use crate::input::{Context, Failure, usage};
+
+/// The `[server]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ServerSettings {
+    /// The address to listen on; port 0 picks a free one. Default `127.0.0.1:8080`.
+    pub(crate) listen: SocketAddr,
+    /// Keys, databases and development credentials live here. Default `ssf-data`.
+    pub(crate) data_dir: PathBuf,
+    /// `pretty` (default) or `json` log lines on stderr.
+    pub(crate) log_format: LogFormat,
+    /// Log filter (tracing `EnvFilter` syntax) when `RUST_LOG` is not set. Default `info`.
+    pub(crate) log_level: String,
+    /// Serve https with these PEM files (rustls); default plain http (e.g. behind a proxy).
+    pub(crate) tls: Option<TlsSettings>,
+    /// How long requests in flight and background tasks get to finish after SIGINT/SIGTERM.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("ssf-data"),
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+            tls: None,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line, fields included (`stream_id`, `jti`, ...).
+    Json,
+}
+
+/// `[server.tls]`: PEM certificate chain and private key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSettings {
+    /// The certificate chain, leaf first.
+    pub(crate) cert: PathBuf,
+    /// The private key (PKCS#8, PKCS#1 or SEC1).
+    pub(crate) key: PathBuf,
+}
+
+/// The keys `ssf serve` adds to `[transmitter]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct TransmitterExtras {
+    enabled: bool,
+    signing_alg: Algorithm,
+    keys_dir: Option<PathBuf>,
+    database: Option<PathBuf>,
+    dev_credentials: Option<bool>,
+}
+
+impl Default for TransmitterExtras {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            signing_alg: Algorithm::Rs256,
+            keys_dir: None,
+            database: None,
+            dev_credentials: None,
+        }
+    }
+}
+
+const TRANSMITTER_EXTRAS: &[&str] = &[
+    "enabled",
+    "signing_alg",
+    "keys_dir",
+    "database",
+    "dev_credentials",
+];
+
+/// The keys `ssf serve` adds to `[receiver]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ReceiverExtras {
+    enabled: bool,
+    http: Option<ClientConfig>,
+}
+
+impl Default for ReceiverExtras {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            http: None,
+        }
+    }
+}
+
+const RECEIVER_EXTRAS: &[&str] = &["enabled", "http"];
+
+/// The top level: only these sections exist.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    server: ServerSettings,
+    transmitter: Option<Table>,
+    receiver: Option<Table>,
+}
+
+/// The transmitter role's settings.
+#[derive(Debug)]
+pub(crate) struct TransmitterSection {
+    /// The library's settings; the issuer is final after [`ServeConfig::finalize`].
+    pub(crate) config: TransmitterConfig,
+    /// Whether the issuer was configured (else it follows the listen address).
+    issuer_set: bool,
+    /// The key directory (`ssf keys --dir` manages it too).
+    pub(crate) keys_dir: PathBuf,
+    /// The SQLite file.
+    pub(crate) database: PathBuf,
+    /// The algorithm of the key generated on first start.
+    pub(crate) signing_alg: Algorithm,
+    /// Create development OAuth clients (default: when none is configured).
+    pub(crate) dev_credentials: bool,
+}
+
+/// The receiver role's settings.
+#[derive(Debug)]
+pub(crate) struct ReceiverSection {
+    /// The library's settings; `public_base_url` is final after [`ServeConfig::finalize`].
+    pub(crate) config: ReceiverConfig,
+    /// The outbound client (discovery, tokens, JWKS, polls).
+    pub(crate) http: ClientConfig,
+}
+
+/// Everything `ssf serve` runs with.
+#[derive(Debug)]
+pub(crate) struct ServeConfig {
+    /// `[server]`.
+    pub(crate) server: ServerSettings,
+    /// `[transmitter]`, when the role is enabled.
+    pub(crate) transmitter: Option<TransmitterSection>,
+    /// `[receiver]`, when the role is enabled.
+    pub(crate) receiver: Option<ReceiverSection>,
+    /// No file: development defaults.
+    pub(crate) dev: bool,
+    /// Where the settings came from, for messages.
+    pub(crate) source: String,
+    /// The environment overrides applied.
+    pub(crate) overrides: Vec<Override>,
+}
+
+/// Reads the file at `path` (or the defaults), applies the `SSF_*` overrides of `vars`, and
+/// reads the typed settings. Every error names the key and where it was set.
+pub(crate) fn load(
+    path: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<ServeConfig, Failure> {
+    let (mut tree, source, dev) = match path {
+        Some(path) => {
+            let shown = path.display().to_string();
+            let text = std::fs::read_to_string(path).or_usage(format!("reading {shown}"))?;
+            let tree: Table = text
+                .parse()
+                .map_err(|e| usage(format!("{shown} is not valid TOML: {e}")))?;
+            (tree, shown, false)
+        }
+        None => {
+            let mut tree = Table::new();
+            tree.insert("transmitter".into(), Value::Table(Table::new()));
+            tree.insert("receiver".into(), Value::Table(Table::new()));
+            (tree, "the built-in defaults".to_owned(), true)
+        }
+    };
+    let overrides = env::overlay(&mut tree, vars).map_err(usage)?;
+    let origin = Origin {
+        source: &source,
+        overrides: &overrides,
+    };
+    let raw: RawFile = typed(Value::Table(tree), "", &origin)?;
+    let data_dir = raw.server.data_dir.clone();
+    let transmitter = match raw.transmitter {
+        Some(table) => transmitter_section(table, &data_dir, dev, &origin)?,
+        None => None,
+    };
+    let receiver = match raw.receiver {
+        Some(table) => receiver_section(table, &data_dir, dev, &origin)?,
+        None => None,
+    };
+    if transmitter.is_none() && receiver.is_none() {
+        return Err(usage(format!(
+            "{source} enables no role: add a [transmitter] and/or a [receiver] section"
+        )));
+    }
+    Ok(ServeConfig {
+        server: raw.server,
+        transmitter,
+        receiver,
+        dev,
+        source,
+        overrides,
+    })
+}
+
+fn transmitter_section(
+    mut table: Table,
+    data_dir: &Path,
+    dev: bool,
+    origin: &Origin<'_>,
+) -> Result<Option<TransmitterSection>, Failure> {
+    let extras: TransmitterExtras =
+        typed(take(&mut table, TRANSMITTER_EXTRAS), "transmitter", origin)?;
+    if !extras.enabled {
+        return Ok(None);
+    }
+    let issuer_set = table.contains_key("issuer");
+    let push_http_set = table
+        .get("push")
+        .and_then(Value::as_table)
+        .is_some_and(|t| t.contains_key("http"));
+    let auth_http_set = table
+        .get("auth")
+        .and_then(Value::as_table)
+        .is_some_and(|t| t.contains_key("http"));
+    let mut config: TransmitterConfig = typed(Value::Table(table), "transmitter", origin)?;
+    if dev {
+        if !push_http_set {
+            config.push.http = ClientConfig::dev_loopback();
+        }
+        if !auth_http_set {
+            config.auth.http = ClientConfig::dev_loopback();
+        }
+    }
+    if !matches!(
+        extras.signing_alg,
+        Algorithm::Rs256 | Algorithm::Ps256 | Algorithm::Es256 | Algorithm::EdDsa
+    ) {
+        return Err(usage(format!(
+            "invalid setting `transmitter.signing_alg` in {}: use RS256, PS256, ES256 or EdDSA",
+            origin.of("transmitter.signing_alg")
+        )));
+    }
+    let auto_dev = config.auth.clients.is_empty() && config.auth.external_issuers.is_empty();
+    Ok(Some(TransmitterSection {
+        config,
+        issuer_set,
+        keys_dir: extras.keys_dir.unwrap_or_else(|| data_dir.join("keys")),
+        database: extras
+            .database
+            .unwrap_or_else(|| data_dir.join("transmitter.db")),
+        signing_alg: extras.signing_alg,
+        dev_credentials: extras.dev_credentials.unwrap_or(auto_dev),
+    }))
+}
+
+fn receiver_section(
+    mut table: Table,
+    data_dir: &Path,
+    dev: bool,
+    origin: &Origin<'_>,
+) -> Result<Option<ReceiverSection>, Failure> {
+    let extras: ReceiverExtras = typed(take(&mut table, RECEIVER_EXTRAS), "receiver", origin)?;
+    if !extras.enabled {
+        return Ok(None);
+    }
+    let data_file_set = table.contains_key("data_file");
+    let mut config: ReceiverConfig = typed(Value::Table(table), "receiver", origin)?;
+    if !data_file_set {
+        config.data_file = data_dir.join("receiver.sqlite");
+    }
+    let http = extras.http.unwrap_or_else(|| {
+        if dev {
+            ClientConfig::dev_loopback()
+        } else {
+            ClientConfig::default()
+        }
+    });
+    Ok(Some(ReceiverSection { config, http }))
+}
+
+impl ServeConfig {
+    /// Fills in what follows from the address actually served (`base_url`, e.g.
+    /// `http://127.0.0.1:8080`): the issuer and the receiver's public base URL when they were
+    /// not configured. Then checks every setting the libraries check at start.
+    pub(crate) fn finalize(&mut self, base_url: &str) -> Result<(), Failure> {
+        let origin = Origin {
+            source: &self.source,
+            overrides: &self.overrides,
+        };
+        if let Some(tx) = &mut self.transmitter {
+            if !tx.issuer_set {
+                tx.config.issuer = base_url.to_owned();
+            }
+            let c = &tx.config;
+            let checks: [(&str, Result<(), String>); 4] = [
+                ("transmitter.issuer", metadata::validate_urls(c)),
+                ("transmitter.auth", c.auth.validate()),
+                ("transmitter.streams", c.streams.validate()),
+                ("transmitter.push", c.push.validate()),
+            ];
+            for (key, result) in checks {
+                result.map_err(|e| {
+                    usage(format!(
+                        "invalid setting `{key}` in {}: {e}",
+                        origin.of(key)
+                    ))
+                })?;
+            }
+        }
+        if let Some(rx) = &mut self.receiver {
+            if rx.config.public_base_url.is_none() {
+                rx.config.public_base_url = Some(base_url.to_owned());
+            }
+            rx.config.validate().map_err(|e| {
+                usage(format!(
+                    "{e} (in {}; see docs/receiver.md)",
+                    origin.of("receiver")
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The enabled roles, for messages.
+    pub(crate) fn roles(&self) -> Vec<&'static str> {
+        let mut roles = Vec::new();
+        if self.transmitter.is_some() {
+            roles.push("transmitter");
+        }
+        if self.receiver.is_some() {
+            roles.push("receiver");
+        }
+        roles
+    }
+}
+
+/// Moves `keys` out of `table` into a table of their own.
+fn take(table: &mut Table, keys: &[&str]) -> Value {
+    let mut taken = Table::new();
+    for key in keys {
+        if let Some(value) = table.remove(*key) {
+            taken.insert((*key).to_owned(), value);
+        }
+    }
+    Value::Table(taken)
+}
+
+/// Where settings came from, for error messages.
+struct Origin<'a> {
+    source: &'a str,
+    overrides: &'a [Override],
+}
+
+impl Origin<'_> {
+    /// `the environment (SSF_...)` when an override set `key` or something inside or around
+    /// it, else the file.
+    fn of(&self, key: &str) -> String {
+        let vars: Vec<&str> = self
+            .overrides
+            .iter()
+            .filter(|o| {
+                o.key == key
+                    || o.key.starts_with(&format!("{key}."))
+                    || key.starts_with(&format!("{}.", o.key))
+            })
+            .map(|o| o.var.as_str())
+            .collect();
+        if vars.is_empty() {
+            self.source.to_owned()
+        } else {
+            format!("{} or the environment ({})", self.source, vars.join(", "))
+        }
+    }
+}
+
+/// Reads `value` as `T`; an error names the dotted key under `prefix` and how to fix it.
+fn typed<T: DeserializeOwned>(
+    value: Value,
+    prefix: &str,
+    origin: &Origin<'_>,
+) -> Result<T, Failure> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let key = match (prefix.is_empty(), path.as_str()) {
+            (true, p) => p.to_owned(),
+            (false, ".") => prefix.to_owned(),
+            (false, p) => format!("{prefix}.{p}"),
+        };
+        let inner = e.into_inner().to_string();
+        let inner = inner.trim();
+        let hint = if inner.contains("unknown field") {
+            "; remove it or fix its spelling (docs/transmitter.md and docs/receiver.md list \
+             every key)"
+        } else {
+            ""
+        };
+        usage(format!(
+            "invalid setting `{key}` in {}: {inner}{hint}",
+            origin.of(&key)
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<ServeConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ssf.toml");
+        std::fs::write(&path, text).unwrap();
+        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
+        load(Some(&path), vars).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_enable_both_roles_in_dev_mode() {
+        let config = load(None, Vec::new()).unwrap();
+        assert!(config.dev);
+        assert_eq!(config.roles(), ["transmitter", "receiver"]);
+        let tx = config.transmitter.as_ref().unwrap();
+        assert!(tx.dev_credentials);
+        assert!(tx.config.push.http.allow_http);
+        assert_eq!(tx.keys_dir, Path::new("ssf-data/keys"));
+        let rx = config.receiver.as_ref().unwrap();
+        assert_eq!(rx.config.data_file, Path::new("ssf-data/receiver.sqlite"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load_str("[transmitter]\nissuerr = \"x\"\n", &[]).unwrap_err();
+        assert!(
+            err.contains("issuerr") && err.contains("transmitter"),
+            "{err}"
+        );
+        let err = load_str("[server]\nlisten = \"127.0.0.1:1\"\nport = 1\n", &[]).unwrap_err();
+        assert!(err.contains("port"), "{err}");
+        let err = load_str("[jit]\n", &[]).unwrap_err();
+        assert!(err.contains("jit"), "{err}");
+        let err = load_str("[transmitter.push]\nworkerz = 2\n", &[]).unwrap_err();
+        assert!(
+            err.contains("transmitter.push") && err.contains("workerz"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn env_overrides_apply_and_are_blamed() {
+        let config = load_str(
+            "[transmitter]\n",
+            &[
+                ("SSF_SERVER__LISTEN", "127.0.0.1:9"),
+                ("SSF_TRANSMITTER__ISSUER", "https://idp.example.com"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.port(), 9);
+        let tx = config.transmitter.as_ref().unwrap();
+        assert_eq!(tx.config.issuer, "https://idp.example.com");
+        assert!(
+            !tx.config.push.http.allow_http,
+            "a file means production defaults"
+        );
+        let err = load_str(
+            "[transmitter]\n",
+            &[("SSF_TRANSMITTER__PUSH__WORKERS", "many")],
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("transmitter.push.workers")
+                && err.contains("SSF_TRANSMITTER__PUSH__WORKERS"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn finalize_fills_and_checks() {
+        let mut config = load_str("[transmitter]\n[receiver]\n", &[]).unwrap();
+        config.finalize("http://127.0.0.1:4000").unwrap();
+        assert_eq!(
+            config.transmitter.as_ref().unwrap().config.issuer,
+            "http://127.0.0.1:4000"
+        );
+        let mut bad = load_str("[transmitter]\nissuer = \"not a url\"\n", &[]).unwrap();
+        let err = bad
+            .finalize("http://127.0.0.1:4000")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("transmitter.issuer"), "{err}");
+        let none = load_str("[receiver]\nenabled = false\n", &[]).unwrap_err();
+        assert!(none.contains("no role"), "{none}");
+    }
+}

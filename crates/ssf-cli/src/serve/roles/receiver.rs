@@ -1,0 +1,195 @@
+//! The receiver role: its SQLite store, the verification pipeline and the group-committing
+//! apply task, the RFC 8935 push endpoint `/ssf/push/{peer}`, and one task per configured
+//! transmitter (`[[receiver.transmitters]]`) that sets up its stream and, for poll delivery,
+//! polls it ([`run_peer`]).
+//!
+//! What the receiver does with an applied event is the [`EventHandler`] made by
+//! [`event_handler`]: for now it logs each event; the enforcement engine (`ssf-enforce`) plugs
+//! in there.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::{Router, routing::post};
+use ssf_receiver::{
+    apply::{Applier, ApplyOptions},
+    config::{DeliveryMode, PUSH_PATH_PREFIX},
+    handler::{EventHandler, ReceivedSet, StateRow, StateWrite},
+    pipeline::{Pipeline, PipelineConfig},
+    push::{PushState, push_set},
+    receive::{SetReceiver, StreamRegistry},
+    router::PUSH_ROUTE,
+    setup::{SetupContext, StoreBook, run_peer},
+};
+use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
+use ssf_types::{EventType, EventTypeUri};
+
+use super::{Probe, Role, RoleContext};
+use crate::{
+    input::{Context, Failure},
+    serve::config::ReceiverSection,
+};
+
+/// Counter of events handed to the handler, label `event_type`.
+pub(crate) const EVENTS_HANDLED: &str = "ssf_serve_events_handled_total";
+
+/// Assembles the receiver role of `section` (its public base URL already final).
+pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result<Role, Failure> {
+    let config = section.config;
+    if let Some(parent) = config
+        .data_file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).or_runtime(format!("creating {}", parent.display()))?;
+    }
+    let store: Arc<dyn ReceiverStore> = Arc::new(
+        SqliteReceiverStore::open_path(&config.data_file, Arc::clone(&ctx.clock))
+            .await
+            .or_runtime(format!(
+                "opening the receiver database {}",
+                config.data_file.display()
+            ))?,
+    );
+    let mut options = ApplyOptions::default();
+    options.retention = config.dedupe_retention;
+    let applier = Arc::new(
+        Applier::start(
+            Arc::clone(&store),
+            event_handler(),
+            Arc::clone(&ctx.clock),
+            options,
+        )
+        .await
+        .or_runtime("starting the receiver's apply task")?,
+    );
+    let pipeline = Pipeline::new(
+        PipelineConfig::default(),
+        Arc::clone(&store),
+        Arc::clone(&ctx.clock),
+    );
+    let receiver = Arc::new(SetReceiver::new(pipeline, Arc::clone(&applier)));
+    let registry = Arc::new(StreamRegistry::new());
+    let push = Arc::new(PushState::new(Arc::clone(&receiver), Arc::clone(&registry)));
+    let routes = Router::new()
+        .route(PUSH_ROUTE, post(push_set))
+        .with_state(push);
+    let http = ssf_http::build_client(&section.http)
+        .map_err(|e| crate::input::usage(format!("invalid setting `receiver.http`: {e}")))?;
+    let setup = Arc::new(SetupContext::new(
+        http,
+        Arc::clone(&ctx.clock),
+        config.clone(),
+        Arc::new(StoreBook(Arc::clone(&store))),
+        handled_events(),
+    ));
+    let mut peers = Vec::new();
+    let mut tasks = Vec::new();
+    for peer in config.transmitters.iter().cloned() {
+        let method = match peer.delivery {
+            DeliveryMode::Push => "push",
+            DeliveryMode::Poll => "poll",
+            _ => "other",
+        };
+        peers.push(format!("{} ({method}, {})", peer.name, peer.issuer));
+        let name = peer.name.clone();
+        let run = run_peer(
+            Arc::clone(&setup),
+            peer,
+            Arc::clone(&receiver),
+            Arc::clone(&registry),
+            ctx.shutdown.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = run.await {
+                tracing::error!(peer = %name, error = %e, "this transmitter cannot be used; fix the setting and restart");
+            }
+        }));
+    }
+    let base = config.public_base_url.clone().unwrap_or_default();
+    let banner = vec![
+        (
+            "push",
+            format!("{}{PUSH_PATH_PREFIX}{{peer}}", base.trim_end_matches('/')),
+        ),
+        (
+            "peers",
+            if peers.is_empty() {
+                "none (add [[receiver.transmitters]], see docs/receiver.md)".to_owned()
+            } else {
+                peers.join(", ")
+            },
+        ),
+    ];
+    let stop_store = Arc::clone(&store);
+    Ok(Role {
+        name: "receiver",
+        routes,
+        fallback: None,
+        probe: Arc::new(StoreProbe(store)),
+        stop: Box::pin(async move {
+            for task in tasks {
+                let _ = task.await;
+            }
+            applier.close().await;
+            stop_store.close().await;
+        }),
+        banner,
+    })
+}
+
+/// The event types streams request when a peer lists none: every CAEP 1.0 and RISC 1.0 type.
+fn handled_events() -> Vec<EventTypeUri> {
+    EventType::standard()
+        .filter(|t| t.is_caep() || t.is_risc())
+        .map(EventTypeUri::from)
+        .collect()
+}
+
+/// What acts on applied events. The seam for the enforcement engine: replace this with its
+/// handler (sessions, accounts, devices, grants) when `ssf-enforce` is wired in.
+fn event_handler() -> Arc<dyn EventHandler> {
+    Arc::new(LoggingHandler)
+}
+
+/// Logs every durably applied event (peer, stream key, jti, event type, txn) and counts it.
+#[derive(Debug, Clone, Copy, Default)]
+struct LoggingHandler;
+
+impl EventHandler for LoggingHandler {
+    fn plan(&self, _set: &ReceivedSet) -> Vec<StateWrite> {
+        Vec::new()
+    }
+
+    fn commit(&self, _writes: &[StateWrite]) {}
+
+    fn load(&self, _rows: Vec<StateRow>) {}
+
+    fn applied(&self, set: &ReceivedSet) {
+        let event_type = set.event.event_type();
+        tracing::info!(
+            peer = %set.peer,
+            stream_key = %set.stream_key,
+            jti = %set.jti(),
+            event_type = %event_type.as_str(),
+            txn = ?set.claims.txn,
+            "event applied"
+        );
+        metrics::counter!(EVENTS_HANDLED, "event_type" => event_type.as_str().to_owned())
+            .increment(1);
+    }
+}
+
+/// Healthy when the de-duplication table can be counted.
+struct StoreProbe(Arc<dyn ReceiverStore>);
+
+#[async_trait]
+impl Probe for StoreProbe {
+    async fn check(&self) -> Result<(), String> {
+        self.0
+            .seen_count()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}

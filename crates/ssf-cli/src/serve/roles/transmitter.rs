@@ -1,0 +1,116 @@
+//! The transmitter role: its SQLite store, its key directory (a key is generated on first
+//! start), development OAuth clients when none is configured, the library's router and its
+//! background workers (push delivery, lease reaper, inactivity sweep, metrics sampler).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use ssf_jose::{FileKeyStore, KeyStore, SetSigner};
+use ssf_store::{SqliteStore, TransmitterStore};
+use ssf_transmitter::{
+    AppState,
+    metadata::{Endpoints, paths, well_known_path},
+    workers::Transmitter,
+};
+
+use super::{Probe, Role, RoleContext};
+use crate::{
+    input::{Context, Failure, usage},
+    serve::{config::TransmitterSection, credentials},
+};
+
+/// Assembles the transmitter role of `section` (its issuer already final).
+pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Result<Role, Failure> {
+    let mut config = section.config;
+    let mut banner = Vec::new();
+    if section.dev_credentials {
+        let dev = credentials::ensure(&ctx.data_dir)?;
+        config.auth.clients.extend(dev.clients);
+        config.auth.validate().map_err(|e| {
+            usage(format!(
+                "transmitter.auth with the development clients: {e}"
+            ))
+        })?;
+        let when = if dev.created {
+            "created now"
+        } else {
+            "created on first start"
+        };
+        banner.push((
+            "credentials",
+            format!(
+                "{} ({when}: OAuth clients {} and {})",
+                dev.credentials_file.display(),
+                credentials::DEV_RECEIVER,
+                credentials::DEV_PRODUCER
+            ),
+        ));
+    }
+    let store = SqliteStore::open_path(&section.database, Arc::clone(&ctx.clock))
+        .await
+        .or_runtime(format!(
+            "opening the transmitter database {}",
+            section.database.display()
+        ))?;
+    let store: Arc<dyn TransmitterStore> = Arc::new(store);
+    let keys = FileKeyStore::open(&section.keys_dir, Arc::clone(&ctx.clock)).or_runtime(
+        format!("opening the key directory {}", section.keys_dir.display()),
+    )?;
+    if keys.current().is_err() {
+        let info = keys
+            .stage(section.signing_alg, None)
+            .or_runtime("generating the signing key")?;
+        keys.promote().or_runtime("making the new key current")?;
+        tracing::info!(kid = %info.kid, alg = %info.alg, dir = %section.keys_dir.display(), "signing key generated");
+    }
+    let signer = SetSigner::new(Arc::new(keys));
+    let endpoints = Endpoints::new(&config);
+    banner.insert(0, ("issuer", config.issuer.clone()));
+    banner.insert(
+        1,
+        (
+            "discovery",
+            endpoints.url(&well_known_path(paths::SSF_CONFIGURATION, &config.issuer)),
+        ),
+    );
+    banner.insert(2, ("token", endpoints.url(paths::TOKEN)));
+    banner.insert(3, ("events", endpoints.url(paths::EVENTS)));
+    let state = AppState::new(
+        config,
+        Arc::clone(&store),
+        signer,
+        Arc::clone(&ctx.clock),
+        ctx.shutdown.clone(),
+    );
+    let workers = Transmitter::start(&state)
+        .map_err(|e| usage(format!("invalid setting `transmitter.push`: {e}")))?;
+    let fallback = ssf_transmitter::router::router(state.clone());
+    let stop_store = Arc::clone(&store);
+    Ok(Role {
+        name: "transmitter",
+        routes: Router::new(),
+        fallback: Some(fallback),
+        probe: Arc::new(StoreProbe(store)),
+        stop: Box::pin(async move {
+            workers.join().await;
+            drop(state);
+            stop_store.close().await;
+        }),
+        banner,
+    })
+}
+
+/// Healthy when the outbox can be counted.
+struct StoreProbe(Arc<dyn TransmitterStore>);
+
+#[async_trait]
+impl Probe for StoreProbe {
+    async fn check(&self) -> Result<(), String> {
+        self.0
+            .outbox_counts(None)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+}
