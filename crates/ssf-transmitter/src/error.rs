@@ -23,6 +23,10 @@ pub enum ApiError {
     /// request carried no credentials at all, RFC 6750 §3.1).
     #[error("{0}")]
     Unauthorized(String),
+    /// The request carried no credentials at all: `401` with a bare `Bearer` challenge and no
+    /// error code (RFC 6750 §3.1; the OIDF poll-endpoint-authorization test expects exactly this).
+    #[error("a bearer access token is required")]
+    MissingCredentials,
     /// Credentials without the needed scope: `403` with `error="insufficient_scope"`.
     #[error("this operation needs the `{0}` scope")]
     InsufficientScope(&'static str),
@@ -77,7 +81,7 @@ impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::MissingCredentials => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::OAuth { code, .. } if *code == "invalid_client" => StatusCode::UNAUTHORIZED,
@@ -96,6 +100,7 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "invalid_token",
+            Self::MissingCredentials => "unauthorized",
             Self::InsufficientScope(_) => "insufficient_scope",
             Self::Forbidden(_) => "access_denied",
             Self::BadRequest(_) => "invalid_request",
@@ -145,6 +150,7 @@ impl IntoResponse for ApiError {
                 "Bearer error=\"invalid_token\", error_description=\"{}\"",
                 quote_safe(&self.to_string())
             )),
+            Self::MissingCredentials => Some("Bearer realm=\"ssf\"".to_owned()),
             Self::InsufficientScope(scope) => Some(format!(
                 "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
             )),
@@ -187,6 +193,16 @@ mod tests {
             .to_str()
             .unwrap();
         assert!(challenge.starts_with("Bearer error=\"invalid_token\""));
+    }
+
+    #[test]
+    fn missing_credentials_get_a_challenge_without_error_code_rfc6750_3_1() {
+        let response = ApiError::MissingCredentials.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert_eq!(challenge, "Bearer realm=\"ssf\"");
     }
 
     #[test]

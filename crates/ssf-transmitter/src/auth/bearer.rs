@@ -35,11 +35,15 @@ pub fn query_carries_token(query: Option<&str>) -> bool {
 /// The token of a single `Authorization: Bearer <token>` header.
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(ApiError::Unauthorized(
-            "a bearer access token is required".to_owned(),
-        ));
+    let (first, second) = (values.next(), values.next());
+    let Some(value) = first else {
+        return Err(ApiError::MissingCredentials);
     };
+    if second.is_some() {
+        return Err(ApiError::Unauthorized(
+            "exactly one Authorization header is allowed".to_owned(),
+        ));
+    }
     value
         .to_str()
         .ok()

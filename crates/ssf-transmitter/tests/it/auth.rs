@@ -236,11 +236,11 @@ async fn missing_and_malformed_credentials_are_401_ssf_auth_03() {
     let server = TestServer::start().await;
     let none = server.get(paths::STREAMS).send().await.unwrap();
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let challenge = none.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.starts_with("Bearer"));
     assert!(
-        none.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Bearer")
+        !challenge.contains("error="),
+        "RFC 6750 §3.1: no error code when the request carried no credentials"
     );
     for value in [
         "Bearer not-a-jwt",
