@@ -52,6 +52,8 @@ pub mod event;
 pub mod handle;
 mod plan;
 pub mod policy;
+#[cfg(feature = "receiver")]
+pub mod receiver;
 pub mod request;
 pub mod row;
 mod state;
@@ -69,5 +71,7 @@ pub use policy::{
     JitClaims, OpaqueSubject, Permission, RequiredAction, Requirement, RiskAction, RiskLevel,
     TokenClaimMapping,
 };
+#[cfg(feature = "receiver")]
+pub use receiver::EnforcementHandler;
 pub use request::{AccessRequest, Resource};
 pub use row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow};

@@ -6,5 +6,7 @@ mod common;
 mod jane;
 mod ordering;
 mod props;
+#[cfg(feature = "receiver")]
+mod receiver;
 mod rules;
 mod vectors;

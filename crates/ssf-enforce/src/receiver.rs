@@ -1,0 +1,103 @@
+//! The engine as the receiver's [`EventHandler`] (feature `receiver`, on by default).
+//!
+//! The receiver's apply task calls [`plan`](EventHandler::plan) per verified SET, stores the
+//! writes with the SET's (`iss`, `jti`) in one transaction, [`commit`](EventHandler::commit)s
+//! them to memory, and [`load`](EventHandler::load)s the stored rows at start and after a failed
+//! transaction. Store rows are `(kind, key) → (value, event_time)`; the engine's
+//! [`Cause`](crate::Cause) rides inside the value ([`StateRow::stored_value`]).
+
+use std::sync::Arc;
+
+use ssf_receiver::handler::{EventHandler, ReceivedSet, StateRow as StoredRow, StateWrite};
+
+use crate::{
+    engine::Engine,
+    event::{EnforcementEvent, EventContext},
+    row::{AuditEntry, Effect, StateRow},
+};
+
+/// Hands received SETs to an [`Engine`]. Share the same `Arc<Engine>` with the request path
+/// (tower layer, AuthZEN endpoint).
+#[derive(Debug, Clone)]
+pub struct EnforcementHandler {
+    engine: Arc<Engine>,
+}
+
+/// An effect as the receiver's store writes it.
+pub fn to_write(effect: &Effect) -> StateWrite {
+    match effect {
+        Effect::Put(row) => StateWrite::Put {
+            kind: row.kind.as_str().to_owned(),
+            key: row.key.clone(),
+            value: row.stored_value(),
+            event_time: row.at(),
+        },
+        Effect::Delete { kind, key, cause } => StateWrite::Delete {
+            kind: kind.as_str().to_owned(),
+            key: key.clone(),
+            event_time: cause.at,
+        },
+    }
+}
+
+/// A store write read back as an effect (`None` for rows of other handlers' kinds or damaged
+/// values).
+pub fn from_write(write: &StateWrite) -> Option<Effect> {
+    match write {
+        StateWrite::Put {
+            kind,
+            key,
+            value,
+            event_time,
+        } => Effect::from_stored(kind, key.clone(), Some(value.clone()), *event_time).ok(),
+        StateWrite::Delete {
+            kind,
+            key,
+            event_time,
+        } => Effect::from_stored(kind, key.clone(), None, *event_time).ok(),
+    }
+}
+
+impl EnforcementHandler {
+    /// A handler feeding `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        Self { engine }
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The audit entry and writes of one received SET (what [`EventHandler::plan`] returns,
+    /// plus the audit the receiver may store beside it). `None` when the SET has no subject or
+    /// its event does not map (it was verified, so this is rare; nothing is acted on).
+    pub fn plan_with_audit(&self, set: &ReceivedSet) -> Option<(Vec<StateWrite>, AuditEntry)> {
+        let subject = set.claims.subject()?;
+        let event = EnforcementEvent::from_typed(&set.event, &subject).ok()?;
+        let plan = self
+            .engine
+            .plan(&event, &EventContext::from_set(&set.claims));
+        Some((plan.effects.iter().map(to_write).collect(), plan.audit))
+    }
+}
+
+impl EventHandler for EnforcementHandler {
+    fn plan(&self, set: &ReceivedSet) -> Vec<StateWrite> {
+        self.plan_with_audit(set)
+            .map(|(writes, _)| writes)
+            .unwrap_or_default()
+    }
+
+    fn commit(&self, writes: &[StateWrite]) {
+        let effects: Vec<Effect> = writes.iter().filter_map(from_write).collect();
+        self.engine.commit(&effects);
+    }
+
+    fn load(&self, rows: Vec<StoredRow>) {
+        self.engine.load(
+            rows.into_iter()
+                .filter_map(|r| StateRow::from_stored(&r.kind, r.key, r.value, r.event_time).ok()),
+        );
+    }
+}
