@@ -85,15 +85,7 @@ impl Attempter<'_> {
             Ok(r) => r,
             Err(e) => {
                 let outcome = classify_error(&e);
-                return self.decide(
-                    set,
-                    outcome,
-                    StatusCode::OK,
-                    None,
-                    e.to_string(),
-                    elapsed,
-                    now(),
-                );
+                return self.decide(set, outcome, None, None, e.to_string(), elapsed, now());
             }
         };
         let status = response.status();
@@ -108,7 +100,15 @@ impl Attempter<'_> {
             .chars()
             .take(512)
             .collect::<String>();
-        self.decide(set, outcome, status, retry_after, detail, elapsed, now)
+        self.decide(
+            set,
+            outcome,
+            Some(status),
+            retry_after,
+            detail,
+            elapsed,
+            now,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -116,7 +116,7 @@ impl Attempter<'_> {
         &self,
         set: &ClaimedSet,
         outcome: Outcome,
-        status: StatusCode,
+        status: Option<StatusCode>,
         retry_after: Option<Duration>,
         detail: String,
         elapsed: Duration,
@@ -146,11 +146,11 @@ impl Attempter<'_> {
                 self.failed(set, error, PushOutcome::Failed, Some(elapsed))
             }
             Outcome::Permanent(reason) => {
-                let code = match &reason {
-                    PermanentReason::Refused(_) => "destination_refused".to_owned(),
-                    PermanentReason::Redirect(_) => format!("redirect_{}", status.as_u16()),
-                    _ if status != StatusCode::OK => format!("http_{}", status.as_u16()),
-                    _ => "request_failed".to_owned(),
+                let code = match (&reason, status) {
+                    (PermanentReason::Refused(_), _) => "destination_refused".to_owned(),
+                    (PermanentReason::Redirect(_), Some(s)) => format!("redirect_{}", s.as_u16()),
+                    (_, Some(s)) => format!("http_{}", s.as_u16()),
+                    (_, None) => "request_failed".to_owned(),
                 };
                 self.failed(
                     set,
@@ -177,10 +177,10 @@ impl Attempter<'_> {
                 }
             }
             Outcome::Retryable(reason) => {
-                let code = match status {
-                    StatusCode::OK => "transport_error".to_owned(),
-                    s => format!("http_{}", s.as_u16()),
-                };
+                let code = status.map_or_else(
+                    || "transport_error".to_owned(),
+                    |s| format!("http_{}", s.as_u16()),
+                );
                 let description = if detail.is_empty() {
                     reason.to_string()
                 } else {

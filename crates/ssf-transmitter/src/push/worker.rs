@@ -38,6 +38,8 @@ pub struct Pusher {
     client: GuardedClient,
     schedule: RetrySchedule,
     settings: PushSettings,
+    /// Held by the idle worker that waits for wake-ups (see [`Self::run`]).
+    idle: tokio::sync::Mutex<()>,
 }
 
 impl Pusher {
@@ -53,26 +55,66 @@ impl Pusher {
             client,
             schedule,
             settings,
+            idle: tokio::sync::Mutex::new(()),
         }))
     }
 
     /// Claims and delivers until `state.shutdown` fires; `owner` names this worker's leases.
     pub async fn run(self: Arc<Self>, owner: String) {
-        let store = &self.state.store;
+        let shutdown = &self.state.shutdown;
+        while !shutdown.is_cancelled() {
+            // Busy: keep claiming while there is work.
+            let claimed = self.claim(&owner).await;
+            if !claimed.is_empty() {
+                self.deliver(&owner, claimed).await;
+                continue;
+            }
+            // Idle: one worker at a time (the leader) waits for wake-ups and claims; the others
+            // queue behind it. A wake-up then costs one claim, not one per worker, and when the
+            // leader finds work it hands leadership on before delivering, so more work is picked
+            // up by the next worker at once.
+            let claimed = tokio::select! {
+                () = shutdown.cancelled() => break,
+                leader = self.idle.lock() => {
+                    let claimed = self.lead(&owner).await;
+                    drop(leader);
+                    claimed
+                }
+            };
+            if !claimed.is_empty() {
+                self.deliver(&owner, claimed).await;
+            }
+        }
+        tracing::debug!(%owner, "push worker stopped");
+    }
+
+    /// Claims a batch; errors are logged and count as no work.
+    async fn claim(&self, owner: &str) -> Vec<ClaimedSet> {
+        let batch = self.settings.batch_size;
+        match self
+            .state
+            .store
+            .claim_push(owner, batch, self.settings.lease)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming push SETs failed; will retry");
+                Vec::new()
+            }
+        }
+    }
+
+    /// The idle leader: waits for a wake-up, a retry coming due or the poll interval, and
+    /// claims, until it finds work or shutdown.
+    async fn lead(&self, owner: &str) -> Vec<ClaimedSet> {
         let shutdown = &self.state.shutdown;
         while !shutdown.is_cancelled() {
             // Subscribe before looking, so an enqueue in between still wakes us.
-            let mut wake = store.subscribe(None);
-            match store
-                .claim_push(&owner, self.settings.batch_size, self.settings.lease)
-                .await
-            {
-                Ok(claimed) if !claimed.is_empty() => {
-                    self.deliver(&owner, claimed).await;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "claiming push SETs failed; will retry"),
+            let mut wake = self.state.store.subscribe(None);
+            let claimed = self.claim(owner).await;
+            if !claimed.is_empty() {
+                return claimed;
             }
             let wait = self.idle_wait().await;
             tokio::select! {
@@ -80,7 +122,7 @@ impl Pusher {
                 _ = wake.wait(wait) => {}
             }
         }
-        tracing::debug!(%owner, "push worker stopped");
+        Vec::new()
     }
 
     /// Until the next retry comes due, at most `idle_poll_interval`.
