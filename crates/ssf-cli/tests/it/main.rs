@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
 mod keys;
+mod serve;
+mod server;
 mod set;
 
 use std::{
