@@ -130,7 +130,12 @@ impl Emitter {
                 return Ok(report);
             }
         };
+        // Keys whose earlier row failed to go out in this round: the rest of their line waits.
+        let mut blocked: Vec<String> = Vec::new();
         for row in rows {
+            if blocked.contains(&row.order_key) {
+                continue;
+            }
             match self.attempt(&row, token.expose_secret()).await {
                 Decision::Sent(answer) => {
                     inner
@@ -152,6 +157,7 @@ impl Emitter {
                 Decision::Retry { why, retry_after } => {
                     self.retry_later(&row, &why, retry_after, inner.clock.now())
                         .await?;
+                    blocked.push(row.order_key.clone());
                     report.retried += 1;
                 }
                 Decision::Failed(why) => {

@@ -296,12 +296,12 @@ mod tests {
             Some(1_767_225_600),
         );
         assert_eq!(
-            serde_json::Value::Object(c),
+            Value::Object(c),
             json!({"customer_id": "C2148", "access_allowed": "read_write", "expires_at": 1_767_225_600})
         );
         let c = claims(&ClaimNames::default(), "C2148", None, Some(1));
         assert_eq!(
-            serde_json::Value::Object(c),
+            Value::Object(c),
             json!({"customer_id": "C2148", "access_allowed": "none"})
         );
     }

@@ -218,7 +218,8 @@ impl JitStore {
         outbox::list(&self.readers, status).await
     }
 
-    /// The rows due for sending at `now`: pending, due, and first of their (user, asset) in line.
+    /// The rows due for sending at `now`, in queue order, without those stuck behind a row of
+    /// their (user, asset) that waits for a retry.
     pub async fn due(&self, now: UnixMillis, limit: usize) -> Result<Vec<OutboxRow>, JitError> {
         outbox::due(&self.readers, now, limit).await
     }

@@ -125,9 +125,9 @@ pub(super) async fn list(
     rows.into_iter().map(row).collect()
 }
 
-/// Pending rows due at `now` that have no earlier pending row of the same (user, asset): a
-/// row waiting for its retry holds back everything behind it, so a revoke never overtakes the
-/// grant it revokes.
+/// Pending rows due at `now`, in queue order, leaving out every row behind a pending row of
+/// the same (user, asset) that waits for its retry: a revoke never overtakes the grant it
+/// revokes. The caller keeps the order within the batch (see `Emitter::run_once`).
 pub(super) async fn due(
     pool: &SqlitePool,
     now: UnixMillis,
@@ -135,7 +135,8 @@ pub(super) async fn due(
 ) -> Result<Vec<OutboxRow>, JitError> {
     let rows: Vec<Tuple> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "{COLS} o WHERE o.status = 'pending' AND o.next_attempt_at <= $1 AND NOT EXISTS \
-         (SELECT 1 FROM jit_outbox p WHERE p.order_key = o.order_key AND p.status = 'pending' AND p.seq < o.seq) \
+         (SELECT 1 FROM jit_outbox p WHERE p.order_key = o.order_key AND p.status = 'pending' \
+         AND p.seq < o.seq AND p.next_attempt_at > $1) \
          ORDER BY o.seq LIMIT $2"
     )))
     .bind(now.0)
@@ -145,7 +146,6 @@ pub(super) async fn due(
     rows.into_iter().map(row).collect()
 }
 
-/// The txn, order key, system and ticket of a row.
 async fn context(
     conn: &mut SqliteConnection,
     seq: i64,
