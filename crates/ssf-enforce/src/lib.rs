@@ -44,12 +44,16 @@
 //! others are allowed by role, group or grant.
 
 mod access;
+#[cfg(feature = "http")]
+pub mod authzen;
 mod decide;
 pub mod decision;
 mod engine;
 pub mod error;
 pub mod event;
 pub mod handle;
+#[cfg(feature = "http")]
+pub mod layer;
 mod plan;
 pub mod policy;
 #[cfg(feature = "receiver")]

@@ -1,0 +1,309 @@
+//! The parties of the scenario, each on its own loopback port with its own embedded store in a
+//! temporary directory:
+//! - the IdP / transmitter (`ssf-transmitter`, a generated RS256 key; the IdP signs Jane's
+//!   access token with a key of its own);
+//! - the ticket bridge (`ssf-jit`: webhooks in, `token-claims-change` out through the
+//!   transmitter's `POST /events` with its own OAuth client);
+//! - the support console (`support-console`: routes behind the enforcement layer, a receiver
+//!   whose push stream it creates through the transmitter's management API, an AuthZEN PDP);
+//! - the risk engine: an OAuth client of the transmitter that publishes `session-revoked`.
+
+use std::{sync::Arc, time::Duration};
+
+use serde_json::{Value, json};
+use ssf_http::ClientConfig;
+use ssf_jit::{Bridge, JitConfig, SystemConfig, SystemKind, WebhookAuth};
+use ssf_jose::{Algorithm, KeyPair, MemoryKeyStore, SetSigner, SigningKey};
+use ssf_store::SqliteStore;
+use ssf_transmitter::{
+    AppState, TransmitterConfig,
+    auth::{ClientSettings, hash_secret, jwt::encode_jwt},
+    metadata::paths,
+};
+use ssf_types::{Clock, KeyId};
+use support_console::{Console, ConsoleConfig, SUPPORT_AGENT};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::DemoError;
+
+/// Jane's e-mail address.
+pub const JANE: &str = "jane@example.com";
+/// Jane's subject at the IdP.
+pub const JANE_SUB: &str = "u-jane";
+/// The ticket system's name (`/jit/webhooks/helpdesk`).
+pub const HELPDESK: &str = "helpdesk";
+/// The console's client id at the transmitter.
+pub const CONSOLE_CLIENT: &str = "support-console";
+/// The ticket bridge's client id at the transmitter.
+pub const BRIDGE_CLIENT: &str = "ticket-bridge";
+/// The risk engine's client id at the transmitter.
+pub const RISK_CLIENT: &str = "risk-engine";
+/// The SET audience of the console's stream.
+pub const CONSOLE_AUDIENCE: &str = "https://console.demo.example";
+/// The `aud` of Jane's access token.
+pub const TOKEN_AUDIENCE: &str = "support-console";
+
+async fn bind() -> Result<(TcpListener, String), DemoError> {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| DemoError::Start(format!("bind 127.0.0.1:0: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| DemoError::Start(e.to_string()))?;
+    Ok((listener, format!("http://{addr}")))
+}
+
+fn random_secret() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
+}
+
+/// Everything running. Dropping it stops every task.
+#[derive(Debug)]
+pub struct World {
+    /// The transmitter's base URL (also its issuer and the IdP's).
+    pub transmitter_url: String,
+    /// The ticket bridge's base URL.
+    pub bridge_url: String,
+    /// The console.
+    pub console: Console,
+    /// The webhook secret of the helpdesk system (`Authorization: Bearer <secret>`).
+    pub webhook_secret: String,
+    /// The risk engine's client secret.
+    risk_secret: String,
+    idp_key: KeyPair,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl World {
+    /// Starts every party and waits (at most `ready_timeout`) until the console's stream is
+    /// verified.
+    pub async fn start(clock: Arc<dyn Clock>, ready_timeout: Duration) -> Result<Self, DemoError> {
+        ssf_jose::install_crypto_provider();
+        let dir = tempfile::tempdir().map_err(|e| DemoError::Start(format!("tempdir: {e}")))?;
+        let shutdown = CancellationToken::new();
+        let console_secret = random_secret();
+        let bridge_secret = random_secret();
+        let risk_secret = random_secret();
+        let webhook_secret = random_secret();
+
+        // The IdP / transmitter.
+        let (tx_listener, transmitter_url) = bind().await?;
+        let mut config = TransmitterConfig::default();
+        config.issuer.clone_from(&transmitter_url);
+        config.auth.clients = vec![
+            ClientSettings::new(
+                CONSOLE_CLIENT,
+                hash_secret(&console_secret),
+                ["ssf.read", "ssf.manage"],
+            )
+            .with_audience(CONSOLE_AUDIENCE),
+            ClientSettings::new(
+                BRIDGE_CLIENT,
+                hash_secret(&bridge_secret),
+                ["ssf.events.publish"],
+            ),
+            ClientSettings::new(
+                RISK_CLIENT,
+                hash_secret(&risk_secret),
+                ["ssf.events.publish"],
+            ),
+        ];
+        config.auth.http = ClientConfig::dev_loopback();
+        config.push.http = ClientConfig::dev_loopback();
+        let store = SqliteStore::open_path(dir.path().join("transmitter.db"), Arc::clone(&clock))
+            .await
+            .map_err(|e| DemoError::Start(format!("transmitter store: {e}")))?;
+        let tx_key = KeyPair::generate(Algorithm::Rs256, Some(KeyId::new("tx-1")))
+            .map_err(|e| DemoError::Start(format!("transmitter key: {e}")))?;
+        let signer = SetSigner::new(Arc::new(MemoryKeyStore::with_current(
+            Arc::clone(&clock),
+            tx_key,
+        )));
+        let state = AppState::new(
+            config,
+            Arc::new(store),
+            signer,
+            Arc::clone(&clock),
+            shutdown.clone(),
+        );
+        let workers = ssf_transmitter::workers::Transmitter::start(&state)
+            .map_err(|e| DemoError::Start(format!("transmitter workers: {e}")))?;
+        tokio::spawn(async move {
+            if let Err(e) = ssf_transmitter::router::serve(tx_listener, state).await {
+                tracing::error!(error = %e, "demo transmitter stopped");
+            }
+            workers.join().await;
+        });
+
+        // The ticket bridge.
+        let (jit_listener, bridge_url) = bind().await?;
+        let mut jit = JitConfig::default();
+        jit.database = Some(dir.path().join("jit.db"));
+        let mut system = SystemConfig::new(SystemKind::Generic, webhook_secret.clone());
+        system.auth = Some(WebhookAuth::Token);
+        jit.systems.insert(HELPDESK.to_owned(), system);
+        jit.emitter.events_url = Some(format!("{transmitter_url}{}", paths::EVENTS));
+        jit.emitter.token_url = Some(format!("{transmitter_url}{}", paths::TOKEN));
+        jit.emitter.client_id = Some(BRIDGE_CLIENT.to_owned());
+        jit.emitter.client_secret = Some(bridge_secret.into());
+        jit.emitter.http = ClientConfig::dev_loopback();
+        let bridge = Bridge::open(jit, Arc::clone(&clock))
+            .await
+            .map_err(|e| DemoError::Start(format!("ticket bridge: {e}")))?;
+        let bridge_workers = bridge
+            .start(shutdown.clone())
+            .map_err(|e| DemoError::Start(format!("ticket bridge workers: {e}")))?;
+        let app = ssf_jit::router(bridge);
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let _keep = bridge_workers;
+            let serve =
+                axum::serve(jit_listener, app).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "demo ticket bridge stopped");
+            }
+        });
+
+        // The support console, trusting the IdP's token key.
+        let idp_key = KeyPair::generate(Algorithm::Rs256, Some(KeyId::new("idp-1")))
+            .map_err(|e| DemoError::Start(format!("IdP key: {e}")))?;
+        let jwks = json!({ "keys": [idp_key.public_jwk()] });
+        let (console_listener, _) = bind().await?;
+        let mut console_config = ConsoleConfig::new(
+            transmitter_url.clone(),
+            CONSOLE_CLIENT,
+            console_secret,
+            CONSOLE_AUDIENCE,
+            jwks,
+            dir.path().join("console"),
+        );
+        console_config.token_audience = Some(TOKEN_AUDIENCE.to_owned());
+        console_config.dev_loopback = true;
+        let console = Console::start(console_config, console_listener, Arc::clone(&clock))
+            .await
+            .map_err(|e| DemoError::Start(format!("support console: {e}")))?;
+        console
+            .wait_ready(ready_timeout)
+            .await
+            .map_err(|e| DemoError::Start(format!("support console: {e}")))?;
+
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| DemoError::Start(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            transmitter_url,
+            bridge_url,
+            console,
+            webhook_secret,
+            risk_secret,
+            idp_key,
+            clock,
+            http,
+            shutdown,
+            _dir: dir,
+        })
+    }
+
+    /// The HTTP client of the demo's callers (Jane's browser, the helpdesk, the risk engine).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// The IdP signs Jane in: an RS256 access token (RFC 9068 `at+jwt`) for the console with
+    /// `sub`, `email`, `sid`, `iat`, `auth_time`, `acr`, `exp` (1 h) and role `support-agent`.
+    pub fn sign_in_jane(&self, session_id: &str) -> Result<String, DemoError> {
+        let now = self.clock.now().as_secs();
+        let claims = json!({
+            "iss": self.transmitter_url,
+            "sub": JANE_SUB,
+            "aud": TOKEN_AUDIENCE,
+            "email": JANE,
+            "sid": session_id,
+            "iat": now,
+            "auth_time": now,
+            "exp": now + 3600,
+            "acr": "nist-aal2",
+            "roles": [SUPPORT_AGENT],
+            "jti": uuid::Uuid::new_v4().to_string(),
+        });
+        encode_jwt(&self.idp_key, "at+jwt", &claims)
+            .map_err(|e| DemoError::Start(format!("signing Jane's token: {e}")))
+    }
+
+    /// The URL of the helpdesk webhook at the bridge.
+    pub fn webhook_url(&self) -> String {
+        format!("{}/jit/webhooks/{HELPDESK}", self.bridge_url)
+    }
+
+    /// A generic ticket webhook body for case `ticket` about `customer`.
+    pub fn ticket_event(&self, ticket: &str, event_type: &str, customer: &str) -> Value {
+        let mut body = json!({
+            "ticket_id": ticket,
+            "event_id": uuid::Uuid::new_v4().to_string(),
+            "event_type": event_type,
+            "occurred_at": self.clock.now().0,
+            "state": if matches!(event_type, "closed" | "resolved" | "cancelled") { "closed" } else { "open" },
+            "fields": {"customer_id": customer},
+        });
+        if event_type == "assigned"
+            && let Some(map) = body.as_object_mut()
+        {
+            map.insert("assignee".into(), json!({"email": JANE}));
+        }
+        body
+    }
+
+    /// A token of the risk engine's client from the transmitter's token endpoint.
+    pub async fn risk_engine_token(&self) -> Result<String, DemoError> {
+        let response = self
+            .http
+            .post(format!("{}{}", self.transmitter_url, paths::TOKEN))
+            .basic_auth(RISK_CLIENT, Some(&self.risk_secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials&scope=ssf.events.publish")
+            .send()
+            .await
+            .map_err(|e| DemoError::Http(format!("token endpoint: {e}")))?;
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| DemoError::Http(format!("token endpoint: {e}")))?;
+        body["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| DemoError::Http(format!("token endpoint answered {body}")))
+    }
+
+    /// The transmitter's ingest URL.
+    pub fn events_url(&self) -> String {
+        format!("{}{}", self.transmitter_url, paths::EVENTS)
+    }
+
+    /// Stops everything and waits for the console's tasks.
+    pub async fn shutdown(mut self) {
+        self.shutdown.cancel();
+        self.console.stop().await;
+    }
+}

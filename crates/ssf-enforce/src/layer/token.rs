@@ -1,0 +1,266 @@
+//! [`TokenVerifier`]: checks the app's own bearer access tokens (JWT,
+//! [RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)) before the engine judges them.
+//!
+//! The keys come from the caller as a JWKS document (fetched from the IdP's `jwks_uri`, read from
+//! a file, or built in process): this crate never reads the network. [`TokenVerifier::set_jwks`]
+//! replaces them at run time (key rotation). Only asymmetric algorithms are accepted (RS256 by
+//! default); `none` and HMAC never. `exp` is required and checked, like `nbf`, against the
+//! injected [`Clock`].
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    fmt,
+    sync::{Arc, PoisonError, RwLock},
+};
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
+use serde_json::{Map, Value};
+use ssf_types::Clock;
+
+/// Why a bearer token was not accepted. Coarse on purpose: every variant answers
+/// `401 invalid_token` with a constant description, so nothing about the expected issuer,
+/// audience or keys leaks ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// No `Authorization: Bearer` header.
+    #[error("no bearer access token")]
+    Missing,
+    /// Not a compact JWS, or its header or claims are not JSON objects.
+    #[error("the access token is malformed")]
+    Malformed,
+    /// No `kid`, or no configured key has it.
+    #[error("the access token's signing key is unknown")]
+    UnknownKey,
+    /// The `alg` is not allowed or does not fit the key.
+    #[error("the access token's algorithm is not accepted")]
+    Algorithm,
+    /// The signature, `iss` or `aud` did not verify.
+    #[error("the access token did not verify")]
+    Invalid,
+    /// `exp` is missing or past, or `nbf` is in the future.
+    #[error("the access token is expired or not yet valid")]
+    Expired,
+    /// The JWKS given to the verifier could not be read (configuration error).
+    #[error("the JWKS could not be read: {0}")]
+    Jwks(String),
+}
+
+impl TokenError {
+    /// The constant `error_description` for the 401 answer.
+    pub fn description(&self) -> &'static str {
+        match self {
+            Self::Missing => "A bearer access token is required",
+            Self::Expired => "The access token is expired",
+            _ => "The access token is not valid",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct KeyEntry {
+    key: DecodingKey,
+    /// The JWK's own `alg`, when it names one.
+    alg: Option<Algorithm>,
+}
+
+/// Verifies bearer JWTs against an issuer, optional audiences and a key set. Cheap to clone
+/// (the keys are shared, so [`set_jwks`](Self::set_jwks) on one clone changes all).
+#[derive(Clone)]
+pub struct TokenVerifier {
+    issuer: String,
+    audiences: Vec<String>,
+    algorithms: Vec<Algorithm>,
+    leeway_secs: i64,
+    keys: Arc<RwLock<BTreeMap<String, KeyEntry>>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("issuer", &self.issuer)
+            .field("audiences", &self.audiences)
+            .field("algorithms", &self.algorithms)
+            .field("kids", &self.kids())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether jsonwebtoken may verify `alg` with a JWK of `kty`: asymmetric families only.
+fn fits(alg: Algorithm, kty: &str) -> bool {
+    use Algorithm as A;
+    match kty {
+        "RSA" => matches!(
+            alg,
+            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
+        ),
+        "EC" => matches!(alg, A::ES256 | A::ES384),
+        "OKP" => matches!(alg, A::EdDSA),
+        _ => false,
+    }
+}
+
+fn parse_keys(jwks: &Value) -> Result<BTreeMap<String, KeyEntry>, TokenError> {
+    let set: JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| TokenError::Jwks(e.to_string()))?;
+    let mut keys = BTreeMap::new();
+    for (jwk, raw) in set.keys.iter().zip(
+        jwks.get("keys")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten(),
+    ) {
+        let Some(kid) = jwk.common.key_id.clone() else {
+            continue;
+        };
+        // Encryption keys and symmetric keys are never used to verify access tokens.
+        let enc = raw.get("use").and_then(Value::as_str) == Some("enc");
+        let kty = raw.get("kty").and_then(Value::as_str).unwrap_or_default();
+        if enc || kty == "oct" {
+            continue;
+        }
+        let Ok(key) = DecodingKey::from_jwk(jwk) else {
+            continue;
+        };
+        let alg = raw
+            .get("alg")
+            .and_then(Value::as_str)
+            .and_then(|a| a.parse::<Algorithm>().ok());
+        keys.insert(kid, KeyEntry { key, alg });
+    }
+    Ok(keys)
+}
+
+impl TokenVerifier {
+    /// A verifier for tokens from `issuer`, signed by a key of `jwks` (a JWKS document,
+    /// `{"keys": [...]}`). Accepts RS256 only until [`algorithms`](Self::algorithms) says
+    /// otherwise, and any audience until [`audience`](Self::audience) names one.
+    pub fn new(
+        issuer: impl Into<String>,
+        jwks: &Value,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, TokenError> {
+        // jsonwebtoken >= 10 needs a process-wide provider; an already installed one stays.
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
+        Ok(Self {
+            issuer: issuer.into(),
+            audiences: Vec::new(),
+            algorithms: vec![Algorithm::RS256],
+            leeway_secs: 30,
+            keys: Arc::new(RwLock::new(parse_keys(jwks)?)),
+            clock,
+        })
+    }
+
+    /// Accept only tokens whose `aud` holds `audience` (may be called several times).
+    #[must_use]
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audiences.push(audience.into());
+        self
+    }
+
+    /// The accepted algorithms by JOSE name (`RS256`, `PS256`, `ES256`, `EdDSA`, ...).
+    /// HMAC and `none` are refused.
+    pub fn algorithms<'a>(
+        mut self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Self, TokenError> {
+        let mut algs = Vec::new();
+        for name in names {
+            let alg = name
+                .parse::<Algorithm>()
+                .map_err(|_| TokenError::Jwks(format!("unknown algorithm {name:?}")))?;
+            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                return Err(TokenError::Jwks(format!("{name} is not accepted")));
+            }
+            algs.push(alg);
+        }
+        self.algorithms = algs;
+        Ok(self)
+    }
+
+    /// The allowed clock skew for `exp` and `nbf`, in seconds (default 30).
+    #[must_use]
+    pub fn leeway_secs(mut self, secs: i64) -> Self {
+        self.leeway_secs = secs.max(0);
+        self
+    }
+
+    /// Replaces the keys (rotation); returns how many are usable.
+    pub fn set_jwks(&self, jwks: &Value) -> Result<usize, TokenError> {
+        let keys = parse_keys(jwks)?;
+        let n = keys.len();
+        *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+        Ok(n)
+    }
+
+    /// The ids of the usable keys.
+    pub fn kids(&self) -> Vec<String> {
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The issuer tokens must carry.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Verifies `token` and returns its claims.
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.crit.is_some() {
+            return Err(TokenError::Malformed);
+        }
+        let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+        let entry = self
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(kid)
+            .cloned()
+            .ok_or(TokenError::UnknownKey)?;
+        let alg = header.alg;
+        let kty = match entry.key.family() {
+            jsonwebtoken::AlgorithmFamily::Rsa => "RSA",
+            jsonwebtoken::AlgorithmFamily::Ec => "EC",
+            jsonwebtoken::AlgorithmFamily::Ed => "OKP",
+            _ => "oct",
+        };
+        if !self.algorithms.contains(&alg)
+            || !fits(alg, kty)
+            || entry.alg.is_some_and(|own| own != alg)
+        {
+            return Err(TokenError::Algorithm);
+        }
+        let mut validation = Validation::new(alg);
+        validation.required_spec_claims = HashSet::new();
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = !self.audiences.is_empty();
+        validation.leeway = 0;
+        validation.set_issuer(&[&self.issuer]);
+        if !self.audiences.is_empty() {
+            validation.set_audience(&self.audiences);
+        }
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &entry.key, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        let now = self.clock.now().as_secs();
+        let num = |name: &str| claims.get(name).and_then(Value::as_i64);
+        match num("exp") {
+            Some(exp) if exp + self.leeway_secs > now => {}
+            _ => return Err(TokenError::Expired),
+        }
+        if num("nbf").is_some_and(|nbf| nbf - self.leeway_secs > now) {
+            return Err(TokenError::Expired);
+        }
+        Ok(claims)
+    }
+}
