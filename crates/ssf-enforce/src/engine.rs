@@ -126,8 +126,12 @@ impl Engine {
         report
     }
 
-    /// Replaces the state with the stored rows (start-up, or another node's notification).
-    /// Builds the new state before taking the lock, so decisions go on meanwhile.
+    /// Replaces the state with the stored rows (start-up, or after a failed store transaction).
+    /// Builds the new state before taking the lock, so decisions go on meanwhile; a `commit`
+    /// running concurrently with a `load` is lost, so call both from one task (the receiver's
+    /// apply task does). Another node that learns of new rows need not reload everything: it can
+    /// [`commit`](Self::commit) them (read back with [`Effect::from_stored`]), since effects
+    /// converge in any order.
     pub fn load(&self, rows: impl IntoIterator<Item = StateRow>) -> CommitReport {
         let mut report = CommitReport::default();
         let mut fresh = State::default();

@@ -54,8 +54,8 @@ pub mod member {
 /// One handle, e.g. `user|iss_sub|https://idp.example.com/|jane`. See the module docs.
 ///
 /// It carries the hash of its text, computed once with a per-process random key, so the
-/// decision path looks handles up without hashing them again (see [`HandleMap`]). Serialized as
-/// the plain string.
+/// decision path looks handles up without hashing them again (the index uses a pass-through
+/// hasher). Serialized as the plain string.
 #[derive(Clone)]
 pub struct HandleKey {
     key: String,
