@@ -125,6 +125,28 @@ pub(crate) enum Command {
         ssf tail --issuer http://127.0.0.1:8080 --client-id dev-receiver --stream-id 0f3a..."
     )]
     Tail(TailArgs),
+    /// Run the just-in-time access and session revocation scenario end to end on loopback.
+    #[command(
+        long_about = "Run the seed scenario end to end in one process, on 127.0.0.1 with \
+        random ports, real HTTP between the parties and embedded stores in a temporary \
+        directory: an IdP/transmitter, a ticket bridge, a support console protected by the \
+        enforcement layer (with a receiver) and a risk engine. Jane signs in; reading customer \
+        C2148 is denied; a case about it is assigned to her (webhook); reading and writing C2148 \
+        are allowed, C9999 still denied; the case closes; C2148 is denied again; the knowledge \
+        base is allowed throughout by her role; the risk engine revokes her session and her \
+        token gets 401. Prints a timeline with the measured latency of each step and exits 0 \
+        only if every step behaved as expected (1 otherwise).\n\nExamples:\n  ssf demo\n  \
+        ssf demo --serve      # keep everything running and print URLs, a token and curl commands"
+    )]
+    Demo(DemoArgs),
+}
+
+/// `ssf demo` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct DemoArgs {
+    /// Keep every party running (until Ctrl-C) and print the URLs to try by hand.
+    #[arg(long)]
+    pub(crate) serve: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -4,6 +4,7 @@
 
 mod caep;
 mod cli;
+mod demo;
 mod emit;
 mod input;
 mod keys;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Emit(args) => emit::run(args),
         Command::Stream(cmd) => stream::run(cmd),
         Command::Tail(args) => tail::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
