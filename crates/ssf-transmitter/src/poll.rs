@@ -79,8 +79,8 @@ impl Default for PollSettings {
 }
 
 impl PollSettings {
-    /// A timeout for the poll route that never cuts a long poll short: the wait plus 15 s. A
-    /// router-wide timeout layer must not be shorter than this on the poll route.
+    /// The poll route's timeout, which never cuts a long poll short: the wait plus 15 s. The
+    /// handler applies it itself; a router-wide timeout layer must not be shorter on this route.
     pub fn route_timeout(&self) -> Duration {
         self.long_poll_wait + Duration::from_secs(15)
     }
@@ -100,7 +100,14 @@ async fn poll(
     principal.require(Scope::Read)?;
     let request = body::parse(&body)?;
     let stream_id = StreamId::new(stream_id);
-    let answer = answer(&state, &principal.client_id, &stream_id, &request).await?;
+    // The route's own bound, longer than any long poll (POLL-07): only a stuck store hits it.
+    let limit = state.config.poll.route_timeout();
+    let answer = tokio::time::timeout(
+        limit,
+        answer(&state, &principal.client_id, &stream_id, &request),
+    )
+    .await
+    .map_err(|_| ApiError::Unavailable("poll timed out in the store".to_owned()))??;
     metrics::poll_request();
     let body = PollResponse::new(answer.sets.into_iter().collect(), answer.more_available);
     let mut response = Json(body).into_response();
