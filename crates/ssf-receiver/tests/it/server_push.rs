@@ -203,7 +203,7 @@ async fn concurrent_pushes_are_group_committed_and_applied_once_each() {
     let tokens: Vec<String> = (0..200).map(|i| sign(&claims(&format!("c-{i}")))).collect();
     let mut tasks = Vec::new();
     // Every SET twice, concurrently.
-    for token in tokens.iter().chain(tokens.iter()).cloned() {
+    for token in tokens.clone().into_iter().chain(tokens.clone()) {
         let rx = Arc::clone(&rx);
         tasks.push(tokio::spawn(async move { rx.push(&token).await.status }));
     }
