@@ -5,6 +5,7 @@
 mod demo;
 mod keys;
 mod serve;
+mod serve_tls;
 mod server;
 mod set;
 

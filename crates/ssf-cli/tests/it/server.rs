@@ -27,7 +27,7 @@ pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T
             return value;
         }
         assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        runtime().block_on(tokio::time::sleep(Duration::from_millis(50)));
+        runtime().block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
     }
 }
 
@@ -46,6 +46,15 @@ impl Server {
     /// Writes `config` to `dir/ssf.toml` and starts `ssf serve --config ssf.toml` in `dir`
     /// with `env`; returns once `/healthz` answers 200.
     pub(crate) fn start(dir: &Path, config: &str, env: &[(&str, &str)]) -> Self {
+        let server = Self::spawn(dir, config, env);
+        wait_for("/healthz", || {
+            (get(&server.url("/healthz")).0 == 200).then_some(())
+        });
+        server
+    }
+
+    /// Like [`Self::start`], but returns as soon as the banner names the URL.
+    pub(crate) fn spawn(dir: &Path, config: &str, env: &[(&str, &str)]) -> Self {
         std::fs::write(dir.join("ssf.toml"), config).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ssf"));
         command
@@ -78,16 +87,12 @@ impl Server {
             let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
             panic!("ssf serve did not start:\n{log}");
         };
-        let server = Self {
+        Self {
             child,
             base,
             dir: dir.to_owned(),
             stdout: lines,
-        };
-        wait_for("/healthz", || {
-            (get(&server.url("/healthz")).0 == 200).then_some(())
-        });
-        server
+        }
     }
 
     /// The URL of `path` on this server.
@@ -182,7 +187,8 @@ pub(crate) fn ssf_json(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Value
         .unwrap_or_else(|e| panic!("ssf {args:?} printed no JSON ({e}): {}", run.stdout))
 }
 
-fn runtime() -> &'static tokio::runtime::Runtime {
+/// The tests' shared Tokio runtime.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()

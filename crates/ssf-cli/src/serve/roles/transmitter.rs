@@ -1,8 +1,10 @@
 //! The transmitter role: its SQLite store, its key directory (a key is generated on first
 //! start), development OAuth clients when none is configured, the library's router and its
-//! background workers (push delivery, lease reaper, inactivity sweep, metrics sampler).
+//! background workers (push delivery, lease reaper, inactivity sweep, metrics sampler). The key
+//! directory is re-read every [`KEY_RELOAD`], so `ssf keys rotate --dir <data_dir>/keys` takes
+//! effect without a restart.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use axum::Router;
@@ -19,6 +21,9 @@ use crate::{
     input::{Context, Failure, usage},
     serve::{config::TransmitterSection, credentials},
 };
+
+/// How often the key directory is re-read.
+const KEY_RELOAD: Duration = Duration::from_secs(30);
 
 /// Assembles the transmitter role of `section` (its issuer already final).
 pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Result<Role, Failure> {
@@ -64,7 +69,9 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
         keys.promote().or_runtime("making the new key current")?;
         tracing::info!(kid = %info.kid, alg = %info.alg, dir = %section.keys_dir.display(), "signing key generated");
     }
-    let signer = SetSigner::new(Arc::new(keys));
+    let keys = Arc::new(keys);
+    let signer = SetSigner::new(Arc::clone(&keys) as Arc<dyn KeyStore>);
+    let reload = tokio::spawn(reload_keys(keys, ctx.shutdown.clone()));
     let endpoints = Endpoints::new(&config);
     banner.insert(0, ("issuer", config.issuer.clone()));
     banner.insert(
@@ -94,11 +101,26 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
         probe: Arc::new(StoreProbe(store)),
         stop: Box::pin(async move {
             workers.join().await;
+            let _ = reload.await;
             drop(state);
             stop_store.close().await;
         }),
         banner,
     })
+}
+
+/// Re-reads the key directory every [`KEY_RELOAD`] until `shutdown` fires; a failed read keeps
+/// the keys in use and is logged.
+async fn reload_keys(keys: Arc<FileKeyStore>, shutdown: tokio_util::sync::CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(KEY_RELOAD) => {}
+        }
+        if let Err(e) = keys.reload() {
+            tracing::warn!(dir = %keys.dir().display(), error = %e, "re-reading the key directory failed; keeping the keys in use");
+        }
+    }
 }
 
 /// Healthy when the outbox can be counted.
