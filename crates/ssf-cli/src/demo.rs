@@ -1,5 +1,5 @@
 //! `ssf demo`: runs the seed scenario of [`ssf_demo`] and prints its timeline; `--serve` keeps
-//! every party running and prints what to try by hand.
+//! every party running (until Ctrl-C or SIGTERM) and prints what to try by hand.
 
 use std::{process::ExitCode, sync::Arc};
 
@@ -25,9 +25,7 @@ async fn demo(args: DemoArgs) -> CmdResult {
             .map_err(|e| Failure::Runtime(e.into()))?;
         let guide = ssf_demo::serve_guide(&world).map_err(|e| Failure::Runtime(e.into()))?;
         println!("{guide}");
-        tokio::signal::ctrl_c()
-            .await
-            .or_runtime("waiting for Ctrl-C")?;
+        stop_signal().await?;
         world.shutdown().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -44,4 +42,23 @@ async fn demo(args: DemoArgs) -> CmdResult {
     } else {
         ExitCode::from(EXIT_REJECTED)
     })
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stop_signal() -> Result<(), Failure> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).or_runtime("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.or_runtime("waiting for Ctrl-C"),
+            _ = term.recv() => Ok(()),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c()
+            .await
+            .or_runtime("waiting for Ctrl-C")
+    }
 }

@@ -21,6 +21,11 @@ use std::collections::BTreeMap;
 pub use console::{Console, ConsoleConfig};
 use ssf_enforce::{EngineConfig, Permission};
 
+/// The README's "Protect your axum service" example, compiled as a doctest so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
+
 /// The role that may read the knowledge base.
 pub const SUPPORT_AGENT: &str = "support-agent";
 

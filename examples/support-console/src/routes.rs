@@ -110,3 +110,34 @@ pub fn routes(records: Arc<RecordStore>, layer: EnforcementLayer) -> Router {
         .with_state(records)
         .layer(layer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_name_their_asset_and_access() {
+        let t = |m: Method, p: &str| target_of(&m, &p.parse().unwrap());
+        let c = t(Method::GET, "/customers/C2148").unwrap();
+        assert_eq!(
+            (c.resource.asset_id.as_str(), c.access.as_deref()),
+            ("C2148", Some("read"))
+        );
+        assert_eq!(
+            t(Method::PUT, "/customers/C2148")
+                .unwrap()
+                .access
+                .as_deref(),
+            Some("read_write")
+        );
+        assert_eq!(
+            t(Method::GET, "/kb/article-42")
+                .unwrap()
+                .resource
+                .asset_type,
+            KB
+        );
+        assert!(t(Method::GET, "/me").is_none());
+        assert!(t(Method::GET, "/customers/").is_none());
+    }
+}
