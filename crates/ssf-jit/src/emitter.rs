@@ -1,5 +1,5 @@
 //! The emitter: sends queued events to the transmitter's `POST /events` (DESIGN §3: the producer
-//! hop), with a bearer token from [`token`].
+//! hop), with a static bearer token or an OAuth client-credentials token.
 //!
 //! - `2xx`: the event is durable at the transmitter; the row is marked sent with the answer
 //!   (`{"txn", "streams", "jtis"}`, so the audit links the ticket event to the SET `jti`s).

@@ -86,7 +86,7 @@ async fn a_5xx_is_retried_with_backoff_and_a_revoke_never_overtakes_its_grant() 
 }
 
 #[tokio::test]
-async fn the_backoff_keeps_retrying_at_its_last_step() {
+async fn the_backoff_keeps_retrying_at_its_last_step_d_jit_05() {
     let h = Harness::with(|c| {
         c.emitter.retry.delays = vec![
             std::time::Duration::from_secs(1),

@@ -9,8 +9,9 @@ use crate::support::{Harness, T0, TOKEN_CLAIMS_CHANGE, claims, generic_event};
 
 const EIGHT_HOURS: i64 = 8 * 3600;
 
+/// CAEP-11 (claims, event_timestamp); SSF-SET-10/11: the ticket event is the `txn`.
 #[tokio::test]
-async fn assign_sends_one_grant_with_the_seed_claims() {
+async fn assign_sends_one_grant_with_the_seed_claims_caep_11() {
     let h = Harness::start().await;
     let (status, answer) = h
         .generic(&generic_event(
@@ -133,7 +134,7 @@ async fn close_revokes_and_every_closing_kind_does() {
 }
 
 #[tokio::test]
-async fn expiry_revokes_even_if_the_ticket_stays_open() {
+async fn expiry_revokes_even_if_the_ticket_stays_open_d_jit_04() {
     let h = Harness::start().await;
     h.generic(&generic_event(
         "e1",
@@ -199,7 +200,7 @@ async fn the_background_sweeper_revokes_at_expiry() {
 }
 
 #[tokio::test]
-async fn close_before_assign_grants_nothing() {
+async fn close_before_assign_grants_nothing_d_jit_02() {
     let h = Harness::start().await;
     h.at(120);
     let (_, answer) = h
@@ -254,7 +255,7 @@ async fn tickets_without_assignee_or_asset_are_accepted_without_a_grant() {
 }
 
 #[tokio::test]
-async fn two_tickets_on_one_customer_revoke_only_when_both_close() {
+async fn two_tickets_on_one_customer_revoke_only_when_both_close_d_jit_03() {
     let h = Harness::start().await;
     h.generic(&generic_event(
         "a1",
@@ -314,4 +315,25 @@ async fn access_level_follows_a_mapped_field() {
     h.flush().await;
     let events = h.tx.events();
     assert_eq!(claims(&events[1])["access_allowed"], "read");
+}
+
+#[tokio::test]
+async fn event_timestamp_is_when_the_bridge_decided_d_jit_01() {
+    let h = Harness::start().await;
+    h.at(100);
+    h.generic(&generic_event(
+        "e1",
+        "assigned",
+        30,
+        Some("jane@example.com"),
+    ))
+    .await;
+    h.flush().await;
+    let e = &h.tx.events()[0];
+    assert_eq!(e["event"]["event_timestamp"], T0 + 100);
+    assert_eq!(
+        e["event"]["reason_admin"]["en"],
+        "generic ticket SUP-42: assigned"
+    );
+    assert_eq!(claims(e)["expires_at"], T0 + 100 + EIGHT_HOURS);
 }

@@ -199,7 +199,7 @@ async fn a_replayed_webhook_answers_duplicate_and_changes_nothing() {
 }
 
 #[tokio::test]
-async fn webhooks_older_than_max_age_are_refused() {
+async fn webhooks_older_than_max_age_are_refused_d_jit_06() {
     let h = Harness::start().await;
     h.at(3601);
     let (status, answer) = h.jira(&fixture("jira/issue_assigned.json"), "d-old").await;
