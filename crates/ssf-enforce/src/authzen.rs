@@ -4,11 +4,11 @@
 //!
 //! The request's `subject` becomes token claims for [`Engine::request_from_claims`]:
 //! `subject.properties` are read as claims (`iss`, `sub`, `email`, `sid`, `device_id`, `iat`,
-//! `acr`, `auth_time`, `roles`, `groups`, ...), and `subject.id` fills `email` when it is an
-//! e-mail address, else `sub`. `resource.type` / `resource.id` name the asset; `action.name` is
-//! the access level (`read`, `read_write`, or the aliases `can_read`, `view`, `GET` → the
-//! lowest level above "none" and `write`, `update`, `can_write`, `can_update`, `PUT`,
-//! `POST`, `DELETE` → the highest). The answer is `{"decision": bool, "context": {...}}`,
+//! `acr`, `auth_time`, `roles`, `groups`, ...), and `subject.id` fills `sid` (type `session`),
+//! `device_id` (type `device`), `email` when it is an e-mail address, else `sub`.
+//! `resource.type` / `resource.id` name the asset; `action.name` is the access level (`read`,
+//! `read_write`, or the aliases `can_read`, `view`, `GET` → the lowest level above "none" and
+//! `write`, `update`, `can_write`, `can_update`, `PUT`, `POST`, `DELETE` → the highest). The answer is `{"decision": bool, "context": {...}}`,
 //! where the context says why: `reason`, `message`, and the `jti`, `iss` and `rule` of the
 //! SET behind the decision.
 //!
@@ -153,11 +153,17 @@ fn access_of(engine: &Engine, name: &str) -> String {
     pick.cloned().unwrap_or_else(|| name.to_owned())
 }
 
-/// The claims a subject stands for.
+/// The claims a subject stands for: `properties`, plus `subject.id` as the session id (type
+/// `session`), device id (type `device`), `email` (an address) or `sub`.
 fn claims_of(subject: &Entity) -> Map<String, Value> {
     let mut claims = subject.properties.clone();
     if let Some(id) = subject.id.as_deref().filter(|s| !s.is_empty()) {
-        let name = if id.contains('@') { "email" } else { "sub" };
+        let name = match subject.kind.as_deref() {
+            Some("session") => "sid",
+            Some("device") => "device_id",
+            _ if id.contains('@') => "email",
+            _ => "sub",
+        };
         claims
             .entry(name.to_owned())
             .or_insert_with(|| id.to_owned().into());

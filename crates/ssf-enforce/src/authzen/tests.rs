@@ -107,6 +107,11 @@ async fn evaluation_says_why_with_the_causing_jti() {
     assert_eq!(v["decision"], false);
     assert_eq!(v["context"]["reason"], "session_revoked");
     assert_eq!(v["context"]["jti"], "revoke-9");
+    // The session itself as the subject.
+    let by_session = json!({"subject": {"type": "session", "id": "s-1", "properties": {"iat": T0 - 10}},
+        "resource": {"type": "kb", "id": "a1"}, "action": {"name": "read"}});
+    let (_, v) = post(&base, EVALUATION_PATH, &by_session).await;
+    assert_eq!(v["context"]["reason"], "session_revoked", "{v}");
 
     let (s, v) = post(&base, EVALUATION_PATH, &json!({"subject": jane()})).await;
     assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")));
