@@ -23,6 +23,7 @@
 //! 7 days, SSF-RXV-20), which must exceed the transmitters' retry horizon; a purge task forgets
 //! older ones.
 
+mod item;
 mod task;
 
 use std::{

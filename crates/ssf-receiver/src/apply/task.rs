@@ -1,30 +1,62 @@
-//! The apply task's loop: take a batch, de-duplicate, plan, store in one transaction, answer.
+//! The apply task's loop, two stages deep: while batch N is being committed, batch N+1 is
+//! collected, de-duplicated and planned; it is submitted once N's outcome is known. At most one
+//! commit is in flight, so a failed commit never leaves a later batch stored on top of it: the
+//! prepared batch is failed too (its SETs are redelivered) and memory is reloaded.
 
-use std::{collections::BTreeMap, sync::Arc};
-
-use serde_json::json;
-use ssf_store::{
-    NewAuditEntry,
-    model::StreamStatus as StoredStatus,
-    receiver::{ApplyItem, ApplyResult, ReceiverStore, StateWrite, StreamControl},
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
 };
-use ssf_types::Event;
-use tokio::sync::mpsc;
 
-use super::{ApplyError, ApplyOutcome, Job};
+use ssf_store::{
+    StoreResult,
+    receiver::{ApplyItem, ApplyResult, ReceiverStore},
+};
+use tokio::{sync::mpsc, task::JoinHandle};
+
+use super::{ApplyError, ApplyOutcome, Job, item::item};
 use crate::{
-    handler::{EventHandler, Handling, ReceivedSet},
+    handler::{EventHandler, Handling},
     metrics,
 };
 
+type Key = (String, String);
+
 /// Where a job's answer comes from.
 enum Slot {
-    /// Recorded before this batch.
+    /// Recorded before this batch, or in the batch committed just before it.
     Seen,
     /// The same (`iss`, `jti`) as an earlier item of this batch: its fate, as a duplicate.
     SameAsEarlier,
     /// Item `n` of this batch.
     Item(usize),
+}
+
+/// A batch de-duplicated and planned (its effects are in the handler's memory).
+struct Prepared {
+    jobs: Vec<Job>,
+    slots: Vec<Slot>,
+    has_writes: Vec<bool>,
+    items: Vec<ApplyItem>,
+    /// The keys of `items`.
+    keys: BTreeSet<Key>,
+}
+
+/// A batch whose commit is running.
+struct InFlight {
+    jobs: Vec<Job>,
+    slots: Vec<Slot>,
+    has_writes: Vec<bool>,
+    keys: BTreeSet<Key>,
+    commit: JoinHandle<StoreResult<Vec<ApplyResult>>>,
+}
+
+/// What woke the loop.
+enum Next {
+    /// This many jobs were received (0: the channel is closed).
+    Jobs(usize),
+    /// The commit in flight ended.
+    Committed(Result<StoreResult<Vec<ApplyResult>>, tokio::task::JoinError>),
 }
 
 struct Task {
@@ -45,19 +77,64 @@ pub(super) async fn run(
         handler,
         needs_reload: false,
     };
-    let mut batch = Vec::with_capacity(max_batch);
-    while rx.recv_many(&mut batch, max_batch).await > 0 {
-        ::metrics::histogram!(metrics::APPLY_BATCH_SIZE).record(batch.len() as f64);
-        task.run_batch(std::mem::take(&mut batch)).await;
+    let mut in_flight: Option<InFlight> = None;
+    loop {
+        let mut jobs = Vec::with_capacity(max_batch);
+        let next = match in_flight.as_mut() {
+            None => Next::Jobs(rx.recv_many(&mut jobs, max_batch).await),
+            Some(flight) => tokio::select! {
+                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
+                done = &mut flight.commit => Next::Committed(done),
+            },
+        };
+        let received = match next {
+            Next::Jobs(n) => n,
+            Next::Committed(done) => {
+                if let Some(flight) = in_flight.take() {
+                    task.finish(flight, Some(done)).await;
+                }
+                continue;
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        ::metrics::histogram!(metrics::APPLY_BATCH_SIZE).record(jobs.len() as f64);
+        let committing = in_flight.as_ref().map(|f| &f.keys);
+        let prepared = task.prepare(jobs, committing).await;
+        if let Some(flight) = in_flight.take()
+            && !task.finish(flight, None).await
+        {
+            // Planned on top of effects that were not stored.
+            if let Some(prepared) = prepared {
+                answer_all(prepared.jobs, "the previous batch failed; retry");
+            }
+            task.reload().await;
+            continue;
+        }
+        if let Some(prepared) = prepared {
+            in_flight = Some(task.submit(prepared));
+        }
+    }
+    if let Some(flight) = in_flight {
+        task.finish(flight, None).await;
     }
 }
 
 impl Task {
-    async fn run_batch(&mut self, jobs: Vec<Job>) {
+    /// De-duplicates and plans `jobs`; `None` when they were all answered (store unreadable).
+    /// Keys of `committing` (the batch in flight) count as recorded: if that batch fails, this
+    /// one is failed as a whole.
+    async fn prepare(
+        &mut self,
+        jobs: Vec<Job>,
+        committing: Option<&BTreeSet<Key>>,
+    ) -> Option<Prepared> {
         if self.needs_reload && !self.reload().await {
-            return answer_all(jobs, "the receiver state could not be reloaded");
+            answer_all(jobs, "the receiver state could not be reloaded");
+            return None;
         }
-        let keys: Vec<(String, String)> = jobs
+        let keys: Vec<Key> = jobs
             .iter()
             .map(|j| (j.set.issuer.as_str().to_owned(), j.set.jti().to_owned()))
             .collect();
@@ -65,20 +142,22 @@ impl Task {
             Ok(seen) => seen,
             Err(e) => {
                 tracing::error!(error = %e, "receiver store read failed");
-                return answer_all(jobs, &e.to_string());
+                answer_all(jobs, &e.to_string());
+                return None;
             }
         };
-
-        let mut first: BTreeMap<&(String, String), usize> = BTreeMap::new();
+        let mut first: BTreeMap<&Key, usize> = BTreeMap::new();
         let mut slots = Vec::with_capacity(jobs.len());
         let mut items = Vec::with_capacity(jobs.len());
         let mut has_writes = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
-            if seen.get(i).copied().unwrap_or(false) {
+            let key = &keys[i];
+            if seen.get(i).copied().unwrap_or(false) || committing.is_some_and(|c| c.contains(key))
+            {
                 slots.push(Slot::Seen);
                 continue;
             }
-            if first.contains_key(&keys[i]) {
+            if first.contains_key(key) {
                 slots.push(Slot::SameAsEarlier);
                 continue;
             }
@@ -87,23 +166,68 @@ impl Task {
                 Handling::Discard(_) => Vec::new(),
             };
             if !writes.is_empty() {
-                // Later SETs of this batch are planned on top of these effects.
+                // Later SETs are planned on top of these effects.
                 self.handler.commit(&writes);
             }
             has_writes.push(!writes.is_empty());
-            first.insert(&keys[i], items.len());
+            first.insert(key, items.len());
             slots.push(Slot::Item(items.len()));
             items.push(item(&job.set, writes));
         }
+        let item_keys = first.into_keys().cloned().collect();
+        Some(Prepared {
+            jobs,
+            slots,
+            has_writes,
+            items,
+            keys: item_keys,
+        })
+    }
 
-        let stored = if items.is_empty() {
-            Ok(Vec::new())
-        } else {
-            self.store.apply_batch(items).await
+    /// Starts the commit of `prepared`.
+    fn submit(&mut self, prepared: Prepared) -> InFlight {
+        let Prepared {
+            jobs,
+            slots,
+            has_writes,
+            items,
+            keys,
+        } = prepared;
+        let store = Arc::clone(&self.store);
+        let commit = tokio::spawn(async move {
+            if items.is_empty() {
+                Ok(Vec::new())
+            } else {
+                store.apply_batch(items).await
+            }
+        });
+        InFlight {
+            jobs,
+            slots,
+            has_writes,
+            keys,
+            commit,
+        }
+    }
+
+    /// Waits for the commit (unless `done` already holds its outcome) and answers every job.
+    /// `false` if it failed, or stored less than was planned: memory must then be reloaded.
+    async fn finish(
+        &mut self,
+        flight: InFlight,
+        done: Option<Result<StoreResult<Vec<ApplyResult>>, tokio::task::JoinError>>,
+    ) -> bool {
+        let outcome = match done {
+            Some(done) => done,
+            None => flight.commit.await,
+        };
+        let stored = match outcome {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(join) => Err(join.to_string()),
         };
         match stored {
             Ok(results) => {
-                for (job, slot) in jobs.into_iter().zip(slots) {
+                for (job, slot) in flight.jobs.into_iter().zip(flight.slots) {
                     let outcome = match slot {
                         Slot::Seen | Slot::SameAsEarlier => ApplyOutcome::Duplicate,
                         Slot::Item(n) => match results.get(n) {
@@ -116,33 +240,37 @@ impl Task {
                             // Recorded meanwhile by another receiver node: our planned effects
                             // were not stored, so memory must come from the store again.
                             _ => {
-                                self.needs_reload |= has_writes.get(n).copied().unwrap_or(false);
+                                let wrote = flight.has_writes.get(n).copied().unwrap_or(false);
+                                self.needs_reload |= wrote;
                                 ApplyOutcome::Duplicate
                             }
                         },
                     };
-                    finish(job, Ok(outcome));
+                    finish_job(job, Ok(outcome));
                 }
                 if self.needs_reload {
                     self.reload().await;
+                    return false;
                 }
+                true
             }
-            Err(e) => {
-                tracing::error!(error = %e, "receiver group commit failed; SETs will be redelivered");
-                if has_writes.iter().any(|w| *w) {
+            Err(reason) => {
+                tracing::error!(%reason, "receiver group commit failed; SETs will be redelivered");
+                if flight.has_writes.iter().any(|w| *w) {
                     self.needs_reload = true;
                     self.reload().await;
                 }
-                let reason = e.to_string();
-                for (job, slot) in jobs.into_iter().zip(slots) {
+                for (job, slot) in flight.jobs.into_iter().zip(flight.slots) {
                     let result = match slot {
+                        // Recorded before this batch was even planned.
                         Slot::Seen => Ok(ApplyOutcome::Duplicate),
                         Slot::SameAsEarlier | Slot::Item(_) => {
                             Err(ApplyError::Storage(reason.clone()))
                         }
                     };
-                    finish(job, result);
+                    finish_job(job, result);
                 }
+                false
             }
         }
     }
@@ -157,6 +285,7 @@ impl Task {
             }
             Err(e) => {
                 tracing::error!(error = %e, "reloading the receiver state failed");
+                self.needs_reload = true;
                 false
             }
         }
@@ -165,64 +294,15 @@ impl Task {
 
 fn answer_all(jobs: Vec<Job>, reason: &str) {
     for job in jobs {
-        finish(job, Err(ApplyError::Storage(reason.to_owned())));
+        finish_job(job, Err(ApplyError::Storage(reason.to_owned())));
     }
 }
 
-fn finish(job: Job, result: Result<ApplyOutcome, ApplyError>) {
+fn finish_job(job: Job, result: Result<ApplyOutcome, ApplyError>) {
     ::metrics::histogram!(metrics::APPLY_SECONDS).record(job.queued.elapsed().as_secs_f64());
     if let Ok(ApplyOutcome::Duplicate) = result {
         ::metrics::counter!(metrics::DEDUPE_HITS_TOTAL).increment(1);
     }
     // The caller may have gone away (connection closed); the outcome is durable either way.
     let _ = job.reply.send(result);
-}
-
-/// The store item for an accepted SET: its id, its writes, and what to audit and record.
-fn item(set: &ReceivedSet, writes: Vec<StateWrite>) -> ApplyItem {
-    let event_type = set.event.uri().into_string();
-    let control = match (&set.handling, &set.event) {
-        (Handling::Act, Event::Verification(_)) => Some(StreamControl::Verified),
-        (Handling::Act, Event::StreamUpdated(u)) => {
-            StoredStatus::parse(u.status.as_str()).map(|status| StreamControl::Status {
-                status,
-                reason: u.reason.clone(),
-            })
-        }
-        _ => None,
-    };
-    let audit = match set.handling {
-        Handling::Discard(reason) => {
-            ::metrics::counter!(metrics::DISCARDED_TOTAL, "reason" => reason.as_str()).increment(1);
-            Some(("set.discarded", json!({ "reason": reason.as_str() })))
-        }
-        Handling::Act if !writes.is_empty() || control.is_some() => {
-            Some(("set.applied", json!({ "writes": writes.len() })))
-        }
-        Handling::Act => None,
-    };
-    let audit = audit.map(|(action, mut detail)| {
-        detail["iss"] = json!(set.issuer.as_str());
-        detail["jti"] = json!(set.jti());
-        detail["event_type"] = json!(event_type);
-        if let Some(txn) = &set.claims.txn {
-            detail["txn"] = json!(txn.as_text());
-        }
-        NewAuditEntry {
-            actor: set.peer.to_string(),
-            action: action.to_owned(),
-            stream_id: None,
-            detail,
-        }
-    });
-    ApplyItem {
-        iss: set.issuer.as_str().to_owned(),
-        jti: set.jti().to_owned(),
-        received_at: set.received_at,
-        stream_key: set.stream_key.to_string(),
-        event_type,
-        writes,
-        audit,
-        control,
-    }
 }

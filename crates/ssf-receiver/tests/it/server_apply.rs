@@ -229,3 +229,78 @@ async fn noop_handler_receivers_still_record_and_deduplicate() {
     rx.push_accepted(&token).await;
     assert_eq!(rx.recorded().await, 1);
 }
+
+/// Waits (bounded) until `cond` holds.
+async fn eventually(mut cond: impl FnMut() -> bool) {
+    for _ in 0..2000 {
+        if cond() {
+            return;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    panic!("condition not reached");
+}
+
+#[tokio::test]
+async fn a_batch_prepared_behind_a_failing_commit_fails_too_and_memory_is_reloaded() {
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(crate::server_push::FlakyStore::open(dir.path(), true).await);
+    let gate = Arc::clone(store.gate.as_ref().unwrap());
+    let handler = Arc::new(StateHandler::default());
+    let rx = Arc::new(
+        Rx::start_with(RxOptions {
+            store: Some(store.clone()),
+            handler: Some(handler.clone()),
+            dir: Some(dir),
+            ..RxOptions::default()
+        })
+        .await,
+    );
+    let first = sign(&claims("first"));
+    let mut c = claims("second");
+    c["sub_id"] = json!({"format": "email", "email": "bob@example.com"});
+    let second = sign(&c);
+
+    // `first` commits (held at the gate); `second` is prepared meanwhile, on top of it.
+    store.fail.store(true, Ordering::SeqCst);
+    let a = tokio::spawn({
+        let (rx, t) = (Arc::clone(&rx), first.clone());
+        async move { rx.push(&t).await.status }
+    });
+    eventually(|| store.commits.load(Ordering::SeqCst) == 1).await;
+    let b = tokio::spawn({
+        let (rx, t) = (Arc::clone(&rx), second.clone());
+        async move { rx.push(&t).await.status }
+    });
+    // Both are planned into memory while the first commit waits.
+    eventually(|| handler.rows.lock().unwrap().len() == 2).await;
+    assert_eq!(store.prepared.load(Ordering::SeqCst), 2);
+    gate.add_permits(1);
+    assert_eq!(a.await.unwrap(), 503);
+    assert_eq!(
+        b.await.unwrap(),
+        503,
+        "never stored on top of a failed batch"
+    );
+    assert_eq!(
+        store.commits.load(Ordering::SeqCst),
+        1,
+        "the second batch was not submitted"
+    );
+    assert!(
+        handler.rows.lock().unwrap().is_empty(),
+        "memory reloaded from the store"
+    );
+    assert!(handler.applied.lock().unwrap().is_empty());
+
+    // The transmitter retries: both are applied, once.
+    store.fail.store(false, Ordering::SeqCst);
+    gate.add_permits(100);
+    rx.push_accepted(&first).await;
+    rx.push_accepted(&second).await;
+    rx.push_accepted(&first).await;
+    assert_eq!(*handler.applied.lock().unwrap(), ["first", "second"]);
+    assert_eq!(store.state_rows("revoked").await.unwrap().len(), 2);
+}

@@ -226,16 +226,41 @@ async fn healthz_answers() {
     assert_eq!(resp.status().as_u16(), 200);
 }
 
-/// A store whose commits can be made to fail.
+/// A store whose commits can be made to fail, or to wait at a gate.
 #[derive(Debug)]
 pub(crate) struct FlakyStore {
     inner: SqliteReceiverStore,
     pub(crate) fail: AtomicBool,
+    /// When set, every commit first takes a permit.
+    pub(crate) gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Commits waiting at the gate or running.
+    pub(crate) commits: std::sync::atomic::AtomicUsize,
+    /// Calls of `seen_among` (one per batch prepared).
+    pub(crate) prepared: std::sync::atomic::AtomicUsize,
+}
+
+impl FlakyStore {
+    pub(crate) async fn open(dir: &std::path::Path, gated: bool) -> Self {
+        let inner = SqliteReceiverStore::open_path(dir.join("receiver.db"), Arc::new(clock()))
+            .await
+            .unwrap();
+        Self {
+            inner,
+            fail: AtomicBool::new(false),
+            gate: gated.then(|| Arc::new(tokio::sync::Semaphore::new(0))),
+            commits: 0.into(),
+            prepared: 0.into(),
+        }
+    }
 }
 
 #[async_trait]
 impl ReceiverStore for FlakyStore {
     async fn apply_batch(&self, items: Vec<ApplyItem>) -> StoreResult<Vec<ApplyResult>> {
+        self.commits.fetch_add(1, Ordering::SeqCst);
+        if let Some(gate) = &self.gate {
+            gate.acquire().await.unwrap().forget();
+        }
         if self.fail.load(Ordering::SeqCst) {
             return Err(StoreError::CommitFailed("disk full (test)".into()));
         }
@@ -245,6 +270,7 @@ impl ReceiverStore for FlakyStore {
         self.inner.is_seen(iss, jti).await
     }
     async fn seen_among(&self, keys: &[(String, String)]) -> StoreResult<Vec<bool>> {
+        self.prepared.fetch_add(1, Ordering::SeqCst);
         self.inner.seen_among(keys).await
     }
     async fn purge_seen(&self, older_than: UnixMillis) -> StoreResult<u64> {
@@ -303,13 +329,7 @@ impl ReceiverStore for FlakyStore {
 #[tokio::test]
 async fn failed_commit_is_503_nothing_half_applied_memory_reloaded_then_redelivery_applies() {
     let dir = tempfile::tempdir().unwrap();
-    let inner = SqliteReceiverStore::open_path(dir.path().join("receiver.db"), Arc::new(clock()))
-        .await
-        .unwrap();
-    let store = Arc::new(FlakyStore {
-        inner,
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(FlakyStore::open(dir.path(), false).await);
     let handler = Arc::new(StateHandler::default());
     let rx = Rx::start_with(RxOptions {
         store: Some(store.clone()),
