@@ -98,3 +98,64 @@ async fn sampler(state: AppState) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::{TransmitterConfig, inactivity::InactivityAction};
+
+    /// The delivery-side settings as an operator writes them (every key shown at its default
+    /// except where noted).
+    const EXAMPLE: &str = r#"
+        [ingest]
+        max_batch = 1000
+        max_body_bytes = 4194304
+        stream_cache_ttl = "1s"
+        subject_index_reload = "5m"
+
+        [push]
+        workers = 8                       # not the default
+        batch_size = 64
+        concurrency = 16
+        lease = "60s"
+        idle_poll_interval = "1s"
+        accept_any_2xx = false
+        auth_failure_attempts = 3
+
+        [push.retry]
+        delays = ["1s", "5s", "30s", "2m", "10m", "1h", "6h", "24h"]
+        jitter_percent = 20
+        max_retry_after = "1h"
+
+        [push.http]
+        request_timeout = "10s"
+        allowed_networks = ["10.20.0.0/16"] # not the default
+
+        [poll]
+        long_poll_wait = "25s"
+        max_events_cap = 100
+        redelivery_after = "60s"
+
+        [inactivity]
+        action = "disable"                # not the default
+        sweep_interval = "60s"
+        notify_grace = "30s"
+    "#;
+
+    #[test]
+    fn delivery_settings_read_from_toml() {
+        let config: TransmitterConfig = toml::from_str(EXAMPLE).unwrap();
+        assert_eq!(config.push.workers, 8);
+        assert_eq!(config.push.retry.delays.len(), 8);
+        assert_eq!(config.push.http.allowed_networks.len(), 1);
+        assert_eq!(config.poll.long_poll_wait, Duration::from_secs(25));
+        assert_eq!(config.ingest.subject_index_reload, Duration::from_secs(300));
+        assert_eq!(config.inactivity.action, InactivityAction::Disable);
+        assert!(config.push.validate().is_ok());
+        assert!(
+            toml::from_str::<TransmitterConfig>("[push]\nworker = 3").is_err(),
+            "typos refused"
+        );
+    }
+}
