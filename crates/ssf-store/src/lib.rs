@@ -17,6 +17,7 @@
 pub mod conformance;
 pub mod error;
 pub mod model;
+pub mod postgres;
 pub mod receiver;
 mod rows;
 mod sql;
@@ -35,6 +36,7 @@ pub use model::{
         PolledSet, ReplaySelector,
     },
 };
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use transmitter::TransmitterStore;
 pub use wake::{Wake, WakeHub, WorkSubscription};

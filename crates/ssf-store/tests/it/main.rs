@@ -1,6 +1,8 @@
 //! Integration tests of `ssf-store`: the conformance suite on SQLite, plus SQLite specifics.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod postgres;
+mod postgres_receiver;
 mod receiver;
 mod sqlite;
 

@@ -1,0 +1,301 @@
+//! The scale-out backend: one PostgreSQL database shared by every transmitter node.
+//!
+//! Every operation is one transaction on a connection from a [`PgPool`]; there is no group-commit
+//! writer, the server handles concurrent writers. What SQLite gets from its single writer, this
+//! backend gets from locks:
+//!
+//! - push workers and polls claim rows with `FOR UPDATE SKIP LOCKED` under a lease, so two nodes
+//!   never get the same row and never wait for each other;
+//! - enqueue reads its streams `FOR SHARE` (status changes wait for it and it for them) and the
+//!   in-flight rows of its subject keys `FOR SHARE` (a row finishing concurrently waits until the
+//!   SETs queued behind it are committed, so its promotion sees them);
+//! - a partial unique index (`outbox_one_in_flight`) backs the per-subject order rule: at most one
+//!   ready, held or leased push row per (stream, subject key). A transaction that loses that race
+//!   (or a deadlock) is rolled back and run again.
+//!
+//! Wake-ups: a transaction that makes SETs deliverable sends `NOTIFY` on the schema's channel
+//! (see [`listen`]) before it commits, then wakes this node's [`WakeHub`] itself; a background
+//! `LISTEN` task wakes the hub of every other node. Migrations under `migrations/postgres/` are
+//! embedded and applied on connect (unless turned off).
+
+mod api;
+pub mod listen;
+mod outbox;
+mod poll;
+pub mod receiver;
+mod records;
+mod streams;
+
+use std::{
+    str::FromStr,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use sqlx::{
+    PgConnection, PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use ssf_types::{Clock, StreamId, UnixMillis};
+use tokio::task::JoinHandle;
+
+use crate::{
+    error::{StoreError, StoreResult},
+    wake::WakeHub,
+};
+
+/// The embedded transmitter migrations (`migrations/postgres`), tracked in `_sqlx_migrations`.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How often a transaction that lost a race (deadlock, serialization failure, the per-subject
+/// unique index) is tried in all.
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
+
+/// The unique index that allows one in-flight push SET per (stream, subject key).
+pub(crate) const ONE_IN_FLIGHT: &str = "outbox_one_in_flight";
+
+/// Runs `$body` in a transaction with `$tx: &mut PgConnection`, commits, and returns the body's
+/// `StoreResult`. A body or commit that failed with a retryable error (see [`is_retryable`]) is
+/// rolled back and run again, at most [`MAX_ATTEMPTS`] times in all: bodies must only read what
+/// they were given, never consume it.
+macro_rules! transaction {
+    ($pool:expr, |$tx:ident| $body:expr) => {{
+        let mut attempt: u32 = 1;
+        loop {
+            let mut guard = $pool.begin().await.map_err($crate::postgres::begin_error)?;
+            // An async block, so that `?` in the body ends the attempt, not the caller.
+            let result: $crate::error::StoreResult<_> = async {
+                let $tx: &mut sqlx::PgConnection = &mut guard;
+                $body
+            }
+            .await;
+            let result = match result {
+                Ok(value) => guard
+                    .commit()
+                    .await
+                    .map(|()| value)
+                    .map_err($crate::error::StoreError::from),
+                // Dropping the transaction rolls it back.
+                Err(err) => Err(err),
+            };
+            match result {
+                Err(err)
+                    if $crate::postgres::is_retryable(&err)
+                        && attempt < $crate::postgres::MAX_ATTEMPTS =>
+                {
+                    tracing::debug!(%err, attempt, "postgres transaction lost a race; retrying");
+                    attempt += 1;
+                }
+                result => break result,
+            }
+        }
+    }};
+}
+pub(crate) use transaction;
+
+/// A transaction could not start: [`StoreError::Closed`] once the store was closed.
+pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {
+    match err {
+        sqlx::Error::PoolClosed => StoreError::Closed,
+        err => StoreError::Database(err),
+    }
+}
+
+/// Whether `err` means "another transaction got in the way; run it again": a serialization
+/// failure (`40001`), a deadlock (`40P01`) or a violation of [`ONE_IN_FLIGHT`].
+pub(crate) fn is_retryable(err: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = err else {
+        return false;
+    };
+    matches!(db.code().as_deref(), Some("40001" | "40P01"))
+        || (db.is_unique_violation() && db.constraint() == Some(ONE_IN_FLIGHT))
+}
+
+/// Options of [`PgStore::connect`] and [`receiver::PgReceiverStore::connect`].
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections in the pool (the `LISTEN` task has one more of its own).
+    pub max_connections: u32,
+    /// How long an operation waits for a free connection before failing.
+    pub acquire_timeout: Duration,
+    /// The schema for the tables (`search_path`); `None` uses the server's default (`public`).
+    /// The schema must exist.
+    pub schema: Option<String>,
+    /// Apply the embedded migrations on connect (`ssf migrate` does it separately when off).
+    pub run_migrations: bool,
+    /// Run the `LISTEN` task that wakes this node when another node queues work. Turn off only for
+    /// tools that never wait for work (migrations, admin commands).
+    pub listen: bool,
+}
+
+impl Default for PgOptions {
+    /// 10 connections, 10 s acquire timeout, default schema, migrations and `LISTEN` on.
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(10),
+            schema: None,
+            run_migrations: true,
+            listen: true,
+        }
+    }
+}
+
+impl PgOptions {
+    /// Connect options for `url` (`postgres://user@host:port/db?...`) with these options applied.
+    pub fn connect_options(&self, url: &str) -> StoreResult<PgConnectOptions> {
+        let mut connect = PgConnectOptions::from_str(url)?.application_name("ssf-store");
+        if let Some(schema) = &self.schema {
+            connect = connect.options([("search_path", schema.as_str())]);
+        }
+        Ok(connect)
+    }
+
+    /// A pool on `url` with these options.
+    pub(crate) async fn pool(&self, url: &str) -> StoreResult<PgPool> {
+        let pool = PgPoolOptions::new()
+            .max_connections(self.max_connections.max(1))
+            .min_connections(0)
+            .acquire_timeout(self.acquire_timeout)
+            .connect_with(self.connect_options(url)?)
+            .await?;
+        Ok(pool)
+    }
+}
+
+/// Where this node sends its wake-ups, and how it recognises its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Notifier {
+    /// The `NOTIFY` channel of the store's schema.
+    channel: String,
+    /// This store instance's id, the first word of every payload it sends.
+    node: String,
+}
+
+/// A [`TransmitterStore`](crate::TransmitterStore) in a PostgreSQL database, for one or many nodes.
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+    hub: Arc<WakeHub>,
+    notifier: Notifier,
+    listener: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl PgStore {
+    /// Connects to `url`, applies the migrations (unless `options.run_migrations` is off) and
+    /// starts listening for other nodes' wake-ups, taking times from `clock`.
+    pub async fn connect(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        options: PgOptions,
+    ) -> StoreResult<Self> {
+        let pool = options.pool(url).await?;
+        if options.run_migrations {
+            migrate(&pool).await?;
+        }
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&pool)
+            .await?;
+        let schema = schema.ok_or_else(|| {
+            StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
+        })?;
+        let notifier = Notifier {
+            channel: listen::channel_for_schema(&schema),
+            node: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let hub = WakeHub::new();
+        let listener = if options.listen {
+            let connect = options.connect_options(url)?;
+            Some(listen::start(connect, notifier.clone(), Arc::clone(&hub)).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            pool,
+            clock,
+            hub,
+            notifier,
+            listener: Mutex::new(listener),
+        })
+    }
+
+    /// Connects with default options.
+    pub async fn connect_url(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
+        Self::connect(url, clock, PgOptions::default()).await
+    }
+
+    /// The connection pool (for diagnostics and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The wake-up hub (for embedding code that commits on its own).
+    pub fn wake_hub(&self) -> &Arc<WakeHub> {
+        &self.hub
+    }
+
+    /// The `NOTIFY` channel this store sends and listens on.
+    pub fn notify_channel(&self) -> &str {
+        &self.notifier.channel
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
+    /// Wakes this node's subscribers of `streams` (other nodes hear the `NOTIFY`).
+    fn wake_local(&self, streams: &[StreamId]) {
+        for stream in streams {
+            self.hub.notify(stream);
+        }
+    }
+
+    fn stop_listener(&self) {
+        let task = self
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.stop_listener();
+    }
+}
+
+/// Applies the transmitter migrations on `pool` (what `ssf migrate` runs). Several nodes starting
+/// at once are fine: the migrator holds an advisory lock while it works.
+pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await?;
+    MIGRATOR.run_direct(None, &mut *conn, false).await?;
+    Ok(())
+}
+
+/// Sends a wake-up for `streams` (`None`: every stream) on `notifier`'s channel; delivered to
+/// the listening nodes when the surrounding transaction commits.
+pub(crate) async fn notify_in(
+    conn: &mut PgConnection,
+    notifier: &Notifier,
+    streams: Option<&[StreamId]>,
+) -> StoreResult<()> {
+    let payloads: Vec<String> = match streams {
+        Some([]) => return Ok(()),
+        Some(streams) => streams
+            .iter()
+            .map(|s| listen::payload(&notifier.node, Some(s)))
+            .collect(),
+        None => vec![listen::payload(&notifier.node, None)],
+    };
+    sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
+        .bind(&notifier.channel)
+        .bind(payloads)
+        .execute(conn)
+        .await?;
+    Ok(())
+}

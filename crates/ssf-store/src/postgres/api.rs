@@ -1,0 +1,353 @@
+//! [`TransmitterStore`] for [`PgStore`]: every write is one transaction (run again if it lost a
+//! race, see [`transaction!`](super::transaction)); reads go straight to the pool. Wake-ups are
+//! sent with `NOTIFY` inside the transaction (other nodes) and to the local hub after commit.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ssf_types::{StreamId, UnixMillis};
+
+use super::{PgStore, notify_in, outbox, poll, records, streams, transaction};
+use crate::{
+    error::{StoreError, StoreResult},
+    model::{
+        AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
+        StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        outbox::{
+            ClaimedSet, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts, OutboxEntry,
+            OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
+        },
+    },
+    transmitter::TransmitterStore,
+    wake::WorkSubscription,
+};
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[async_trait]
+impl TransmitterStore for PgStore {
+    async fn create_stream(&self, stream: NewStream) -> StoreResult<StreamRecord> {
+        let now = self.now();
+        transaction!(self.pool, |tx| streams::create(tx, stream.clone(), now)
+            .await)
+    }
+
+    async fn get_stream(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+    ) -> StoreResult<Option<StreamRecord>> {
+        streams::select_scoped(&self.pool, client_id, stream_id).await
+    }
+
+    async fn list_streams(&self, client_id: &str) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_for_client(&self.pool, client_id).await
+    }
+
+    async fn find_stream(&self, stream_id: &StreamId) -> StoreResult<Option<StreamRecord>> {
+        streams::find(&self.pool, stream_id).await
+    }
+
+    async fn list_all_streams(
+        &self,
+        after: Option<&StreamId>,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_all(&self.pool, after, limit).await
+    }
+
+    async fn update_stream(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        update: StreamUpdate,
+    ) -> StoreResult<Option<StreamRecord>> {
+        let now = self.now();
+        let updated = transaction!(self.pool, |tx| {
+            let updated = streams::update(tx, client_id, stream_id, update.clone(), now).await?;
+            if updated.is_some() {
+                // A method change may have released waiting SETs.
+                notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
+            }
+            Ok(updated)
+        })?;
+        if let Some(stream) = &updated {
+            self.hub.notify(&stream.stream_id);
+        }
+        Ok(updated)
+    }
+
+    async fn set_stream_status(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        status: StreamStatus,
+        reason: Option<String>,
+    ) -> StoreResult<Option<StatusChange>> {
+        let now = self.now();
+        let changed = transaction!(self.pool, |tx| {
+            let changed =
+                streams::set_status(tx, client_id, stream_id, status, reason.clone(), now).await?;
+            if matches!(changed, Some((_, true))) {
+                notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
+            }
+            Ok(changed)
+        })?;
+        Ok(changed.map(|(change, released)| {
+            if released {
+                self.hub.notify(&change.stream.stream_id);
+            }
+            change
+        }))
+    }
+
+    async fn delete_stream(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
+        transaction!(self.pool, |tx| streams::delete(tx, client_id, stream_id)
+            .await)
+    }
+
+    async fn touch_activity(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
+        let now = self.now();
+        transaction!(self.pool, |tx| streams::touch(
+            tx, client_id, stream_id, now
+        )
+        .await)
+    }
+
+    async fn list_inactive_streams(&self) -> StoreResult<Vec<StreamRecord>> {
+        streams::list_inactive(&self.pool, self.now()).await
+    }
+
+    async fn begin_verification(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+    ) -> StoreResult<Option<VerificationGate>> {
+        let now = self.now();
+        transaction!(self.pool, |tx| {
+            streams::begin_verification(tx, client_id, stream_id, now).await
+        })
+    }
+
+    async fn add_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+        subject: serde_json::Value,
+        verified: Option<bool>,
+    ) -> StoreResult<bool> {
+        let now = self.now();
+        transaction!(self.pool, |tx| {
+            let entry = (subject_key.to_owned(), subject.clone(), true, verified);
+            streams::upsert_subject(tx, client_id, stream_id, entry, now).await
+        })
+    }
+
+    async fn remove_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+        subject: serde_json::Value,
+    ) -> StoreResult<bool> {
+        let now = self.now();
+        transaction!(self.pool, |tx| {
+            let entry = (subject_key.to_owned(), subject.clone(), false, None);
+            streams::upsert_subject(tx, client_id, stream_id, entry, now).await
+        })
+    }
+
+    async fn get_subject(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        subject_key: &str,
+    ) -> StoreResult<Option<SubjectEntry>> {
+        streams::get_subject(&self.pool, client_id, stream_id, subject_key).await
+    }
+
+    async fn list_subjects(
+        &self,
+        client_id: &str,
+        stream_id: &StreamId,
+        after_key: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<SubjectEntry>> {
+        streams::list_subjects(&self.pool, client_id, stream_id, after_key, limit).await
+    }
+
+    async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>> {
+        streams::subject_entries(&self.pool, subject_keys).await
+    }
+
+    async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {
+        streams::match_streams(&self.pool, subject_keys).await
+    }
+
+    async fn enqueue(&self, sets: Vec<NewSet>) -> StoreResult<EnqueueReport> {
+        if sets.is_empty() {
+            return Ok(EnqueueReport::default());
+        }
+        let now = self.now();
+        let (report, woken) = transaction!(self.pool, |tx| {
+            let (report, woken) = outbox::enqueue(tx, &sets, now).await?;
+            notify_in(tx, &self.notifier, Some(&woken)).await?;
+            Ok((report, woken))
+        })?;
+        self.wake_local(&woken);
+        Ok(report)
+    }
+
+    async fn claim_push(
+        &self,
+        lease_owner: &str,
+        max: u32,
+        lease: Duration,
+    ) -> StoreResult<Vec<ClaimedSet>> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
+        let (now, lease_ms) = (self.now(), millis(lease));
+        if lease_ms <= 0 {
+            return Err(StoreError::InvalidArgument(
+                "lease must be positive".to_owned(),
+            ));
+        }
+        transaction!(self.pool, |tx| {
+            outbox::claim_push(tx, lease_owner, max, lease_ms, now).await
+        })
+    }
+
+    async fn record_outcomes(
+        &self,
+        lease_owner: &str,
+        outcomes: Vec<DeliveryOutcome>,
+    ) -> StoreResult<OutcomeReport> {
+        if outcomes.is_empty() {
+            return Ok(OutcomeReport::default());
+        }
+        let now = self.now();
+        let (report, woken) = transaction!(self.pool, |tx| {
+            let (report, woken) = outbox::record_outcomes(tx, lease_owner, &outcomes, now).await?;
+            notify_in(tx, &self.notifier, Some(&woken)).await?;
+            Ok((report, woken))
+        })?;
+        self.wake_local(&woken);
+        Ok(report)
+    }
+
+    async fn reap_expired_leases(&self) -> StoreResult<u64> {
+        let now = self.now();
+        let reaped = transaction!(self.pool, |tx| {
+            let reaped = outbox::reap(tx, now).await?;
+            if reaped > 0 {
+                notify_in(tx, &self.notifier, None).await?;
+            }
+            Ok(reaped)
+        })?;
+        if reaped > 0 {
+            self.hub.notify_all();
+        }
+        Ok(reaped)
+    }
+
+    async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
+        outbox::next_push_due(&self.pool).await
+    }
+
+    async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
+        let now = self.now();
+        let (response, woken) = transaction!(self.pool, |tx| {
+            let (response, woken) = poll::poll(tx, &request, now).await?;
+            notify_in(tx, &self.notifier, Some(&woken)).await?;
+            Ok((response, woken))
+        })?;
+        self.wake_local(&woken);
+        Ok(response)
+    }
+
+    async fn drop_queued(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<Option<u64>> {
+        transaction!(self.pool, |tx| {
+            if streams::select_scoped(&mut *tx, client_id, stream_id)
+                .await?
+                .is_none()
+            {
+                Ok(None)
+            } else {
+                outbox::drop_queued(tx, stream_id).await.map(Some)
+            }
+        })
+    }
+
+    async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
+        outbox::list_parked(&self.pool, query).await
+    }
+
+    async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
+        let now = self.now();
+        let (replayed, woken) = transaction!(self.pool, |tx| {
+            let (replayed, woken) = outbox::replay(tx, &selector, now).await?;
+            notify_in(tx, &self.notifier, Some(&woken)).await?;
+            Ok((replayed, woken))
+        })?;
+        self.wake_local(&woken);
+        Ok(replayed)
+    }
+
+    async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
+        transaction!(self.pool, |tx| outbox::purge_parked(tx, finished_before)
+            .await)
+    }
+
+    async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
+        outbox::counts(&self.pool, stream_id).await
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
+        let now = self.now();
+        transaction!(self.pool, |tx| records::append_audit(
+            tx,
+            entry.clone(),
+            now
+        )
+        .await)
+    }
+
+    async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        records::list_audit(&self.pool, query).await
+    }
+
+    async fn upsert_client(&self, client: OAuthClient) -> StoreResult<ClientRecord> {
+        let now = self.now();
+        transaction!(self.pool, |tx| records::upsert_client(
+            tx,
+            client.clone(),
+            now
+        )
+        .await)
+    }
+
+    async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
+        records::get_client(&self.pool, client_id).await
+    }
+
+    async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
+        records::list_clients(&self.pool).await
+    }
+
+    async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
+        transaction!(self.pool, |tx| records::delete_client(tx, client_id).await)
+    }
+
+    fn subscribe(&self, stream_id: Option<&StreamId>) -> WorkSubscription {
+        self.hub.subscribe(stream_id)
+    }
+
+    async fn close(&self) {
+        self.stop_listener();
+        self.pool.close().await;
+    }
+}

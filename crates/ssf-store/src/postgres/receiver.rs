@@ -1,0 +1,647 @@
+//! [`ReceiverStore`] on PostgreSQL, shared by every receiver node behind a load balancer.
+//!
+//! The same tables as the SQLite receiver (`migrations/postgres-receiver`), tracked in their own
+//! migrations table (`_ssf_receiver_migrations`) so they can live in the transmitter's database
+//! and schema. [`ReceiverStore::apply_batch`] is one transaction: `INSERT ... ON CONFLICT DO
+//! NOTHING RETURNING` on (`iss`, `jti`) tells new SETs from duplicates. Two nodes recording the
+//! same SET at once meet on that primary key: the second waits for the first to commit and then
+//! sees a duplicate, so the SET is applied exactly once. State rows follow the event-time rule
+//! in the upsert itself, so concurrent batches touching one row commute.
+
+use std::{collections::BTreeSet, sync::Arc, sync::LazyLock};
+
+use async_trait::async_trait;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, migrate::Migrator};
+use ssf_types::{Clock, StreamId, UnixMillis};
+
+use super::{PgOptions, transaction};
+use crate::{
+    error::{StoreError, StoreResult},
+    model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
+    receiver::{
+        ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, ReceiverStreamRecord, StateRow,
+        StateWrite, StreamControl,
+    },
+};
+
+/// The receiver migrations as embedded (`migrations/postgres-receiver`).
+static EMBEDDED: Migrator = sqlx::migrate!("migrations/postgres-receiver");
+
+/// The table that tracks the receiver migrations, apart from the transmitter's.
+pub const RECEIVER_MIGRATIONS_TABLE: &str = "_ssf_receiver_migrations";
+
+/// The receiver migrations, tracked in [`RECEIVER_MIGRATIONS_TABLE`].
+pub static RECEIVER_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut migrator = Migrator::with_migrations(EMBEDDED.iter().cloned().collect());
+    migrator.dangerous_set_table_name(RECEIVER_MIGRATIONS_TABLE);
+    migrator
+});
+
+/// Rows per multi-row statement (5 bound values each).
+const CHUNK: usize = 100;
+
+/// A [`ReceiverStore`] in a PostgreSQL database.
+#[derive(Debug)]
+pub struct PgReceiverStore {
+    pool: PgPool,
+    clock: Arc<dyn Clock>,
+}
+
+impl PgReceiverStore {
+    /// Connects to `url` and applies the receiver migrations (unless `options.run_migrations` is
+    /// off), taking times from `clock`. `options.listen` is not used: receivers wait for nobody.
+    pub async fn connect(
+        url: &str,
+        clock: Arc<dyn Clock>,
+        options: PgOptions,
+    ) -> StoreResult<Self> {
+        let pool = options.pool(url).await?;
+        if options.run_migrations {
+            migrate(&pool).await?;
+        }
+        Ok(Self { pool, clock })
+    }
+
+    /// Connects with default options.
+    pub async fn connect_url(url: &str, clock: Arc<dyn Clock>) -> StoreResult<Self> {
+        Self::connect(url, clock, PgOptions::default()).await
+    }
+
+    /// The connection pool (for diagnostics and tests).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Applies the receiver migrations on `pool` (what `ssf migrate` runs for a receiver).
+pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
+    let mut conn = pool.acquire().await?;
+    RECEIVER_MIGRATOR
+        .run_direct(None, &mut *conn, false)
+        .await?;
+    Ok(())
+}
+
+const STREAM_COLS: &str = "stream_key, peer, issuer, stream_id, delivery, status, \
+    status_reason, push_auth_sha256, config, expected_verification_state, \
+    verification_requested_at, last_verified_at, created_at, updated_at";
+
+/// `INSERT ... VALUES (...), (...)` text with `rows` groups of `cols` placeholders.
+fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 5);
+    sql.push_str(head);
+    let mut n = 0;
+    for row in 0..rows {
+        sql.push_str(if row == 0 { " (" } else { ", (" });
+        for col in 0..cols {
+            n += 1;
+            if col > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('$');
+            sql.push_str(&n.to_string());
+        }
+        sql.push(')');
+    }
+    sql.push(' ');
+    sql.push_str(tail);
+    sql
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StateDbRow {
+    kind: String,
+    key: String,
+    value: String,
+    event_time: i64,
+    updated_at: i64,
+}
+
+impl StateDbRow {
+    fn into_row(self) -> StoreResult<StateRow> {
+        Ok(StateRow {
+            kind: self.kind,
+            key: self.key,
+            value: serde_json::from_str(&self.value)?,
+            event_time: self.event_time,
+            updated_at: UnixMillis(self.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StreamDbRow {
+    stream_key: String,
+    peer: String,
+    issuer: String,
+    stream_id: Option<String>,
+    delivery: String,
+    status: String,
+    status_reason: Option<String>,
+    push_auth_sha256: Option<String>,
+    config: String,
+    expected_verification_state: Option<String>,
+    verification_requested_at: Option<i64>,
+    last_verified_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl StreamDbRow {
+    fn into_record(self) -> StoreResult<ReceiverStreamRecord> {
+        let corrupt = |what: &str, v: &str| StoreError::Corrupt(format!("{what} {v:?}"));
+        Ok(ReceiverStreamRecord {
+            stream: ReceiverStream {
+                delivery: DeliveryMethod::parse(&self.delivery)
+                    .ok_or_else(|| corrupt("delivery method", &self.delivery))?,
+                status: StreamStatus::parse(&self.status)
+                    .ok_or_else(|| corrupt("stream status", &self.status))?,
+                stream_key: self.stream_key,
+                peer: self.peer,
+                issuer: self.issuer,
+                stream_id: self.stream_id.map(StreamId::new),
+                status_reason: self.status_reason,
+                push_auth_sha256: self.push_auth_sha256,
+                config: serde_json::from_str(&self.config)?,
+            },
+            expected_verification_state: self.expected_verification_state,
+            verification_requested_at: self.verification_requested_at.map(UnixMillis),
+            last_verified_at: self.last_verified_at.map(UnixMillis),
+            created_at: UnixMillis(self.created_at),
+            updated_at: UnixMillis(self.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct AuditDbRow {
+    id: i64,
+    at: i64,
+    actor: String,
+    action: String,
+    stream_id: Option<String>,
+    detail: String,
+}
+
+/// Records the batch; see [`ReceiverStore::apply_batch`].
+async fn apply_items(
+    conn: &mut PgConnection,
+    items: &[ApplyItem],
+    now: UnixMillis,
+) -> StoreResult<Vec<ApplyResult>> {
+    // Only the first occurrence of a key in the batch may be applied.
+    let mut keys = BTreeSet::new();
+    let unique: Vec<usize> = (0..items.len())
+        .filter(|&i| keys.insert((items[i].iss.as_str(), items[i].jti.as_str())))
+        .collect();
+    // Inserted in key order: two nodes recording overlapping batches take the key locks in the
+    // same order instead of deadlocking.
+    let mut by_key = unique.clone();
+    by_key.sort_by_key(|&i| (items[i].iss.as_str(), items[i].jti.as_str()));
+    let mut inserted = BTreeSet::new();
+    for chunk in by_key.chunks(CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO received_sets (iss, jti, received_at, stream_key, event_type) VALUES",
+            chunk.len(),
+            5,
+            "ON CONFLICT (iss, jti) DO NOTHING RETURNING iss, jti",
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+        for &i in chunk {
+            let item = &items[i];
+            query = query
+                .bind(&item.iss)
+                .bind(&item.jti)
+                .bind(item.received_at.0)
+                .bind(&item.stream_key)
+                .bind(&item.event_type);
+        }
+        inserted.extend(query.fetch_all(&mut *conn).await?);
+    }
+
+    let mut results = vec![ApplyResult::Duplicate; items.len()];
+    let mut puts: Vec<&StateWrite> = Vec::new();
+    let mut audits: Vec<(&NewAuditEntry, &str)> = Vec::new();
+    for &i in &unique {
+        let item = &items[i];
+        // `remove`: the same key is applied once even if RETURNING somehow repeated it.
+        if !inserted.remove(&(item.iss.clone(), item.jti.clone())) {
+            continue;
+        }
+        results[i] = ApplyResult::Applied;
+        for write in &item.writes {
+            match write {
+                StateWrite::Put { .. } => puts.push(write),
+                StateWrite::Delete {
+                    kind,
+                    key,
+                    event_time,
+                } => {
+                    // Keep the order of puts and deletes on the same row.
+                    flush_puts(conn, &mut puts, now).await?;
+                    sqlx::query(
+                        "DELETE FROM receiver_state WHERE kind = $1 AND key = $2 \
+                         AND event_time <= $3",
+                    )
+                    .bind(kind)
+                    .bind(key)
+                    .bind(*event_time)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+            }
+        }
+        if let Some(control) = &item.control {
+            apply_control(conn, &item.stream_key, control, now).await?;
+        }
+        if let Some(audit) = &item.audit {
+            audits.push((audit, item.stream_key.as_str()));
+        }
+    }
+    flush_puts(conn, &mut puts, now).await?;
+    for chunk in audits.chunks(CHUNK) {
+        insert_audits(conn, chunk, now).await?;
+    }
+    Ok(results)
+}
+
+/// Writes the pending puts with multi-row upserts. PostgreSQL refuses an upsert that touches one
+/// row twice, so a statement ends before a repeated (kind, key); statements run in order, so two
+/// puts on one row behave as they do on SQLite.
+async fn flush_puts(
+    conn: &mut PgConnection,
+    puts: &mut Vec<&StateWrite>,
+    now: UnixMillis,
+) -> StoreResult<()> {
+    for chunk in distinct_runs(puts, CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO receiver_state (kind, key, value, event_time, updated_at) VALUES",
+            chunk.len(),
+            5,
+            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, \
+             event_time = excluded.event_time, updated_at = excluded.updated_at \
+             WHERE excluded.event_time >= receiver_state.event_time",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for write in chunk {
+            if let StateWrite::Put {
+                kind,
+                key,
+                value,
+                event_time,
+            } = write
+            {
+                query = query
+                    .bind(kind.as_str())
+                    .bind(key.as_str())
+                    .bind(serde_json::to_string(value)?)
+                    .bind(*event_time)
+                    .bind(now.0);
+            }
+        }
+        query.execute(&mut *conn).await?;
+    }
+    puts.clear();
+    Ok(())
+}
+
+/// Splits `writes` into consecutive runs of at most `max` with no (kind, key) twice in a run.
+fn distinct_runs<'a, 'w>(writes: &'a [&'w StateWrite], max: usize) -> Vec<&'a [&'w StateWrite]> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    let mut seen = BTreeSet::new();
+    for (i, write) in writes.iter().enumerate() {
+        if i - start == max || !seen.insert((write.kind(), write.key())) {
+            runs.push(&writes[start..i]);
+            start = i;
+            seen.clear();
+            seen.insert((write.kind(), write.key()));
+        }
+    }
+    if start < writes.len() {
+        runs.push(&writes[start..]);
+    }
+    runs
+}
+
+async fn apply_control(
+    conn: &mut PgConnection,
+    stream_key: &str,
+    control: &StreamControl,
+    now: UnixMillis,
+) -> StoreResult<()> {
+    match control {
+        StreamControl::Status { status, reason } => {
+            sqlx::query(
+                "UPDATE receiver_streams SET status = $2, status_reason = $3, updated_at = $4 \
+                 WHERE stream_key = $1",
+            )
+            .bind(stream_key)
+            .bind(status.as_str())
+            .bind(reason.as_deref())
+            .bind(now.0)
+            .execute(&mut *conn)
+            .await?;
+        }
+        StreamControl::Verified => {
+            sqlx::query(
+                "UPDATE receiver_streams SET last_verified_at = $2, updated_at = $2 \
+                 WHERE stream_key = $1",
+            )
+            .bind(stream_key)
+            .bind(now.0)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+async fn insert_audits(
+    conn: &mut PgConnection,
+    entries: &[(&NewAuditEntry, &str)],
+    now: UnixMillis,
+) -> StoreResult<()> {
+    let sql = values_sql(
+        "INSERT INTO receiver_audit (at, actor, action, stream_id, detail) VALUES",
+        entries.len(),
+        5,
+        "",
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for (entry, stream_key) in entries {
+        let stream = entry
+            .stream_id
+            .as_ref()
+            .map_or(*stream_key, StreamId::as_str);
+        query = query
+            .bind(now.0)
+            .bind(entry.actor.as_str())
+            .bind(entry.action.as_str())
+            .bind(stream)
+            .bind(serde_json::to_string(&entry.detail)?);
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl ReceiverStore for PgReceiverStore {
+    async fn apply_batch(&self, items: Vec<ApplyItem>) -> StoreResult<Vec<ApplyResult>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        transaction!(self.pool, |tx| apply_items(tx, &items, now).await)
+    }
+
+    async fn is_seen(&self, iss: &str, jti: &str) -> StoreResult<bool> {
+        let row: Option<(bool,)> =
+            sqlx::query_as("SELECT TRUE FROM received_sets WHERE iss = $1 AND jti = $2")
+                .bind(iss)
+                .bind(jti)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.is_some())
+    }
+
+    async fn seen_among(&self, keys: &[(String, String)]) -> StoreResult<Vec<bool>> {
+        let mut seen = BTreeSet::new();
+        for chunk in keys.chunks(CHUNK) {
+            let sql = values_sql(
+                "SELECT iss, jti FROM received_sets WHERE (iss, jti) IN (VALUES",
+                chunk.len(),
+                2,
+                ")",
+            );
+            let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
+            for (iss, jti) in chunk {
+                query = query.bind(iss.as_str()).bind(jti.as_str());
+            }
+            seen.extend(query.fetch_all(&self.pool).await?);
+        }
+        Ok(keys.iter().map(|k| seen.contains(k)).collect())
+    }
+
+    async fn purge_seen(&self, older_than: UnixMillis) -> StoreResult<u64> {
+        transaction!(self.pool, |tx| {
+            let done = sqlx::query("DELETE FROM received_sets WHERE received_at < $1")
+                .bind(older_than.0)
+                .execute(&mut *tx)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
+    async fn seen_count(&self) -> StoreResult<u64> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM received_sets")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn load_state(&self) -> StoreResult<Vec<StateRow>> {
+        sqlx::query_as::<_, StateDbRow>(
+            "SELECT kind, key, value, event_time, updated_at FROM receiver_state \
+             ORDER BY kind, key",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(StateDbRow::into_row)
+        .collect()
+    }
+
+    async fn state_rows(&self, kind: &str) -> StoreResult<Vec<StateRow>> {
+        sqlx::query_as::<_, StateDbRow>(
+            "SELECT kind, key, value, event_time, updated_at FROM receiver_state \
+             WHERE kind = $1 ORDER BY key",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(StateDbRow::into_row)
+        .collect()
+    }
+
+    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
+        let now = self.clock.now();
+        let detail = serde_json::to_string(&entry.detail)?;
+        transaction!(self.pool, |tx| {
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO receiver_audit (at, actor, action, stream_id, detail) \
+                 VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            )
+            .bind(now.0)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(entry.stream_id.as_ref().map(StreamId::as_str))
+            .bind(&detail)
+            .fetch_one(&mut *tx)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        let rows = sqlx::query_as::<_, AuditDbRow>(
+            "SELECT id, at, actor, action, stream_id, detail FROM receiver_audit \
+             WHERE id > $1 AND ($2::text IS NULL OR stream_id = $2) ORDER BY id LIMIT $3",
+        )
+        .bind(query.after_id.unwrap_or(0))
+        .bind(query.stream_id.as_ref().map(StreamId::as_str))
+        .bind(i64::from(query.limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.id,
+                    at: UnixMillis(r.at),
+                    actor: r.actor,
+                    action: r.action,
+                    stream_id: r.stream_id.map(StreamId::new),
+                    detail: serde_json::from_str(&r.detail)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn upsert_stream(&self, stream: ReceiverStream) -> StoreResult<ReceiverStreamRecord> {
+        let now = self.clock.now();
+        let config = serde_json::to_string(&stream.config)?;
+        let sql = format!(
+            "INSERT INTO receiver_streams (stream_key, peer, issuer, stream_id, delivery, status, \
+             status_reason, push_auth_sha256, config, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+             ON CONFLICT (stream_key) DO UPDATE SET peer = excluded.peer, \
+             issuer = excluded.issuer, stream_id = excluded.stream_id, \
+             delivery = excluded.delivery, status = excluded.status, \
+             status_reason = excluded.status_reason, push_auth_sha256 = excluded.push_auth_sha256, \
+             config = excluded.config, updated_at = excluded.updated_at RETURNING {STREAM_COLS}"
+        );
+        transaction!(self.pool, |tx| {
+            // Safe: `STREAM_COLS` is a constant.
+            sqlx::query_as::<_, StreamDbRow>(AssertSqlSafe(sql.clone()))
+                .bind(&stream.stream_key)
+                .bind(&stream.peer)
+                .bind(&stream.issuer)
+                .bind(stream.stream_id.as_ref().map(StreamId::as_str))
+                .bind(stream.delivery.as_str())
+                .bind(stream.status.as_str())
+                .bind(&stream.status_reason)
+                .bind(&stream.push_auth_sha256)
+                .bind(&config)
+                .bind(now.0)
+                .fetch_one(&mut *tx)
+                .await?
+                .into_record()
+        })
+    }
+
+    async fn get_stream(&self, stream_key: &str) -> StoreResult<Option<ReceiverStreamRecord>> {
+        let sql = format!("SELECT {STREAM_COLS} FROM receiver_streams WHERE stream_key = $1");
+        sqlx::query_as::<_, StreamDbRow>(AssertSqlSafe(sql))
+            .bind(stream_key)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(StreamDbRow::into_record)
+            .transpose()
+    }
+
+    async fn list_streams(&self) -> StoreResult<Vec<ReceiverStreamRecord>> {
+        let sql = format!("SELECT {STREAM_COLS} FROM receiver_streams ORDER BY stream_key");
+        sqlx::query_as::<_, StreamDbRow>(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(StreamDbRow::into_record)
+            .collect()
+    }
+
+    async fn delete_stream(&self, stream_key: &str) -> StoreResult<bool> {
+        transaction!(self.pool, |tx| {
+            let done = sqlx::query("DELETE FROM receiver_streams WHERE stream_key = $1")
+                .bind(stream_key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    async fn set_stream_status(
+        &self,
+        stream_key: &str,
+        status: StreamStatus,
+        reason: Option<String>,
+    ) -> StoreResult<bool> {
+        let now = self.clock.now();
+        transaction!(self.pool, |tx| {
+            let done = sqlx::query(
+                "UPDATE receiver_streams SET status = $2, status_reason = $3, \
+                 updated_at = $4 WHERE stream_key = $1",
+            )
+            .bind(stream_key)
+            .bind(status.as_str())
+            .bind(&reason)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    async fn set_expected_verification_state(
+        &self,
+        stream_key: &str,
+        state: Option<String>,
+    ) -> StoreResult<bool> {
+        let now = self.clock.now();
+        transaction!(self.pool, |tx| {
+            let done = sqlx::query(
+                "UPDATE receiver_streams SET expected_verification_state = $2, \
+                 verification_requested_at = $3, updated_at = $3 WHERE stream_key = $1",
+            )
+            .bind(stream_key)
+            .bind(&state)
+            .bind(now.0)
+            .execute(&mut *tx)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    async fn expected_verification_state(&self, stream_key: &str) -> StoreResult<Option<String>> {
+        let row: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT expected_verification_state FROM receiver_streams WHERE stream_key = $1",
+        )
+        .bind(stream_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.and_then(|r| r.0))
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_sql_numbers_placeholders_in_order() {
+        assert_eq!(
+            values_sql("INSERT INTO t (a, b) VALUES", 2, 2, "RETURNING a"),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING a"
+        );
+    }
+
+    #[test]
+    fn the_receiver_has_its_own_migrations_table() {
+        assert_eq!(RECEIVER_MIGRATOR.table_name, RECEIVER_MIGRATIONS_TABLE);
+        assert_eq!(RECEIVER_MIGRATOR.iter().count(), EMBEDDED.iter().count());
+    }
+}
