@@ -5,9 +5,11 @@
 mod demo;
 mod keys;
 mod serve;
+mod serve_receiver;
 mod serve_tls;
 mod server;
 mod set;
+mod tail;
 
 use std::{
     io::Write,

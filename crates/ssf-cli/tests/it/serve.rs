@@ -9,11 +9,12 @@ use crate::{
     ssf,
 };
 
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub(crate) const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
 /// A transmitter on a free loopback port that may push to loopback over plain http (tests and
 /// development only).
-const TRANSMITTER: &str = r#"
+pub(crate) const TRANSMITTER: &str = r#"
 [server]
 listen = "127.0.0.1:0"
 data_dir = "data"
@@ -31,7 +32,7 @@ allowed_networks = ["127.0.0.0/8"]
 "#;
 
 /// The claims of a compact JWS, not verified (the tests verify with `ssf set verify`).
-fn claims(token: &str) -> Value {
+pub(crate) fn claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).unwrap_or_default();
     let mut bits = 0u32;
     let mut n = 0;
@@ -56,7 +57,7 @@ fn claims(token: &str) -> Value {
 }
 
 /// The value of the first sample of `metric` whose line contains `labels`.
-fn sample(metrics: &str, metric: &str, labels: &str) -> Option<f64> {
+pub(crate) fn sample(metrics: &str, metric: &str, labels: &str) -> Option<f64> {
     metrics
         .lines()
         .filter(|l| l.starts_with(metric) && l.contains(labels))
@@ -411,91 +412,6 @@ fn management_operations(
     );
     assert_eq!(gone.code, 1, "a 404 is a refusal: {}", gone.stderr);
     assert!(gone.stderr.contains("404"), "{}", gone.stderr);
-}
-
-/// A receiver role (`[receiver]` with a poll peer) in one `ssf serve` taking events from a
-/// transmitter in another: an emitted event is verified, applied and logged with its jti.
-#[test]
-fn receiver_role_polls_a_second_server() {
-    let tx_dir = tempfile::tempdir().unwrap();
-    let tx = Server::start(tx_dir.path(), TRANSMITTER, &[]);
-    let creds = tx.credentials("data");
-    let rx_secret = creds["receiver"]["client_secret"].as_str().unwrap();
-    let px_secret = creds["producer"]["client_secret"].as_str().unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-data_dir = "data"
-log_format = "json"
-shutdown_timeout = "5s"
-
-[receiver]
-
-[receiver.http]
-allow_http = true
-allowed_networks = ["127.0.0.0/8"]
-
-[[receiver.transmitters]]
-name = "tx"
-issuer = "{issuer}"
-delivery = "poll"
-events = ["{SESSION_REVOKED}"]
-verification_interval = "0s"
-auth = {{ type = "client_credentials", client_id = "dev-receiver", client_secret = "{rx_secret}" }}
-"#,
-        issuer = tx.base,
-    );
-    let rx_dir = tempfile::tempdir().unwrap();
-    let rx = Server::start(rx_dir.path(), &config, &[]);
-    // The receiver created its stream on the transmitter.
-    let token = token(&tx, "dev-receiver", rx_secret);
-    wait_for("the receiver's stream", || {
-        let list = ssf_env(
-            tx_dir.path(),
-            &["stream", "list", "--issuer", &tx.base, "--token", &token],
-            &[],
-        );
-        (list.code == 0 && list.stdout.contains("stream_id")).then_some(())
-    });
-    let emitted = ssf_json(
-        tx_dir.path(),
-        &[
-            "emit",
-            "--transmitter",
-            &tx.base,
-            "--client-id",
-            "dev-producer",
-            "--event",
-            "session-revoked",
-            "--subject",
-            "email:jane@example.com",
-        ],
-        &[("SSF_CLIENT_SECRET", px_secret)],
-    );
-    let jti = emitted["jtis"][0].as_str().unwrap().to_owned();
-    wait_for("the event applied by the receiver", || {
-        let log = rx.log();
-        log.lines()
-            .any(|l| l.contains("event applied") && l.contains(&jti))
-            .then_some(())
-    });
-    let handled = sample(
-        &rx.metrics(),
-        "ssf_serve_events_handled_total",
-        "session-revoked",
-    );
-    assert_eq!(handled, Some(1.0));
-    assert!(
-        sample(
-            &rx.metrics(),
-            "ssf_receiver_sets_total",
-            "result=\"applied\""
-        )
-        .is_some_and(|n| n >= 1.0)
-    );
-    assert_eq!(rx.stop(), 0);
-    assert_eq!(tx.stop(), 0);
 }
 
 /// `serve --check`: unknown keys and bad env values are named; env overrides take effect.

@@ -31,6 +31,18 @@ pub(crate) fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T
     }
 }
 
+/// Whether `probe` becomes true within [`DEADLINE`] (polled), for tests that explain a failure.
+pub(crate) fn eventually(mut probe: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < DEADLINE {
+        if probe() {
+            return true;
+        }
+        runtime().block_on(async { tokio::time::sleep(Duration::from_millis(50)).await });
+    }
+    false
+}
+
 /// A running `ssf serve`.
 pub(crate) struct Server {
     child: Child,

@@ -7,10 +7,17 @@
 //! [`event_handler`]: for now it logs each event; the enforcement engine (`ssf-enforce`) plugs
 //! in there.
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use async_trait::async_trait;
-use axum::{Router, routing::post};
+use axum::{
+    Router,
+    body::Body,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, PUSH_PATH_PREFIX},
@@ -70,9 +77,17 @@ pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result
     );
     let receiver = Arc::new(SetReceiver::new(pipeline, Arc::clone(&applier)));
     let registry = Arc::new(StreamRegistry::new());
-    let push = Arc::new(PushState::new(Arc::clone(&receiver), Arc::clone(&registry)));
+    let push = Arc::new(PushRoute {
+        push: Arc::new(PushState::new(Arc::clone(&receiver), Arc::clone(&registry))),
+        peers: config
+            .transmitters
+            .iter()
+            .filter(|p| p.delivery == DeliveryMode::Push)
+            .map(|p| p.name.clone())
+            .collect(),
+    });
     let routes = Router::new()
-        .route(PUSH_ROUTE, post(push_set))
+        .route(PUSH_ROUTE, post(push_endpoint))
         .with_state(push);
     let http = ssf_http::build_client(&section.http)
         .map_err(|e| crate::input::usage(format!("invalid setting `receiver.http`: {e}")))?;
@@ -136,6 +151,33 @@ pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result
         }),
         banner,
     })
+}
+
+/// The push endpoint's state: the library's, and the names of the configured push peers.
+struct PushRoute {
+    push: Arc<PushState>,
+    peers: BTreeSet<String>,
+}
+
+/// `POST /ssf/push/{peer}` ([`push_set`]), except for a configured push peer whose stream is
+/// not registered yet (it exists at the transmitter, which may already push, but its setup
+/// here has not finished): `503` with `Retry-After`, so the transmitter retries instead of
+/// failing the SET for good as it would on the library's `400` for an unknown stream.
+async fn push_endpoint(
+    State(route): State<Arc<PushRoute>>,
+    Path(peer): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    if route.peers.contains(&peer) && route.push.streams().get(&peer).is_none() {
+        tracing::info!(%peer, "push before the stream is set up here; asking to retry");
+        let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
+        return response;
+    }
+    push_set(State(Arc::clone(&route.push)), Path(peer), headers, body).await
 }
 
 /// The event types streams request when a peer lists none: every CAEP 1.0 and RISC 1.0 type.
