@@ -34,6 +34,10 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
     if args.check {
         let base = base_url(config.server.listen, config.server.tls.is_some());
         config.finalize(&base)?;
+        telemetry::check_log_level(&config.server)?;
+        if let Some(tls) = &config.server.tls {
+            tls::acceptor(tls)?;
+        }
         let mode = if config.dev { ", development mode" } else { "" };
         println!(
             "configuration OK ({}{mode}): roles {}; listen {}; data in {}",

@@ -31,6 +31,18 @@ pub(crate) fn init_logs(settings: &ServerSettings) -> Result<(), Failure> {
         .or_runtime("installing the logger")
 }
 
+/// Checks `server.log_level` without installing anything (`ssf serve --check`).
+pub(crate) fn check_log_level(settings: &ServerSettings) -> Result<(), Failure> {
+    EnvFilter::try_new(&settings.log_level)
+        .map(|_| ())
+        .map_err(|e| {
+            usage(format!(
+                "invalid setting `server.log_level` {:?}: {e}",
+                settings.log_level
+            ))
+        })
+}
+
 /// Installs the process-wide Prometheus recorder and describes the libraries' metrics.
 pub(crate) fn install_metrics() -> Result<PrometheusHandle, Failure> {
     let handle = PrometheusBuilder::new()

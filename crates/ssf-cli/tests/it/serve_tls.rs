@@ -79,3 +79,21 @@ tls = { cert = "cert.pem", key = "key.pem" }
     );
     assert_eq!(server.stop(), 0);
 }
+
+/// `serve --check` reads the TLS files: a missing one is a configuration error naming the key.
+#[test]
+fn check_reports_missing_tls_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("ssf.toml"),
+        "[server]\ntls = { cert = \"missing.pem\", key = \"missing.key\" }\n[transmitter]\n",
+    )
+    .unwrap();
+    let run = crate::server::ssf_env(
+        dir.path(),
+        &["serve", "--config", "ssf.toml", "--check"],
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("server.tls.cert"), "{}", run.stderr);
+}
