@@ -208,7 +208,9 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
     /// 7 days: SSF-RXV-20). Returns how many were removed.
     async fn purge_seen(&self, older_than: UnixMillis) -> StoreResult<u64>;
 
-    /// How many (`iss`, `jti`) pairs are recorded.
+    /// How many (`iss`, `jti`) pairs are recorded. Counts every row (O(rows): up to the whole
+    /// retention window): for tests and diagnostics, not for health checks — a point lookup such
+    /// as [`is_seen`](Self::is_seen) shows the database answers.
     async fn seen_count(&self) -> StoreResult<u64>;
 
     /// Every state row, ordered by kind and key (to rebuild memory at start).
