@@ -17,6 +17,7 @@
 pub mod conformance;
 pub mod error;
 pub mod model;
+pub mod open;
 pub mod postgres;
 pub mod receiver;
 mod rows;
@@ -36,6 +37,7 @@ pub use model::{
         PolledSet, ReplaySelector,
     },
 };
+pub use open::{StoreUrl, open_receiver_store, open_transmitter_store};
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::{Durability, SqliteOptions, SqliteStore};
 pub use transmitter::TransmitterStore;

@@ -93,6 +93,11 @@ macro_rules! transaction {
 }
 pub(crate) use transaction;
 
+/// Why a transaction gave up when other nodes kept changing the subjects it queued for; the
+/// transaction is run again (see [`is_retryable`]).
+pub(crate) const UNSETTLED: &str =
+    "other transactions kept finishing SETs of the same subjects; nothing was stored";
+
 /// A transaction could not start: [`StoreError::Closed`] once the store was closed.
 pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {
     match err {
@@ -102,8 +107,11 @@ pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {
 }
 
 /// Whether `err` means "another transaction got in the way; run it again": a serialization
-/// failure (`40001`), a deadlock (`40P01`) or a violation of [`ONE_IN_FLIGHT`].
+/// failure (`40001`), a deadlock (`40P01`), a violation of [`ONE_IN_FLIGHT`], or [`UNSETTLED`].
 pub(crate) fn is_retryable(err: &StoreError) -> bool {
+    if let StoreError::CommitFailed(reason) = err {
+        return reason == UNSETTLED;
+    }
     let StoreError::Database(sqlx::Error::Database(db)) = err else {
         return false;
     };

@@ -40,9 +40,14 @@ const SELECT_STREAM_STATE_FOR_SHARE: &str =
 /// Keys of `$1` with an in-flight row, among an `IN` list of keys starting at `$2`; locks those
 /// rows (at most one per key) so that finishing one waits until this transaction commits, and
 /// the promotion that follows it then sees the SETs queued behind it here.
-const IN_FLIGHT_KEYS_PREFIX: &str = "SELECT subject_key FROM outbox WHERE stream_id = $1 \
-    AND state IN ('pending', 'held', 'leased') AND subject_key IN ";
-const IN_FLIGHT_KEYS_SUFFIX: &str = " FOR SHARE";
+const IN_FLIGHT: (&str, &str) = (
+    "SELECT subject_key FROM outbox WHERE stream_id = $1 \
+     AND state IN ('pending', 'held', 'leased') AND subject_key IN ",
+    " FOR SHARE",
+);
+
+/// Rounds of [`settle`] before the transaction is run again from the start.
+const SETTLE_ROUNDS: usize = 20;
 
 /// Poll -> push: hand-outs of a poll are void once the stream is pushed; back to the queue.
 const VOID_POLL_LEASES: &str = "UPDATE outbox SET state = $2, lease_owner = NULL, \
@@ -119,20 +124,25 @@ pub(super) async fn enqueue(
             keys.insert(set.subject_key.as_str());
         }
     }
+    // Keys with a queued SET: new SETs of those wait. `locked`: keys whose in-flight row this
+    // transaction holds, which therefore cannot finish before the new SETs are committed.
     let mut busy: HashSet<(&str, &str)> = HashSet::new();
+    let mut locked: HashSet<(&str, &str)> = HashSet::new();
     for (stream, keys) in &push_keys {
         let keys: Vec<&str> = keys.iter().copied().collect();
-        // Waiting rows first: a key whose in-flight row finishes while the second statement
-        // waits for its lock has had its waiting row promoted, which the first one saw.
-        let mut found = keys_with(conn, (sql::WAITING_KEYS_PREFIX, ""), stream, &keys).await?;
-        let in_flight = (IN_FLIGHT_KEYS_PREFIX, IN_FLIGHT_KEYS_SUFFIX);
-        found.extend(keys_with(conn, in_flight, stream, &keys).await?);
-        for key in found {
+        for key in keys_with(conn, IN_FLIGHT, stream, &keys).await? {
+            if let Some(key) = keys.iter().find(|k| **k == key) {
+                locked.insert((stream, key));
+            }
+        }
+        for key in keys_with(conn, (sql::WAITING_KEYS_PREFIX, ""), stream, &keys).await? {
             if let Some(key) = keys.iter().find(|k| **k == key) {
                 busy.insert((stream, key));
             }
         }
     }
+    busy.extend(locked.iter().copied());
+    let mut unsettled: BTreeSet<SubjectKey> = BTreeSet::new();
     let mut rows: Vec<(&NewSet, DeliveryMethod, OutboxState)> = Vec::with_capacity(sets.len());
     for set in sets {
         let Some(Some((status, delivery))) = streams.get(&set.stream_id).copied() else {
@@ -147,6 +157,13 @@ pub(super) async fn enqueue(
         } else {
             ready_state(status)
         };
+        if state == OutboxState::Waiting && !locked.contains(&key) {
+            unsettled.insert((key.0.to_owned(), key.1.to_owned()));
+        }
+        if delivery == DeliveryMethod::Push && state != OutboxState::Waiting {
+            // This transaction's own ready SET is the in-flight row of the key.
+            locked.insert(key);
+        }
         busy.insert(key);
         if state == OutboxState::Held {
             report.held += 1;
@@ -181,7 +198,7 @@ pub(super) async fn enqueue(
         })?;
     }
     report.queued = rows.len() as u64;
-    let mut wake = BTreeSet::new();
+    let mut wake: BTreeSet<StreamId> = settle(conn, unsettled).await?.into_iter().collect();
     for (set, _, state) in &rows {
         if *state == OutboxState::Pending {
             wake.insert(set.stream_id.clone());
@@ -244,6 +261,55 @@ pub(super) async fn promote(
         }
     }
     Ok(woken.into_iter().map(StreamId::new).collect())
+}
+
+/// Makes every key of `keys` (each with a waiting SET queued by this transaction) safe to
+/// commit: either this transaction holds a lock on the key's in-flight row, whose finisher then
+/// waits for the commit and sees the waiting SETs, or there is no in-flight row and the oldest
+/// waiting SET is released here. Without this, a row finishing concurrently could promote
+/// nothing (it cannot see uncommitted SETs) and leave the new SETs waiting forever.
+///
+/// One `FOR SHARE` select can miss an in-flight row that became ready while it waited for a lock
+/// on the row before it, so it repeats until each key is settled. Returns the streams with a
+/// released SET.
+pub(super) async fn settle(
+    conn: &mut PgConnection,
+    keys: BTreeSet<SubjectKey>,
+) -> StoreResult<Vec<StreamId>> {
+    let mut open: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (stream, key) in keys {
+        open.entry(stream).or_default().push(key);
+    }
+    let mut woken = BTreeSet::new();
+    for _ in 0..SETTLE_ROUNDS {
+        if open.is_empty() {
+            return Ok(woken.into_iter().map(StreamId::new).collect());
+        }
+        let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (stream_id, keys) in open {
+            let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+            let locked: HashSet<String> = keys_with(conn, IN_FLIGHT, &stream_id, &refs)
+                .await?
+                .into_iter()
+                .collect();
+            for subject_key in keys.iter().filter(|k| !locked.contains(*k)) {
+                let done = sqlx::query(sql::PROMOTE)
+                    .bind(stream_id.as_str())
+                    .bind(subject_key.as_str())
+                    .execute(&mut *conn)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    woken.insert(stream_id.clone());
+                } else {
+                    next.entry(stream_id.clone())
+                        .or_default()
+                        .push(subject_key.clone());
+                }
+            }
+        }
+        open = next;
+    }
+    Err(StoreError::CommitFailed(super::UNSETTLED.to_owned()))
 }
 
 pub(super) async fn claim_push(
@@ -426,12 +492,14 @@ pub(super) async fn rechannel(
                 .fetch_all(&mut *conn)
                 .await?;
             let mut seen = HashSet::new();
+            let mut made_waiting = BTreeSet::new();
             for (id, subject_key, _) in rows {
-                if !seen.insert(subject_key) {
+                if !seen.insert(subject_key.clone()) {
                     sqlx::query(MAKE_WAITING_ANY)
                         .bind(id)
                         .execute(&mut *conn)
                         .await?;
+                    made_waiting.insert((stream_id.as_str().to_owned(), subject_key));
                 }
             }
             sqlx::query(sql::SET_CHANNEL)
@@ -439,6 +507,8 @@ pub(super) async fn rechannel(
                 .bind(to.as_str())
                 .execute(&mut *conn)
                 .await?;
+            // A push worker may be finishing a key's first row right now.
+            settle(conn, made_waiting).await?;
         }
     }
     Ok(())
@@ -522,7 +592,7 @@ pub(super) async fn replay(
             wake.insert(StreamId::new(stream_id));
         }
     }
-    wake.extend(promote(conn, keys).await?);
+    wake.extend(settle(conn, keys.into_iter().collect()).await?);
     Ok((replayed, wake.into_iter().collect()))
 }
 

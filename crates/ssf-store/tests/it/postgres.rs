@@ -236,6 +236,9 @@ async fn per_subject_order_holds_across_nodes() {
         return;
     };
     create(&a, "s1", DeliveryMethod::Push).await;
+    // Claims in the order they happened: a SET is only claimable once the one before it of its
+    // subject was delivered, so per subject this must list increasing ids (enqueue order).
+    let log: Arc<std::sync::Mutex<Vec<(String, i64)>>> = Arc::default();
     let mut tasks = Vec::new();
     for (n, store) in [&a, &b].into_iter().enumerate() {
         let store = Arc::clone(store);
@@ -250,13 +253,15 @@ async fn per_subject_order_holds_across_nodes() {
         }));
     }
     for (w, store) in [&a, &b].into_iter().enumerate() {
-        let store = Arc::clone(store);
+        let (store, log) = (Arc::clone(store), Arc::clone(&log));
         tasks.push(tokio::spawn(async move {
             let owner = format!("w{w}");
             for _ in 0..200 {
                 let batch = store.claim_push(&owner, 4, LEASE).await.unwrap();
                 let mut keys = HashSet::new();
                 assert!(batch.iter().all(|c| keys.insert(c.subject_key.clone())));
+                let claimed = batch.iter().map(|c| (c.subject_key.clone(), c.id.0));
+                log.lock().unwrap().extend(claimed);
                 let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
                 store.mark_delivered(&owner, &ids).await.unwrap();
                 tokio::task::yield_now().await;
@@ -277,10 +282,19 @@ async fn per_subject_order_holds_across_nodes() {
         }
         let mut keys = HashSet::new();
         assert!(batch.iter().all(|c| keys.insert(c.subject_key.clone())));
+        let claimed = batch.iter().map(|c| (c.subject_key.clone(), c.id.0));
+        log.lock().unwrap().extend(claimed);
         let ids: Vec<_> = batch.iter().map(|c| c.id).collect();
         a.mark_delivered("drain", &ids).await.unwrap();
         rounds += 1;
         assert!(rounds < 500);
+    }
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 160, "every SET delivered once");
+    let mut last: std::collections::HashMap<&str, i64> = Default::default();
+    for (key, id) in log.iter() {
+        let previous = last.insert(key, *id).unwrap_or(0);
+        assert!(previous < *id, "{key}: {id} after {previous}");
     }
 }
 
@@ -411,4 +425,55 @@ async fn closed_store_refuses_writes() {
     store.close().await;
     let err = store.delete_client("c").await.unwrap_err();
     assert!(matches!(err, ssf_store::StoreError::Closed), "{err:?}");
+}
+
+/// `ssf serve` selects the backend by URL: a `postgres://` URL opens PostgreSQL stores, and
+/// `ssf migrate` can prepare the database beforehand.
+#[tokio::test]
+async fn postgres_urls_open_postgres_stores() {
+    let Some(server) = Server::connect().await else {
+        return;
+    };
+    let db = server.schema().await;
+    let sep = if server.url().contains('?') { '&' } else { '?' };
+    let url = format!("{}{sep}options[search_path]={}", server.url(), db.name);
+    assert!(ssf_store::StoreUrl::parse(&url).unwrap().is_postgres());
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::new(UnixMillis(0)));
+    ssf_store::open::migrate_transmitter(&url, clock.clone())
+        .await
+        .unwrap();
+    ssf_store::open::migrate_receiver(&url, clock.clone())
+        .await
+        .unwrap();
+    let tx = ssf_store::open_transmitter_store(&url, clock.clone())
+        .await
+        .unwrap();
+    assert!(format!("{tx:?}").contains("PgStore"));
+    create_dyn(&*tx, "s1").await;
+    let rx = ssf_store::open_receiver_store(&url, clock).await.unwrap();
+    assert!(format!("{rx:?}").contains("PgReceiverStore"));
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = $1 \
+         AND table_name IN ('streams', 'outbox', 'received_sets', 'receiver_state')",
+    )
+    .bind(&db.name)
+    .fetch_one(server.admin())
+    .await
+    .unwrap();
+    assert_eq!(
+        tables, 4,
+        "both schemas were created in the URL's search_path"
+    );
+    tx.close().await;
+    rx.close().await;
+}
+
+async fn create_dyn(store: &dyn TransmitterStore, id: &str) {
+    let new = NewStream::new(
+        StreamId::new(id),
+        "rp",
+        DeliveryMethod::Push,
+        serde_json::json!({}),
+    );
+    store.create_stream(new).await.unwrap();
 }
