@@ -272,8 +272,18 @@ pub async fn purge_forgets_old_pairs_only<H: ReceiverHarness>(h: &H) {
     let mut recent = item("a", "recent");
     recent.received_at = T0.plus_millis(-86_400_000);
     s.apply_batch(vec![old, recent]).await.unwrap();
+    // More than one purge chunk of a backend, older than the window.
+    let many: Vec<ApplyItem> = (0..12_000)
+        .map(|i| {
+            let mut it = item("b", &format!("old-{i}"));
+            it.received_at = T0.plus_millis(-9 * 86_400_000);
+            it
+        })
+        .collect();
+    s.apply_batch(many).await.unwrap();
     let removed = s.purge_seen(T0.plus_millis(-7 * 86_400_000)).await.unwrap();
-    assert_eq!(removed, 1);
+    assert_eq!(removed, 12_001);
+    assert_eq!(s.seen_count().await.unwrap(), 1);
     assert!(!s.is_seen("a", "old").await.unwrap());
     assert!(s.is_seen("a", "recent").await.unwrap());
 }

@@ -38,6 +38,9 @@ use crate::{
 pub static RECEIVER_MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("migrations/sqlite-receiver");
 
+/// Rows deleted per purge transaction.
+const PURGE_CHUNK: i64 = 5000;
+
 /// A [`ReceiverStore`] in one SQLite file.
 #[derive(Debug)]
 pub struct SqliteReceiverStore {
@@ -223,16 +226,30 @@ impl ReceiverStore for SqliteReceiverStore {
     }
 
     async fn purge_seen(&self, older_than: UnixMillis) -> StoreResult<u64> {
-        self.write(move |c| {
-            Box::pin(async move {
-                let done = sqlx::query("DELETE FROM received_sets WHERE received_at < $1")
-                    .bind(older_than.0)
-                    .execute(&mut *c)
-                    .await?;
-                Ok(done.rows_affected())
-            })
-        })
-        .await
+        // In chunks, each its own writer job, so group commits of incoming SETs interleave
+        // instead of waiting behind one huge delete.
+        let mut total = 0;
+        loop {
+            let removed = self
+                .write(move |c| {
+                    Box::pin(async move {
+                        let done = sqlx::query(
+                            "DELETE FROM received_sets WHERE (iss, jti) IN (SELECT iss, jti \
+                             FROM received_sets WHERE received_at < $1 LIMIT $2)",
+                        )
+                        .bind(older_than.0)
+                        .bind(PURGE_CHUNK)
+                        .execute(&mut *c)
+                        .await?;
+                        Ok(done.rows_affected())
+                    })
+                })
+                .await?;
+            total += removed;
+            if removed < PURGE_CHUNK as u64 {
+                return Ok(total);
+            }
+        }
     }
 
     async fn seen_count(&self) -> StoreResult<u64> {
