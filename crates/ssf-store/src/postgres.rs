@@ -6,7 +6,8 @@
 //!
 //! - push workers and polls claim rows with `FOR UPDATE SKIP LOCKED` under a lease, so two nodes
 //!   never get the same row and never wait for each other;
-//! - enqueue reads its streams `FOR SHARE` (status changes wait for it and it for them) and the
+//! - enqueue reads its streams `FOR KEY SHARE` (status changes, which lock the stream `FOR
+//!   UPDATE`, wait for it and it for them; polls do not) and the
 //!   in-flight rows of its subject keys `FOR SHARE` (a row finishing concurrently waits until the
 //!   SETs queued behind it are committed, so its promotion sees them);
 //! - a partial unique index (`outbox_one_in_flight`) backs the per-subject order rule: at most one
@@ -49,7 +50,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgr
 
 /// How often a transaction that lost a race (deadlock, serialization failure, the per-subject
 /// unique index) is tried in all.
-pub(crate) const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 10;
 
 /// The unique index that allows one in-flight push SET per (stream, subject key).
 pub(crate) const ONE_IN_FLIGHT: &str = "outbox_one_in_flight";
@@ -84,6 +85,7 @@ macro_rules! transaction {
                         && attempt < $crate::postgres::MAX_ATTEMPTS =>
                 {
                     tracing::debug!(%err, attempt, "postgres transaction lost a race; retrying");
+                    tokio::time::sleep($crate::postgres::retry_pause(attempt)).await;
                     attempt += 1;
                 }
                 result => break result,
@@ -97,6 +99,14 @@ pub(crate) use transaction;
 /// transaction is run again (see [`is_retryable`]).
 pub(crate) const UNSETTLED: &str =
     "other transactions kept finishing SETs of the same subjects; nothing was stored";
+
+/// A short random pause before attempt `attempt + 1`, growing with `attempt`, so transactions
+/// that collided do not collide again in lockstep.
+pub(crate) fn retry_pause(attempt: u32) -> Duration {
+    let ceiling_ms = 2u64 << attempt.min(6);
+    let random = uuid::Uuid::new_v4().as_u128();
+    Duration::from_micros((random % u128::from(ceiling_ms * 1000)) as u64)
+}
 
 /// A transaction could not start: [`StoreError::Closed`] once the store was closed.
 pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {

@@ -31,11 +31,12 @@ const CLAIM_PUSH: &str = "UPDATE outbox SET state = 'leased', lease_owner = $1, 
       ORDER BY o.next_attempt_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
     RETURNING id, stream_id, jti, subject_key, set_jwt, attempts, created_at, lease_until";
 
-/// `sql::SELECT_STREAM_STATE` with a shared lock: a status change, update or delete of the
-/// stream waits for the enqueue (and the enqueue for it), so no SET is queued as `pending` on a
-/// stream paused meanwhile, or kept for one disabled meanwhile.
+/// `sql::SELECT_STREAM_STATE` with a key-share lock: a status change, update or delete of the
+/// stream (which lock it `FOR UPDATE`) waits for the enqueue, and the enqueue for them, so no SET
+/// is queued as `pending` on a stream paused meanwhile, or kept for one disabled meanwhile.
+/// Polls and activity updates (no-key updates) do not conflict with it.
 const SELECT_STREAM_STATE_FOR_SHARE: &str =
-    "SELECT status, delivery FROM streams WHERE stream_id = $1 FOR SHARE";
+    "SELECT status, delivery FROM streams WHERE stream_id = $1 FOR KEY SHARE";
 
 /// Keys of `$1` with an in-flight row, among an `IN` list of keys starting at `$2`; locks those
 /// rows (at most one per key) so that finishing one waits until this transaction commits, and
@@ -43,8 +44,13 @@ const SELECT_STREAM_STATE_FOR_SHARE: &str =
 const IN_FLIGHT: (&str, &str) = (
     "SELECT subject_key FROM outbox WHERE stream_id = $1 \
      AND state IN ('pending', 'held', 'leased') AND subject_key IN ",
-    " FOR SHARE",
+    // Locked in id order, the order finishing transactions lock rows in (see `LOCK_FINISHING`),
+    // so the two do not deadlock.
+    " ORDER BY id FOR SHARE",
 );
+
+/// Locks the rows a `record_outcomes` is about to delete or update, in id order.
+const LOCK_FINISHING: &str = "SELECT id FROM outbox WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 
 /// Rounds of [`settle`] before the transaction is run again from the start.
 const SETTLE_ROUNDS: usize = 20;
@@ -341,6 +347,13 @@ pub(super) async fn record_outcomes(
 ) -> StoreResult<(OutcomeReport, Vec<StreamId>)> {
     let mut report = OutcomeReport::default();
     let mut finished: Vec<SubjectKey> = Vec::new();
+    let mut all: Vec<i64> = outcomes.iter().map(|o| o.id().0).collect();
+    all.sort_unstable();
+    all.dedup();
+    sqlx::query(LOCK_FINISHING)
+        .bind(all)
+        .execute(&mut *conn)
+        .await?;
     let mut delivered: Vec<OutboxId> = outcomes
         .iter()
         .filter_map(|o| match o {

@@ -102,9 +102,10 @@ pub(super) async fn create(
 /// status changes and enqueues (`FOR SHARE`) of the stream wait.
 const SELECT_STREAM_STATE_SCOPED_FOR_UPDATE: &str = "SELECT status, delivery, revision \
     FROM streams WHERE stream_id = $1 AND client_id = $2 FOR UPDATE";
-/// The same with a shared lock: the stream cannot change or vanish until commit.
+/// The same with a key-share lock: the stream cannot vanish (or change status) until commit, but
+/// polls and activity updates go on.
 const SELECT_STREAM_STATE_SCOPED_FOR_SHARE: &str = "SELECT status, delivery, revision \
-    FROM streams WHERE stream_id = $1 AND client_id = $2 FOR SHARE";
+    FROM streams WHERE stream_id = $1 AND client_id = $2 FOR KEY SHARE";
 /// `sql::SELECT_VERIFICATION`, locked: two nodes cannot both pass the interval check.
 const SELECT_VERIFICATION_FOR_UPDATE: &str = "SELECT min_verification_interval_secs, \
     last_verification_at FROM streams WHERE stream_id = $1 AND client_id = $2 FOR UPDATE";
