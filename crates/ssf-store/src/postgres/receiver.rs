@@ -11,16 +11,18 @@
 use std::{collections::BTreeSet, sync::Arc, sync::LazyLock};
 
 use async_trait::async_trait;
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, migrate::Migrator};
+use sqlx::{AssertSqlSafe, PgPool, migrate::Migrator};
 use ssf_types::{Clock, StreamId, UnixMillis};
 
+mod batch;
+
+use self::batch::{CHUNK, apply_items, values_sql};
 use super::{PgOptions, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     receiver::{
         ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, ReceiverStreamRecord, StateRow,
-        StateWrite, StreamControl,
     },
 };
 
@@ -36,9 +38,6 @@ pub static RECEIVER_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     migrator.dangerous_set_table_name(RECEIVER_MIGRATIONS_TABLE);
     migrator
 });
-
-/// Rows per multi-row statement (5 bound values each).
-const CHUNK: usize = 100;
 
 /// A [`ReceiverStore`] in a PostgreSQL database.
 #[derive(Debug)]
@@ -85,28 +84,6 @@ pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
 const STREAM_COLS: &str = "stream_key, peer, issuer, stream_id, delivery, status, \
     status_reason, push_auth_sha256, config, expected_verification_state, \
     verification_requested_at, last_verified_at, created_at, updated_at";
-
-/// `INSERT ... VALUES (...), (...)` text with `rows` groups of `cols` placeholders.
-fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> String {
-    let mut sql = String::with_capacity(head.len() + tail.len() + rows * cols * 5);
-    sql.push_str(head);
-    let mut n = 0;
-    for row in 0..rows {
-        sql.push_str(if row == 0 { " (" } else { ", (" });
-        for col in 0..cols {
-            n += 1;
-            if col > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('$');
-            sql.push_str(&n.to_string());
-        }
-        sql.push(')');
-    }
-    sql.push(' ');
-    sql.push_str(tail);
-    sql
-}
 
 #[derive(Debug, sqlx::FromRow)]
 struct StateDbRow {
@@ -181,208 +158,6 @@ struct AuditDbRow {
     action: String,
     stream_id: Option<String>,
     detail: String,
-}
-
-/// Records the batch; see [`ReceiverStore::apply_batch`].
-async fn apply_items(
-    conn: &mut PgConnection,
-    items: &[ApplyItem],
-    now: UnixMillis,
-) -> StoreResult<Vec<ApplyResult>> {
-    // Only the first occurrence of a key in the batch may be applied.
-    let mut keys = BTreeSet::new();
-    let unique: Vec<usize> = (0..items.len())
-        .filter(|&i| keys.insert((items[i].iss.as_str(), items[i].jti.as_str())))
-        .collect();
-    // Inserted in key order: two nodes recording overlapping batches take the key locks in the
-    // same order instead of deadlocking.
-    let mut by_key = unique.clone();
-    by_key.sort_by_key(|&i| (items[i].iss.as_str(), items[i].jti.as_str()));
-    let mut inserted = BTreeSet::new();
-    for chunk in by_key.chunks(CHUNK) {
-        let sql = values_sql(
-            "INSERT INTO received_sets (iss, jti, received_at, stream_key, event_type) VALUES",
-            chunk.len(),
-            5,
-            "ON CONFLICT (iss, jti) DO NOTHING RETURNING iss, jti",
-        );
-        let mut query = sqlx::query_as::<_, (String, String)>(AssertSqlSafe(sql));
-        for &i in chunk {
-            let item = &items[i];
-            query = query
-                .bind(&item.iss)
-                .bind(&item.jti)
-                .bind(item.received_at.0)
-                .bind(&item.stream_key)
-                .bind(&item.event_type);
-        }
-        inserted.extend(query.fetch_all(&mut *conn).await?);
-    }
-
-    let mut results = vec![ApplyResult::Duplicate; items.len()];
-    let mut puts: Vec<&StateWrite> = Vec::new();
-    let mut audits: Vec<(&NewAuditEntry, &str)> = Vec::new();
-    for &i in &unique {
-        let item = &items[i];
-        // `remove`: the same key is applied once even if RETURNING somehow repeated it.
-        if !inserted.remove(&(item.iss.clone(), item.jti.clone())) {
-            continue;
-        }
-        results[i] = ApplyResult::Applied;
-        for write in &item.writes {
-            match write {
-                StateWrite::Put { .. } => puts.push(write),
-                StateWrite::Delete {
-                    kind,
-                    key,
-                    event_time,
-                } => {
-                    // Keep the order of puts and deletes on the same row.
-                    flush_puts(conn, &mut puts, now).await?;
-                    sqlx::query(
-                        "DELETE FROM receiver_state WHERE kind = $1 AND key = $2 \
-                         AND event_time <= $3",
-                    )
-                    .bind(kind)
-                    .bind(key)
-                    .bind(*event_time)
-                    .execute(&mut *conn)
-                    .await?;
-                }
-            }
-        }
-        if let Some(control) = &item.control {
-            apply_control(conn, &item.stream_key, control, now).await?;
-        }
-        if let Some(audit) = &item.audit {
-            audits.push((audit, item.stream_key.as_str()));
-        }
-    }
-    flush_puts(conn, &mut puts, now).await?;
-    for chunk in audits.chunks(CHUNK) {
-        insert_audits(conn, chunk, now).await?;
-    }
-    Ok(results)
-}
-
-/// Writes the pending puts with multi-row upserts. PostgreSQL refuses an upsert that touches one
-/// row twice, so a statement ends before a repeated (kind, key); statements run in order, so two
-/// puts on one row behave as they do on SQLite.
-async fn flush_puts(
-    conn: &mut PgConnection,
-    puts: &mut Vec<&StateWrite>,
-    now: UnixMillis,
-) -> StoreResult<()> {
-    for chunk in distinct_runs(puts, CHUNK) {
-        let sql = values_sql(
-            "INSERT INTO receiver_state (kind, key, value, event_time, updated_at) VALUES",
-            chunk.len(),
-            5,
-            "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, \
-             event_time = excluded.event_time, updated_at = excluded.updated_at \
-             WHERE excluded.event_time >= receiver_state.event_time",
-        );
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for write in chunk {
-            if let StateWrite::Put {
-                kind,
-                key,
-                value,
-                event_time,
-            } = write
-            {
-                query = query
-                    .bind(kind.as_str())
-                    .bind(key.as_str())
-                    .bind(serde_json::to_string(value)?)
-                    .bind(*event_time)
-                    .bind(now.0);
-            }
-        }
-        query.execute(&mut *conn).await?;
-    }
-    puts.clear();
-    Ok(())
-}
-
-/// Splits `writes` into consecutive runs of at most `max` with no (kind, key) twice in a run.
-fn distinct_runs<'a, 'w>(writes: &'a [&'w StateWrite], max: usize) -> Vec<&'a [&'w StateWrite]> {
-    let mut runs = Vec::new();
-    let mut start = 0;
-    let mut seen = BTreeSet::new();
-    for (i, write) in writes.iter().enumerate() {
-        if i - start == max || !seen.insert((write.kind(), write.key())) {
-            runs.push(&writes[start..i]);
-            start = i;
-            seen.clear();
-            seen.insert((write.kind(), write.key()));
-        }
-    }
-    if start < writes.len() {
-        runs.push(&writes[start..]);
-    }
-    runs
-}
-
-async fn apply_control(
-    conn: &mut PgConnection,
-    stream_key: &str,
-    control: &StreamControl,
-    now: UnixMillis,
-) -> StoreResult<()> {
-    match control {
-        StreamControl::Status { status, reason } => {
-            sqlx::query(
-                "UPDATE receiver_streams SET status = $2, status_reason = $3, updated_at = $4 \
-                 WHERE stream_key = $1",
-            )
-            .bind(stream_key)
-            .bind(status.as_str())
-            .bind(reason.as_deref())
-            .bind(now.0)
-            .execute(&mut *conn)
-            .await?;
-        }
-        StreamControl::Verified => {
-            sqlx::query(
-                "UPDATE receiver_streams SET last_verified_at = $2, updated_at = $2 \
-                 WHERE stream_key = $1",
-            )
-            .bind(stream_key)
-            .bind(now.0)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    Ok(())
-}
-
-async fn insert_audits(
-    conn: &mut PgConnection,
-    entries: &[(&NewAuditEntry, &str)],
-    now: UnixMillis,
-) -> StoreResult<()> {
-    let sql = values_sql(
-        "INSERT INTO receiver_audit (at, actor, action, stream_id, detail) VALUES",
-        entries.len(),
-        5,
-        "",
-    );
-    let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (entry, stream_key) in entries {
-        let stream = entry
-            .stream_id
-            .as_ref()
-            .map_or(*stream_key, StreamId::as_str);
-        query = query
-            .bind(now.0)
-            .bind(entry.actor.as_str())
-            .bind(entry.action.as_str())
-            .bind(stream)
-            .bind(serde_json::to_string(&entry.detail)?);
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
 }
 
 #[async_trait]
@@ -630,14 +405,6 @@ impl ReceiverStore for PgReceiverStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn values_sql_numbers_placeholders_in_order() {
-        assert_eq!(
-            values_sql("INSERT INTO t (a, b) VALUES", 2, 2, "RETURNING a"),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) RETURNING a"
-        );
-    }
 
     #[test]
     fn the_receiver_has_its_own_migrations_table() {
