@@ -7,7 +7,11 @@
 //! `.ci/postgres.sh` starts one). When it is unreachable the tests print a note and pass, unless
 //! `SSF_REQUIRE_POSTGRES=1` (set by `.ci/run`), which makes them fail.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::HashSet,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
@@ -35,11 +39,15 @@ impl Server {
     /// `SSF_REQUIRE_POSTGRES=1`.
     pub(crate) async fn connect() -> Option<Self> {
         let url = database_url();
-        let admin = PgPoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
-            .await;
+        let admin = match probe(&url).await {
+            Ok(()) => PgPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect(&url)
+                .await
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(err),
+        };
         match admin {
             Ok(admin) => Some(Self { url, admin }),
             Err(err) => {
@@ -79,6 +87,22 @@ impl Server {
     pub(crate) fn admin(&self) -> &PgPool {
         &self.admin
     }
+}
+
+/// Whether the server answers: asked once per test process, so an absent server costs one
+/// connection attempt, not one per test.
+async fn probe(url: &str) -> Result<(), String> {
+    static ANSWER: OnceLock<Result<(), String>> = OnceLock::new();
+    if let Some(answer) = ANSWER.get() {
+        return answer.clone();
+    }
+    let answer =
+        match tokio::time::timeout(Duration::from_secs(5), PgConnection::connect(url)).await {
+            Ok(Ok(conn)) => conn.close().await.map_err(|err| err.to_string()),
+            Ok(Err(err)) => Err(err.to_string()),
+            Err(_) => Err("no answer within 5 s".to_owned()),
+        };
+    ANSWER.get_or_init(|| answer).clone()
 }
 
 /// A throwaway schema on the test server.
