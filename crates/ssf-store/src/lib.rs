@@ -2,9 +2,11 @@
 //! log and OAuth clients, behind one [`TransmitterStore`] trait.
 //!
 //! - [`SqliteStore`]: the embedded default, one SQLite file in WAL mode with group commit.
-//! - A PostgreSQL implementation of the same trait follows; the portable SQL in `sql` and the
-//!   [`WakeHub`] are shared with it, and `conformance` (feature `conformance`) is the test suite
-//!   every implementation must pass.
+//! - [`PgStore`]: PostgreSQL, for several nodes on one database (`FOR UPDATE SKIP LOCKED`
+//!   claims, `LISTEN/NOTIFY` wake-ups). It shares the portable SQL in `sql` and the [`WakeHub`];
+//!   `conformance` (feature `conformance`) is the test suite every implementation must pass.
+//! - [`open_transmitter_store`] / [`open_receiver_store`] pick one by location (a path or
+//!   `sqlite://`, or `postgres://`); the receiver's stores are in [`receiver`].
 //!
 //! Times are epoch milliseconds from the injected [`ssf_types::Clock`]; JSON is stored as text.
 //! See `docs/` of the workspace and the trait's method docs for the delivery semantics
