@@ -501,3 +501,42 @@ async fn create_dyn(store: &dyn TransmitterStore, id: &str) {
     );
     store.create_stream(new).await.unwrap();
 }
+
+/// Poll -> push with SETs handed out by a poll and not yet acknowledged: the hand-outs are void
+/// (a push stream is not polled), the SETs are pushed again, one per subject at a time.
+#[tokio::test]
+async fn switching_to_push_requeues_polled_sets_in_subject_order() {
+    let Some(harness) = PgHarness::new().await else {
+        return;
+    };
+    let db = harness.server.schema().await;
+    let store = harness.node(&db, &ManualClock::new(UnixMillis(0))).await;
+    create(&store, "s1", DeliveryMethod::Poll).await;
+    let sets = vec![
+        set("s1", "1", "a"),
+        set("s1", "2", "a"),
+        set("s1", "3", "b"),
+    ];
+    store.enqueue(sets).await.unwrap();
+    assert_eq!(
+        store.poll(poll_request("s1", 10)).await.unwrap().sets.len(),
+        3
+    );
+    let update = ssf_store::StreamUpdate {
+        config: serde_json::json!({"delivery": {"method": "push"}}),
+        delivery: DeliveryMethod::Push,
+        inactivity_timeout_secs: None,
+        min_verification_interval_secs: None,
+        expected_revision: None,
+    };
+    let sid = StreamId::new("s1");
+    store.update_stream("rp", &sid, update).await.unwrap();
+    let first = store.claim_push("w", 10, LEASE).await.unwrap();
+    let jtis: Vec<&str> = first.iter().map(|c| c.jti.as_str()).collect();
+    assert_eq!(jtis, vec!["1", "3"]);
+    let ids: Vec<_> = first.iter().map(|c| c.id).collect();
+    store.mark_delivered("w", &ids).await.unwrap();
+    let second = store.claim_push("w", 10, LEASE).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert_eq!(second[0].jti.as_str(), "2");
+}
