@@ -90,6 +90,21 @@ pub(crate) enum Command {
         SSF_SERVER__LOG_FORMAT=json ssf serve --config ssf.toml\n  ssf serve --config ssf.toml --check"
     )]
     Serve(ServeArgs),
+    /// Apply (or with --check list) the database migrations of every configured store.
+    #[command(
+        long_about = "Bring the schema of every store of the configuration up to date and \
+        print, per store, its location (passwords hidden) and the migrations it applied. The \
+        stores and their locations are those `ssf serve` would open: transmitter.database and \
+        receiver.database, SQLite files or postgres:// URLs, with the same SSF_* overrides. \
+        `ssf serve` also migrates at start; run this first when several nodes share one \
+        PostgreSQL database, or to see what a new version changes. Safe to run concurrently \
+        (the migrator takes a lock) and again (it does nothing when up to date).\n\n\
+        --check only reads: it lists the pending migrations and exits 1 when there are any, 0 \
+        when every store is up to date.\n\n\
+        Examples:\n  ssf migrate --config ssf.toml\n  ssf migrate --config ssf.toml --check\n  \
+        SSF_TRANSMITTER__DATABASE=postgres://ssf@db.example.com/ssf ssf migrate --config ssf.toml"
+    )]
+    Migrate(MigrateArgs),
     /// Publish an event to a transmitter (POST /events).
     #[command(
         long_about = "Publish one event to a transmitter's POST /events and print its \
@@ -426,4 +441,16 @@ pub(crate) struct VerifyArgs {
     /// Allowed clock skew in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     pub(crate) clock_skew: u64,
+}
+
+/// `ssf migrate`.
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// The configuration file `ssf serve` uses (TOML). Without one: the default SQLite stores
+    /// in ./ssf-data.
+    #[arg(long, env = "SSF_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Only list the pending migrations (change nothing); exit 1 when there are any.
+    #[arg(long)]
+    pub(crate) check: bool,
 }

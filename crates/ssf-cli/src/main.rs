@@ -8,6 +8,7 @@ mod demo;
 mod emit;
 mod input;
 mod keys;
+mod migrate;
 mod remote;
 mod serve;
 mod set;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
         Command::Keys(cmd) => keys::run(cmd),
         Command::Set(cmd) => set::run(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Migrate(args) => migrate::run(args),
         Command::Emit(args) => emit::run(args),
         Command::Stream(cmd) => stream::run(cmd),
         Command::Tail(args) => tail::run(args),

@@ -2,13 +2,14 @@
 //!
 //! - [`config`]: the TOML file, unknown keys refused; [`env`]: `SSF_*` overrides.
 //! - [`roles`]: one function per role, and the shared application (`/healthz`, `/metrics`).
-//! - [`credentials`]: development OAuth clients on first start.
+//! - [`credentials`]: development OAuth clients on first start; [`stores`]: the databases.
 //! - [`telemetry`]: logs and the Prometheus recorder; [`tls`]: native TLS.
 
 pub(crate) mod config;
 pub(crate) mod credentials;
 pub(crate) mod env;
 pub(crate) mod roles;
+pub(crate) mod stores;
 pub(crate) mod telemetry;
 pub(crate) mod tls;
 
@@ -48,6 +49,10 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
         );
         if let Some(tx) = &config.transmitter {
             println!("  issuer {}", tx.config.issuer);
+            println!("  transmitter database {}", tx.database);
+        }
+        if let Some(rx) = &config.receiver {
+            println!("  receiver database {}", rx.database);
         }
         for o in &config.overrides {
             println!("  {} = from {}", o.key, o.var);

@@ -15,11 +15,14 @@
 //! issuer = "https://idp.example.com"
 //! # plus every ssf_transmitter::TransmitterConfig key, and these of `ssf serve`:
 //! # enabled = true, signing_alg = "RS256", keys_dir = "<data_dir>/keys",
-//! # database = "<data_dir>/transmitter.db", dev_credentials = <auto>
+//! # database = "<data_dir>/transmitter.db" (a path, sqlite:// or postgres://),
+//! # [transmitter.postgres] (max_connections, acquire_timeout, schema), dev_credentials = <auto>
 //!
 //! [receiver]                       # present: the receiver runs
 //! # every ssf_receiver::ReceiverConfig key, and these of `ssf serve`:
-//! # enabled = true, [receiver.http] (ssf_http::ClientConfig of discovery, tokens, polls)
+//! # enabled = true, [receiver.http] (ssf_http::ClientConfig of discovery, tokens, polls),
+//! # database = "<data_dir>/receiver.sqlite" (a path, sqlite:// or postgres://; or the library's
+//! # data_file), [receiver.postgres]
 //! ```
 //!
 //! Without a file, both roles run with their defaults in development mode: plain http and
@@ -38,7 +41,10 @@ use ssf_receiver::config::ReceiverConfig;
 use ssf_transmitter::{TransmitterConfig, metadata};
 use toml::{Table, Value};
 
-use super::env::{self, Override};
+use super::{
+    env::{self, Override},
+    stores::{PgSettings, StoreLocation},
+};
 use crate::input::{Context, Failure, usage};
 
 /// The `[server]` section.
@@ -100,7 +106,8 @@ struct TransmitterExtras {
     enabled: bool,
     signing_alg: Algorithm,
     keys_dir: Option<PathBuf>,
-    database: Option<PathBuf>,
+    database: Option<String>,
+    postgres: PgSettings,
     dev_credentials: Option<bool>,
 }
 
@@ -111,6 +118,7 @@ impl Default for TransmitterExtras {
             signing_alg: Algorithm::Rs256,
             keys_dir: None,
             database: None,
+            postgres: PgSettings::default(),
             dev_credentials: None,
         }
     }
@@ -121,6 +129,7 @@ const TRANSMITTER_EXTRAS: &[&str] = &[
     "signing_alg",
     "keys_dir",
     "database",
+    "postgres",
     "dev_credentials",
 ];
 
@@ -130,6 +139,8 @@ const TRANSMITTER_EXTRAS: &[&str] = &[
 struct ReceiverExtras {
     enabled: bool,
     http: Option<ClientConfig>,
+    database: Option<String>,
+    postgres: PgSettings,
 }
 
 impl Default for ReceiverExtras {
@@ -137,11 +148,13 @@ impl Default for ReceiverExtras {
         Self {
             enabled: true,
             http: None,
+            database: None,
+            postgres: PgSettings::default(),
         }
     }
 }
 
-const RECEIVER_EXTRAS: &[&str] = &["enabled", "http"];
+const RECEIVER_EXTRAS: &[&str] = &["enabled", "http", "database", "postgres"];
 
 /// The top level: only these sections exist.
 #[derive(Debug, Deserialize)]
@@ -162,8 +175,9 @@ pub(crate) struct TransmitterSection {
     issuer_set: bool,
     /// The key directory (`ssf keys --dir` manages it too).
     pub(crate) keys_dir: PathBuf,
-    /// The SQLite file.
-    pub(crate) database: PathBuf,
+    /// `transmitter.database`: an SQLite file (default `<data_dir>/transmitter.db`) or
+    /// PostgreSQL.
+    pub(crate) database: StoreLocation,
     /// The algorithm of the key generated on first start.
     pub(crate) signing_alg: Algorithm,
     /// Create development OAuth clients (default: when none is configured).
@@ -177,6 +191,8 @@ pub(crate) struct ReceiverSection {
     pub(crate) config: ReceiverConfig,
     /// The outbound client (discovery, tokens, JWKS, polls).
     pub(crate) http: ClientConfig,
+    /// `receiver.database` (else `receiver.data_file`, default `<data_dir>/receiver.sqlite`).
+    pub(crate) database: StoreLocation,
 }
 
 /// Everything `ssf serve` runs with.
@@ -287,13 +303,16 @@ fn transmitter_section(
         )));
     }
     let auto_dev = config.auth.clients.is_empty() && config.auth.external_issuers.is_empty();
+    let key = "transmitter.database";
+    let database = match &extras.database {
+        Some(value) => StoreLocation::parse(key, value, extras.postgres, &origin.of(key))?,
+        None => StoreLocation::sqlite(key, &data_dir.join("transmitter.db")),
+    };
     Ok(Some(TransmitterSection {
         config,
         issuer_set,
         keys_dir: extras.keys_dir.unwrap_or_else(|| data_dir.join("keys")),
-        database: extras
-            .database
-            .unwrap_or_else(|| data_dir.join("transmitter.db")),
+        database,
         signing_alg: extras.signing_alg,
         dev_credentials: extras.dev_credentials.unwrap_or(auto_dev),
     }))
@@ -314,6 +333,18 @@ fn receiver_section(
     if !data_file_set {
         config.data_file = data_dir.join("receiver.sqlite");
     }
+    let key = "receiver.database";
+    let database = match &extras.database {
+        Some(_) if data_file_set => {
+            return Err(usage(format!(
+                "both `receiver.database` and `receiver.data_file` are set in {}: keep only \
+                 `receiver.database` (a file path, sqlite:// or postgres://)",
+                origin.of(key)
+            )));
+        }
+        Some(value) => StoreLocation::parse(key, value, extras.postgres, &origin.of(key))?,
+        None => StoreLocation::sqlite(key, &config.data_file),
+    };
     let http = extras.http.unwrap_or_else(|| {
         if dev {
             ClientConfig::dev_loopback()
@@ -321,7 +352,11 @@ fn receiver_section(
             ClientConfig::default()
         }
     });
-    Ok(Some(ReceiverSection { config, http }))
+    Ok(Some(ReceiverSection {
+        config,
+        http,
+        database,
+    }))
 }
 
 impl ServeConfig {

@@ -4,6 +4,10 @@
 
 mod demo;
 mod keys;
+mod multinode;
+mod multinode_poll;
+mod multinode_push;
+mod multinode_restart;
 mod serve;
 mod serve_receiver;
 mod serve_tls;

@@ -1,4 +1,4 @@
-//! The receiver role: its SQLite store, the verification pipeline and the group-committing
+//! The receiver role: its store (SQLite, or PostgreSQL shared with other nodes), the verification pipeline and the group-committing
 //! apply task, the RFC 8935 push endpoint `/ssf/push/{peer}`, and one task per configured
 //! transmitter (`[[receiver.transmitters]]`) that sets up its stream and, for poll delivery,
 //! polls it ([`run_peer`]).
@@ -28,13 +28,13 @@ use ssf_receiver::{
     router::PUSH_ROUTE,
     setup::{SetupContext, StoreBook, run_peer},
 };
-use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
+use ssf_store::receiver::ReceiverStore;
 use ssf_types::{EventType, EventTypeUri};
 
 use super::{Probe, Role, RoleContext};
 use crate::{
     input::{Context, Failure},
-    serve::config::ReceiverSection,
+    serve::{config::ReceiverSection, stores},
 };
 
 /// Counter of events handed to the handler, label `event_type`.
@@ -43,21 +43,7 @@ pub(crate) const EVENTS_HANDLED: &str = "ssf_serve_events_handled_total";
 /// Assembles the receiver role of `section` (its public base URL already final).
 pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result<Role, Failure> {
     let config = section.config;
-    if let Some(parent) = config
-        .data_file
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(parent).or_runtime(format!("creating {}", parent.display()))?;
-    }
-    let store: Arc<dyn ReceiverStore> = Arc::new(
-        SqliteReceiverStore::open_path(&config.data_file, Arc::clone(&ctx.clock))
-            .await
-            .or_runtime(format!(
-                "opening the receiver database {}",
-                config.data_file.display()
-            ))?,
-    );
+    let store = stores::open_receiver(&section.database, Arc::clone(&ctx.clock)).await?;
     let mut options = ApplyOptions::default();
     options.retention = config.dedupe_retention;
     let applier = Arc::new(

@@ -1,4 +1,4 @@
-//! The transmitter role: its SQLite store, its key directory (a key is generated on first
+//! The transmitter role: its store (SQLite, or PostgreSQL shared with other nodes), its key directory (a key is generated on first
 //! start), development OAuth clients when none is configured, the library's router and its
 //! background workers (push delivery, lease reaper, inactivity sweep, metrics sampler). The key
 //! directory is re-read every [`KEY_RELOAD`], so `ssf keys rotate --dir <data_dir>/keys` takes
@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use axum::Router;
 use ssf_jose::{FileKeyStore, KeyStore, SetSigner};
-use ssf_store::{SqliteStore, TransmitterStore};
+use ssf_store::TransmitterStore;
 use ssf_transmitter::{
     AppState,
     metadata::{Endpoints, paths, well_known_path},
@@ -19,7 +19,7 @@ use ssf_transmitter::{
 use super::{Probe, Role, RoleContext};
 use crate::{
     input::{Context, Failure, usage},
-    serve::{config::TransmitterSection, credentials},
+    serve::{config::TransmitterSection, credentials, stores},
 };
 
 /// How often the key directory is re-read.
@@ -52,13 +52,8 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
             ),
         ));
     }
-    let store = SqliteStore::open_path(&section.database, Arc::clone(&ctx.clock))
-        .await
-        .or_runtime(format!(
-            "opening the transmitter database {}",
-            section.database.display()
-        ))?;
-    let store: Arc<dyn TransmitterStore> = Arc::new(store);
+    let store = stores::open_transmitter(&section.database, Arc::clone(&ctx.clock)).await?;
+    banner.push(("database", section.database.to_string()));
     let keys = FileKeyStore::open(&section.keys_dir, Arc::clone(&ctx.clock)).or_runtime(
         format!("opening the key directory {}", section.keys_dir.display()),
     )?;

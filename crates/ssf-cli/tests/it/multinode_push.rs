@@ -1,0 +1,145 @@
+//! Push delivery from several `ssf serve` nodes on one PostgreSQL database, with real
+//! processes: a node killed mid-burst (its leases expire and the other nodes deliver its
+//! claims) and a receiver that is down for a while (retries, then everything once).
+
+use std::{collections::BTreeMap, time::Duration};
+
+use crate::{
+    multinode::{Cluster, Recorder, Schema, push_delivery, shared_server},
+    server::wait_for,
+};
+
+/// Three transmitter nodes share one schema and one push stream; events are posted round-robin;
+/// node C is SIGKILLed while it holds claims (a push to the receiver in flight). Every accepted
+/// SET reaches the receiver (at least once, RFC 8935 §2 / SSF-PUSH delivery is durable), the
+/// receiver applies each jti once, and nothing it did not expect arrives.
+#[test]
+fn killed_node_loses_no_push_set() {
+    let Some(url) = shared_server() else { return };
+    let schema = Schema::create(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::new(dir.path(), &url, Some(&schema.name), "");
+    let mut nodes = cluster.start(dir.path(), &["a", "b", "c"]);
+    let recorder = Recorder::start(Duration::from_millis(150));
+    let rx_token = nodes[0].token("rx");
+    nodes[1].create_stream(&rx_token, push_delivery(&recorder.url));
+    // A token of node B works on A and C: one issuer, one key directory.
+    let producer = nodes[1].token("producer");
+
+    let mut expected = Vec::new();
+    let total = 90;
+    let mut killed = false;
+    for i in 0..total {
+        let alive: Vec<usize> = if killed { vec![0, 1] } else { vec![0, 1, 2] };
+        let node = &nodes[alive[i % alive.len()]];
+        let jtis = node
+            .emit(&producer, &format!("user{i}@example.com"))
+            .unwrap_or_else(|| panic!("node {} refused event {i}", node.name));
+        assert_eq!(jtis.len(), 1, "one stream, one SET");
+        expected.extend(jtis);
+        if i == total / 3 {
+            // Kill C while it has a push in flight: its claimed rows stay leased to a dead node.
+            wait_for("node c to push something", || {
+                recorder.saw_request_from("c").then_some(())
+            });
+            nodes[2].kill();
+            killed = true;
+        }
+    }
+    recorder.wait_for_all(&expected, &[&nodes[0], &nodes[1], &nodes[2]]);
+
+    let applied = recorder.applied();
+    assert_eq!(
+        applied.len(),
+        expected.len(),
+        "every SET applied once, none unexpected"
+    );
+    let deliveries = recorder.deliveries();
+    let mut per_jti: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in &deliveries {
+        *per_jti.entry(d.jti.as_str()).or_default() += 1;
+    }
+    let redelivered = per_jti.values().filter(|n| **n > 1).count();
+    let pushers: std::collections::BTreeSet<&str> =
+        deliveries.iter().map(|d| d.node.as_str()).collect();
+    eprintln!(
+        "{} SETs, {} push requests, {redelivered} redelivered after the kill; pushed by {pushers:?}",
+        expected.len(),
+        deliveries.len()
+    );
+    assert!(
+        pushers.contains("ssf-node-a") && pushers.contains("ssf-node-b"),
+        "the surviving nodes share the work: {pushers:?}"
+    );
+    // The survivors stay healthy on the shared database.
+    assert_eq!(nodes[0].health(), 200);
+    assert_eq!(nodes[1].health(), 200);
+    drop(nodes);
+}
+
+/// The receiver answers 503 for a while: the nodes retry on their schedule and, once it is
+/// back, every SET arrives, and each is accepted exactly once (a delivered SET is recorded as
+/// delivered, never pushed again).
+#[test]
+fn receiver_down_for_a_while_gets_everything_once() {
+    let Some(url) = shared_server() else { return };
+    let schema = Schema::create(&url);
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = Cluster::new(dir.path(), &url, Some(&schema.name), "");
+    let nodes = cluster.start(dir.path(), &["a", "b"]);
+    let recorder = Recorder::start(Duration::ZERO);
+    let rx_token = nodes[0].token("rx");
+    nodes[0].create_stream(&rx_token, push_delivery(&recorder.url));
+    let producer = nodes[0].token("producer");
+
+    recorder.set_up(false);
+    let mut expected = Vec::new();
+    for i in 0..20 {
+        let node = &nodes[i % 2];
+        expected.extend(
+            node.emit(&producer, &format!("down{i}@example.com"))
+                .unwrap(),
+        );
+    }
+    // Down until both nodes have had pushes refused (and so scheduled retries).
+    wait_for("refused pushes from both nodes", || {
+        let refused: Vec<String> = recorder
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.status == 503)
+            .map(|d| d.node)
+            .collect();
+        (refused.iter().any(|n| n == "ssf-node-a") && refused.iter().any(|n| n == "ssf-node-b"))
+            .then_some(())
+    });
+    recorder.set_up(true);
+    for i in 20..30 {
+        expected.extend(
+            nodes[i % 2]
+                .emit(&producer, &format!("up{i}@example.com"))
+                .unwrap(),
+        );
+    }
+    recorder.wait_for_all(&expected, &[&nodes[0], &nodes[1]]);
+
+    let mut accepted: BTreeMap<String, usize> = BTreeMap::new();
+    for d in recorder
+        .deliveries()
+        .into_iter()
+        .filter(|d| d.status == 202)
+    {
+        *accepted.entry(d.jti).or_default() += 1;
+    }
+    let twice: Vec<_> = accepted.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "accepted more than once: {twice:?}");
+    assert_eq!(accepted.len(), expected.len());
+    for node in &nodes {
+        let metrics = crate::server::get(&node.url("/metrics")).1;
+        assert!(
+            crate::serve::sample(&metrics, "ssf_push_attempts_total", "outcome=\"retry\"")
+                .is_some_and(|n| n >= 1.0),
+            "node {} retried:\n{metrics}",
+            node.name
+        );
+    }
+}
