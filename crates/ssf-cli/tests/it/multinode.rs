@@ -188,6 +188,9 @@ client_id = "producer"
 secret_hash = "{producer_hash}"
 scopes = ["ssf.events.publish"]
 
+[transmitter.ingest]
+stream_cache_ttl = "200ms"
+
 [transmitter.push]
 workers = 2
 batch_size = 8
@@ -372,6 +375,24 @@ impl Node {
     }
 }
 
+/// Waits until every node routes events to the stream just created: each node caches the
+/// stream list for `transmitter.ingest.stream_cache_ttl` (a stream created through another node
+/// reaches it at the next reload). Returns the jtis of the probe events that got through.
+pub(crate) fn wait_until_routed(nodes: &[&Node], producer_token: &str) -> Vec<String> {
+    let mut jtis = Vec::new();
+    for node in nodes {
+        let probe = wait_for(
+            &format!("node {} to route to the new stream", node.name),
+            || {
+                node.emit(producer_token, "probe@example.com")
+                    .filter(|jtis| !jtis.is_empty())
+            },
+        );
+        jtis.extend(probe);
+    }
+    jtis
+}
+
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -397,7 +418,10 @@ pub(crate) struct Recorder {
     pub(crate) url: String,
     deliveries: Arc<Mutex<Vec<Delivery>>>,
     applied: Arc<Mutex<BTreeMap<String, String>>>,
-    in_flight: Arc<Mutex<Vec<String>>>,
+    /// jti -> node of the requests that arrived and are not answered yet.
+    in_flight: Arc<Mutex<BTreeMap<String, String>>>,
+    /// (jti, node) of every request as it arrived, answered or not.
+    arrivals: Arc<Mutex<Vec<(String, String)>>>,
     up: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -406,18 +430,20 @@ impl Recorder {
     pub(crate) fn start(latency: Duration) -> Self {
         let deliveries = Arc::new(Mutex::new(Vec::new()));
         let applied = Arc::new(Mutex::new(BTreeMap::new()));
-        let in_flight = Arc::new(Mutex::new(Vec::new()));
+        let in_flight = Arc::new(Mutex::new(BTreeMap::new()));
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
         let up = Arc::new(AtomicBool::new(true));
         let state = (
             Arc::clone(&deliveries),
             Arc::clone(&applied),
             Arc::clone(&in_flight),
+            Arc::clone(&arrivals),
             Arc::clone(&up),
         );
         let app = Router::new().route(
             "/push",
             routing::post(move |headers: HeaderMap, body: Bytes| {
-                let (deliveries, applied, in_flight, up) = state.clone();
+                let (deliveries, applied, in_flight, arrivals, up) = state.clone();
                 async move {
                     let set = String::from_utf8_lossy(&body).into_owned();
                     let claims = claims(&set);
@@ -434,9 +460,12 @@ impl Recorder {
                         StatusCode::SERVICE_UNAVAILABLE
                     };
                     if relevant {
-                        in_flight.lock().unwrap().push(node.clone());
+                        in_flight.lock().unwrap().insert(jti.clone(), node.clone());
+                        arrivals.lock().unwrap().push((jti.clone(), node.clone()));
                         // Simulated receiver latency, so claims are held while a node dies.
+                        // (A request cut off by the sender's death ends here, unrecorded.)
                         tokio::time::sleep(latency).await;
+                        in_flight.lock().unwrap().remove(&jti);
                         deliveries.lock().unwrap().push(Delivery {
                             jti: jti.clone(),
                             node: node.clone(),
@@ -462,6 +491,7 @@ impl Recorder {
             deliveries,
             applied,
             in_flight,
+            arrivals,
             up,
             task,
         }
@@ -482,10 +512,20 @@ impl Recorder {
         self.applied.lock().unwrap().keys().cloned().collect()
     }
 
-    /// Whether a request from node `name` has arrived (it may still be waiting for its answer).
-    pub(crate) fn saw_request_from(&self, name: &str) -> bool {
+    /// The jtis of the requests from node `name` that arrived and are not answered yet.
+    pub(crate) fn in_flight_from(&self, name: &str) -> Vec<String> {
         let agent = format!("ssf-node-{name}");
-        self.in_flight.lock().unwrap().iter().any(|n| *n == agent)
+        let in_flight = self.in_flight.lock().unwrap();
+        in_flight
+            .iter()
+            .filter(|(_, node)| **node == agent)
+            .map(|(jti, _)| jti.clone())
+            .collect()
+    }
+
+    /// (jti, `ssf-node-<name>`) of every request as it arrived, answered or cut off.
+    pub(crate) fn arrivals(&self) -> Vec<(String, String)> {
+        self.arrivals.lock().unwrap().clone()
     }
 
     /// Waits until every jti of `expected` was applied; fails naming the missing ones.

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use crate::{
-    multinode::{Cluster, Recorder, Schema, push_delivery, shared_server},
+    multinode::{Cluster, Recorder, Schema, push_delivery, shared_server, wait_until_routed},
     server::wait_for,
 };
 
@@ -25,10 +25,11 @@ fn killed_node_loses_no_push_set() {
     nodes[1].create_stream(&rx_token, push_delivery(&recorder.url));
     // A token of node B works on A and C: one issuer, one key directory.
     let producer = nodes[1].token("producer");
+    let mut expected = wait_until_routed(&[&nodes[0], &nodes[1], &nodes[2]], &producer);
 
-    let mut expected = Vec::new();
     let total = 90;
     let mut killed = false;
+    let mut cut = Vec::new();
     for i in 0..total {
         let alive: Vec<usize> = if killed { vec![0, 1] } else { vec![0, 1, 2] };
         let node = &nodes[alive[i % alive.len()]];
@@ -38,9 +39,9 @@ fn killed_node_loses_no_push_set() {
         assert_eq!(jtis.len(), 1, "one stream, one SET");
         expected.extend(jtis);
         if i == total / 3 {
-            // Kill C while it has a push in flight: its claimed rows stay leased to a dead node.
-            wait_for("node c to push something", || {
-                recorder.saw_request_from("c").then_some(())
+            // Kill C while it has pushes in flight: those rows stay leased to a dead node.
+            cut = wait_for("node c to have a push in flight", || {
+                Some(recorder.in_flight_from("c")).filter(|jtis| !jtis.is_empty())
             });
             nodes[2].kill();
             killed = true;
@@ -49,23 +50,34 @@ fn killed_node_loses_no_push_set() {
     recorder.wait_for_all(&expected, &[&nodes[0], &nodes[1], &nodes[2]]);
 
     let applied = recorder.applied();
-    assert_eq!(
-        applied.len(),
-        expected.len(),
-        "every SET applied once, none unexpected"
-    );
+    let unexpected: Vec<&String> = applied.iter().filter(|j| !expected.contains(j)).collect();
+    assert!(unexpected.is_empty(), "SETs nobody emitted: {unexpected:?}");
+    assert_eq!(applied.len(), expected.len(), "every SET applied once");
+    // What C had in flight when it died came again from a survivor, once its lease expired.
+    let arrivals = recorder.arrivals();
+    for jti in &cut {
+        assert!(
+            arrivals
+                .iter()
+                .any(|(j, node)| j == jti && node != "ssf-node-c"),
+            "{jti}, in flight at node c when it died, was not pushed again by another node"
+        );
+    }
     let deliveries = recorder.deliveries();
     let mut per_jti: BTreeMap<&str, usize> = BTreeMap::new();
-    for d in &deliveries {
-        *per_jti.entry(d.jti.as_str()).or_default() += 1;
+    for (jti, _) in &arrivals {
+        *per_jti.entry(jti.as_str()).or_default() += 1;
     }
     let redelivered = per_jti.values().filter(|n| **n > 1).count();
     let pushers: std::collections::BTreeSet<&str> =
         deliveries.iter().map(|d| d.node.as_str()).collect();
     eprintln!(
-        "{} SETs, {} push requests, {redelivered} redelivered after the kill; pushed by {pushers:?}",
+        "{} SETs, {} push requests ({} answered), {redelivered} pushed more than once, {} cut off \
+         by the kill; pushed by {pushers:?}",
         expected.len(),
-        deliveries.len()
+        arrivals.len(),
+        deliveries.len(),
+        cut.len()
     );
     assert!(
         pushers.contains("ssf-node-a") && pushers.contains("ssf-node-b"),
@@ -92,8 +104,8 @@ fn receiver_down_for_a_while_gets_everything_once() {
     nodes[0].create_stream(&rx_token, push_delivery(&recorder.url));
     let producer = nodes[0].token("producer");
 
+    let mut expected = wait_until_routed(&[&nodes[0], &nodes[1]], &producer);
     recorder.set_up(false);
-    let mut expected = Vec::new();
     for i in 0..20 {
         let node = &nodes[i % 2];
         expected.extend(

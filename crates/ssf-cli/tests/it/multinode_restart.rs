@@ -12,7 +12,9 @@ use std::{
 use serde_json::{Value, json};
 
 use crate::{
-    multinode::{Cluster, Recorder, free_port, postgres_required, push_delivery, tail},
+    multinode::{
+        Cluster, Recorder, free_port, postgres_required, push_delivery, tail, wait_until_routed,
+    },
     server::{post, wait_for},
 };
 
@@ -172,8 +174,7 @@ fn database_restart_under_load_loses_nothing() {
     let rx_token = nodes[0].token("rx");
     nodes[0].create_stream(&rx_token, push_delivery(&recorder.url));
     let producer = nodes[0].token("producer");
-
-    let mut expected = Vec::new();
+    let mut expected = wait_until_routed(&[&nodes[0], &nodes[1]], &producer);
     for i in 0..20 {
         expected.extend(
             nodes[i % 2]
