@@ -153,7 +153,7 @@ impl World {
         // The ticket bridge.
         let (jit_listener, bridge_url) = bind().await?;
         let mut jit = JitConfig::default();
-        jit.database = Some(dir.path().join("jit.db"));
+        jit.database = Some(dir.path().join("jit.db").display().to_string());
         let mut system = SystemConfig::new(SystemKind::Generic, webhook_secret.clone());
         system.auth = Some(WebhookAuth::Token);
         jit.systems.insert(HELPDESK.to_owned(), system);

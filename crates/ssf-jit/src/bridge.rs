@@ -43,14 +43,16 @@ impl Bridge {
         })))
     }
 
-    /// Opens the store at `config.database` and makes the bridge.
+    /// Opens the store at `config.database` (an SQLite path or a `postgres://` URL, see
+    /// [`JitStore::open`]), applying its migrations, and makes the bridge.
     pub async fn open(config: JitConfig, clock: Arc<dyn Clock>) -> Result<Self, JitError> {
-        let path = config
-            .database
-            .clone()
-            .ok_or_else(|| JitError::Config("jit.database is not set".to_owned()))?;
+        let location = config.database.clone().ok_or_else(|| {
+            JitError::Config(
+                "jit.database is not set: give a file path or a postgres:// URL".to_owned(),
+            )
+        })?;
         config.validate()?;
-        let store = JitStore::open(path).await?;
+        let store = JitStore::open(&location).await?;
         Self::new(config, Arc::new(store), clock)
     }
 

@@ -25,7 +25,7 @@
 
 pub mod rules;
 
-use std::{collections::BTreeMap, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, time::Duration};
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -41,9 +41,11 @@ use crate::error::JitError;
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]
 pub struct JitConfig {
-    /// The SQLite file of the bridge (grants, tickets, outbox, audit). Default: none, the
-    /// caller decides (`ssf serve` uses `<data dir>/jit.db`).
-    pub database: Option<PathBuf>,
+    /// Where the bridge keeps its state (grants, tickets, outbox, audit): an SQLite file path
+    /// or `sqlite://<path>` (one node), or `postgres://user:password@host/db` (one database for
+    /// several bridge nodes behind a load balancer). Default: none, the caller decides
+    /// (`ssf serve` uses `<data dir>/jit.db`). See [`JitStore::open`](crate::JitStore::open).
+    pub database: Option<String>,
     /// Largest webhook body in bytes (`413` beyond). Default 1 MiB (Jira issue payloads with
     /// many custom fields run to a few hundred KiB).
     pub max_body_bytes: usize,

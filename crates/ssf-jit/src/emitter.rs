@@ -11,8 +11,13 @@
 //! - Rows of one (user, asset) go out strictly in order: the next is only looked at once the
 //!   previous is sent or failed.
 //!
-//! One emitter per database: rows are not leased, so two processes sharing a file would both
-//! send (harmless, events are idempotent, but wasteful).
+//! Several emitters on one database (bridge nodes on PostgreSQL, or two in one process) take
+//! turns: a round runs only while it holds the store's sending turn
+//! ([`JitStore::sending_turn`]), so no row is sent by two at once and the per-(user, asset)
+//! order holds over all nodes. A round that finds the turn taken does nothing; the holder
+//! sends. A node that dies mid-round releases the turn with its connection, and its unmarked
+//! rows go out in the next holder's round (at least once: the transmitter may see a row twice
+//! only when a node died between its `202` and marking the row sent).
 
 mod token;
 
@@ -103,8 +108,18 @@ impl Emitter {
         })))
     }
 
-    /// Sends every row due now (one per (user, asset) in line), once.
+    /// Sends every row due now (one per (user, asset) in line), once. Does nothing (an empty
+    /// report) while another emitter on the same database has the sending turn.
     pub async fn run_once(&self) -> Result<RoundReport, JitError> {
+        let Some(turn) = self.0.store.sending_turn().await? else {
+            return Ok(RoundReport::default());
+        };
+        let round = self.round().await;
+        turn.end().await;
+        round
+    }
+
+    async fn round(&self) -> Result<RoundReport, JitError> {
         let inner = &self.0;
         let now = inner.clock.now();
         let rows = inner.store.due(now, inner.config.batch).await?;

@@ -33,6 +33,14 @@ pub enum JitError {
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database at this location could not be opened (`location` has no password).
+    #[error("cannot open the jit database {location}: {source} (check jit.database and that the server is reachable)")]
+    Open {
+        /// Where, with any password replaced by `***`.
+        location: String,
+        /// What failed.
+        source: sqlx::Error,
+    },
     /// The migrations failed.
     #[error("database migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -62,6 +70,7 @@ impl JitError {
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             Self::Config(_)
             | Self::Database(_)
+            | Self::Open { .. }
             | Self::Migrate(_)
             | Self::Io(_)
             | Self::Http(_)

@@ -16,7 +16,7 @@
 //! | [`verify`] | HMAC-SHA256 / token checks in constant time, timestamp window |
 //! | [`rules`] | ticket -> (subject, asset, access level) or the reason for no grant |
 //! | [`lifecycle`] | event ordering, grant diffs, effective access per (user, asset) |
-//! | [`store`] | [`JitStore`]: SQLite (WAL), deliveries, tickets, grants, outbox, audit |
+//! | [`store`] | [`JitStore`]: SQLite (WAL) or PostgreSQL (several nodes): deliveries, tickets, grants, outbox, audit; [`migrate`] |
 //! | [`emitter`] | [`Emitter`]: outbox -> transmitter with OAuth client credentials and backoff |
 //! | [`reconcile`] | [`Bridge::reconcile`]: open-ticket list vs grants |
 //!
@@ -52,6 +52,6 @@ pub use config::{EmitterConfig, JitConfig, RulesConfig, SystemConfig, SystemKind
 pub use emitter::{Emitter, RoundReport};
 pub use error::JitError;
 pub use reconcile::{ReconcileReport, parse_snapshots};
-pub use store::{ApplyOutcome, ApplyReport, Change, JitStore};
+pub use store::{ApplyOutcome, ApplyReport, Change, JitStore, migrate};
 pub use ticket::{AssigneeUpdate, Person, TicketEvent, TicketEventKind, TicketSnapshot};
 pub use webhook::{WEBHOOK_PATH, router};

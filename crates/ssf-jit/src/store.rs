@@ -1,38 +1,39 @@
-//! Durable state of the bridge: one SQLite file (WAL, `synchronous=FULL`) with its own
-//! migrations (`migrations/sqlite`).
+//! Durable state of the bridge, on SQLite (one file, WAL, `synchronous=FULL`; the default) or
+//! PostgreSQL (shared by several bridge nodes), chosen by the location in `jit.database`, with
+//! migrations for each (`migrations/sqlite`, `migrations/postgres`).
 //!
 //! Every ticket event is one transaction: the delivery id (replay protection), the ticket's
 //! state, the grant changes, the queued events (outbox) and the audit rows commit together or
 //! not at all. So a crash never leaves a grant without its event or an event without its grant,
 //! and a restart neither forgets a grant nor sends one twice.
 //!
-//! Writes go through one connection behind a mutex (the bridge writes a few rows per ticket
-//! event; SQLite has one writer anyway) with `BEGIN IMMEDIATE`; reads use a small pool. SQL
-//! uses `$N` placeholders and BIGINT epoch milliseconds, so a PostgreSQL variant can share it.
+//! Both backends run the same SQL through sqlx's `Any` driver (`$N` placeholders, BIGINT epoch
+//! milliseconds, JSON as TEXT). Transactions that apply ticket events or expiries hold the
+//! write lock: `BEGIN IMMEDIATE` on SQLite (whose writes go through one connection behind a
+//! mutex), a bridge-wide advisory transaction lock on PostgreSQL, so nodes apply them one at a
+//! time and each reads what the previous one committed. Emitters take turns
+//! ([`JitStore::sending_turn`]). See the crate README, "Several nodes".
 
 mod apply;
+mod backend;
 mod outbox;
 mod records;
 mod settle;
 mod sql;
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::path::Path;
 
-use sqlx::{
-    ConnectOptions, Connection, SqliteConnection, SqlitePool,
-    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-};
+use sqlx::Connection;
+use ssf_store::StoreUrl;
 use ssf_types::UnixMillis;
-use tokio::sync::Mutex;
 
 pub use self::{
     apply::{ApplyOutcome, ApplyReport, Change},
+    backend::{MIGRATOR, PG_MIGRATIONS_TABLE, PG_MIGRATOR, SendTurn, migrate},
     outbox::{OutboxRow, OutboxStatus},
     records::{AuditRow, EffectiveRow, GrantRow, GrantStatus},
 };
+use self::backend::Connections;
 use crate::{
     config::{JitConfig, SystemConfig},
     error::JitError,
@@ -40,49 +41,47 @@ use crate::{
     ticket::TicketEvent,
 };
 
-/// The embedded migrations (`migrations/sqlite`).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
-
 /// The bridge's database.
 #[derive(Debug)]
 pub struct JitStore {
-    path: PathBuf,
-    writer: Mutex<SqliteConnection>,
-    readers: SqlitePool,
+    db: Connections,
 }
 
 impl JitStore {
-    /// Opens (creating the file and its directory if needed) and migrates the database at `path`.
-    pub async fn open(path: impl AsRef<Path>) -> Result<Self, JitError> {
-        let path = path.as_ref().to_path_buf();
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await?;
-        }
-        let connect = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let mut conn = connect.connect().await?;
-        // `run_direct`: `run`'s `Acquire` bound makes callers' futures lose `Send`.
-        MIGRATOR.run_direct(None, &mut conn, false).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(2)
-            .min_connections(0)
-            .connect_with(connect)
-            .await?;
-        Ok(Self {
-            path,
-            writer: Mutex::new(conn),
-            readers,
-        })
+    /// Opens the database at `location` and applies its migrations: a file path or
+    /// `sqlite://<path>` (the file and its directory are created if needed) or a
+    /// `postgres://user:password@host/db` URL (PostgreSQL options such as
+    /// `?options=-c%20search_path%3Djit` pass through).
+    pub async fn open(location: &str) -> Result<Self, JitError> {
+        Self::open_at(backend::parse(location)?).await
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Opens (creating it if needed) the SQLite file at `path`.
+    pub async fn open_path(path: impl AsRef<Path>) -> Result<Self, JitError> {
+        Self::open_at(StoreUrl::Sqlite(path.as_ref().to_path_buf())).await
+    }
+
+    async fn open_at(location: StoreUrl) -> Result<Self, JitError> {
+        let shown = location.to_string();
+        let db = Connections::open(location).await.map_err(|e| match e {
+            JitError::Database(source) => JitError::Open {
+                location: shown.clone(),
+                source,
+            },
+            other => other,
+        })?;
+        tracing::debug!(database = %shown, "jit store open");
+        Ok(Self { db })
+    }
+
+    /// Where the database is; its `Display` hides any password.
+    pub fn location(&self) -> &StoreUrl {
+        &self.db.location
+    }
+
+    /// The SQLite file, or `None` on PostgreSQL.
+    pub fn path(&self) -> Option<&Path> {
+        self.db.path()
     }
 
     /// Applies one ticket event in one transaction: records its delivery id (a repeat is a
@@ -96,8 +95,8 @@ impl JitStore {
         record_delivery: bool,
         now: UnixMillis,
     ) -> Result<ApplyReport, JitError> {
-        let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.writer().await?;
+        let mut tx = self.db.begin(&mut conn).await?;
         let report =
             apply::apply_event(&mut tx, config, system, event, record_delivery, now).await?;
         tx.commit().await?;
@@ -113,8 +112,8 @@ impl JitStore {
         reason: &str,
         now: UnixMillis,
     ) -> Result<bool, JitError> {
-        let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.writer().await?;
+        let mut tx = self.db.begin(&mut conn).await?;
         let new =
             sql::record_delivery(&mut tx, system, delivery_id, ticket_id, "ignored", now).await?;
         if new {
@@ -143,8 +142,8 @@ impl JitStore {
         config: &JitConfig,
         now: UnixMillis,
     ) -> Result<Vec<Change>, JitError> {
-        let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.writer().await?;
+        let mut tx = self.db.begin(&mut conn).await?;
         let changes = apply::expire_due(&mut tx, config, now).await?;
         tx.commit().await?;
         Ok(changes)
@@ -152,7 +151,7 @@ impl JitStore {
 
     /// Forgets delivery ids received before `before` (they are kept for `delivery_retention`).
     pub async fn prune_deliveries(&self, before: UnixMillis) -> Result<u64, JitError> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.db.writer().await?;
         let done = sqlx::query("DELETE FROM jit_deliveries WHERE received_at < $1")
             .bind(before.0)
             .execute(&mut *conn)
@@ -170,7 +169,7 @@ impl JitStore {
             sqlx::query_as("SELECT state FROM jit_tickets WHERE system = $1 AND ticket_id = $2")
                 .bind(system)
                 .bind(ticket_id)
-                .fetch_optional(&self.readers)
+                .fetch_optional(&self.db.pool)
                 .await?;
         row.map(|(s,)| {
             serde_json::from_str(&s).map_err(|e| JitError::Corrupt(format!("ticket state: {e}")))
@@ -180,7 +179,7 @@ impl JitStore {
 
     /// Grants, newest first; only active ones when `active_only`.
     pub async fn grants(&self, active_only: bool) -> Result<Vec<GrantRow>, JitError> {
-        records::grants(&self.readers, None, active_only).await
+        records::grants(&self.db.pool, None, active_only).await
     }
 
     /// The grants of one ticket (all statuses), oldest first.
@@ -189,7 +188,7 @@ impl JitStore {
         system: &str,
         ticket_id: &str,
     ) -> Result<Vec<GrantRow>, JitError> {
-        records::grants(&self.readers, Some((system, ticket_id)), false).await
+        records::grants(&self.db.pool, Some((system, ticket_id)), false).await
     }
 
     /// The tickets of `system` that hold at least one active grant.
@@ -198,30 +197,30 @@ impl JitStore {
             "SELECT DISTINCT ticket_id FROM jit_grants WHERE system = $1 AND status = 'active' ORDER BY ticket_id",
         )
         .bind(system)
-        .fetch_all(&self.readers)
+        .fetch_all(&self.db.pool)
         .await?;
         Ok(rows.into_iter().map(|(t,)| t).collect())
     }
 
     /// What the app was last told for every (user, asset) pair.
     pub async fn effective(&self) -> Result<Vec<EffectiveRow>, JitError> {
-        records::effective(&self.readers).await
+        records::effective(&self.db.pool).await
     }
 
     /// The audit trail of a ticket (oldest first), or of everything when `ticket` is `None`.
     pub async fn audit(&self, ticket: Option<(&str, &str)>) -> Result<Vec<AuditRow>, JitError> {
-        records::audit(&self.readers, ticket).await
+        records::audit(&self.db.pool, ticket).await
     }
 
     /// Outbox rows (oldest first), of one status or all.
     pub async fn outbox(&self, status: Option<OutboxStatus>) -> Result<Vec<OutboxRow>, JitError> {
-        outbox::list(&self.readers, status).await
+        outbox::list(&self.db.pool, status).await
     }
 
     /// The rows due for sending at `now`, in queue order, without those stuck behind a row of
     /// their (user, asset) that waits for a retry.
     pub async fn due(&self, now: UnixMillis, limit: usize) -> Result<Vec<OutboxRow>, JitError> {
-        outbox::due(&self.readers, now, limit).await
+        outbox::due(&self.db.pool, now, limit).await
     }
 
     /// Marks a row sent, keeping the transmitter's answer; audits the SET `jti`s.
@@ -231,8 +230,8 @@ impl JitStore {
         response: &serde_json::Value,
         now: UnixMillis,
     ) -> Result<(), JitError> {
-        let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.writer().await?;
+        let mut tx = conn.begin().await?;
         outbox::mark_sent(&mut tx, seq, response, now).await?;
         tx.commit().await?;
         Ok(())
@@ -245,7 +244,7 @@ impl JitStore {
         error: &str,
         next_at: UnixMillis,
     ) -> Result<(), JitError> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.db.writer().await?;
         outbox::mark_retry(&mut conn, seq, error, next_at).await
     }
 
@@ -256,8 +255,8 @@ impl JitStore {
         error: &str,
         now: UnixMillis,
     ) -> Result<(), JitError> {
-        let mut conn = self.writer.lock().await;
-        let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+        let mut conn = self.db.writer().await?;
+        let mut tx = conn.begin().await?;
         outbox::mark_failed(&mut tx, seq, error, now).await?;
         tx.commit().await?;
         Ok(())
@@ -265,27 +264,39 @@ impl JitStore {
 
     /// Puts a failed row back in line (after the cause is fixed).
     pub async fn retry_failed(&self, seq: i64, now: UnixMillis) -> Result<bool, JitError> {
-        let mut conn = self.writer.lock().await;
+        let mut conn = self.db.writer().await?;
         outbox::retry_failed(&mut conn, seq, now).await
     }
 
-    /// The value of a pragma (`journal_mode`, `synchronous`), for diagnostics and tests.
+    /// This emitter's turn to send the outbox, or `None` while another emitter has it (of
+    /// this process, or of another node on the same PostgreSQL database). Holding the turn
+    /// while sending keeps every row sent once at a time and in order per (user, asset) over
+    /// all nodes; a node that dies releases it with its connection.
+    pub async fn sending_turn(&self) -> Result<Option<SendTurn>, JitError> {
+        self.db.sending_turn().await
+    }
+
+    /// The value of an SQLite pragma (`journal_mode`, `synchronous`), for diagnostics and
+    /// tests. On PostgreSQL there are no pragmas: a [`JitError::Config`].
     pub async fn pragma(&self, name: &str) -> Result<String, JitError> {
+        if self.db.location.is_postgres() {
+            return Err(JitError::Config(format!(
+                "pragma {name:?}: pragmas exist on SQLite only, and this bridge database is PostgreSQL"
+            )));
+        }
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
             return Err(JitError::Internal(format!("pragma name {name:?}")));
         }
         // Safe: `name` is lowercase letters and underscores only.
         let sql = format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}()");
         let (value,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&self.readers)
+            .fetch_one(&self.db.pool)
             .await?;
         Ok(value)
     }
 
     /// Closes the connections.
     pub async fn close(self) {
-        self.readers.close().await;
-        let conn = self.writer.into_inner();
-        let _ = conn.close().await;
+        self.db.close().await;
     }
 }

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use ssf_types::UnixMillis;
 
 use super::{
@@ -81,7 +81,7 @@ pub(super) struct Cause<'a> {
 }
 
 pub(super) async fn apply_event(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     config: &JitConfig,
     system: &SystemConfig,
     event: &TicketEvent,
@@ -343,7 +343,7 @@ pub(super) async fn apply_event(
 
 /// Ends every active grant due at `now` and settles what follows.
 pub(super) async fn expire_due(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     config: &JitConfig,
     now: UnixMillis,
 ) -> Result<Vec<Change>, JitError> {

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 use ssf_types::UnixMillis;
 
 use super::sql::audit;
@@ -104,7 +104,7 @@ fn row(t: Tuple) -> Result<OutboxRow, JitError> {
 }
 
 pub(super) async fn list(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     status: Option<OutboxStatus>,
 ) -> Result<Vec<OutboxRow>, JitError> {
     let rows: Vec<Tuple> = match status {
@@ -129,7 +129,7 @@ pub(super) async fn list(
 /// the same (user, asset) that waits for its retry: a revoke never overtakes the grant it
 /// revokes. The caller keeps the order within the batch (see `Emitter::run_once`).
 pub(super) async fn due(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     now: UnixMillis,
     limit: usize,
 ) -> Result<Vec<OutboxRow>, JitError> {
@@ -147,7 +147,7 @@ pub(super) async fn due(
 }
 
 async fn context(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     seq: i64,
 ) -> Result<(String, String, String, String), JitError> {
     let found: Option<(String, String, String, String)> =
@@ -159,7 +159,7 @@ async fn context(
 }
 
 pub(super) async fn mark_sent(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     seq: i64,
     response: &Value,
     now: UnixMillis,
@@ -192,7 +192,7 @@ pub(super) async fn mark_sent(
 }
 
 pub(super) async fn mark_retry(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     seq: i64,
     error: &str,
     next_at: UnixMillis,
@@ -207,7 +207,7 @@ pub(super) async fn mark_retry(
 }
 
 pub(super) async fn mark_failed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     seq: i64,
     error: &str,
     now: UnixMillis,
@@ -235,7 +235,7 @@ pub(super) async fn mark_failed(
 }
 
 pub(super) async fn retry_failed(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     seq: i64,
     now: UnixMillis,
 ) -> Result<bool, JitError> {

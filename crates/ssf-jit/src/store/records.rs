@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use ssf_types::UnixMillis;
 
 use crate::error::JitError;
@@ -111,7 +111,7 @@ pub(crate) fn grant_from(t: GrantTuple) -> Result<GrantRow, JitError> {
 }
 
 pub(crate) async fn grants(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     ticket: Option<(&str, &str)>,
     active_only: bool,
 ) -> Result<Vec<GrantRow>, JitError> {
@@ -161,7 +161,7 @@ pub struct EffectiveRow {
     pub last_txn: String,
 }
 
-pub(crate) async fn effective(pool: &SqlitePool) -> Result<Vec<EffectiveRow>, JitError> {
+pub(crate) async fn effective(pool: &AnyPool) -> Result<Vec<EffectiveRow>, JitError> {
     type Tuple = (String, String, String, Option<String>, Option<i64>, String);
     let rows: Vec<Tuple> = sqlx::query_as(
         "SELECT subject_key, asset_type, asset_id, access, expires_at, last_txn FROM jit_effective \
@@ -220,7 +220,7 @@ type AuditTuple = (
 );
 
 pub(crate) async fn audit(
-    pool: &SqlitePool,
+    pool: &AnyPool,
     ticket: Option<(&str, &str)>,
 ) -> Result<Vec<AuditRow>, JitError> {
     const COLS: &str =

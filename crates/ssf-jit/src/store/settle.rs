@@ -1,7 +1,7 @@
 //! The effective access per (user, asset) and the events that announce it.
 
 use serde_json::{Value, json};
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use ssf_types::{
     Event, EventType, ParseMode, SubjectId, UnixMillis,
     event::{InitiatingEntity, ReasonMap, TokenClaimsChange},
@@ -22,7 +22,7 @@ use crate::{
 /// from what the app was last told, queues the event and records the new state. `true` when an
 /// event was queued.
 pub(super) async fn settle(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     config: &JitConfig,
     key: &Key,
     cause: &Cause<'_>,

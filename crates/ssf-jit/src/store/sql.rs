@@ -1,7 +1,7 @@
 //! The small SQL statements of the transactional core.
 
 use serde_json::Value;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 use ssf_types::UnixMillis;
 
 use crate::{
@@ -13,7 +13,7 @@ use super::apply::Key;
 
 /// Records a delivery id; `false` when it was already there.
 pub(super) async fn record_delivery(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     system: &str,
     delivery_id: &str,
     ticket_id: Option<&str>,
@@ -37,7 +37,7 @@ pub(super) async fn record_delivery(
 /// Writes one audit row.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn audit(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     now: UnixMillis,
     system: Option<&str>,
     ticket_id: Option<&str>,
@@ -65,7 +65,7 @@ pub(super) async fn audit(
 }
 
 pub(super) async fn load_ticket(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     system: &str,
     ticket: &str,
 ) -> Result<Option<TicketState>, JitError> {
@@ -82,7 +82,7 @@ pub(super) async fn load_ticket(
 }
 
 pub(super) async fn save_ticket(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     system: &str,
     ticket: &str,
     state: &TicketState,
@@ -121,7 +121,7 @@ pub(super) fn active_from(rows: Vec<ActiveTuple>) -> Vec<ActiveGrant> {
 }
 
 pub(super) async fn active_of_ticket(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     system: &str,
     ticket: &str,
 ) -> Result<Vec<ActiveGrant>, JitError> {
@@ -138,7 +138,7 @@ pub(super) async fn active_of_ticket(
 
 /// Whether this very assignment already had a grant that expired.
 pub(super) async fn expired_before(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     system: &str,
     ticket: &str,
     key: &Key,
@@ -160,7 +160,7 @@ pub(super) async fn expired_before(
 }
 
 pub(super) async fn end_grant(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     grant_id: &str,
     status: &str,
     reason: &EndReason,

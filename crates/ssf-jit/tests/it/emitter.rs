@@ -3,11 +3,10 @@
 use serde_json::json;
 use ssf_jit::store::OutboxStatus;
 
-use crate::support::{Harness, Mode, claims, eventually, generic_event};
+use crate::support::{Db, Harness, Mode, claims, eventually, generic_event};
 
-#[tokio::test]
-async fn a_revoke_made_while_the_transmitter_is_down_arrives_when_it_is_back() {
-    let h = Harness::start().await;
+async fn a_revoke_made_while_the_transmitter_is_down_arrives_when_it_is_back(db: Db) {
+    let h = Harness::on(db).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let workers = h.bridge.start(shutdown.clone()).unwrap();
     h.generic(&generic_event(
@@ -49,9 +48,8 @@ async fn a_revoke_made_while_the_transmitter_is_down_arrives_when_it_is_back() {
     workers.join().await;
 }
 
-#[tokio::test]
-async fn a_5xx_is_retried_with_backoff_and_a_revoke_never_overtakes_its_grant() {
-    let h = Harness::start().await;
+async fn a_5xx_is_retried_with_backoff_and_a_revoke_never_overtakes_its_grant(db: Db) {
+    let h = Harness::on(db).await;
     h.tx.set_mode(Mode::Fail);
     h.generic(&generic_event(
         "e1",
@@ -85,9 +83,8 @@ async fn a_5xx_is_retried_with_backoff_and_a_revoke_never_overtakes_its_grant() 
     assert_eq!(rows[0].attempts, 2);
 }
 
-#[tokio::test]
-async fn the_backoff_keeps_retrying_at_its_last_step_d_jit_05() {
-    let h = Harness::with(|c| {
+async fn the_backoff_keeps_retrying_at_its_last_step_d_jit_05(db: Db) {
+    let h = Harness::on_with(db, |c| {
         c.emitter.retry.delays = vec![
             std::time::Duration::from_secs(1),
             std::time::Duration::from_secs(5),
@@ -110,9 +107,8 @@ async fn the_backoff_keeps_retrying_at_its_last_step_d_jit_05() {
     assert_eq!(h.flush().await.sent, 1, "never given up");
 }
 
-#[tokio::test]
-async fn a_4xx_is_a_permanent_failure_kept_for_inspection() {
-    let h = Harness::start().await;
+async fn a_4xx_is_a_permanent_failure_kept_for_inspection(db: Db) {
+    let h = Harness::on(db).await;
     h.tx.set_mode(Mode::Reject);
     h.generic(&generic_event(
         "e1",
@@ -157,9 +153,8 @@ async fn a_4xx_is_a_permanent_failure_kept_for_inspection() {
     assert_eq!(h.flush().await.sent, 1);
 }
 
-#[tokio::test]
-async fn tokens_are_cached_and_renewed_before_they_expire() {
-    let h = Harness::start().await;
+async fn tokens_are_cached_and_renewed_before_they_expire(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -180,10 +175,9 @@ async fn tokens_are_cached_and_renewed_before_they_expire() {
     assert_eq!(h.tx.events().len(), 3);
 }
 
-#[tokio::test]
-async fn a_wrong_client_secret_holds_events_without_losing_them() {
+async fn a_wrong_client_secret_holds_events_without_losing_them(db: Db) {
     let h =
-        Harness::with(|c| c.emitter.client_secret = Some("wrong-secret-0123456789".into())).await;
+        Harness::on_with(db, |c| c.emitter.client_secret = Some("wrong-secret-0123456789".into())).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -204,9 +198,8 @@ async fn a_wrong_client_secret_holds_events_without_losing_them() {
     );
 }
 
-#[tokio::test]
-async fn a_restart_neither_forgets_a_grant_nor_sends_it_twice() {
-    let h = Harness::start().await;
+async fn a_restart_neither_forgets_a_grant_nor_sends_it_twice(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -251,8 +244,21 @@ async fn a_restart_neither_forgets_a_grant_nor_sends_it_twice() {
         ),
         (Some("jane@example.com"), Some("none"))
     );
-    assert_eq!(
-        h.bridge.store().pragma("journal_mode").await.unwrap(),
-        "wal"
-    );
+    let journal = h.bridge.store().pragma("journal_mode").await;
+    if h.db.is_postgres() {
+        assert!(journal.unwrap_err().to_string().contains("SQLite only"));
+    } else {
+        assert_eq!(journal.unwrap(), "wal");
+        assert_eq!(h.bridge.store().pragma("synchronous").await.unwrap(), "2");
+    }
 }
+
+on_both_backends!(
+    a_revoke_made_while_the_transmitter_is_down_arrives_when_it_is_back,
+    a_5xx_is_retried_with_backoff_and_a_revoke_never_overtakes_its_grant,
+    the_backoff_keeps_retrying_at_its_last_step_d_jit_05,
+    a_4xx_is_a_permanent_failure_kept_for_inspection,
+    tokens_are_cached_and_renewed_before_they_expire,
+    a_wrong_client_secret_holds_events_without_losing_them,
+    a_restart_neither_forgets_a_grant_nor_sends_it_twice,
+);

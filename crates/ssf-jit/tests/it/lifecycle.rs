@@ -5,14 +5,13 @@ use reqwest::StatusCode;
 use serde_json::json;
 use ssf_jit::store::GrantStatus;
 
-use crate::support::{Harness, T0, TOKEN_CLAIMS_CHANGE, claims, generic_event};
+use crate::support::{Db, Harness, T0, TOKEN_CLAIMS_CHANGE, claims, generic_event};
 
 const EIGHT_HOURS: i64 = 8 * 3600;
 
 /// CAEP-11 (claims, event_timestamp); SSF-SET-10/11: the ticket event is the `txn`.
-#[tokio::test]
-async fn assign_sends_one_grant_with_the_seed_claims_caep_11() {
-    let h = Harness::start().await;
+async fn assign_sends_one_grant_with_the_seed_claims_caep_11(db: Db) {
+    let h = Harness::on(db).await;
     let (status, answer) = h
         .generic(&generic_event(
             "evt-1",
@@ -68,9 +67,8 @@ async fn assign_sends_one_grant_with_the_seed_claims_caep_11() {
     assert_eq!(sent[0].response.as_ref().unwrap()["jtis"], json!(["jti-1"]));
 }
 
-#[tokio::test]
-async fn reassign_revokes_the_old_assignee_and_grants_the_new() {
-    let h = Harness::start().await;
+async fn reassign_revokes_the_old_assignee_and_grants_the_new(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -102,10 +100,9 @@ async fn reassign_revokes_the_old_assignee_and_grants_the_new() {
     assert_eq!(active[0].subject_key, "email:john@example.com");
 }
 
-#[tokio::test]
-async fn close_revokes_and_every_closing_kind_does() {
+async fn close_revokes_and_every_closing_kind_does(db: Db) {
     for kind in ["resolved", "closed", "cancelled"] {
-        let h = Harness::start().await;
+        let h = Harness::on(db.fresh().await).await;
         h.generic(&generic_event(
             "e1",
             "assigned",
@@ -133,9 +130,8 @@ async fn close_revokes_and_every_closing_kind_does() {
     }
 }
 
-#[tokio::test]
-async fn expiry_revokes_even_if_the_ticket_stays_open_d_jit_04() {
-    let h = Harness::start().await;
+async fn expiry_revokes_even_if_the_ticket_stays_open_d_jit_04(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -179,9 +175,8 @@ async fn expiry_revokes_even_if_the_ticket_stays_open_d_jit_04() {
     assert_eq!(answer["changes"][0]["action"], "grant", "{answer}");
 }
 
-#[tokio::test]
-async fn the_background_sweeper_revokes_at_expiry() {
-    let h = Harness::with(|c| c.sweep_interval = std::time::Duration::from_millis(20)).await;
+async fn the_background_sweeper_revokes_at_expiry(db: Db) {
+    let h = Harness::on_with(db, |c| c.sweep_interval = std::time::Duration::from_millis(20)).await;
     let shutdown = tokio_util::sync::CancellationToken::new();
     let workers = h.bridge.start(shutdown.clone()).unwrap();
     h.generic(&generic_event(
@@ -199,9 +194,8 @@ async fn the_background_sweeper_revokes_at_expiry() {
     workers.join().await;
 }
 
-#[tokio::test]
-async fn close_before_assign_grants_nothing_d_jit_02() {
-    let h = Harness::start().await;
+async fn close_before_assign_grants_nothing_d_jit_02(db: Db) {
+    let h = Harness::on(db).await;
     h.at(120);
     let (_, answer) = h
         .generic(&generic_event("e-close", "closed", 120, None))
@@ -223,9 +217,8 @@ async fn close_before_assign_grants_nothing_d_jit_02() {
     assert!(h.tx.events().is_empty(), "no event at all");
 }
 
-#[tokio::test]
-async fn tickets_without_assignee_or_asset_are_accepted_without_a_grant() {
-    let h = Harness::start().await;
+async fn tickets_without_assignee_or_asset_are_accepted_without_a_grant(db: Db) {
+    let h = Harness::on(db).await;
     let (status, answer) = h.generic(&generic_event("e1", "assigned", 0, None)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(answer["no_grant"]["reason"], "no_assignee", "{answer}");
@@ -254,9 +247,8 @@ async fn tickets_without_assignee_or_asset_are_accepted_without_a_grant() {
     assert_eq!(answer["changes"][0]["action"], "grant", "{answer}");
 }
 
-#[tokio::test]
-async fn two_tickets_on_one_customer_revoke_only_when_both_close_d_jit_03() {
-    let h = Harness::start().await;
+async fn two_tickets_on_one_customer_revoke_only_when_both_close_d_jit_03(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "a1",
         "assigned",
@@ -296,9 +288,8 @@ async fn two_tickets_on_one_customer_revoke_only_when_both_close_d_jit_03() {
     );
 }
 
-#[tokio::test]
-async fn access_level_follows_a_mapped_field() {
-    let h = Harness::start().await;
+async fn access_level_follows_a_mapped_field(db: Db) {
+    let h = Harness::on(db).await;
     let body = crate::support::fixture("jira/issue_assigned.json");
     let (_, answer) = h.jira(&body, "d-1").await;
     assert_eq!(
@@ -317,9 +308,8 @@ async fn access_level_follows_a_mapped_field() {
     assert_eq!(claims(&events[1])["access_allowed"], "read");
 }
 
-#[tokio::test]
-async fn event_timestamp_is_when_the_bridge_decided_d_jit_01() {
-    let h = Harness::start().await;
+async fn event_timestamp_is_when_the_bridge_decided_d_jit_01(db: Db) {
+    let h = Harness::on(db).await;
     h.at(100);
     h.generic(&generic_event(
         "e1",
@@ -337,3 +327,16 @@ async fn event_timestamp_is_when_the_bridge_decided_d_jit_01() {
     );
     assert_eq!(claims(e)["expires_at"], T0 + 100 + EIGHT_HOURS);
 }
+
+on_both_backends!(
+    assign_sends_one_grant_with_the_seed_claims_caep_11,
+    reassign_revokes_the_old_assignee_and_grants_the_new,
+    close_revokes_and_every_closing_kind_does,
+    expiry_revokes_even_if_the_ticket_stays_open_d_jit_04,
+    the_background_sweeper_revokes_at_expiry,
+    close_before_assign_grants_nothing_d_jit_02,
+    tickets_without_assignee_or_asset_are_accepted_without_a_grant,
+    two_tickets_on_one_customer_revoke_only_when_both_close_d_jit_03,
+    access_level_follows_a_mapped_field,
+    event_timestamp_is_when_the_bridge_decided_d_jit_01,
+);

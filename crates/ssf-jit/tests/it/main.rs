@@ -1,13 +1,17 @@
-//! Integration tests of the ticket bridge: real HTTP on 127.0.0.1:0, a SQLite file in a temp
-//! dir, a manual clock, and a fake or real transmitter.
+//! Integration tests of the ticket bridge: real HTTP on 127.0.0.1:0, an SQLite file in a temp
+//! dir or a schema on a real PostgreSQL server, a manual clock, and a fake or real transmitter.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+mod backends;
 mod adapters;
 mod emitter;
 mod lifecycle;
+mod nodes;
 mod reconcile;
+mod storage;
 mod support;
 mod transmitter;
 mod webhooks;

@@ -3,7 +3,7 @@
 use serde_json::json;
 use ssf_jit::{TicketSnapshot, parse_snapshots};
 
-use crate::support::{Harness, claims, fixture, generic_event};
+use crate::support::{Db, Harness, claims, fixture, generic_event};
 
 fn snapshot(ticket: &str, email: Option<&str>, customer: &str) -> TicketSnapshot {
     serde_json::from_value(json!({
@@ -14,9 +14,8 @@ fn snapshot(ticket: &str, email: Option<&str>, customer: &str) -> TicketSnapshot
     .unwrap()
 }
 
-#[tokio::test]
-async fn reconcile_fixes_both_kinds_of_drift_and_is_idempotent() {
-    let h = Harness::start().await;
+async fn reconcile_fixes_both_kinds_of_drift_and_is_idempotent(db: Db) {
+    let h = Harness::on(db).await;
     // SUP-42 is known and granted, but its close webhook was lost.
     h.generic(&generic_event(
         "e1",
@@ -73,9 +72,8 @@ async fn reconcile_fixes_both_kinds_of_drift_and_is_idempotent() {
     assert_eq!(h.tx.events().len(), 3, "nothing more sent");
 }
 
-#[tokio::test]
-async fn reconcile_follows_reassignment_and_skips_older_snapshots() {
-    let h = Harness::start().await;
+async fn reconcile_follows_reassignment_and_skips_older_snapshots(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -112,9 +110,8 @@ async fn reconcile_follows_reassignment_and_skips_older_snapshots() {
     assert_eq!(claims(&last)["access_allowed"], "read_write");
 }
 
-#[tokio::test]
-async fn reconcile_does_not_renew_an_expired_assignment() {
-    let h = Harness::start().await;
+async fn reconcile_does_not_renew_an_expired_assignment(db: Db) {
+    let h = Harness::on(db).await;
     h.generic(&generic_event(
         "e1",
         "assigned",
@@ -139,9 +136,8 @@ async fn reconcile_does_not_renew_an_expired_assignment() {
     );
 }
 
-#[tokio::test]
-async fn the_generic_list_format_parses_and_states_map() {
-    let h = Harness::with(|c| {
+async fn the_generic_list_format_parses_and_states_map(db: Db) {
+    let h = Harness::on_with(db, |c| {
         c.systems.get_mut("generic").unwrap().rules.open_states =
             vec!["open".into(), "in_progress".into()];
     })
@@ -157,3 +153,10 @@ async fn the_generic_list_format_parses_and_states_map() {
     let unknown = h.bridge.reconcile("nope", Vec::new()).await.unwrap_err();
     assert!(matches!(unknown, ssf_jit::JitError::UnknownSystem(_)));
 }
+
+on_both_backends!(
+    reconcile_fixes_both_kinds_of_drift_and_is_idempotent,
+    reconcile_follows_reassignment_and_skips_older_snapshots,
+    reconcile_does_not_renew_an_expired_assignment,
+    the_generic_list_format_parses_and_states_map,
+);

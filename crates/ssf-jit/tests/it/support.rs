@@ -1,11 +1,10 @@
-//! Test harness: the bridge's webhook routes on `127.0.0.1:0` over a SQLite file in a temp dir,
-//! a manual clock, and a small fake transmitter (`/oauth/token` + `/events`) that can answer
+//! Test harness: the bridge's webhook routes on `127.0.0.1:0` over an SQLite file in a temp dir
+//! or a PostgreSQL schema ([`Db`]), a manual clock, and a small fake transmitter (`/oauth/token` + `/events`) that can answer
 //! 202, 500 or 400, or be down.
 #![allow(dead_code, unreachable_pub)]
 
 use std::{
     net::SocketAddr,
-    path::PathBuf,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -30,6 +29,8 @@ use ssf_jit::{
 use ssf_types::{ManualClock, UnixMillis};
 use tempfile::TempDir;
 use tokio::{net::TcpSocket, task::JoinHandle};
+
+pub use crate::backends::Db;
 
 pub const GENERIC_SECRET: &str = "generic-secret-0123456789abcdef";
 pub const JIRA_SECRET: &str = "jira-webhook-secret-0123456789ab";
@@ -200,7 +201,7 @@ async fn events(
 }
 
 /// The configuration every harness starts from: systems `generic`, `jira`, `snow`.
-pub fn config(db: PathBuf, tx: &FakeTx) -> JitConfig {
+pub fn config(db: String, tx: &FakeTx) -> JitConfig {
     let mut c = JitConfig::default();
     c.database = Some(db);
     c.systems.insert(
@@ -261,6 +262,7 @@ pub struct Harness {
     pub tx: Arc<FakeTx>,
     pub base: String,
     pub http: reqwest::Client,
+    pub db: Db,
     config: JitConfig,
     server: JoinHandle<()>,
 }
@@ -272,20 +274,53 @@ impl Drop for Harness {
 }
 
 impl Harness {
+    /// On SQLite.
     pub async fn start() -> Self {
-        Self::with(|_| {}).await
+        Self::on(Db::Sqlite).await
     }
 
+    /// On SQLite, with changes to the configuration.
     pub async fn with(configure: impl FnOnce(&mut JitConfig)) -> Self {
+        Self::on_with(Db::Sqlite, configure).await
+    }
+
+    /// On `db`.
+    pub async fn on(db: Db) -> Self {
+        Self::on_with(db, |_| {}).await
+    }
+
+    /// On `db`, with changes to the configuration.
+    pub async fn on_with(db: Db, configure: impl FnOnce(&mut JitConfig)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let tx = Arc::new(FakeTx::start().await);
-        let mut config = config(dir.path().join("jit.db"), &tx);
+        let mut config = config(db.location(dir.path()), &tx);
         configure(&mut config);
         let clock = ManualClock::new(UnixMillis::from_secs(T0));
-        Self::open(dir, clock, tx, config).await
+        Self::open(dir, clock, tx, config, db).await
     }
 
-    async fn open(dir: TempDir, clock: ManualClock, tx: Arc<FakeTx>, config: JitConfig) -> Self {
+    /// A second bridge node on the same database, clock and transmitter, with its own
+    /// webhook server and emitter (for PostgreSQL; on SQLite, a second process on one file is
+    /// not supported).
+    pub async fn node(&self) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        Self::open(
+            dir,
+            self.clock.clone(),
+            Arc::clone(&self.tx),
+            self.config.clone(),
+            self.db.clone(),
+        )
+        .await
+    }
+
+    async fn open(
+        dir: TempDir,
+        clock: ManualClock,
+        tx: Arc<FakeTx>,
+        config: JitConfig,
+        db: Db,
+    ) -> Self {
         let bridge = Bridge::open(config.clone(), Arc::new(clock.clone()))
             .await
             .unwrap();
@@ -308,6 +343,7 @@ impl Harness {
             tx,
             base,
             http,
+            db,
             config,
             server,
         }
@@ -319,13 +355,14 @@ impl Harness {
         let mut this = self;
         // Keep the data directory: swap it out before `this` is dropped.
         let data = std::mem::replace(&mut this.dir, dir);
-        let (clock, tx, config) = (
+        let (clock, tx, config, db) = (
             this.clock.clone(),
             Arc::clone(&this.tx),
             this.config.clone(),
+            this.db.clone(),
         );
         drop(this);
-        Self::open(data, clock, tx, config).await
+        Self::open(data, clock, tx, config, db).await
     }
 
     /// Moves the clock to `secs` after [`T0`].

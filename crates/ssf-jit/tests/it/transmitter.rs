@@ -17,11 +17,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::support::{CLIENT_ID, CLIENT_SECRET, Harness, T0, TOKEN_CLAIMS_CHANGE, generic_event};
 
-const APP: &str = "customer-app";
+pub(crate) const APP: &str = "customer-app";
 const APP_SECRET: &str = "customer-app-secret-0123456789abcdef";
 
-struct Transmitter {
-    base: String,
+pub(crate) struct Transmitter {
+    pub(crate) base: String,
     shutdown: CancellationToken,
     _dir: tempfile::TempDir,
 }
@@ -32,7 +32,7 @@ impl Drop for Transmitter {
     }
 }
 
-async fn start_transmitter() -> Transmitter {
+pub(crate) async fn start_transmitter() -> Transmitter {
     ssf_jose::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -82,7 +82,44 @@ async fn app_token(http: &reqwest::Client, tx: &Transmitter) -> String {
         .to_owned()
 }
 
-fn payload(jwt: &str) -> Value {
+/// A poll stream of `token-claims-change` for the app: its token and the stream id.
+pub(crate) async fn app_stream(http: &reqwest::Client, tx: &Transmitter) -> (String, String) {
+    let token = app_token(http, tx).await;
+    let created = http
+        .post(format!("{}/ssf/streams", tx.base))
+        .bearer_auth(&token)
+        .json(&json!({"events_requested": [TOKEN_CLAIMS_CHANGE]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let stream = created.json::<Value>().await.unwrap()["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (token, stream)
+}
+
+/// One poll request on the app's stream.
+pub(crate) async fn poll(
+    http: &reqwest::Client,
+    tx: &Transmitter,
+    token: &str,
+    stream: &str,
+    body: &Value,
+) -> Value {
+    http.post(format!("{}/ssf/poll/{stream}", tx.base))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+pub(crate) fn payload(jwt: &str) -> Value {
     let middle = jwt.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(middle).unwrap()).unwrap()
 }
@@ -96,20 +133,7 @@ async fn a_ticket_assignment_reaches_the_app_as_one_signed_set() {
         c.emitter.token_url = Some(format!("{base}/oauth/token"));
     })
     .await;
-    let token = app_token(&h.http, &tx).await;
-    let created = h
-        .http
-        .post(format!("{}/ssf/streams", tx.base))
-        .bearer_auth(&token)
-        .json(&json!({"events_requested": [TOKEN_CLAIMS_CHANGE]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), StatusCode::CREATED);
-    let stream_id = created.json::<Value>().await.unwrap()["stream_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (token, stream_id) = app_stream(&h.http, &tx).await;
 
     h.generic(&generic_event(
         "evt-1",
@@ -125,17 +149,7 @@ async fn a_ticket_assignment_reaches_the_app_as_one_signed_set() {
         .unwrap()
         .to_owned();
 
-    let polled: Value = h
-        .http
-        .post(format!("{}/ssf/poll/{stream_id}", tx.base))
-        .bearer_auth(&token)
-        .json(&json!({"returnImmediately": true}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let polled = poll(&h.http, &tx, &token, &stream_id, &json!({"returnImmediately": true})).await;
     let sets = polled["sets"].as_object().unwrap();
     let set = sets
         .get(&jti)

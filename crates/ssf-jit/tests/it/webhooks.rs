@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssf_jit::verify::sign_hex;
 
-use crate::support::{Harness, JIRA_SECRET, SNOW_SECRET, fixture, generic_event};
+use crate::support::{Db, Harness, JIRA_SECRET, SNOW_SECRET, fixture, generic_event};
 
 async fn nothing_changed(h: &Harness) {
     assert!(
@@ -27,9 +27,8 @@ async fn nothing_changed(h: &Harness) {
     );
 }
 
-#[tokio::test]
-async fn unsigned_and_forged_jira_webhooks_are_401_and_change_nothing() {
-    let h = Harness::start().await;
+async fn unsigned_and_forged_jira_webhooks_are_401_and_change_nothing(db: Db) {
+    let h = Harness::on(db).await;
     let body = fixture("jira/issue_assigned.json");
     let id = ("X-Atlassian-Webhook-Identifier", "d-1".to_owned());
 
@@ -74,9 +73,8 @@ async fn unsigned_and_forged_jira_webhooks_are_401_and_change_nothing() {
     assert_eq!(answer["status"], "applied");
 }
 
-#[tokio::test]
-async fn unsigned_and_forged_servicenow_webhooks_are_401() {
-    let h = Harness::start().await;
+async fn unsigned_and_forged_servicenow_webhooks_are_401(db: Db) {
+    let h = Harness::on(db).await;
     let body = fixture("servicenow/case_assigned.json");
     let (status, _) = h.post("snow", &[], body.clone()).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "no token");
@@ -101,9 +99,8 @@ async fn unsigned_and_forged_servicenow_webhooks_are_401() {
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-#[tokio::test]
-async fn servicenow_hmac_mode_checks_the_body() {
-    let h = Harness::with(|c| {
+async fn servicenow_hmac_mode_checks_the_body(db: Db) {
+    let h = Harness::on_with(db, |c| {
         let snow = c.systems.get_mut("snow").unwrap();
         snow.auth = Some(ssf_jit::WebhookAuth::Hmac);
         snow.header = Some("X-Snow-Signature".into());
@@ -129,9 +126,8 @@ async fn servicenow_hmac_mode_checks_the_body() {
     assert_eq!(status, StatusCode::OK, "{answer}");
 }
 
-#[tokio::test]
-async fn unknown_system_is_404_and_oversized_bodies_are_413() {
-    let h = Harness::with(|c| c.max_body_bytes = 4096).await;
+async fn unknown_system_is_404_and_oversized_bodies_are_413(db: Db) {
+    let h = Harness::on_with(db, |c| c.max_body_bytes = 4096).await;
     let (status, answer) = h.post("zendesk", &[], "{}").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(answer["error"], "not_found");
@@ -143,9 +139,8 @@ async fn unknown_system_is_404_and_oversized_bodies_are_413() {
     assert!(h.bridge.store().grants(false).await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn a_replayed_webhook_answers_duplicate_and_changes_nothing() {
-    let h = Harness::start().await;
+async fn a_replayed_webhook_answers_duplicate_and_changes_nothing(db: Db) {
+    let h = Harness::on(db).await;
     let body = fixture("jira/issue_assigned.json");
     let (status, first) = h.jira(&body, "0d5b2c1e-delivery-1").await;
     assert_eq!(
@@ -198,9 +193,8 @@ async fn a_replayed_webhook_answers_duplicate_and_changes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn webhooks_older_than_max_age_are_refused_d_jit_06() {
-    let h = Harness::start().await;
+async fn webhooks_older_than_max_age_are_refused_d_jit_06(db: Db) {
+    let h = Harness::on(db).await;
     h.at(3601);
     let (status, answer) = h.jira(&fixture("jira/issue_assigned.json"), "d-old").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
@@ -229,9 +223,8 @@ async fn webhooks_older_than_max_age_are_refused_d_jit_06() {
     );
 }
 
-#[tokio::test]
-async fn bad_payloads_are_400_with_the_reason() {
-    let h = Harness::start().await;
+async fn bad_payloads_are_400_with_the_reason(db: Db) {
+    let h = Harness::on(db).await;
     let (status, answer) = h
         .generic(&json!({"ticket_id": "T-1", "event_type": "assigned"}))
         .await;
@@ -266,9 +259,8 @@ async fn bad_payloads_are_400_with_the_reason() {
     );
 }
 
-#[tokio::test]
-async fn jira_events_about_other_things_are_acknowledged_and_ignored() {
-    let h = Harness::start().await;
+async fn jira_events_about_other_things_are_acknowledged_and_ignored(db: Db) {
+    let h = Harness::on(db).await;
     let body = fixture("jira/comment_created.json");
     let (status, answer) = h.jira(&body, "d-comment").await;
     assert_eq!(status, StatusCode::OK);
@@ -276,3 +268,14 @@ async fn jira_events_about_other_things_are_acknowledged_and_ignored() {
     assert_eq!(h.jira(&body, "d-comment").await.1["status"], "duplicate");
     assert!(h.bridge.store().outbox(None).await.unwrap().is_empty());
 }
+
+on_both_backends!(
+    unsigned_and_forged_jira_webhooks_are_401_and_change_nothing,
+    unsigned_and_forged_servicenow_webhooks_are_401,
+    servicenow_hmac_mode_checks_the_body,
+    unknown_system_is_404_and_oversized_bodies_are_413,
+    a_replayed_webhook_answers_duplicate_and_changes_nothing,
+    webhooks_older_than_max_age_are_refused_d_jit_06,
+    bad_payloads_are_400_with_the_reason,
+    jira_events_about_other_things_are_acknowledged_and_ignored,
+);
