@@ -34,7 +34,9 @@ pub enum JitError {
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     /// The database at this location could not be opened (`location` has no password).
-    #[error("cannot open the jit database {location}: {source} (check jit.database and that the server is reachable)")]
+    #[error(
+        "cannot open the jit database {location}: {source} (check jit.database and that the server is reachable)"
+    )]
     Open {
         /// Where, with any password replaced by `***`.
         location: String,

@@ -27,13 +27,13 @@ use sqlx::Connection;
 use ssf_store::StoreUrl;
 use ssf_types::UnixMillis;
 
+use self::backend::Connections;
 pub use self::{
     apply::{ApplyOutcome, ApplyReport, Change},
     backend::{MIGRATOR, PG_MIGRATIONS_TABLE, PG_MIGRATOR, SendTurn, migrate},
     outbox::{OutboxRow, OutboxStatus},
     records::{AuditRow, EffectiveRow, GrantRow, GrantStatus},
 };
-use self::backend::Connections;
 use crate::{
     config::{JitConfig, SystemConfig},
     error::JitError,

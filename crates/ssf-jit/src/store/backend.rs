@@ -45,7 +45,8 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FU
 /// Taken by every transaction that applies a ticket event or an expiry, on PostgreSQL: one
 /// writer at a time over all nodes, as SQLite's `BEGIN IMMEDIATE` gives on one file. Scoped by
 /// schema, so bridges in different schemas of one database do not wait for each other.
-const PG_WRITE_LOCK: &str = "SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()), 74101)";
+const PG_WRITE_LOCK: &str =
+    "SELECT 1 FROM pg_advisory_xact_lock(hashtext(current_schema()), 74101)";
 
 /// Taken (without waiting) by an emitter round on PostgreSQL: one node sends at a time.
 const PG_SEND_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtext(current_schema()), 74102)";

@@ -134,10 +134,7 @@ impl Schema {
     /// The server URL with this schema as the search path (PostgreSQL's `options`).
     pub fn location(&self) -> String {
         let sep = if self.url.contains('?') { '&' } else { '?' };
-        format!(
-            "{}{sep}options=-c%20search_path%3D{}",
-            self.url, self.name
-        )
+        format!("{}{sep}options=-c%20search_path%3D{}", self.url, self.name)
     }
 }
 

@@ -32,7 +32,13 @@ fn ticket_event(ticket: &str, id: &str, kind: &str, at: i64, who: Option<&str>) 
 async fn assign_users(h: &Harness, users: usize) {
     for i in 0..users {
         let who = format!("user{i}@example.com");
-        let event = ticket_event(&format!("SUP-{i}"), &format!("e-{i}"), "assigned", 0, Some(&who));
+        let event = ticket_event(
+            &format!("SUP-{i}"),
+            &format!("e-{i}"),
+            "assigned",
+            0,
+            Some(&who),
+        );
         assert_eq!(h.generic(&event).await.1["status"], "applied");
     }
 }
@@ -46,13 +52,28 @@ async fn the_same_webhook_on_two_nodes_at_once_is_applied_once() {
     };
     for i in 0..8 {
         let ticket = format!("SUP-{i}");
-        let event = ticket_event(&ticket, &format!("e-{i}"), "assigned", 0, Some("jane@example.com"));
+        let event = ticket_event(
+            &ticket,
+            &format!("e-{i}"),
+            "assigned",
+            0,
+            Some("jane@example.com"),
+        );
         let (one, two) = tokio::join!(a.generic(&event), b.generic(&event));
-        assert_eq!((one.0, two.0), (StatusCode::OK, StatusCode::OK), "{one:?} {two:?}");
+        assert_eq!(
+            (one.0, two.0),
+            (StatusCode::OK, StatusCode::OK),
+            "{one:?} {two:?}"
+        );
         let mut statuses = [one.1["status"].clone(), two.1["status"].clone()];
         statuses.sort_by_key(Value::to_string);
         assert_eq!(statuses, [json!("applied"), json!("duplicate")], "{ticket}");
-        let grants = a.bridge.store().ticket_grants("generic", &ticket).await.unwrap();
+        let grants = a
+            .bridge
+            .store()
+            .ticket_grants("generic", &ticket)
+            .await
+            .unwrap();
         assert_eq!(grants.len(), 1, "{ticket}: one grant");
     }
     // One customer, one user: the first ticket's grant is the one event; the others change
@@ -74,14 +95,31 @@ async fn events_of_one_ticket_on_two_nodes_follow_event_time() {
     a.at(120);
     for i in 0..6 {
         let ticket = format!("SUP-{i}");
-        let assign = ticket_event(&ticket, &format!("a-{i}"), "assigned", 0, Some("jane@example.com"));
-        let reassign = ticket_event(&ticket, &format!("r-{i}"), "assigned", 60, Some("john@example.com"));
+        let assign = ticket_event(
+            &ticket,
+            &format!("a-{i}"),
+            "assigned",
+            0,
+            Some("jane@example.com"),
+        );
+        let reassign = ticket_event(
+            &ticket,
+            &format!("r-{i}"),
+            "assigned",
+            60,
+            Some("john@example.com"),
+        );
         let close = ticket_event(&ticket, &format!("c-{i}"), "closed", 90, None);
         // Alternate which node gets which, and let the newest race the oldest.
         let (first, second) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
         let (x, y) = tokio::join!(first.generic(&assign), second.generic(&reassign));
         assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK), "{x:?} {y:?}");
-        let active = a.bridge.store().ticket_grants("generic", &ticket).await.unwrap();
+        let active = a
+            .bridge
+            .store()
+            .ticket_grants("generic", &ticket)
+            .await
+            .unwrap();
         let active: Vec<_> = active
             .iter()
             .filter(|g| g.status == ssf_jit::store::GrantStatus::Active)
@@ -89,17 +127,39 @@ async fn events_of_one_ticket_on_two_nodes_follow_event_time() {
             .collect();
         assert_eq!(active, ["email:john@example.com"], "{ticket}: {x:?} {y:?}");
         // A late delivery of an older assignment races the close: the close stands.
-        let late = ticket_event(&ticket, &format!("l-{i}"), "assigned", 30, Some("jane@example.com"));
+        let late = ticket_event(
+            &ticket,
+            &format!("l-{i}"),
+            "assigned",
+            30,
+            Some("jane@example.com"),
+        );
         let (x, y) = tokio::join!(second.generic(&close), first.generic(&late));
         assert_eq!((x.0, y.0), (StatusCode::OK, StatusCode::OK), "{x:?} {y:?}");
         let mut statuses = [x.1["status"].clone(), y.1["status"].clone()];
         statuses.sort_by_key(Value::to_string);
         assert_eq!(statuses, [json!("applied"), json!("stale")], "{ticket}");
-        let state = b.bridge.store().ticket("generic", &ticket).await.unwrap().unwrap();
-        assert!(!state.open, "{ticket}: the close (90) wins over the older assignment (30)");
-        let grants = b.bridge.store().ticket_grants("generic", &ticket).await.unwrap();
+        let state = b
+            .bridge
+            .store()
+            .ticket("generic", &ticket)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(
-            grants.iter().all(|g| g.status != ssf_jit::store::GrantStatus::Active),
+            !state.open,
+            "{ticket}: the close (90) wins over the older assignment (30)"
+        );
+        let grants = b
+            .bridge
+            .store()
+            .ticket_grants("generic", &ticket)
+            .await
+            .unwrap();
+        assert!(
+            grants
+                .iter()
+                .all(|g| g.status != ssf_jit::store::GrantStatus::Active),
             "{ticket}: {grants:?}"
         );
     }
@@ -183,8 +243,15 @@ async fn two_emitters_send_each_event_once_in_order_per_user() {
     let mut sent = 0;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while sent < want {
-        assert!(tokio::time::Instant::now() < deadline, "only {sent} events sent");
-        sent = store.outbox(Some(ssf_jit::store::OutboxStatus::Sent)).await.unwrap().len();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {sent} events sent"
+        );
+        sent = store
+            .outbox(Some(ssf_jit::store::OutboxStatus::Sent))
+            .await
+            .unwrap()
+            .len();
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     shutdown.cancel();
@@ -192,16 +259,24 @@ async fn two_emitters_send_each_event_once_in_order_per_user() {
         w.await.unwrap();
     }
     let outbox = store.outbox(None).await.unwrap();
-    assert!(outbox.iter().all(|r| r.attempts == 1), "no row sent twice: {outbox:?}");
+    assert!(
+        outbox.iter().all(|r| r.attempts == 1),
+        "no row sent twice: {outbox:?}"
+    );
 
     let sets = drain(&a, &tx, &token, &stream).await;
     let mut per_txn: BTreeMap<String, usize> = BTreeMap::new();
     for set in &sets {
-        *per_txn.entry(set["txn"].as_str().unwrap().to_owned()).or_default() += 1;
+        *per_txn
+            .entry(set["txn"].as_str().unwrap().to_owned())
+            .or_default() += 1;
     }
     let queued: Vec<&str> = outbox.iter().map(|r| r.txn.as_str()).collect();
     assert_eq!(per_txn.len(), queued.len(), "{per_txn:?}");
-    assert!(per_txn.values().all(|n| *n == 1), "each event exactly once: {per_txn:?}");
+    assert!(
+        per_txn.values().all(|n| *n == 1),
+        "each event exactly once: {per_txn:?}"
+    );
     let mut seen: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for set in &sets {
         let user = set["sub_id"]["email"].as_str().unwrap().to_owned();
@@ -227,7 +302,11 @@ async fn a_node_dying_mid_way_loses_nothing() {
     assign_users(&a, 3).await;
     // Node A is mid-round (it holds the turn) when its connection dies; meanwhile B may not send.
     let turn = a.bridge.store().sending_turn().await.unwrap().unwrap();
-    assert_eq!(b.emitter.run_once().await.unwrap().sent, 0, "A has the turn");
+    assert_eq!(
+        b.emitter.run_once().await.unwrap().sent,
+        0,
+        "A has the turn"
+    );
     let Db::Postgres(schema) = &a.db else {
         unreachable!("two nodes are on PostgreSQL")
     };
@@ -242,7 +321,10 @@ async fn a_node_dying_mid_way_loses_nothing() {
         sent += b.emitter.run_once().await.unwrap().sent;
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    eventually("three events at the transmitter", || b.tx.events().len() == 3).await;
+    eventually("three events at the transmitter", || {
+        b.tx.events().len() == 3
+    })
+    .await;
     // The restarted node: replays are still duplicates, and a close revokes the right user.
     let replay = ticket_event("SUP-1", "e-1", "assigned", 0, Some("user1@example.com"));
     assert_eq!(a.generic(&replay).await.1["status"], "duplicate");

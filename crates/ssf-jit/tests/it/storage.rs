@@ -29,7 +29,10 @@ async fn sqlite_urls_and_paths_open_the_same_file() {
     let path = dir.path().join("a dir?#%").join("jit.db");
     let store = JitStore::open_path(&path).await.unwrap();
     store.close().await;
-    assert!(path.exists(), "the file is at the path, special characters and all");
+    assert!(
+        path.exists(),
+        "the file is at the path, special characters and all"
+    );
     let url = format!("sqlite://{}", dir.path().join("b").join("jit.db").display());
     let store = JitStore::open(&url).await.unwrap();
     assert_eq!(store.pragma("journal_mode").await.unwrap(), "wal");

@@ -149,7 +149,14 @@ async fn a_ticket_assignment_reaches_the_app_as_one_signed_set() {
         .unwrap()
         .to_owned();
 
-    let polled = poll(&h.http, &tx, &token, &stream_id, &json!({"returnImmediately": true})).await;
+    let polled = poll(
+        &h.http,
+        &tx,
+        &token,
+        &stream_id,
+        &json!({"returnImmediately": true}),
+    )
+    .await;
     let sets = polled["sets"].as_object().unwrap();
     let set = sets
         .get(&jti)
