@@ -3,8 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
 mod demo;
+mod jit_cli;
 mod keys;
 mod serve;
+mod serve_enforce;
+mod serve_jit;
 mod serve_receiver;
 mod serve_tls;
 mod server;
