@@ -1,6 +1,7 @@
 //! Command-line types (clap derive). Help texts teach: each command has a one-line `about` and a
 //! `long_about` with an example. The networked commands' arguments are in [`net`].
 
+mod jit;
 mod net;
 
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssf_jose::Algorithm;
 
+pub(crate) use self::jit::{JIT_EXIT_CODES, JitArgs, JitCommand, ReconcileArgs};
 pub(crate) use self::net::{
     AuthArgs, Connection, EmitArgs, ServeArgs, StatusArg, StreamCommand, StreamProps, TailArgs,
 };
@@ -73,19 +75,24 @@ pub(crate) enum Command {
         --event session-revoked --subject email:jane@example.com | ssf set decode -"
     )]
     Set(SetCommand),
-    /// Run a transmitter and/or a receiver (the roles in the configuration).
+    /// Run a transmitter, a receiver with enforcement, and/or the ticket bridge.
     #[command(
         long_about = "Run the roles of the configuration on one HTTP listener: the \
         transmitter (discovery, OAuth token endpoint, stream management, POST /events, push \
-        workers, poll endpoints) and the receiver (push endpoints /ssf/push/{peer}, pollers, \
-        verification, de-duplication), plus GET /healthz and GET /metrics (Prometheus).\n\n\
+        workers, poll endpoints), the receiver (push endpoints /ssf/push/{peer}, pollers, \
+        verification, de-duplication) with, under [enforce], the continuous access evaluation \
+        engine and its AuthZEN 1.0 PDP (POST /access/v1/evaluation, /access/v1/evaluations), \
+        and, under [jit], the just-in-time ticket bridge (webhooks /jit/webhooks/{system}, the \
+        emitter of CAEP token-claims-change grants and revokes, expiry), plus GET /healthz and \
+        GET /metrics (Prometheus).\n\n\
         Without --config: every role on 127.0.0.1:8080 with data in ./ssf-data, a signing key \
-        generated on first start, and development OAuth clients whose secrets are written once \
-        to ssf-data/credentials.json (mode 0600). Every setting can be overridden from the \
+        generated on first start, development OAuth clients whose secrets are written once \
+        to ssf-data/credentials.json (mode 0600), and a development ticket system `helpdesk` \
+        whose webhook secret is kept there too and whose events go to this transmitter. Every setting can be overridden from the \
         environment: SSF_<SECTION>__<KEY>[__<SUBKEY>...], e.g. SSF_SERVER__LISTEN=0.0.0.0:9000 \
         or SSF_TRANSMITTER__ISSUER=https://idp.example.com (values are TOML: 42, true, \
         [\"a\"], else a string). SIGINT or SIGTERM stops the server gracefully (exit 0). See \
-        docs/transmitter.md and docs/receiver.md for the configuration reference.\n\n\
+        docs/transmitter.md, docs/receiver.md and docs/jit.md for the configuration reference.\n\n\
         Examples:\n  ssf serve\n  ssf serve --config ssf.toml\n  \
         SSF_SERVER__LOG_FORMAT=json ssf serve --config ssf.toml\n  ssf serve --config ssf.toml --check"
     )]
@@ -154,6 +161,21 @@ pub(crate) enum Command {
         ssf demo --serve      # keep everything running and print URLs, a token and curl commands"
     )]
     Demo(DemoArgs),
+    /// Operate the just-in-time ticket bridge: reconcile, grants, audit, outbox, retry.
+    #[command(
+        long_about = "Operator commands for the ticket bridge of `ssf serve` ([jit]): they open \
+        its store (the same file a running server uses; reads go on beside it, writes wait for \
+        its lock) with the systems of the configuration. Every command prints text, or JSON \
+        with --json.\n\n\
+        Examples:\n  \
+        ssf jit grants --config ssf.toml\n  \
+        ssf jit reconcile --config ssf.toml --system jira --open-tickets open.json\n  \
+        ssf jit audit --config ssf.toml --ticket jira:SUP-42\n  \
+        ssf jit outbox --config ssf.toml --failed\n  \
+        ssf jit retry --config ssf.toml 17",
+        after_help = JIT_EXIT_CODES
+    )]
+    Jit(JitArgs),
 }
 
 /// `ssf demo` arguments.

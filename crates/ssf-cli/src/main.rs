@@ -1,12 +1,13 @@
-//! The `ssf` command: keys and SETs from the command line, `ssf serve` (transmitter and
-//! receiver), and clients for any transmitter (`ssf emit`, `ssf stream`, `ssf tail`); see
-//! `ssf --help`.
+//! The `ssf` command: keys and SETs from the command line, `ssf serve` (transmitter, receiver
+//! with enforcement, ticket bridge), `ssf jit` (the bridge's operator commands), and clients
+//! for any transmitter (`ssf emit`, `ssf stream`, `ssf tail`); see `ssf --help`.
 
 mod caep;
 mod cli;
 mod demo;
 mod emit;
 mod input;
+mod jit;
 mod keys;
 mod migrate;
 mod remote;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         Command::Stream(cmd) => stream::run(cmd),
         Command::Tail(args) => tail::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Jit(args) => jit::run(args),
     };
     match result {
         Ok(code) => code,

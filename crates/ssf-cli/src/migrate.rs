@@ -51,6 +51,16 @@ fn receiver() -> Migrations {
     }
 }
 
+/// The ticket bridge's (`ssf_jit::JitStore`); on PostgreSQL in a table of its own.
+fn jit() -> Migrations {
+    Migrations {
+        sqlite: &ssf_jit::store::MIGRATOR,
+        sqlite_table: "_sqlx_migrations",
+        postgres: &ssf_jit::store::PG_MIGRATOR,
+        postgres_table: ssf_jit::store::PG_MIGRATIONS_TABLE,
+    }
+}
+
 /// One store to migrate.
 #[derive(Debug)]
 struct Target<'a> {
@@ -78,6 +88,12 @@ fn targets(config: &ServeConfig) -> Vec<Target<'_>> {
             .receiver
             .as_ref()
             .map(|r| target("receiver", &r.database, receiver())),
+    );
+    targets.extend(
+        config
+            .jit
+            .as_ref()
+            .map(|j| target("jit", &j.database, jit())),
     );
     targets
 }

@@ -1,4 +1,5 @@
-//! `ssf serve`: runs the roles of the configuration on one listener until SIGINT or SIGTERM.
+//! `ssf serve`: runs the roles of the configuration (transmitter, receiver with enforcement,
+//! ticket bridge) on one listener until SIGINT or SIGTERM.
 //!
 //! - [`config`]: the TOML file, unknown keys refused; [`env`]: `SSF_*` overrides.
 //! - [`roles`]: one function per role, and the shared application (`/healthz`, `/metrics`).
@@ -54,6 +55,30 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
         if let Some(rx) = &config.receiver {
             println!("  receiver database {}", rx.database);
         }
+        if let Some(enforce) = &config.enforce {
+            let auth = if enforce.pdp_token.is_some() {
+                "bearer token"
+            } else {
+                "none (loopback or trusted networks only)"
+            };
+            println!("  authzen authentication: {auth}");
+        }
+        if let Some(jit) = &config.jit {
+            let systems: Vec<&str> = jit.config.systems.keys().map(String::as_str).collect();
+            let systems = if jit.dev {
+                "helpdesk (development)".to_owned()
+            } else {
+                systems.join(", ")
+            };
+            println!(
+                "  jit systems: {systems}; database {}",
+                jit.config
+                    .database
+                    .as_ref()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default()
+            );
+        }
         for o in &config.overrides {
             println!("  {} = from {}", o.key, o.var);
         }
@@ -68,7 +93,7 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
 
 /// The URL a listener on `addr` is reached at: an unspecified address (`0.0.0.0`, `::`) is
 /// shown as loopback.
-fn base_url(addr: SocketAddr, tls: bool) -> String {
+pub(crate) fn base_url(addr: SocketAddr, tls: bool) -> String {
     let scheme = if tls { "https" } else { "http" };
     let mut shown = addr;
     if addr.ip().is_unspecified() {
@@ -111,7 +136,22 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
         roles.push(roles::transmitter::start(&ctx, section).await?);
     }
     if let Some(section) = config.receiver.take() {
-        roles.push(roles::receiver::start(&ctx, section).await?);
+        let enforcement = match config.enforce.take() {
+            Some(enforce) => {
+                let public = section
+                    .config
+                    .public_base_url
+                    .clone()
+                    .unwrap_or_else(|| base.clone());
+                let exposed = !config.dev && !addr.ip().is_loopback();
+                Some(roles::enforce::build(&ctx, enforce, &public, exposed)?)
+            }
+            None => None,
+        };
+        roles.push(roles::receiver::start(&ctx, section, enforcement).await?);
+    }
+    if let Some(section) = config.jit.take() {
+        roles.push(roles::jit::start(&ctx, section, &base).await?);
     }
     let app = roles::app(&mut roles, metrics)?;
     print_banner(&base, &roles);

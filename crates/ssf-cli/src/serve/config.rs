@@ -23,10 +23,16 @@
 //! # enabled = true, [receiver.http] (ssf_http::ClientConfig of discovery, tokens, polls),
 //! # database = "<data_dir>/receiver.sqlite" (a path, sqlite:// or postgres://; or the library's
 //! # data_file), [receiver.postgres]
+//!
+//! [enforce]                        # with [receiver]: the enforcement engine and AuthZEN PDP
+//! [jit]                            # the ticket bridge ([`sections`])
 //! ```
 //!
-//! Without a file, both roles run with their defaults in development mode: plain http and
-//! loopback destinations allowed for outbound requests, development OAuth clients.
+//! Without a file, every role runs with its defaults in development mode: plain http and
+//! loopback destinations allowed for outbound requests, development OAuth clients, and a
+//! development ticket system (`helpdesk`) whose events go to the transmitter in this process.
+
+mod sections;
 
 use std::{
     net::SocketAddr,
@@ -41,6 +47,7 @@ use ssf_receiver::config::ReceiverConfig;
 use ssf_transmitter::{TransmitterConfig, metadata};
 use toml::{Table, Value};
 
+pub(crate) use self::sections::{EnforceSection, JitSection};
 use super::{
     env::{self, Override},
     stores::{PgSettings, StoreLocation},
@@ -164,6 +171,8 @@ struct RawFile {
     server: ServerSettings,
     transmitter: Option<Table>,
     receiver: Option<Table>,
+    enforce: Option<Table>,
+    jit: Option<Table>,
 }
 
 /// The transmitter role's settings.
@@ -204,6 +213,10 @@ pub(crate) struct ServeConfig {
     pub(crate) transmitter: Option<TransmitterSection>,
     /// `[receiver]`, when the role is enabled.
     pub(crate) receiver: Option<ReceiverSection>,
+    /// `[enforce]`, when enabled (the receiver's applied events feed it).
+    pub(crate) enforce: Option<EnforceSection>,
+    /// `[jit]`, when the ticket bridge is enabled.
+    pub(crate) jit: Option<JitSection>,
     /// No file: development defaults.
     pub(crate) dev: bool,
     /// Where the settings came from, for messages.
@@ -231,6 +244,8 @@ pub(crate) fn load(
             let mut tree = Table::new();
             tree.insert("transmitter".into(), Value::Table(Table::new()));
             tree.insert("receiver".into(), Value::Table(Table::new()));
+            tree.insert("enforce".into(), Value::Table(Table::new()));
+            tree.insert("jit".into(), Value::Table(Table::new()));
             (tree, "the built-in defaults".to_owned(), true)
         }
     };
@@ -249,15 +264,31 @@ pub(crate) fn load(
         Some(table) => receiver_section(table, &data_dir, dev, &origin)?,
         None => None,
     };
-    if transmitter.is_none() && receiver.is_none() {
+    let enforce = match raw.enforce {
+        Some(table) => sections::enforce_section(table, &origin)?,
+        None => None,
+    };
+    if enforce.is_some() && receiver.is_none() {
         return Err(usage(format!(
-            "{source} enables no role: add a [transmitter] and/or a [receiver] section"
+            "{source}: [enforce] acts on the events a receiver applies; add a [receiver] section \
+             (see docs/receiver.md) or set enforce.enabled = false"
+        )));
+    }
+    let jit = match raw.jit {
+        Some(table) => sections::jit_section(table, &data_dir, dev, &origin)?,
+        None => None,
+    };
+    if transmitter.is_none() && receiver.is_none() && jit.is_none() {
+        return Err(usage(format!(
+            "{source} enables no role: add a [transmitter], [receiver] or [jit] section"
         )));
     }
     Ok(ServeConfig {
         server: raw.server,
         transmitter,
         receiver,
+        enforce,
+        jit,
         dev,
         source,
         overrides,
@@ -399,6 +430,15 @@ impl ServeConfig {
                 ))
             })?;
         }
+        if let Some(enforce) = &self.enforce {
+            sections::check_enforce(enforce, &origin)?;
+        }
+        if let Some(jit) = &mut self.jit {
+            if jit.dev && self.transmitter.is_some() {
+                jit.local_transmitter = Some(base_url.to_owned());
+            }
+            sections::check_jit(jit, &origin)?;
+        }
         Ok(())
     }
 
@@ -410,6 +450,12 @@ impl ServeConfig {
         }
         if self.receiver.is_some() {
             roles.push("receiver");
+        }
+        if self.enforce.is_some() {
+            roles.push("enforce");
+        }
+        if self.jit.is_some() {
+            roles.push("jit");
         }
         roles
     }
@@ -470,8 +516,8 @@ fn typed<T: DeserializeOwned>(
         let inner = e.into_inner().to_string();
         let inner = inner.trim();
         let hint = if inner.contains("unknown field") {
-            "; remove it or fix its spelling (docs/transmitter.md and docs/receiver.md list \
-             every key)"
+            "; remove it or fix its spelling (docs/transmitter.md, docs/receiver.md and \
+             docs/jit.md list every key)"
         } else {
             ""
         };
@@ -498,7 +544,10 @@ mod tests {
     fn defaults_enable_both_roles_in_dev_mode() {
         let config = load(None, Vec::new()).unwrap();
         assert!(config.dev);
-        assert_eq!(config.roles(), ["transmitter", "receiver"]);
+        assert_eq!(
+            config.roles(),
+            ["transmitter", "receiver", "enforce", "jit"]
+        );
         let tx = config.transmitter.as_ref().unwrap();
         assert!(tx.dev_credentials);
         assert!(tx.config.push.http.allow_http);
@@ -516,8 +565,8 @@ mod tests {
         );
         let err = load_str("[server]\nlisten = \"127.0.0.1:1\"\nport = 1\n", &[]).unwrap_err();
         assert!(err.contains("port"), "{err}");
-        let err = load_str("[jit]\n", &[]).unwrap_err();
-        assert!(err.contains("jit"), "{err}");
+        let err = load_str("[jot]\n", &[]).unwrap_err();
+        assert!(err.contains("jot"), "{err}");
         let err = load_str("[transmitter.push]\nworkerz = 2\n", &[]).unwrap_err();
         assert!(
             err.contains("transmitter.push") && err.contains("workerz"),

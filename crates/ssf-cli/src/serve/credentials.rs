@@ -4,6 +4,10 @@
 //! Only the secrets' hashes are kept for the server (`dev-clients.json`); the secrets
 //! themselves are written once, to `credentials.json` (mode 0600), for the operator to read.
 //! Neither the secrets nor the hashes are ever logged.
+//!
+//! The development ticket bridge ([`dev_jit`]) sends its events as `dev-producer` and takes
+//! webhooks for the system [`DEV_JIT_SYSTEM`] signed with a secret kept under `jit` in the same
+//! file, made on the first start that runs the bridge.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use ssf_transmitter::auth::{ClientSettings, generate_secret, hash_secret};
 
-use crate::input::{Context, Failure, write_private_file};
+use crate::input::{Context, Failure, usage, write_private_file};
 
 /// The receiver client's id.
 pub(crate) const DEV_RECEIVER: &str = "dev-receiver";
@@ -19,6 +23,8 @@ pub(crate) const DEV_RECEIVER: &str = "dev-receiver";
 pub(crate) const DEV_PRODUCER: &str = "dev-producer";
 const RECEIVER_SCOPES: [&str; 2] = ["ssf.read", "ssf.manage"];
 const PRODUCER_SCOPES: [&str; 1] = ["ssf.events.publish"];
+/// The development ticket system (generic webhooks at `/jit/webhooks/helpdesk`).
+pub(crate) const DEV_JIT_SYSTEM: &str = "helpdesk";
 
 /// The development clients and where their secrets are.
 #[derive(Debug)]
@@ -101,6 +107,58 @@ pub(crate) fn ensure(data_dir: &Path) -> Result<DevClients, Failure> {
     })
 }
 
+/// What the development ticket bridge needs from `credentials.json`.
+#[derive(Debug)]
+pub(crate) struct DevJit {
+    /// The `dev-producer` client secret (the emitter's client credentials).
+    pub(crate) producer_secret: String,
+    /// The HMAC key of the [`DEV_JIT_SYSTEM`] webhooks.
+    pub(crate) webhook_secret: String,
+    /// `credentials.json`.
+    pub(crate) credentials_file: PathBuf,
+}
+
+/// Reads the producer secret from `credentials.json` and the development webhook secret,
+/// adding one (file rewritten, mode 0600) when the file has none yet.
+pub(crate) fn dev_jit(data_dir: &Path) -> Result<DevJit, Failure> {
+    let credentials_file = data_dir.join("credentials.json");
+    let shown = credentials_file.display();
+    let text = std::fs::read_to_string(&credentials_file).or_usage(format!(
+        "the development ticket bridge sends events with the dev-producer secret kept in \
+         {shown}; restore that file (or remove dev-clients.json to make new development clients), \
+         or configure [jit] in a config file (docs/jit.md)"
+    ))?;
+    let mut plain: serde_json::Value =
+        serde_json::from_str(&text).or_runtime(format!("parsing {shown}"))?;
+    let producer_secret = plain["producer"]["client_secret"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| usage(format!("{shown} has no producer.client_secret")))?;
+    if let Some(secret) = plain["jit"]["webhook_secret"].as_str() {
+        return Ok(DevJit {
+            producer_secret,
+            webhook_secret: secret.to_owned(),
+            credentials_file,
+        });
+    }
+    let webhook_secret = generate_secret();
+    plain["jit"] = json!({
+        "system": DEV_JIT_SYSTEM,
+        "webhook_path": format!("/jit/webhooks/{DEV_JIT_SYSTEM}"),
+        "signature_header": "X-JIT-Signature",
+        "webhook_secret": webhook_secret,
+        "note": "Sign each webhook body: X-JIT-Signature: sha256=<hex HMAC-SHA256 of the body \
+                 with webhook_secret> (docs/jit.md).",
+    });
+    let text = serde_json::to_string_pretty(&plain).or_runtime("writing credentials")?;
+    write_private_file(&credentials_file, &format!("{text}\n"), true)?;
+    Ok(DevJit {
+        producer_secret,
+        webhook_secret,
+        credentials_file,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,5 +198,35 @@ mod tests {
         let again = ensure(dir.path()).unwrap();
         assert!(!again.created);
         assert_eq!(again.clients, first.clients);
+    }
+
+    #[test]
+    fn dev_jit_secret_is_added_once_next_to_the_clients() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(dev_jit(dir.path()).is_err(), "needs the clients first");
+        ensure(dir.path()).unwrap();
+        let first = dev_jit(dir.path()).unwrap();
+        let again = dev_jit(dir.path()).unwrap();
+        assert_eq!(first.webhook_secret, again.webhook_secret);
+        let creds: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&first.credentials_file).unwrap())
+                .unwrap();
+        assert_eq!(
+            creds["producer"]["client_secret"],
+            first.producer_secret.as_str()
+        );
+        assert_eq!(
+            creds["jit"]["webhook_secret"],
+            first.webhook_secret.as_str()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&first.credentials_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -2,13 +2,17 @@
 //! HTTP application they share: the roles' routes, `GET /healthz` (every role's store) and
 //! `GET /metrics` (Prometheus text).
 //!
-//! Adding a role (enforcement's AuthZEN endpoint, the JIT ticket bridge) is one more function
-//! returning a [`Role`] and one line in `serve.rs`. Paths do not clash, so one listener serves
-//! all: the transmitter owns `/.well-known/*`, `/oauth/token`, `/jwks.json`, `/ssf/streams`,
-//! `/ssf/status`, `/ssf/subjects/*`, `/ssf/verify`, `/ssf/poll/*`, `/events` and
-//! `/openapi.json` (as the fallback router, since its router has a fallback of its own); the
-//! receiver `/ssf/push/{peer}`; `ssf serve` itself `/healthz` and `/metrics`.
+//! Adding a role is one more function returning a [`Role`] and one line in `serve.rs`. Paths do
+//! not clash, so one listener serves all: the transmitter owns `/.well-known/*`, `/oauth/token`,
+//! `/jwks.json`, `/ssf/streams`, `/ssf/status`, `/ssf/subjects/*`, `/ssf/verify`, `/ssf/poll/*`,
+//! `/events` and `/openapi.json` (as the fallback router, since its router has a fallback of its
+//! own); the receiver `/ssf/push/{peer}` and, with enforcement ([`enforce`]), the AuthZEN
+//! routes `/access/v1/*` and `/.well-known/authzen-configuration` (an exact route, matched
+//! before the fallback); the ticket bridge ([`jit`]) `/jit/webhooks/{system}`; `ssf serve`
+//! itself `/healthz` and `/metrics`.
 
+pub(crate) mod enforce;
+pub(crate) mod jit;
 pub(crate) mod receiver;
 pub(crate) mod transmitter;
 

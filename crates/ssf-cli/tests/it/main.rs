@@ -3,12 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
 mod demo;
+mod jit_cli;
 mod keys;
 mod multinode;
 mod multinode_poll;
 mod multinode_push;
 mod multinode_restart;
 mod serve;
+mod serve_enforce;
+mod serve_jit;
 mod serve_receiver;
 mod serve_tls;
 mod server;

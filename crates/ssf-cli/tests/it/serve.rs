@@ -493,7 +493,7 @@ fn documented_configurations_check() {
     let dir = tempfile::tempdir().unwrap();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/");
     let mut checked = 0;
-    for doc in ["transmitter.md", "receiver.md"] {
+    for doc in ["transmitter.md", "receiver.md", "jit.md"] {
         let text = std::fs::read_to_string(format!("{root}{doc}")).unwrap();
         for block in text.split("```toml\n").skip(1) {
             let config = block.split("```").next().unwrap();

@@ -4,8 +4,8 @@
 //! polls it ([`run_peer`]).
 //!
 //! What the receiver does with an applied event is the [`EventHandler`] made by
-//! [`event_handler`]: for now it logs each event; the enforcement engine (`ssf-enforce`) plugs
-//! in there.
+//! [`event_handler`]: it logs and counts each event and, with `[enforce]`, hands it to the
+//! enforcement engine ([`super::enforce`]), whose AuthZEN routes join the receiver's.
 
 use std::{collections::BTreeSet, sync::Arc};
 
@@ -18,6 +18,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
+use ssf_enforce::EnforcementHandler;
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, PUSH_PATH_PREFIX},
@@ -31,7 +32,7 @@ use ssf_receiver::{
 use ssf_store::receiver::ReceiverStore;
 use ssf_types::{EventType, EventTypeUri};
 
-use super::{Probe, Role, RoleContext};
+use super::{Probe, Role, RoleContext, enforce::Enforcement};
 use crate::{
     input::{Context, Failure},
     serve::{config::ReceiverSection, stores},
@@ -40,16 +41,25 @@ use crate::{
 /// Counter of events handed to the handler, label `event_type`.
 pub(crate) const EVENTS_HANDLED: &str = "ssf_serve_events_handled_total";
 
-/// Assembles the receiver role of `section` (its public base URL already final).
-pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result<Role, Failure> {
+/// Assembles the receiver role of `section` (its public base URL already final), with the
+/// enforcement engine when `[enforce]` is on.
+pub(crate) async fn start(
+    ctx: &RoleContext,
+    section: ReceiverSection,
+    enforcement: Option<Enforcement>,
+) -> Result<Role, Failure> {
     let config = section.config;
+    let (engine, enforce_routes, enforce_banner) = match enforcement {
+        Some(e) => (Some(e.handler), Some(e.routes), e.banner),
+        None => (None, None, Vec::new()),
+    };
     let store = stores::open_receiver(&section.database, Arc::clone(&ctx.clock)).await?;
     let mut options = ApplyOptions::default();
     options.retention = config.dedupe_retention;
     let applier = Arc::new(
         Applier::start(
             Arc::clone(&store),
-            event_handler(),
+            event_handler(engine),
             Arc::clone(&ctx.clock),
             options,
         )
@@ -72,9 +82,12 @@ pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result
             .map(|p| p.name.clone())
             .collect(),
     });
-    let routes = Router::new()
+    let mut routes = Router::new()
         .route(PUSH_ROUTE, post(push_endpoint))
         .with_state(push);
+    if let Some(pdp) = enforce_routes {
+        routes = routes.merge(pdp);
+    }
     let http = ssf_http::build_client(&section.http)
         .map_err(|e| crate::input::usage(format!("invalid setting `receiver.http`: {e}")))?;
     let setup = Arc::new(SetupContext::new(
@@ -108,7 +121,7 @@ pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result
         }));
     }
     let base = config.public_base_url.clone().unwrap_or_default();
-    let banner = vec![
+    let mut banner = vec![
         (
             "push",
             format!("{}{PUSH_PATH_PREFIX}{{peer}}", base.trim_end_matches('/')),
@@ -122,6 +135,7 @@ pub(crate) async fn start(ctx: &RoleContext, section: ReceiverSection) -> Result
             },
         ),
     ];
+    banner.extend(enforce_banner);
     let stop_store = Arc::clone(&store);
     Ok(Role {
         name: "receiver",
@@ -174,26 +188,43 @@ fn handled_events() -> Vec<EventTypeUri> {
         .collect()
 }
 
-/// What acts on applied events. The seam for the enforcement engine: replace this with its
-/// handler (sessions, accounts, devices, grants) when `ssf-enforce` is wired in.
-fn event_handler() -> Arc<dyn EventHandler> {
-    Arc::new(LoggingHandler)
+/// What acts on applied events: the enforcement engine's handler when there is one, always
+/// wrapped in the log line and counter.
+fn event_handler(engine: Option<EnforcementHandler>) -> Arc<dyn EventHandler> {
+    Arc::new(LoggingHandler { engine })
 }
 
-/// Logs every durably applied event (peer, stream key, jti, event type, txn) and counts it.
-#[derive(Debug, Clone, Copy, Default)]
-struct LoggingHandler;
+/// Delegates to the enforcement engine (if any) and logs every durably applied event (peer,
+/// stream key, jti, event type, txn) and counts it.
+#[derive(Debug, Clone, Default)]
+struct LoggingHandler {
+    engine: Option<EnforcementHandler>,
+}
 
 impl EventHandler for LoggingHandler {
-    fn plan(&self, _set: &ReceivedSet) -> Vec<StateWrite> {
-        Vec::new()
+    fn plan(&self, set: &ReceivedSet) -> Vec<StateWrite> {
+        self.engine
+            .as_ref()
+            .map(|e| e.plan(set))
+            .unwrap_or_default()
     }
 
-    fn commit(&self, _writes: &[StateWrite]) {}
+    fn commit(&self, writes: &[StateWrite]) {
+        if let Some(engine) = &self.engine {
+            engine.commit(writes);
+        }
+    }
 
-    fn load(&self, _rows: Vec<StateRow>) {}
+    fn load(&self, rows: Vec<StateRow>) {
+        if let Some(engine) = &self.engine {
+            engine.load(rows);
+        }
+    }
 
     fn applied(&self, set: &ReceivedSet) {
+        if let Some(engine) = &self.engine {
+            engine.applied(set);
+        }
         let event_type = set.event.event_type();
         tracing::info!(
             peer = %set.peer,
