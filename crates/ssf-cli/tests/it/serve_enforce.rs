@@ -118,12 +118,8 @@ pub(crate) fn evaluate(server: &Server, iat: i64, resource: &str, action: &str) 
 
 /// Seconds since the epoch, for token `iat`s.
 pub(crate) fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .try_into()
-        .unwrap()
+    use ssf_types::Clock as _;
+    ssf_types::SystemClock.now().as_secs()
 }
 
 /// Waits until the evaluation's decision is `want`; returns the answer.

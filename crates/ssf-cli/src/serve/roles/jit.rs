@@ -20,11 +20,14 @@ use crate::{
     serve::{config::JitSection, credentials},
 };
 
+/// Start-up banner lines: `(label, value)`.
+type Banner = Vec<(&'static str, String)>;
+
 /// The bridge's settings with what development mode fills in, and banner lines about it.
 pub(crate) fn effective_config(
     ctx_data_dir: &std::path::Path,
     section: JitSection,
-) -> Result<(JitConfig, Vec<(&'static str, String)>), Failure> {
+) -> Result<(JitConfig, Banner), Failure> {
     let mut config = section.config;
     let mut banner = Vec::new();
     if section.dev {
