@@ -5,6 +5,7 @@
 mod demo;
 mod keys;
 mod multinode;
+mod multinode_migrate;
 mod multinode_poll;
 mod multinode_push;
 mod multinode_restart;
