@@ -6,6 +6,7 @@ mod demo;
 mod jit_cli;
 mod keys;
 mod multinode;
+mod multinode_migrate;
 mod multinode_poll;
 mod multinode_push;
 mod multinode_restart;

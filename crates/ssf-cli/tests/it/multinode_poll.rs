@@ -24,7 +24,7 @@ fn long_poll_on_one_node_wakes_for_a_set_queued_on_another() {
     let producer = nodes[0].token("producer");
 
     let poll_url = nodes[1].url(&format!("/ssf/poll/{stream_id}"));
-    let token = rx_token.clone();
+    let token = rx_token;
     let poll = std::thread::spawn(move || {
         let body = json!({ "maxEvents": 10, "returnImmediately": false }).to_string();
         post(&poll_url, Some(&token), None, "application/json", body)

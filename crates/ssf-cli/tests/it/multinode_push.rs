@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use crate::{
-    multinode::{Cluster, Recorder, Schema, push_delivery, shared_server, wait_until_routed},
+    multinode::{Cluster, Node, Recorder, Schema, push_delivery, shared_server, wait_until_routed},
     server::wait_for,
 };
 
@@ -27,25 +27,25 @@ fn killed_node_loses_no_push_set() {
     let producer = nodes[1].token("producer");
     let mut expected = wait_until_routed(&[&nodes[0], &nodes[1], &nodes[2]], &producer);
 
-    let total = 90;
-    let mut killed = false;
+    // Round-robin to all three; from the 30th event on, kill C as soon as it has a push in
+    // flight (those rows stay leased to a dead node); then 60 more to A and B.
+    let started = std::time::Instant::now();
     let mut cut = Vec::new();
-    for i in 0..total {
-        let alive: Vec<usize> = if killed { vec![0, 1] } else { vec![0, 1, 2] };
-        let node = &nodes[alive[i % alive.len()]];
-        let jtis = node
-            .emit(&producer, &format!("user{i}@example.com"))
-            .unwrap_or_else(|| panic!("node {} refused event {i}", node.name));
-        assert_eq!(jtis.len(), 1, "one stream, one SET");
-        expected.extend(jtis);
-        if i == total / 3 {
-            // Kill C while it has pushes in flight: those rows stay leased to a dead node.
-            cut = wait_for("node c to have a push in flight", || {
-                Some(recorder.in_flight_from("c")).filter(|jtis| !jtis.is_empty())
-            });
-            nodes[2].kill();
-            killed = true;
+    let mut i = 0;
+    while cut.is_empty() {
+        emit_to(&nodes[i % 3], &producer, i, &mut expected);
+        i += 1;
+        if i >= 30 {
+            cut = recorder.in_flight_from("c");
         }
+        assert!(
+            started.elapsed() < crate::server::DEADLINE,
+            "node c never had a push in flight"
+        );
+    }
+    nodes[2].kill();
+    for k in 0..60 {
+        emit_to(&nodes[k % 2], &producer, i + k, &mut expected);
     }
     recorder.wait_for_all(&expected, &[&nodes[0], &nodes[1], &nodes[2]]);
 
@@ -87,6 +87,15 @@ fn killed_node_loses_no_push_set() {
     assert_eq!(nodes[0].health(), 200);
     assert_eq!(nodes[1].health(), 200);
     drop(nodes);
+}
+
+/// Posts event `i` to `node`, which must accept it for the one stream.
+fn emit_to(node: &Node, producer: &str, i: usize, expected: &mut Vec<String>) {
+    let jtis = node
+        .emit(producer, &format!("user{i}@example.com"))
+        .unwrap_or_else(|| panic!("node {} refused event {i}", node.name));
+    assert_eq!(jtis.len(), 1, "one stream, one SET");
+    expected.extend(jtis);
 }
 
 /// The receiver answers 503 for a while: the nodes retry on their schedule and, once it is

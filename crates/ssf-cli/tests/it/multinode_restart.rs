@@ -223,7 +223,7 @@ fn database_restart_under_load_loses_nothing() {
     };
     let before = polls_logged(&nodes[1].log());
     let poll_url = nodes[1].url(&format!("/ssf/poll/{poll_id}"));
-    let token = rx_token.clone();
+    let token = rx_token;
     let poll = std::thread::spawn(move || {
         let body = json!({ "maxEvents": 10, "returnImmediately": false }).to_string();
         post(&poll_url, Some(&token), None, "application/json", body)
