@@ -177,7 +177,7 @@ async fn tokens_are_cached_and_renewed_before_they_expire(db: Db) {
 
 async fn a_wrong_client_secret_holds_events_without_losing_them(db: Db) {
     let h = Harness::on_with(db, |c| {
-        c.emitter.client_secret = Some("wrong-secret-0123456789".into())
+        c.emitter.client_secret = Some("wrong-secret-0123456789".into());
     })
     .await;
     h.generic(&generic_event(

@@ -177,7 +177,7 @@ async fn expiry_revokes_even_if_the_ticket_stays_open_d_jit_04(db: Db) {
 
 async fn the_background_sweeper_revokes_at_expiry(db: Db) {
     let h = Harness::on_with(db, |c| {
-        c.sweep_interval = std::time::Duration::from_millis(20)
+        c.sweep_interval = std::time::Duration::from_millis(20);
     })
     .await;
     let shutdown = tokio_util::sync::CancellationToken::new();

@@ -43,7 +43,7 @@ async fn assign_users(h: &Harness, users: usize) {
     }
 }
 
-/// D-JIT replay protection across nodes: the same delivery to both nodes at the same moment
+/// Replay protection across nodes (D-JIT-09): the same delivery to both nodes at the same moment
 /// is applied by one; the other answers `duplicate` (200, not an error).
 #[tokio::test]
 async fn the_same_webhook_on_two_nodes_at_once_is_applied_once() {
@@ -85,8 +85,9 @@ async fn the_same_webhook_on_two_nodes_at_once_is_applied_once() {
     assert_eq!((count("ticket_event"), count("duplicate")), (8, 8));
 }
 
-/// Ordering across nodes: an older event reaching one node while a newer one of the same ticket
-/// reaches the other ends in the state of the newer one, whichever commits first.
+/// D-JIT-02 and D-JIT-09, ordering across nodes: an older event reaching one node while a
+/// newer one of the same ticket reaches the other ends in the state of the newer one,
+/// whichever commits first.
 #[tokio::test]
 async fn events_of_one_ticket_on_two_nodes_follow_event_time() {
     let Some((a, b)) = two_nodes(|_| {}).await else {
@@ -169,7 +170,8 @@ async fn events_of_one_ticket_on_two_nodes_follow_event_time() {
     }
 }
 
-/// Both nodes' sweepers at the same moment: each grant past its maximum duration is revoked once.
+/// D-JIT-09, both nodes' sweepers at the same moment: each grant past its maximum duration
+/// is revoked once.
 #[tokio::test]
 async fn two_sweepers_revoke_once() {
     let Some((a, b)) = two_nodes(|_| {}).await else {
@@ -207,7 +209,7 @@ async fn drain(h: &Harness, tx: &Transmitter, token: &str, stream: &str) -> Vec<
     }
 }
 
-/// Two emitters on one outbox, against the real transmitter, while webhooks keep arriving on
+/// D-JIT-10, two emitters on one outbox, against the real transmitter, while webhooks keep arriving on
 /// both nodes: every event reaches the app exactly once, and per user the grant comes before
 /// its revoke.
 #[tokio::test]
@@ -292,7 +294,7 @@ async fn two_emitters_send_each_event_once_in_order_per_user() {
     }
 }
 
-/// A node that dies holding the sending turn, with events queued: the other node sends them
+/// D-JIT-10, a node that dies holding the sending turn, with events queued: the other node sends them
 /// once it notices; the restarted node still knows its deliveries and its grants.
 #[tokio::test]
 async fn a_node_dying_mid_way_loses_nothing() {
