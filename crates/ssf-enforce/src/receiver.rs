@@ -94,7 +94,11 @@ pub fn plan_audit(audit: &AuditEntry) -> PlanAudit {
     };
     PlanAudit {
         detail,
-        subjects: audit.subject.as_deref().map(subject_keys).unwrap_or_default(),
+        subjects: audit
+            .subject
+            .as_deref()
+            .map(subject_keys)
+            .unwrap_or_default(),
     }
 }
 

@@ -260,7 +260,10 @@ async fn purge_once(
         .await
         .map_err(storage)?;
     if audit > 0 {
-        tracing::info!(removed = audit, "purged audit rows past the audit retention");
+        tracing::info!(
+            removed = audit,
+            "purged audit rows past the audit retention"
+        );
     }
     Ok(removed)
 }

@@ -234,9 +234,7 @@ impl JwksCache {
         Ok(entry)
     }
 
-    async fn fetch_once(
-        &self,
-    ) -> Result<(JwksSnapshot, serde_json::Value, Duration), ClientError> {
+    async fn fetch_once(&self) -> Result<(JwksSnapshot, serde_json::Value, Duration), ClientError> {
         let unavailable = |reason: String| ClientError::JwksUnavailable(reason);
         let response = self
             .http

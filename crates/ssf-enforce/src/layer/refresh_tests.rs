@@ -1,6 +1,7 @@
 //! Key rotation through a real JWKS served on 127.0.0.1: the verifier follows the receiver's
 //! JWKS cache (`Cache-Control` lifetime, unknown `kid` refetched at most once per window, keys
 //! kept while the endpoint is down).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns panic on purpose
 
 use std::sync::{Arc, Mutex};
 
@@ -55,7 +56,11 @@ fn token(key: &KeyPair) -> String {
 
 /// A token for Jane signed by `key`, issued at the clock's time.
 fn token_now(key: &KeyPair, clock: &ManualClock) -> String {
-    jwt(key, json!({}), &jane(ssf_types::Clock::now(clock).as_secs()))
+    jwt(
+        key,
+        json!({}),
+        &jane(ssf_types::Clock::now(clock).as_secs()),
+    )
 }
 
 struct Rig {
@@ -73,8 +78,8 @@ impl Rig {
         let url = start_idp(Arc::clone(&idp)).await;
         let clock = ManualClock::new(UnixMillis::from_secs(T0));
         let http = build_client(&ClientConfig::dev_loopback()).unwrap();
-        let cache = JwksCache::new(http, &url, JwksSettings::default(), Arc::new(clock.clone()))
-            .unwrap();
+        let cache =
+            JwksCache::new(http, &url, JwksSettings::default(), Arc::new(clock.clone())).unwrap();
         let verifier = TokenVerifier::from_source(ISS, Arc::new(cache), Arc::new(clock.clone()))
             .await
             .unwrap()

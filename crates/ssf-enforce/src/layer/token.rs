@@ -189,7 +189,9 @@ impl TokenVerifier {
     }
 
     fn installed_generation(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
-        self.installed.lock().unwrap_or_else(PoisonError::into_inner)
+        self.installed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Installs `set` unless it is the one in use; `true` if the keys changed. A set that cannot

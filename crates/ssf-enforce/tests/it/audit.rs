@@ -143,14 +143,19 @@ async fn session_revoked_push_stores_one_audit_row_with_jti_and_rule_and_why_den
     assert_eq!(d["event_type"], caep("session-revoked"));
     assert_eq!(d["rules"], json!(["caep.session-revoked"]));
     assert_eq!(d["outcome"], "applied");
-    assert_eq!((d["effects"].clone(), d["writes"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (d["effects"].clone(), d["writes"].clone()),
+        (json!(1), json!(1))
+    );
     // Durable together with the state it explains.
     assert_eq!(rx.store.state_rows("revocation").await.unwrap().len(), 1);
 
     let jane = HandleKey::email("user", "jane@example.com");
     let by_subject = rx.audit(|q| q.subject = Some(jane.as_str().into())).await;
     assert_eq!(by_subject, rows, "found by the subject's handle key");
-    let by_pattern = rx.audit(|q| q.subject = d["subject"].as_str().map(str::to_owned)).await;
+    let by_pattern = rx
+        .audit(|q| q.subject = d["subject"].as_str().map(str::to_owned))
+        .await;
     assert_eq!(by_pattern, rows, "and by its canonical pattern");
 
     assert_eq!(rx.push(&revoked("sr-1", T0)).await, 202, "redelivery");

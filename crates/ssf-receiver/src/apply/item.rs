@@ -39,7 +39,14 @@ pub(super) fn item(set: &ReceivedSet, plan: Plan) -> ApplyItem {
             let mut detail = serde_json::Value::Object(handler.detail);
             detail["writes"] = json!(writes.len());
             // An event that changed nothing (older than the state, or no rule) is audited too.
-            Some((if changes { "set.applied" } else { "set.no_change" }, detail))
+            Some((
+                if changes {
+                    "set.applied"
+                } else {
+                    "set.no_change"
+                },
+                detail,
+            ))
         }
         (Handling::Act, None) if changes => {
             Some(("set.applied", json!({ "writes": writes.len() })))

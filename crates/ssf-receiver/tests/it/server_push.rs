@@ -390,12 +390,7 @@ async fn failed_commit_is_503_nothing_half_applied_memory_reloaded_then_redelive
     let token = sign(&other);
     let resp = rx.push(&token).await;
     assert_eq!(resp.status, 503, "the transmitter must retry");
-    assert!(
-        !store
-            .is_seen(ISS, "during")
-            .await
-            .unwrap()
-    );
+    assert!(!store.is_seen(ISS, "during").await.unwrap());
     assert!(
         store.state_rows("revoked").await.unwrap().len() == 1,
         "nothing half-applied"
@@ -422,7 +417,11 @@ async fn failed_commit_is_503_nothing_half_applied_memory_reloaded_then_redelive
     assert_eq!(*handler.applied.lock().unwrap(), ["before", "during"]);
     assert_eq!(store.state_rows("revoked").await.unwrap().len(), 2);
     let audit = audit_of(store.as_ref(), "during").await;
-    assert_eq!(audit.len(), 1, "the redelivery adds no second row: {audit:?}");
+    assert_eq!(
+        audit.len(),
+        1,
+        "the redelivery adds no second row: {audit:?}"
+    );
     assert_eq!(audit[0].action, "set.applied");
     assert_eq!(audit[0].detail["rule"], "test.revoke");
     assert_eq!(audit[0].detail["jti"], "during");

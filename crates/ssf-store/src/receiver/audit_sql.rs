@@ -66,7 +66,10 @@ mod tests {
             ..ReceiverAuditQuery::default()
         };
         let (sql, binds) = select(&q, |n| format!("${n}"));
-        assert!(sql.contains("id > $1 AND jti = $2 AND (iss, jti) IN"), "{sql}");
+        assert!(
+            sql.contains("id > $1 AND jti = $2 AND (iss, jti) IN"),
+            "{sql}"
+        );
         assert!(sql.ends_with("LIMIT $4"), "{sql}");
         assert!(!sql.contains("stream_id ="), "{sql}");
         assert_eq!(

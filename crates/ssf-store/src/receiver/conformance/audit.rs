@@ -64,8 +64,15 @@ pub async fn audit_is_found_by_jti_subject_and_time<H: ReceiverHarness>(h: &H) {
         .unwrap();
     assert_eq!(results, [ApplyResult::Duplicate, ApplyResult::Applied]);
 
-    let by_jti = s.query_audit(q(|q| q.jti = Some("j1".into()))).await.unwrap();
-    assert_eq!(by_jti.len(), 2, "one entry per issuer, none for the duplicate");
+    let by_jti = s
+        .query_audit(q(|q| q.jti = Some("j1".into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_jti.len(),
+        2,
+        "one entry per issuer, none for the duplicate"
+    );
     let by_iss_jti = q(|q| {
         q.jti = Some("j1".into());
         q.iss = Some("https://b".into());
@@ -74,11 +81,21 @@ pub async fn audit_is_found_by_jti_subject_and_time<H: ReceiverHarness>(h: &H) {
     assert_eq!(only_b.len(), 1);
     assert_eq!(only_b[0].id, by_jti[1].id);
 
-    let by_jane = s.query_audit(q(|q| q.subject = Some(jane.into()))).await.unwrap();
-    assert_eq!(jtis(&by_jane), ["j1", "j2"], "oldest first, no duplicate row");
+    let by_jane = s
+        .query_audit(q(|q| q.subject = Some(jane.into())))
+        .await
+        .unwrap();
+    assert_eq!(
+        jtis(&by_jane),
+        ["j1", "j2"],
+        "oldest first, no duplicate row"
+    );
     let by_pattern = q(|q| q.subject = Some(pattern.clone()));
     assert_eq!(jtis(&s.query_audit(by_pattern).await.unwrap()), ["j1"]);
-    let by_session = s.query_audit(q(|q| q.subject = Some(sess.into()))).await.unwrap();
+    let by_session = s
+        .query_audit(q(|q| q.subject = Some(sess.into())))
+        .await
+        .unwrap();
     assert_eq!(by_session.len(), 1);
     let nobody = q(|q| q.subject = Some("user|email|nobody@example.com".into()));
     assert!(s.query_audit(nobody).await.unwrap().is_empty());
@@ -117,9 +134,16 @@ pub async fn audit_has_its_own_retention<H: ReceiverHarness>(h: &H) {
         .unwrap();
     assert_eq!(s.purge_seen(T0.plus_millis(DAY)).await.unwrap(), 1);
     let all = s.query_audit(q(|_| {})).await.unwrap();
-    assert_eq!(jtis(&all), ["old", "new"], "the dedupe purge keeps the audit");
+    assert_eq!(
+        jtis(&all),
+        ["old", "new"],
+        "the dedupe purge keeps the audit"
+    );
     assert_eq!(s.purge_audit(T0.plus_millis(DAY)).await.unwrap(), 1);
-    let left = s.query_audit(q(|q| q.subject = Some(jane.into()))).await.unwrap();
+    let left = s
+        .query_audit(q(|q| q.subject = Some(jane.into())))
+        .await
+        .unwrap();
     assert_eq!(jtis(&left), ["new"]);
     assert_eq!(s.purge_audit(T0.plus_millis(DAY)).await.unwrap(), 0);
 }
