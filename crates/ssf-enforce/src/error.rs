@@ -29,4 +29,8 @@ pub enum EnforceError {
     /// The engine configuration is inconsistent (e.g. an unknown access level in a permission).
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The receiver store could not be read (e.g. while looking up the audit entry behind a
+    /// decision, [`crate::explain`]).
+    #[error("the receiver store could not be read: {0}")]
+    Store(String),
 }

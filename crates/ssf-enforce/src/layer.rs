@@ -34,6 +34,9 @@
 //! [RFC 6750 §2.1]: https://www.rfc-editor.org/rfc/rfc6750#section-2.1
 //! [RFC 9470]: https://www.rfc-editor.org/rfc/rfc9470#section-3
 
+#[cfg(all(test, feature = "receiver"))]
+mod refresh_tests;
+mod source;
 #[cfg(test)]
 pub(crate) mod tests;
 mod token;
@@ -55,7 +58,10 @@ use axum::{
 use serde_json::{Map, Value, json};
 use tower::{Layer, Service};
 
-pub use self::token::{TokenError, TokenVerifier};
+pub use self::{
+    source::{JwksSource, KeySet, SourceFuture},
+    token::{TokenError, TokenVerifier},
+};
 use crate::{
     decision::{Decision, ReasonCode},
     engine::Engine,
@@ -273,6 +279,23 @@ impl Enforcer {
         self.check_claims(claims, target)
     }
 
+    /// [`check_token`](Self::check_token) with the verifier's keys brought up to date from its
+    /// [`JwksSource`] first ([`TokenVerifier::verify_fresh`]); what the layer calls.
+    pub async fn check_token_fresh(
+        &self,
+        token: Option<&str>,
+        target: Option<&Target>,
+    ) -> Result<Authorized, Denied> {
+        let realm = self.realm.as_deref();
+        let token = token.ok_or_else(|| Denied::token(&TokenError::Missing, realm))?;
+        let claims = self
+            .verifier
+            .verify_fresh(token)
+            .await
+            .map_err(|e| Denied::token(&e, realm))?;
+        self.check_claims(claims, target)
+    }
+
     /// Judges already verified claims for `target`.
     pub fn check_claims(
         &self,
@@ -378,18 +401,22 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let target = self.enforcer.target(&request);
-        let verdict = self
-            .enforcer
-            .check_token(bearer_token(request.headers()), target.as_ref());
-        match verdict {
-            Err(denied) => Box::pin(async move { Ok(denied.into_response()) }),
-            Ok(authorized) => {
-                request.extensions_mut().insert(authorized);
-                // The clone is the one that was not polled ready: swap so the ready one runs.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(inner.call(request))
+        let token = bearer_token(request.headers()).map(str::to_owned);
+        let enforcer = self.enforcer.clone();
+        // The clone is the one that was not polled ready: swap so the ready one runs.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let verdict = enforcer
+                .check_token_fresh(token.as_deref(), target.as_ref())
+                .await;
+            match verdict {
+                Err(denied) => Ok(denied.into_response()),
+                Ok(authorized) => {
+                    request.extensions_mut().insert(authorized);
+                    inner.call(request).await
+                }
             }
-        }
+        })
     }
 }

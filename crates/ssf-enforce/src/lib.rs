@@ -51,6 +51,8 @@ pub mod decision;
 mod engine;
 pub mod error;
 pub mod event;
+#[cfg(feature = "receiver")]
+pub mod explain;
 pub mod handle;
 #[cfg(feature = "http")]
 pub mod layer;

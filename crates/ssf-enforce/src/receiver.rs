@@ -8,12 +8,14 @@
 
 use std::sync::Arc;
 
-use ssf_receiver::handler::{EventHandler, ReceivedSet, StateRow as StoredRow, StateWrite};
+use ssf_receiver::handler::{
+    EventHandler, Plan as HandlerPlan, PlanAudit, ReceivedSet, StateRow as StoredRow, StateWrite,
+};
 
 use crate::{
     engine::Engine,
     event::{EnforcementEvent, EventContext},
-    row::{AuditEntry, Effect, StateRow},
+    row::{AuditEntry, Effect, Rule, StateRow},
 };
 
 /// Hands received SETs to an [`Engine`]. Share the same `Arc<Engine>` with the request path
@@ -82,11 +84,68 @@ impl EnforcementHandler {
     }
 }
 
+/// The receiver's audit record of an engine plan: the engine's [`AuditEntry`] (event type,
+/// subject, outcome, rules, effect count, note, `jti`, `iss`, `txn`), filed under the canonical
+/// subject pattern and each of its handle keys.
+pub fn plan_audit(audit: &AuditEntry) -> PlanAudit {
+    let detail = match serde_json::to_value(audit) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    PlanAudit {
+        detail,
+        subjects: audit
+            .subject
+            .as_deref()
+            .map(subject_keys)
+            .unwrap_or_default(),
+    }
+}
+
+/// A canonical subject pattern and every handle key in it (clauses split on `&`, keys on `,`;
+/// keys escape both, see [`crate::handle`]), de-duplicated.
+pub fn subject_keys(canonical: &str) -> Vec<String> {
+    let mut keys = vec![canonical.to_owned()];
+    for key in canonical.split(['&', ',']) {
+        if !key.is_empty() && !keys.iter().any(|k| k == key) {
+            keys.push(key.to_owned());
+        }
+    }
+    keys
+}
+
 impl EventHandler for EnforcementHandler {
     fn plan(&self, set: &ReceivedSet) -> Vec<StateWrite> {
         self.plan_with_audit(set)
             .map(|(writes, _)| writes)
             .unwrap_or_default()
+    }
+
+    /// The writes with the engine's audit entry. A SET without a usable subject or event body
+    /// is audited as `ignored` (nothing acted on).
+    fn plan_audited(&self, set: &ReceivedSet) -> HandlerPlan {
+        match self.plan_with_audit(set) {
+            Some((writes, audit)) => HandlerPlan {
+                writes,
+                audit: Some(plan_audit(&audit)),
+            },
+            None => {
+                let mut detail = serde_json::Map::new();
+                detail.insert("outcome".into(), "ignored".into());
+                detail.insert("rules".into(), serde_json::json!([Rule::Ignored]));
+                detail.insert(
+                    "note".into(),
+                    "the subject or event body could not be read".into(),
+                );
+                HandlerPlan {
+                    writes: Vec::new(),
+                    audit: Some(PlanAudit {
+                        detail,
+                        subjects: Vec::new(),
+                    }),
+                }
+            }
+        }
     }
 
     fn commit(&self, writes: &[StateWrite]) {

@@ -22,6 +22,15 @@
 //! is not applied twice. (`iss`, `jti`) pairs are kept for [`ApplyOptions::retention`] (default
 //! 7 days, SSF-RXV-20), which must exceed the transmitters' retry horizon; a purge task forgets
 //! older ones.
+//!
+//! Audit: every new SET the handler planned for gets one audit row in the same transaction (the
+//! handler's [`Plan::audit`](crate::handler::Plan::audit): for the enforcement engine the event
+//! type, subject, rules, outcome, `jti`, `iss`, `txn` and the number of effects), `set.applied`
+//! when it changed something and `set.no_change` when not (e.g. an older event than the state
+//! holds); discarded SETs get `set.discarded`. Duplicates get none. Audit rows are kept for
+//! [`ApplyOptions::audit_retention`] (default 90 days), purged apart from the (`iss`, `jti`)
+//! pairs (decision D-RX-04); query them with
+//! [`ReceiverStore::query_audit`](ssf_store::receiver::ReceiverStore::query_audit).
 
 mod item;
 mod task;
@@ -54,6 +63,9 @@ pub struct ApplyOptions {
     pub queue_capacity: usize,
     /// How long (`iss`, `jti`) pairs are remembered (default 7 days, SSF-RXV-20).
     pub retention: Duration,
+    /// How long audit rows are kept (default 90 days; decision D-RX-04). Purged by the same
+    /// task as the pairs, on its own cut-off.
+    pub audit_retention: Duration,
     /// How often the purge runs; `None` never (call [`Applier::purge_now`]). Default 1 h.
     pub purge_interval: Option<Duration>,
 }
@@ -64,6 +76,7 @@ impl Default for ApplyOptions {
             max_batch: 512,
             queue_capacity: 8192,
             retention: Duration::from_secs(7 * 24 * 3600),
+            audit_retention: Duration::from_secs(90 * 24 * 3600),
             purge_interval: Some(Duration::from_secs(3600)),
         }
     }
@@ -103,7 +116,14 @@ pub struct Applier {
     purge: Option<JoinHandle<()>>,
     store: Arc<dyn ReceiverStore>,
     clock: Arc<dyn Clock>,
-    retention: Duration,
+    retention: Retention,
+}
+
+/// The two cut-offs of the purge.
+#[derive(Debug, Clone, Copy)]
+struct Retention {
+    seen: Duration,
+    audit: Duration,
 }
 
 impl fmt::Debug for Applier {
@@ -137,11 +157,15 @@ impl Applier {
             handler,
             options.max_batch.max(1),
         ));
+        let retention = Retention {
+            seen: options.retention,
+            audit: options.audit_retention,
+        };
         let purge = options.purge_interval.map(|every| {
             tokio::spawn(purge_loop(
                 Arc::clone(&store),
                 Arc::clone(&clock),
-                options.retention,
+                retention,
                 every,
             ))
         });
@@ -151,7 +175,7 @@ impl Applier {
             purge,
             store,
             clock,
-            retention: options.retention,
+            retention,
         })
     }
 
@@ -174,7 +198,8 @@ impl Applier {
         answer.await.map_err(|_| ApplyError::Closed)?
     }
 
-    /// Forgets (`iss`, `jti`) pairs older than the retention now; returns how many.
+    /// Forgets (`iss`, `jti`) pairs older than the retention, and audit rows older than the
+    /// audit retention, now; returns how many pairs.
     pub async fn purge_now(&self) -> Result<u64, ApplyError> {
         purge_once(self.store.as_ref(), self.clock.as_ref(), self.retention).await
     }
@@ -215,17 +240,30 @@ impl Drop for Applier {
 async fn purge_once(
     store: &dyn ReceiverStore,
     clock: &dyn Clock,
-    retention: Duration,
+    retention: Retention,
 ) -> Result<u64, ApplyError> {
-    let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
-    let cutoff = clock.now().plus_millis(-retention_ms);
+    let cutoff = |d: Duration| {
+        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        clock.now().plus_millis(-ms)
+    };
+    let storage = |e: ssf_store::StoreError| ApplyError::Storage(e.to_string());
     let removed = store
-        .purge_seen(cutoff)
+        .purge_seen(cutoff(retention.seen))
         .await
-        .map_err(|e| ApplyError::Storage(e.to_string()))?;
+        .map_err(storage)?;
     ::metrics::counter!(metrics::PURGED_TOTAL).increment(removed);
     if removed > 0 {
         tracing::info!(removed, "purged recorded SET ids past retention");
+    }
+    let audit = store
+        .purge_audit(cutoff(retention.audit))
+        .await
+        .map_err(storage)?;
+    if audit > 0 {
+        tracing::info!(
+            removed = audit,
+            "purged audit rows past the audit retention"
+        );
     }
     Ok(removed)
 }
@@ -233,7 +271,7 @@ async fn purge_once(
 async fn purge_loop(
     store: Arc<dyn ReceiverStore>,
     clock: Arc<dyn Clock>,
-    retention: Duration,
+    retention: Retention,
     every: Duration,
 ) {
     let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));

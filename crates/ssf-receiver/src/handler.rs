@@ -145,6 +145,38 @@ impl ReceivedSet {
     }
 }
 
+/// What a handler planned for one SET: the state changes, and optionally the audit record that
+/// says why ([`EventHandler::plan_audited`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    /// The state changes, in order.
+    pub writes: Vec<StateWrite>,
+    /// The audit record, stored in the same transaction as the writes and the SET's
+    /// (`iss`, `jti`). `None`: the receiver audits only SETs that changed something.
+    pub audit: Option<PlanAudit>,
+}
+
+impl Plan {
+    /// A plan of `writes` without an audit record.
+    pub fn writes(writes: Vec<StateWrite>) -> Self {
+        Self {
+            writes,
+            audit: None,
+        }
+    }
+}
+
+/// A handler's audit record of one SET: members that say what was decided, and the subject keys
+/// operators find it by ([`ReceiverAuditQuery::subject`](ssf_store::receiver::ReceiverAuditQuery)).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PlanAudit {
+    /// What was decided, e.g. rule, outcome, effect count. The receiver adds `iss`, `jti`,
+    /// `event_type`, `txn` and `writes`; never put secrets or whole tokens here.
+    pub detail: serde_json::Map<String, serde_json::Value>,
+    /// Subject keys the entry is filed under (e.g. a canonical subject and its handle keys).
+    pub subjects: Vec<String>,
+}
+
 /// Acts on received events. Implemented by the continuous access evaluation engine, by
 /// [`RecordingHandler`] and [`NoopHandler`], or by an application.
 ///
@@ -164,6 +196,13 @@ impl ReceivedSet {
 pub trait EventHandler: Send + Sync + fmt::Debug {
     /// The state changes `set` causes, given the handler's current memory.
     fn plan(&self, set: &ReceivedSet) -> Vec<StateWrite>;
+
+    /// [`plan`](Self::plan) with the audit record to store beside the writes. The apply task
+    /// calls this one; the default wraps [`plan`](Self::plan) without a record. Handlers that can
+    /// say why (the enforcement engine) override it.
+    fn plan_audited(&self, set: &ReceivedSet) -> Plan {
+        Plan::writes(self.plan(set))
+    }
 
     /// Applies planned changes to memory (before they are durable; see the trait docs).
     fn commit(&self, writes: &[StateWrite]);

@@ -17,7 +17,9 @@
 //!
 //! [`JwksCache`] is a [`KeyResolver`] (the set in force now) for [`ssf_jose::SetVerifier`]; call
 //! [`JwksCache::prepare`] with the token first, so an expired set or an unknown `kid` is
-//! refreshed before the synchronous verification looks the key up.
+//! refreshed before the synchronous verification looks the key up. It serves other verifiers
+//! too (e.g. `ssf_enforce`'s access-token verifier): [`JwksCache::document`] is the fetched JWKS
+//! as JSON with a generation that changes on every successful fetch.
 
 use std::{
     sync::{Arc, PoisonError, RwLock},
@@ -53,6 +55,8 @@ pub struct JwksCache {
 #[derive(Debug)]
 struct Entry {
     snapshot: Arc<JwksSnapshot>,
+    /// The fetched document as JSON, for verifiers with their own key types.
+    document: Arc<serde_json::Value>,
     fresh_until: UnixMillis,
     generation: u64,
 }
@@ -106,6 +110,14 @@ impl JwksCache {
     /// The set in force, without fetching (`None` before the first successful fetch).
     pub fn current(&self) -> Option<Arc<JwksSnapshot>> {
         self.entry().map(|e| Arc::clone(&e.snapshot))
+    }
+
+    /// The JWKS document in force as JSON, with its generation (a number that grows with every
+    /// successful fetch, so a caller re-reads keys only when it changed). Does not fetch: call
+    /// [`snapshot`](Self::snapshot) or [`resolve`](Self::resolve) first.
+    pub fn document(&self) -> Option<(u64, Arc<serde_json::Value>)> {
+        self.entry()
+            .map(|e| (e.generation, Arc::clone(&e.document)))
     }
 
     /// A usable set: the cached one while fresh, else a new one. If the refetch fails, the
@@ -210,10 +222,11 @@ impl JwksCache {
             "result" => if result.is_ok() { "ok" } else { "error" }
         )
         .increment(1);
-        let (snapshot, ttl) = result?;
+        let (snapshot, document, ttl) = result?;
         state.generation += 1;
         let entry = Arc::new(Entry {
             snapshot: Arc::new(snapshot),
+            document: Arc::new(document),
             fresh_until: self.clock.now().plus_millis(millis(ttl)),
             generation: state.generation,
         });
@@ -221,7 +234,7 @@ impl JwksCache {
         Ok(entry)
     }
 
-    async fn fetch_once(&self) -> Result<(JwksSnapshot, Duration), ClientError> {
+    async fn fetch_once(&self) -> Result<(JwksSnapshot, serde_json::Value, Duration), ClientError> {
         let unavailable = |reason: String| ClientError::JwksUnavailable(reason);
         let response = self
             .http
@@ -241,6 +254,7 @@ impl JwksCache {
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         let jwks = Jwks::from_json(&body).map_err(|e| unavailable(e.to_string()))?;
+        let document = serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))?;
         let snapshot = JwksSnapshot::new(&jwks);
         for skipped in snapshot.skipped() {
             tracing::warn!(jwks_uri = %self.uri, kid = ?skipped.kid, reason = skipped.reason, "JWK skipped");
@@ -248,7 +262,7 @@ impl JwksCache {
         if snapshot.is_empty() {
             return Err(unavailable("the JWKS holds no usable key".to_owned()));
         }
-        Ok((snapshot, ttl))
+        Ok((snapshot, document, ttl))
     }
 
     /// The lifetime from `Cache-Control` (RFC 9111 §5.2.2.1 `max-age`; `no-store`/`no-cache`

@@ -4,9 +4,13 @@
 //! checklist §6 PUSH-07..15).
 //!
 //! Checks, in order, and answers:
-//! 1. unknown (or deleted) stream key → `400` `{"err":"access_denied"}`: PUSH-11 names
-//!    `access_denied` for a stream the receiver does not know; RFC 8935 §2.3 makes a SET
-//!    failure a `400` with an `err`, and the transmitter then stops retrying (PUSH-17);
+//! 1. a stream key that is [expected](PushState::with_expected_streams) (a configured push peer)
+//!    but not registered yet → `503` with `Retry-After`: the stream exists at the transmitter,
+//!    which may push as soon as it is created, while this receiver's set-up has not finished; a
+//!    `400` would make the transmitter drop the SET for good. Unknown (or deleted) stream key →
+//!    `400` `{"err":"access_denied"}`: PUSH-11 names `access_denied` for a stream the receiver
+//!    does not know; RFC 8935 §2.3 makes a SET failure a `400` with an `err`, and the
+//!    transmitter then stops retrying (PUSH-17);
 //! 2. `Authorization` ≠ the `authorization_header` value this receiver gave the transmitter
 //!    (compared as SHA-256 digests, in constant time) → `401` with `WWW-Authenticate: Bearer`
 //!    and `{"err":"authentication_failed"}` (D-08, RFC 6750 §3);
@@ -20,7 +24,7 @@
 //!    or `503` with `Retry-After` when the keys or the store are unavailable, so the
 //!    transmitter retries (PUSH-16) and nothing unverified or unrecorded is acknowledged.
 
-use std::{fmt, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, fmt, sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
@@ -62,6 +66,7 @@ pub struct PushState {
     streams: Arc<StreamRegistry>,
     max_body_bytes: usize,
     retry_after: Duration,
+    expected: BTreeSet<String>,
 }
 
 impl fmt::Debug for PushState {
@@ -69,6 +74,7 @@ impl fmt::Debug for PushState {
         f.debug_struct("PushState")
             .field("streams", &self.streams.keys())
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("expected", &self.expected)
             .finish_non_exhaustive()
     }
 }
@@ -83,7 +89,27 @@ impl PushState {
             streams,
             max_body_bytes,
             retry_after: Duration::from_secs(5),
+            expected: BTreeSet::new(),
         }
+    }
+
+    /// With the stream keys of the configured push peers: a push to one of them before its
+    /// stream is registered (its set-up is still running) is answered `503` with `Retry-After`
+    /// instead of `400` `access_denied`, so the transmitter retries rather than failing the SET
+    /// (PUSH-16, PUSH-17). Keys not listed here and not registered stay `400`.
+    #[must_use]
+    pub fn with_expected_streams<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.expected.extend(keys.into_iter().map(Into::into));
+        self
+    }
+
+    /// Whether `stream_key` is expected (see [`with_expected_streams`](Self::with_expected_streams)).
+    pub fn expects(&self, stream_key: &str) -> bool {
+        self.expected.contains(stream_key)
     }
 
     /// With another body limit (default: the pipeline's
@@ -126,6 +152,10 @@ pub async fn push_set(
     body: Body,
 ) -> Response {
     let Some(ctx) = state.streams.get(&stream_key) else {
+        if state.expects(&stream_key) {
+            tracing::info!(%stream_key, "push before the stream is set up here; asking to retry");
+            return retry_later(state.retry_after);
+        }
         crate::metrics::count_set("rejected", SetErrorCode::AccessDenied.as_str());
         return error(
             StatusCode::BAD_REQUEST,
@@ -184,15 +214,18 @@ pub async fn push_set(
         Receipt::Rejected { err, description } => {
             error(StatusCode::BAD_REQUEST, &err, &description)
         }
-        Receipt::Unavailable(_) => {
-            let secs = state.retry_after.as_secs().max(1).to_string();
-            let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
-            if let Ok(value) = HeaderValue::from_str(&secs) {
-                response.headers_mut().insert(header::RETRY_AFTER, value);
-            }
-            response
-        }
+        Receipt::Unavailable(_) => retry_later(state.retry_after),
     }
+}
+
+/// `503` with `Retry-After` (whole seconds, at least 1): the transmitter retries (PUSH-16).
+fn retry_later(after: Duration) -> Response {
+    let secs = after.as_secs().max(1).to_string();
+    let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
+    if let Ok(value) = HeaderValue::from_str(&secs) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 /// `Content-Type: application/secevent+jwt`, case-insensitive, parameters ignored.

@@ -12,6 +12,7 @@
 //! The SQLite implementation lives in [`crate::sqlite::receiver`], on its own file (separate from
 //! the transmitter's) with its own migrations (`migrations/sqlite-receiver`).
 
+pub(crate) mod audit_sql;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
@@ -123,11 +124,38 @@ pub struct ApplyItem {
     pub event_type: String,
     /// State changes, applied in order.
     pub writes: Vec<StateWrite>,
-    /// An audit entry to append with it, if any.
+    /// An audit entry to append with it, if any. Stored with the item's `iss` and `jti`, so
+    /// [`ReceiverAuditQuery::jti`] finds it.
     pub audit: Option<NewAuditEntry>,
+    /// The subject keys [`ReceiverAuditQuery::subject`] finds the audit entry by (e.g. a
+    /// canonical subject pattern and each of its handle keys). Ignored without `audit`.
+    pub audit_subjects: Vec<String>,
     /// A change to the stream's own bookkeeping, if this is a control event. Ignored when no
     /// stream with `stream_key` is stored.
     pub control: Option<StreamControl>,
+}
+
+/// A page of the receiver's audit log, oldest first: every filter that is set must match.
+///
+/// Operators ask "what happened to this SET" (`jti`, optionally `iss`), "what happened to this
+/// user" (`subject`: a key given in [`ApplyItem::audit_subjects`]) and "what happened lately"
+/// (`since`); `after_id` pages through a long answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiverAuditQuery {
+    /// Only entries of this receiver stream key.
+    pub stream_key: Option<String>,
+    /// Only entries recording the SET with this `jti`.
+    pub jti: Option<String>,
+    /// Only entries recording a SET from this `iss`.
+    pub iss: Option<String>,
+    /// Only entries filed under this subject key.
+    pub subject: Option<String>,
+    /// Only entries appended at or after this time.
+    pub since: Option<UnixMillis>,
+    /// Only entries with an id greater than this.
+    pub after_id: Option<i64>,
+    /// At most this many entries.
+    pub limit: u32,
 }
 
 /// What [`ReceiverStore::apply_batch`] did with one item.
@@ -226,6 +254,13 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
 
     /// Audit entries after `query.after_id`, oldest first, at most `query.limit`.
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Audit entries matching every filter of `query`, oldest first, at most `query.limit`.
+    async fn query_audit(&self, query: ReceiverAuditQuery) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Forgets audit entries appended before `older_than` (their own retention, longer than the
+    /// replay window of [`purge_seen`](Self::purge_seen): decision D-RX-04). Returns how many.
+    async fn purge_audit(&self, older_than: UnixMillis) -> StoreResult<u64>;
 
     // --- The receiver's streams ------------------------------------------------------------
 

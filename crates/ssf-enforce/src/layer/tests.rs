@@ -86,7 +86,7 @@ pub(crate) fn fixture() -> Fixture {
     }
 }
 
-async fn serve(f: &Fixture) -> String {
+pub(crate) async fn serve(f: &Fixture) -> String {
     let layer = EnforcementLayer::new(Arc::clone(&f.engine), f.verifier.clone())
         .realm("console")
         .resolve(|method, uri| {
@@ -119,7 +119,7 @@ async fn serve(f: &Fixture) -> String {
     base
 }
 
-async fn call(
+pub(crate) async fn call(
     base: &str,
     method: reqwest::Method,
     path: &str,

@@ -3,19 +3,23 @@
 //!
 //! The keys come from the caller as a JWKS document (fetched from the IdP's `jwks_uri`, read from
 //! a file, or built in process): this crate never reads the network. [`TokenVerifier::set_jwks`]
-//! replaces them at run time (key rotation). Only asymmetric algorithms are accepted (RS256 by
+//! replaces them at run time; with a [`JwksSource`] ([`TokenVerifier::with_source`], e.g. the
+//! receiver's JWKS cache) [`TokenVerifier::verify_fresh`] follows key rotation by itself: an
+//! expired set is refetched, and an unknown `kid` refetches at most once per window. Only asymmetric algorithms are accepted (RS256 by
 //! default); `none` and HMAC never. `exp` is required and checked, like `nbf`, against the
 //! injected [`Clock`].
 
 use std::{
     collections::{BTreeMap, HashSet},
     fmt,
-    sync::{Arc, PoisonError, RwLock},
+    sync::{Arc, Mutex, PoisonError, RwLock},
 };
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde_json::{Map, Value};
 use ssf_types::Clock;
+
+use super::source::{JwksSource, KeySet};
 
 /// Why a bearer token was not accepted. Coarse on purpose: every variant answers
 /// `401 invalid_token` with a constant description, so nothing about the expected issuer,
@@ -52,6 +56,7 @@ impl TokenError {
         match self {
             Self::Missing => "A bearer access token is required",
             Self::Expired => "The access token is expired",
+            Self::UnknownKey => "The access token is signed with a key the issuer does not publish",
             _ => "The access token is not valid",
         }
     }
@@ -74,6 +79,9 @@ pub struct TokenVerifier {
     leeway_secs: i64,
     keys: Arc<RwLock<BTreeMap<String, KeyEntry>>>,
     clock: Arc<dyn Clock>,
+    source: Option<Arc<dyn JwksSource>>,
+    /// The generation of the source's set the keys come from.
+    installed: Arc<Mutex<Option<u64>>>,
 }
 
 impl fmt::Debug for TokenVerifier {
@@ -83,6 +91,7 @@ impl fmt::Debug for TokenVerifier {
             .field("audiences", &self.audiences)
             .field("algorithms", &self.algorithms)
             .field("kids", &self.kids())
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -152,7 +161,95 @@ impl TokenVerifier {
             leeway_secs: 30,
             keys: Arc::new(RwLock::new(parse_keys(jwks)?)),
             clock,
+            source: None,
+            installed: Arc::new(Mutex::new(None)),
         })
+    }
+
+    /// A verifier whose keys come from `source` (e.g. the receiver's
+    /// [`JwksCache`](ssf_receiver::jwks::JwksCache) for the IdP's `jwks_uri`): fetches the set now
+    /// and fails when it cannot be had. Verify with [`verify_fresh`](Self::verify_fresh).
+    pub async fn from_source(
+        issuer: impl Into<String>,
+        source: Arc<dyn JwksSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, TokenError> {
+        let set = source.current().await.map_err(TokenError::Jwks)?;
+        let verifier = Self::new(issuer, &set.jwks, clock)?.with_source(source);
+        *verifier.installed_generation() = Some(set.generation);
+        Ok(verifier)
+    }
+
+    /// Follow `source` for key rotation in [`verify_fresh`](Self::verify_fresh). The keys given
+    /// so far stay until the source hands out a set.
+    #[must_use]
+    pub fn with_source(mut self, source: Arc<dyn JwksSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    fn installed_generation(&self) -> std::sync::MutexGuard<'_, Option<u64>> {
+        self.installed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Installs `set` unless it is the one in use; `true` if the keys changed. A set that cannot
+    /// be read keeps the old keys.
+    fn install(&self, set: &KeySet) -> bool {
+        let mut installed = self.installed_generation();
+        if *installed == Some(set.generation) {
+            return false;
+        }
+        match parse_keys(&set.jwks) {
+            Ok(keys) => {
+                *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
+                *installed = Some(set.generation);
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, issuer = %self.issuer, "the new JWKS could not be read; keeping the old keys");
+                false
+            }
+        }
+    }
+
+    /// [`verify`](Self::verify), with the keys brought up to date from the
+    /// [source](Self::with_source) first: the set in force (refetched when expired), and, for a
+    /// token whose `kid` is unknown, one refetch if the source's window allows. A token whose
+    /// `kid` is still unknown gets [`TokenError::UnknownKey`]. When the source fails (JWKS
+    /// endpoint down), the keys already held are used. Without a source: [`verify`](Self::verify).
+    pub async fn verify_fresh(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+        let Some(source) = &self.source else {
+            return self.verify(token);
+        };
+        match source.current().await {
+            Ok(set) => {
+                self.install(&set);
+            }
+            Err(reason) => {
+                tracing::warn!(%reason, issuer = %self.issuer, "JWKS unavailable; verifying with the keys held");
+            }
+        }
+        let first = self.verify(token);
+        if !matches!(first, Err(TokenError::UnknownKey)) {
+            return first;
+        }
+        let kid = jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .ok_or(TokenError::UnknownKey)?;
+        match source.refresh(&kid).await {
+            Ok(set) if self.install(&set) => self.verify(token),
+            Ok(_) => {
+                tracing::info!(%kid, issuer = %self.issuer, "access token refused: its kid is not in the issuer's JWKS");
+                Err(TokenError::UnknownKey)
+            }
+            Err(reason) => {
+                tracing::warn!(%kid, %reason, issuer = %self.issuer, "JWKS refetch for an unknown kid failed");
+                Err(TokenError::UnknownKey)
+            }
+        }
     }
 
     /// Accept only tokens whose `aud` holds `audience` (may be called several times).

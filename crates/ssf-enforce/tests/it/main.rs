@@ -2,6 +2,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
+#[cfg(feature = "receiver")]
+mod audit;
 mod common;
 mod jane;
 mod ordering;

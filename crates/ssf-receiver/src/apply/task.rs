@@ -16,7 +16,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{ApplyError, ApplyOutcome, Job, item::item};
 use crate::{
-    handler::{EventHandler, Handling},
+    handler::{EventHandler, Handling, Plan},
     metrics,
 };
 
@@ -161,18 +161,18 @@ impl Task {
                 slots.push(Slot::SameAsEarlier);
                 continue;
             }
-            let writes = match job.set.handling {
-                Handling::Act => self.handler.plan(&job.set),
-                Handling::Discard(_) => Vec::new(),
+            let plan = match job.set.handling {
+                Handling::Act => self.handler.plan_audited(&job.set),
+                Handling::Discard(_) => Plan::default(),
             };
-            if !writes.is_empty() {
+            if !plan.writes.is_empty() {
                 // Later SETs are planned on top of these effects.
-                self.handler.commit(&writes);
+                self.handler.commit(&plan.writes);
             }
-            has_writes.push(!writes.is_empty());
+            has_writes.push(!plan.writes.is_empty());
             first.insert(key, items.len());
             slots.push(Slot::Item(items.len()));
-            items.push(item(&job.set, writes));
+            items.push(item(&job.set, plan));
         }
         let item_keys = first.into_keys().cloned().collect();
         Some(Prepared {

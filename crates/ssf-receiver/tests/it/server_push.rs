@@ -13,14 +13,18 @@ use ssf_store::{
     AuditEntry, AuditQuery, NewAuditEntry, StoreError, StoreResult,
     model::StreamStatus,
     receiver::{
-        ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, ReceiverStreamRecord, StateRow,
+        ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
+        ReceiverStreamRecord, StateRow,
     },
     sqlite::receiver::SqliteReceiverStore,
 };
 use ssf_types::UnixMillis;
 
+use ssf_jose::{JwksSnapshot, VerifyOptions};
+use ssf_receiver::{pipeline::StreamContext, push::authorization_digest};
+
 use crate::server_support::{
-    NOW, PUSH_AUTH, Rx, RxOptions, STREAM_KEY, StateHandler, claims, clock, sign,
+    AUD, ISS, NOW, PUSH_AUTH, Rx, RxOptions, STREAM_KEY, StateHandler, claims, clock, jwks, sign,
 };
 
 const SECEVENT: (&str, &str) = ("content-type", "application/secevent+jwt");
@@ -93,6 +97,39 @@ async fn push_11_unknown_stream_is_400_access_denied() {
         "access_denied"
     );
     assert_eq!(rx.recorded().await, 0);
+}
+
+// PUSH-16 / PUSH-17: a configured push peer whose set-up has not finished gets a retry, not a
+// final 400; a key nobody configured is still 400 access_denied.
+#[tokio::test]
+async fn push_before_the_stream_is_registered_is_503_retry_after_for_expected_keys_only() {
+    let rx = Rx::start_with(RxOptions {
+        expected: vec!["later"],
+        ..RxOptions::default()
+    })
+    .await;
+    let token = sign(&claims("early"));
+    let early = rx.post("later", &[SECEVENT, AUTH], token.clone()).await;
+    assert_eq!(early.status, 503);
+    assert_eq!(early.headers["retry-after"], "5");
+    let unknown = rx.post("nobody", &[SECEVENT, AUTH], token.clone()).await;
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.err(), "access_denied");
+    assert_eq!(rx.recorded().await, 0, "nothing recorded before set-up");
+
+    // Set-up finishes: the retried SET is accepted.
+    rx.streams.insert(
+        StreamContext::new(
+            "later",
+            "acme-idp",
+            VerifyOptions::new(ISS, AUD),
+            Arc::new(JwksSnapshot::new(&jwks())),
+        )
+        .with_push_auth_sha256(Some(authorization_digest(PUSH_AUTH))),
+    );
+    let retried = rx.post("later", &[SECEVENT, AUTH], token).await;
+    assert_eq!(retried.status, 202);
+    assert_eq!(rx.recorded().await, 1);
 }
 
 #[tokio::test]
@@ -291,6 +328,12 @@ impl ReceiverStore for FlakyStore {
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
         self.inner.list_audit(query).await
     }
+    async fn query_audit(&self, query: ReceiverAuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        self.inner.query_audit(query).await
+    }
+    async fn purge_audit(&self, older_than: UnixMillis) -> StoreResult<u64> {
+        self.inner.purge_audit(older_than).await
+    }
     async fn upsert_stream(&self, stream: ReceiverStream) -> StoreResult<ReceiverStreamRecord> {
         self.inner.upsert_stream(stream).await
     }
@@ -347,12 +390,7 @@ async fn failed_commit_is_503_nothing_half_applied_memory_reloaded_then_redelive
     let token = sign(&other);
     let resp = rx.push(&token).await;
     assert_eq!(resp.status, 503, "the transmitter must retry");
-    assert!(
-        !store
-            .is_seen(crate::server_support::ISS, "during")
-            .await
-            .unwrap()
-    );
+    assert!(!store.is_seen(ISS, "during").await.unwrap());
     assert!(
         store.state_rows("revoked").await.unwrap().len() == 1,
         "nothing half-applied"
@@ -369,9 +407,44 @@ async fn failed_commit_is_503_nothing_half_applied_memory_reloaded_then_redelive
             .all(|j| j != "during")
     );
 
+    // The audit row rides in the same transaction: none for the failed commit.
+    assert!(audit_of(store.as_ref(), "during").await.is_empty());
+    assert_eq!(audit_of(store.as_ref(), "before").await.len(), 1);
+
     store.fail.store(false, Ordering::SeqCst);
     rx.push_accepted(&token).await;
     rx.push_accepted(&token).await;
     assert_eq!(*handler.applied.lock().unwrap(), ["before", "during"]);
     assert_eq!(store.state_rows("revoked").await.unwrap().len(), 2);
+    let audit = audit_of(store.as_ref(), "during").await;
+    assert_eq!(
+        audit.len(),
+        1,
+        "the redelivery adds no second row: {audit:?}"
+    );
+    assert_eq!(audit[0].action, "set.applied");
+    assert_eq!(audit[0].detail["rule"], "test.revoke");
+    assert_eq!(audit[0].detail["jti"], "during");
+    assert_eq!(audit[0].detail["writes"], 1);
+    let bob = store
+        .query_audit(ReceiverAuditQuery {
+            subject: Some("bob@example.com".into()),
+            limit: 10,
+            ..ReceiverAuditQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(bob, audit, "filed under the handler's subject key");
+}
+
+/// The audit rows recording the SET `jti`.
+async fn audit_of(store: &dyn ReceiverStore, jti: &str) -> Vec<AuditEntry> {
+    store
+        .query_audit(ReceiverAuditQuery {
+            jti: Some(jti.into()),
+            limit: 10,
+            ..ReceiverAuditQuery::default()
+        })
+        .await
+        .unwrap()
 }

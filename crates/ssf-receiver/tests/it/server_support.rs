@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use ssf_jose::{Algorithm, Jwks, JwksSnapshot, KeyPair, SigningKey, VerifyOptions, sign_with};
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
-    handler::{EventHandler, ReceivedSet, RecordingHandler, StateRow, StateWrite},
+    handler::{EventHandler, Plan, PlanAudit, ReceivedSet, RecordingHandler, StateRow, StateWrite},
     pipeline::{KeySource, Pipeline, PipelineConfig, StreamContext},
     push::{PushState, authorization_digest},
     receive::{SetReceiver, StreamRegistry},
@@ -161,6 +161,18 @@ impl EventHandler for StateHandler {
         }]
     }
 
+    /// Audits every plan with a test rule, filed under the subject's email.
+    fn plan_audited(&self, set: &ReceivedSet) -> Plan {
+        let writes = self.plan(set);
+        let subjects = writes.iter().map(|w| w.key().to_owned()).collect();
+        let mut detail = serde_json::Map::new();
+        detail.insert("rule".into(), json!("test.revoke"));
+        Plan {
+            writes,
+            audit: Some(PlanAudit { detail, subjects }),
+        }
+    }
+
     fn commit(&self, writes: &[StateWrite]) {
         let mut rows = self.rows.lock().unwrap();
         for w in writes {
@@ -194,6 +206,8 @@ pub(crate) struct RxOptions {
     pub(crate) store: Option<Arc<dyn ReceiverStore>>,
     pub(crate) dir: Option<tempfile::TempDir>,
     pub(crate) edit: Box<dyn FnOnce(StreamContext) -> StreamContext + Send>,
+    /// Stream keys the push endpoint expects before they are registered.
+    pub(crate) expected: Vec<&'static str>,
 }
 
 impl Default for RxOptions {
@@ -204,6 +218,7 @@ impl Default for RxOptions {
             store: None,
             dir: None,
             edit: Box::new(|c| c),
+            expected: Vec::new(),
         }
     }
 }
@@ -302,7 +317,10 @@ impl Rx {
         let receiver = Arc::new(SetReceiver::new(pipeline, Arc::new(applier)));
         let streams = Arc::new(StreamRegistry::new());
         streams.insert((options.edit)(context(options.keys)));
-        let state = Arc::new(PushState::new(Arc::clone(&receiver), Arc::clone(&streams)));
+        let state = Arc::new(
+            PushState::new(Arc::clone(&receiver), Arc::clone(&streams))
+                .with_expected_streams(options.expected),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let server = tokio::spawn(async move {

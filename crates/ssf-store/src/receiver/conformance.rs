@@ -13,6 +13,8 @@
     missing_debug_implementations
 )]
 
+mod audit;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -21,6 +23,8 @@ use ssf_types::{ManualClock, StreamId, UnixMillis};
 
 use super::{ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, StateWrite, StreamControl};
 use crate::model::{AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus};
+
+pub use self::audit::{audit_has_its_own_retention, audit_is_found_by_jti_subject_and_time};
 
 /// Opens receiver stores of one backend for the suite.
 #[async_trait]
@@ -59,6 +63,11 @@ impl<'h, H: ReceiverHarness> Ctx<'h, H> {
         }
     }
 
+    /// The clock's time now.
+    pub fn clock_now(&self) -> UnixMillis {
+        ssf_types::Clock::now(&self.clock)
+    }
+
     /// Drops the store without closing it (a crash) and opens the same database again.
     pub async fn crash_and_reopen(&mut self) {
         self.store = self.harness.open(&self.db, self.clock.clone()).await;
@@ -75,6 +84,7 @@ pub fn item(iss: &str, jti: &str) -> ApplyItem {
         event_type: "urn:test:event".to_owned(),
         writes: Vec::new(),
         audit: None,
+        audit_subjects: Vec::new(),
         control: None,
     }
 }
@@ -474,6 +484,8 @@ macro_rules! receiver_conformance_tests {
             large_batches_are_split_transparently,
             purge_forgets_old_pairs_only,
             audit_appends_and_pages,
+            audit_is_found_by_jti_subject_and_time,
+            audit_has_its_own_retention,
             streams_are_recorded,
             verification_state_is_kept_per_stream,
             control_events_update_the_stream,

@@ -19,6 +19,7 @@ use sqlx::{
 };
 use ssf_types::{Clock, StreamId, UnixMillis};
 
+mod audit;
 mod batch;
 
 use self::batch::{CHUNK, apply_items, values_sql};
@@ -30,7 +31,8 @@ use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     receiver::{
-        ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, ReceiverStreamRecord, StateRow,
+        ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
+        ReceiverStreamRecord, StateRow,
     },
 };
 
@@ -306,27 +308,21 @@ impl ReceiverStore for SqliteReceiverStore {
     }
 
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        let rows = sqlx::query_as::<_, AuditDbRow>(
-            "SELECT id, at, actor, action, stream_id, detail FROM receiver_audit \
-             WHERE id > $1 AND ($2 IS NULL OR stream_id = $2) ORDER BY id LIMIT $3",
-        )
-        .bind(query.after_id.unwrap_or(0))
-        .bind(query.stream_id.as_ref().map(StreamId::as_str))
-        .bind(i64::from(query.limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(AuditEntry {
-                    id: r.id,
-                    at: UnixMillis(r.at),
-                    actor: r.actor,
-                    action: r.action,
-                    stream_id: r.stream_id.map(StreamId::new),
-                    detail: serde_json::from_str(&r.detail)?,
-                })
-            })
-            .collect()
+        let query = ReceiverAuditQuery {
+            stream_key: query.stream_id.map(StreamId::into_string),
+            after_id: query.after_id,
+            limit: query.limit,
+            ..ReceiverAuditQuery::default()
+        };
+        audit::query(&self.readers, &query).await
+    }
+
+    async fn query_audit(&self, query: ReceiverAuditQuery) -> StoreResult<Vec<AuditEntry>> {
+        audit::query(&self.readers, &query).await
+    }
+
+    async fn purge_audit(&self, older_than: UnixMillis) -> StoreResult<u64> {
+        audit::purge(self, older_than).await
     }
 
     async fn upsert_stream(&self, stream: ReceiverStream) -> StoreResult<ReceiverStreamRecord> {

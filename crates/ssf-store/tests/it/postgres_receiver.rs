@@ -65,6 +65,7 @@ fn item(jti: &str, value: i64) -> ApplyItem {
             event_time: value,
         }],
         audit: None,
+        audit_subjects: Vec::new(),
         control: None,
     }
 }

@@ -68,7 +68,7 @@ pub(super) async fn apply_items(
 
     let mut results = vec![ApplyResult::Duplicate; items.len()];
     let mut puts: Vec<&StateWrite> = Vec::new();
-    let mut audits: Vec<(&NewAuditEntry, &str)> = Vec::new();
+    let mut audits: Vec<(&NewAuditEntry, &ApplyItem)> = Vec::new();
     for &i in &unique {
         let item = &items[i];
         // `remove`: the same key is applied once even if RETURNING somehow repeated it.
@@ -102,7 +102,7 @@ pub(super) async fn apply_items(
             apply_control(conn, &item.stream_key, control, now).await?;
         }
         if let Some(audit) = &item.audit {
-            audits.push((audit, item.stream_key.as_str()));
+            audits.push((audit, item));
         }
     }
     flush_puts(conn, &mut puts, now).await?;
@@ -184,31 +184,56 @@ async fn apply_control(
     Ok(())
 }
 
+/// Appends the audit rows of applied items, with the (`iss`, `jti`) they record and their
+/// subject keys.
 async fn insert_audits(
     conn: &mut SqliteConnection,
-    entries: &[(&NewAuditEntry, &str)],
+    entries: &[(&NewAuditEntry, &ApplyItem)],
     now: UnixMillis,
 ) -> StoreResult<()> {
     let sql = values_sql(
-        "INSERT INTO receiver_audit (at, actor, action, stream_id, detail) VALUES",
+        "INSERT INTO receiver_audit (at, actor, action, stream_id, detail, iss, jti) VALUES",
         entries.len(),
-        5,
+        7,
         "",
     );
     let mut query = sqlx::query(AssertSqlSafe(sql));
-    for (entry, stream_key) in entries {
+    for (entry, item) in entries {
         let stream = entry
             .stream_id
             .as_ref()
-            .map_or(*stream_key, StreamId::as_str);
+            .map_or(item.stream_key.as_str(), StreamId::as_str);
         query = query
             .bind(now.0)
             .bind(entry.actor.as_str())
             .bind(entry.action.as_str())
             .bind(stream)
-            .bind(serde_json::to_string(&entry.detail)?);
+            .bind(serde_json::to_string(&entry.detail)?)
+            .bind(item.iss.as_str())
+            .bind(item.jti.as_str());
     }
     query.execute(&mut *conn).await?;
+    let subjects: Vec<(&str, &ApplyItem)> = entries
+        .iter()
+        .flat_map(|(_, item)| item.audit_subjects.iter().map(move |s| (s.as_str(), *item)))
+        .collect();
+    for chunk in subjects.chunks(CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO receiver_audit_subjects (subject, iss, jti, at) VALUES",
+            chunk.len(),
+            4,
+            "ON CONFLICT DO NOTHING",
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (subject, item) in chunk {
+            query = query
+                .bind(*subject)
+                .bind(item.iss.as_str())
+                .bind(item.jti.as_str())
+                .bind(now.0);
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 

@@ -1,0 +1,83 @@
+//! The receiver's audit log on SQLite: filtered queries and the purge on its own retention.
+
+use sqlx::{AssertSqlSafe, SqlitePool};
+use ssf_types::{StreamId, UnixMillis};
+
+use super::{AuditDbRow, PURGE_CHUNK, SqliteReceiverStore};
+use crate::{
+    error::StoreResult,
+    model::AuditEntry,
+    receiver::{
+        ReceiverAuditQuery,
+        audit_sql::{Bind, select},
+    },
+};
+
+/// Rows of [`ReceiverAuditQuery`], oldest first.
+pub(super) async fn query(
+    readers: &SqlitePool,
+    query: &ReceiverAuditQuery,
+) -> StoreResult<Vec<AuditEntry>> {
+    let (sql, binds) = select(query, |_| "?".to_owned());
+    let mut q = sqlx::query_as::<_, AuditDbRow>(AssertSqlSafe(sql));
+    for bind in binds {
+        q = match bind {
+            Bind::Text(t) => q.bind(t),
+            Bind::Int(i) => q.bind(i),
+        };
+    }
+    q.fetch_all(readers)
+        .await?
+        .into_iter()
+        .map(AuditDbRow::into_entry)
+        .collect()
+}
+
+impl AuditDbRow {
+    pub(super) fn into_entry(self) -> StoreResult<AuditEntry> {
+        Ok(AuditEntry {
+            id: self.id,
+            at: UnixMillis(self.at),
+            actor: self.actor,
+            action: self.action,
+            stream_id: self.stream_id.map(StreamId::new),
+            detail: serde_json::from_str(&self.detail)?,
+        })
+    }
+}
+
+/// Deletes audit rows (and their subject keys) older than `older_than`, in chunks, each its own
+/// writer job so incoming batches interleave.
+pub(super) async fn purge(store: &SqliteReceiverStore, older_than: UnixMillis) -> StoreResult<u64> {
+    let mut total = 0;
+    loop {
+        let (removed, subjects) = store
+            .write(move |c| {
+                Box::pin(async move {
+                    let rows = sqlx::query(
+                        "DELETE FROM receiver_audit WHERE id IN (SELECT id FROM receiver_audit \
+                         WHERE at < $1 ORDER BY id LIMIT $2)",
+                    )
+                    .bind(older_than.0)
+                    .bind(PURGE_CHUNK)
+                    .execute(&mut *c)
+                    .await?;
+                    let subjects = sqlx::query(
+                        "DELETE FROM receiver_audit_subjects WHERE (subject, iss, jti) IN \
+                         (SELECT subject, iss, jti FROM receiver_audit_subjects WHERE at < $1 \
+                         LIMIT $2)",
+                    )
+                    .bind(older_than.0)
+                    .bind(PURGE_CHUNK)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok((rows.rows_affected(), subjects.rows_affected()))
+                })
+            })
+            .await?;
+        total += removed;
+        if removed < PURGE_CHUNK as u64 && subjects < PURGE_CHUNK as u64 {
+            return Ok(total);
+        }
+    }
+}
