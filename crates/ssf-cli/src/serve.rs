@@ -70,14 +70,7 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
             } else {
                 systems.join(", ")
             };
-            println!(
-                "  jit systems: {systems}; database {}",
-                jit.config
-                    .database
-                    .as_ref()
-                    .map(|d| d.display().to_string())
-                    .unwrap_or_default()
-            );
+            println!("  jit systems: {systems}; database {}", jit.database.url);
         }
         for o in &config.overrides {
             println!("  {} = from {}", o.key, o.var);

@@ -175,7 +175,6 @@ pub(super) fn check_jit(section: &JitSection, origin: &Origin<'_>) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-    use std::path::PathBuf;
 
     use super::super::{ServeConfig, load};
 

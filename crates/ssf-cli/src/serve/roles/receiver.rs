@@ -7,22 +7,15 @@
 //! [`event_handler`]: it logs and counts each event and, with `[enforce]`, hands it to the
 //! enforcement engine ([`super::enforce`]), whose AuthZEN routes join the receiver's.
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::{
-    Router,
-    body::Body,
-    extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::post,
-};
+use axum::{Router, routing::post};
 use ssf_enforce::EnforcementHandler;
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, PUSH_PATH_PREFIX},
-    handler::{EventHandler, ReceivedSet, StateRow, StateWrite},
+    handler::{EventHandler, Plan, ReceivedSet, StateRow, StateWrite},
     pipeline::{Pipeline, PipelineConfig},
     push::{PushState, push_set},
     receive::{SetReceiver, StreamRegistry},
@@ -73,17 +66,19 @@ pub(crate) async fn start(
     );
     let receiver = Arc::new(SetReceiver::new(pipeline, Arc::clone(&applier)));
     let registry = Arc::new(StreamRegistry::new());
-    let push = Arc::new(PushRoute {
-        push: Arc::new(PushState::new(Arc::clone(&receiver), Arc::clone(&registry))),
-        peers: config
-            .transmitters
-            .iter()
-            .filter(|p| p.delivery == DeliveryMode::Push)
-            .map(|p| p.name.clone())
-            .collect(),
-    });
+    // A configured push peer may push before its set-up here has registered the stream: the
+    // library answers those 503 + Retry-After instead of a final 400.
+    let push = Arc::new(
+        PushState::new(Arc::clone(&receiver), Arc::clone(&registry)).with_expected_streams(
+            config
+                .transmitters
+                .iter()
+                .filter(|p| p.delivery == DeliveryMode::Push)
+                .map(|p| p.name.clone()),
+        ),
+    );
     let mut routes = Router::new()
-        .route(PUSH_ROUTE, post(push_endpoint))
+        .route(PUSH_ROUTE, post(push_set))
         .with_state(push);
     if let Some(pdp) = enforce_routes {
         routes = routes.merge(pdp);
@@ -153,33 +148,6 @@ pub(crate) async fn start(
     })
 }
 
-/// The push endpoint's state: the library's, and the names of the configured push peers.
-struct PushRoute {
-    push: Arc<PushState>,
-    peers: BTreeSet<String>,
-}
-
-/// `POST /ssf/push/{peer}` ([`push_set`]), except for a configured push peer whose stream is
-/// not registered yet (it exists at the transmitter, which may already push, but its setup
-/// here has not finished): `503` with `Retry-After`, so the transmitter retries instead of
-/// failing the SET for good as it would on the library's `400` for an unknown stream.
-async fn push_endpoint(
-    State(route): State<Arc<PushRoute>>,
-    Path(peer): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    if route.peers.contains(&peer) && route.push.streams().get(&peer).is_none() {
-        tracing::info!(%peer, "push before the stream is set up here; asking to retry");
-        let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
-        return response;
-    }
-    push_set(State(Arc::clone(&route.push)), Path(peer), headers, body).await
-}
-
 /// The event types streams request when a peer lists none: every CAEP 1.0 and RISC 1.0 type.
 fn handled_events() -> Vec<EventTypeUri> {
     EventType::standard()
@@ -207,6 +175,13 @@ impl EventHandler for LoggingHandler {
             .as_ref()
             .map(|e| e.plan(set))
             .unwrap_or_default()
+    }
+
+    // The engine's audit record is stored with its writes: forward it, or it is lost.
+    fn plan_audited(&self, set: &ReceivedSet) -> Plan {
+        self.engine
+            .as_ref()
+            .map_or_else(|| Plan::writes(Vec::new()), |e| e.plan_audited(set))
     }
 
     fn commit(&self, writes: &[StateWrite]) {
