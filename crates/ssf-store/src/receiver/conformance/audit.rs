@@ -129,9 +129,9 @@ pub async fn audit_has_its_own_retention<H: ReceiverHarness>(h: &H) {
         .await
         .unwrap();
     ctx.clock.advance(10 * DAY);
-    s.apply_batch(vec![audited("https://a", "new", &[jane])])
-        .await
-        .unwrap();
+    let mut recent = audited("https://a", "new", &[jane]);
+    recent.received_at = ctx.clock_now();
+    s.apply_batch(vec![recent]).await.unwrap();
     assert_eq!(s.purge_seen(T0.plus_millis(DAY)).await.unwrap(), 1);
     let all = s.query_audit(q(|_| {})).await.unwrap();
     assert_eq!(
