@@ -532,7 +532,8 @@ fn typed<T: DeserializeOwned>(
 mod tests {
     use super::*;
 
-    fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<ServeConfig, String> {
+    /// Loads `text` as a config file with `vars` as the environment (also used by `sections`).
+    pub(super) fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<ServeConfig, String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ssf.toml");
         std::fs::write(&path, text).unwrap();

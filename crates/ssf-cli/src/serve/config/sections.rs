@@ -175,16 +175,7 @@ pub(super) fn check_jit(section: &JitSection, origin: &Origin<'_>) -> Result<(),
 
 #[cfg(test)]
 mod tests {
-
-    use super::super::{ServeConfig, load};
-
-    fn load_str(text: &str, vars: &[(&str, &str)]) -> Result<ServeConfig, String> {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ssf.toml");
-        std::fs::write(&path, text).unwrap();
-        let vars = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
-        load(Some(&path), vars).map_err(|e| e.to_string())
-    }
+    use super::super::{load, tests::load_str};
 
     #[test]
     fn enforce_reads_the_engine_config_and_the_token() {
