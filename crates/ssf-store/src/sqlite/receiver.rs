@@ -178,16 +178,6 @@ impl StreamDbRow {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct AuditDbRow {
-    id: i64,
-    at: i64,
-    actor: String,
-    action: String,
-    stream_id: Option<String>,
-    detail: String,
-}
-
 #[async_trait]
 impl ReceiverStore for SqliteReceiverStore {
     async fn apply_batch(&self, items: Vec<ApplyItem>) -> StoreResult<Vec<ApplyResult>> {

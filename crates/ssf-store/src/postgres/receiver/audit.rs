@@ -1,9 +1,7 @@
 //! The receiver's audit log on PostgreSQL: filtered queries and the purge on its own retention.
 
 use sqlx::{AssertSqlSafe, PgPool};
-use ssf_types::{StreamId, UnixMillis};
 
-use super::AuditDbRow;
 use crate::{
     error::StoreResult,
     model::AuditEntry,
@@ -11,6 +9,7 @@ use crate::{
         ReceiverAuditQuery,
         audit_sql::{Bind, select},
     },
+    rows::AuditRow,
 };
 
 /// Rows of [`ReceiverAuditQuery`], oldest first.
@@ -19,7 +18,7 @@ pub(super) async fn query(
     query: &ReceiverAuditQuery,
 ) -> StoreResult<Vec<AuditEntry>> {
     let (sql, binds) = select(query, |n| format!("${n}"));
-    let mut q = sqlx::query_as::<_, AuditDbRow>(AssertSqlSafe(sql));
+    let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
     for bind in binds {
         q = match bind {
             Bind::Text(t) => q.bind(t),
@@ -29,19 +28,6 @@ pub(super) async fn query(
     q.fetch_all(pool)
         .await?
         .into_iter()
-        .map(AuditDbRow::into_entry)
+        .map(AuditRow::into_entry)
         .collect()
-}
-
-impl AuditDbRow {
-    pub(super) fn into_entry(self) -> StoreResult<AuditEntry> {
-        Ok(AuditEntry {
-            id: self.id,
-            at: UnixMillis(self.at),
-            actor: self.actor,
-            action: self.action,
-            stream_id: self.stream_id.map(StreamId::new),
-            detail: serde_json::from_str(&self.detail)?,
-        })
-    }
 }

@@ -1,9 +1,9 @@
 //! The receiver's audit log on SQLite: filtered queries and the purge on its own retention.
 
 use sqlx::{AssertSqlSafe, SqlitePool};
-use ssf_types::{StreamId, UnixMillis};
+use ssf_types::UnixMillis;
 
-use super::{AuditDbRow, PURGE_CHUNK, SqliteReceiverStore};
+use super::{PURGE_CHUNK, SqliteReceiverStore};
 use crate::{
     error::StoreResult,
     model::AuditEntry,
@@ -11,6 +11,7 @@ use crate::{
         ReceiverAuditQuery,
         audit_sql::{Bind, select},
     },
+    rows::AuditRow,
 };
 
 /// Rows of [`ReceiverAuditQuery`], oldest first.
@@ -19,7 +20,7 @@ pub(super) async fn query(
     query: &ReceiverAuditQuery,
 ) -> StoreResult<Vec<AuditEntry>> {
     let (sql, binds) = select(query, |_| "?".to_owned());
-    let mut q = sqlx::query_as::<_, AuditDbRow>(AssertSqlSafe(sql));
+    let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
     for bind in binds {
         q = match bind {
             Bind::Text(t) => q.bind(t),
@@ -29,21 +30,8 @@ pub(super) async fn query(
     q.fetch_all(readers)
         .await?
         .into_iter()
-        .map(AuditDbRow::into_entry)
+        .map(AuditRow::into_entry)
         .collect()
-}
-
-impl AuditDbRow {
-    pub(super) fn into_entry(self) -> StoreResult<AuditEntry> {
-        Ok(AuditEntry {
-            id: self.id,
-            at: UnixMillis(self.at),
-            actor: self.actor,
-            action: self.action,
-            stream_id: self.stream_id.map(StreamId::new),
-            detail: serde_json::from_str(&self.detail)?,
-        })
-    }
 }
 
 /// Deletes audit rows (and their subject keys) older than `older_than`, in chunks, each its own
