@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::server::{Server, post, ssf_json, wait_for};
+use crate::server::{Server, eventually, post, ssf_json, wait_for};
 
 /// The receiver's client at the transmitter (`ssf.read ssf.manage`).
 const APP_SECRET: &str = "app-secret-for-tests-0123456789";
@@ -244,14 +244,14 @@ fn emitted_events_change_authzen_decisions() {
         true,
         "a token issued after the revocation passes"
     );
-    let metrics = server.metrics();
+    // The counter moves after the commit that flips the decision: poll it.
     assert!(
-        crate::serve::sample(
-            &metrics,
+        eventually(|| crate::serve::sample(
+            &server.metrics(),
             "ssf_serve_events_handled_total",
             "session-revoked"
         )
-        .is_some(),
+        .is_some()),
         "the log line and counter stay"
     );
     assert_eq!(server.stop(), 0);
