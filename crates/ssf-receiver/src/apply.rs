@@ -31,7 +31,14 @@
 //! [`ApplyOptions::audit_retention`] (default 90 days), purged apart from the (`iss`, `jti`)
 //! pairs (decision D-RX-04); query them with
 //! [`ReceiverStore::query_audit`](ssf_store::receiver::ReceiverStore::query_audit).
+//!
+//! Several nodes: receiver nodes sharing one PostgreSQL share the dedupe set and the stored
+//! state, and each node's task also applies to its handler's memory the writes the other nodes
+//! committed (read from the store's state log when notified, and every
+//! [`ApplyOptions::follow_interval`]), so a decision on any node reflects a SET applied on
+//! another (see `follow`).
 
+mod follow;
 mod item;
 mod task;
 
@@ -68,6 +75,13 @@ pub struct ApplyOptions {
     pub audit_retention: Duration,
     /// How often the purge runs; `None` never (call [`Applier::purge_now`]). Default 1 h.
     pub purge_interval: Option<Duration>,
+    /// With several receiver nodes on one store (PostgreSQL): how often this node checks the
+    /// store's state log for writes of other nodes when no notification came (default 5 s).
+    /// Notifications make it follow at once; this only bounds how long a missed one delays it.
+    pub follow_interval: Duration,
+    /// How long the state log keeps entries for nodes that fall behind (default 10 min); a node
+    /// further behind reloads the whole state. Purged every minute.
+    pub state_log_retention: Duration,
 }
 
 impl Default for ApplyOptions {
@@ -78,6 +92,8 @@ impl Default for ApplyOptions {
             retention: Duration::from_secs(7 * 24 * 3600),
             audit_retention: Duration::from_secs(90 * 24 * 3600),
             purge_interval: Some(Duration::from_secs(3600)),
+            follow_interval: Duration::from_secs(5),
+            state_log_retention: Duration::from_secs(600),
         }
     }
 }
@@ -124,6 +140,7 @@ pub struct Applier {
 struct Retention {
     seen: Duration,
     audit: Duration,
+    state_log: Duration,
 }
 
 impl fmt::Debug for Applier {
@@ -144,29 +161,31 @@ impl Applier {
         clock: Arc<dyn Clock>,
         options: ApplyOptions,
     ) -> Result<Self, ApplyError> {
-        let rows = store
-            .load_state()
+        let mut state = task::Task::new(Arc::clone(&store), handler, options.follow_interval);
+        let rows = state
+            .load()
             .await
             .map_err(|e| ApplyError::Storage(e.to_string()))?;
-        tracing::info!(rows = rows.len(), "receiver state loaded");
-        handler.load(rows);
+        tracing::info!(rows, "receiver state loaded");
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
-        let task = tokio::spawn(task::run(
-            rx,
-            Arc::clone(&store),
-            handler,
-            options.max_batch.max(1),
-        ));
+        let task = tokio::spawn(task::run(rx, state, options.max_batch.max(1)));
         let retention = Retention {
             seen: options.retention,
             audit: options.audit_retention,
+            state_log: options.state_log_retention,
         };
+        let has_log = store
+            .state_log_head()
+            .await
+            .map_err(|e| ApplyError::Storage(e.to_string()))?
+            .is_some();
         let purge = options.purge_interval.map(|every| {
             tokio::spawn(purge_loop(
                 Arc::clone(&store),
                 Arc::clone(&clock),
                 retention,
                 every,
+                has_log,
             ))
         });
         Ok(Self {
@@ -237,18 +256,23 @@ impl Drop for Applier {
     }
 }
 
+fn cutoff(clock: &dyn Clock, keep: Duration) -> ssf_types::UnixMillis {
+    let ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
+    clock.now().plus_millis(-ms)
+}
+
+fn storage(e: ssf_store::StoreError) -> ApplyError {
+    ApplyError::Storage(e.to_string())
+}
+
 async fn purge_once(
     store: &dyn ReceiverStore,
     clock: &dyn Clock,
     retention: Retention,
 ) -> Result<u64, ApplyError> {
-    let cutoff = |d: Duration| {
-        let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-        clock.now().plus_millis(-ms)
-    };
-    let storage = |e: ssf_store::StoreError| ApplyError::Storage(e.to_string());
+    purge_state_log(store, clock, retention).await?;
     let removed = store
-        .purge_seen(cutoff(retention.seen))
+        .purge_seen(cutoff(clock, retention.seen))
         .await
         .map_err(storage)?;
     ::metrics::counter!(metrics::PURGED_TOTAL).increment(removed);
@@ -256,7 +280,7 @@ async fn purge_once(
         tracing::info!(removed, "purged recorded SET ids past retention");
     }
     let audit = store
-        .purge_audit(cutoff(retention.audit))
+        .purge_audit(cutoff(clock, retention.audit))
         .await
         .map_err(storage)?;
     if audit > 0 {
@@ -268,17 +292,48 @@ async fn purge_once(
     Ok(removed)
 }
 
+/// Forgets state log entries past their retention (nothing without a log).
+async fn purge_state_log(
+    store: &dyn ReceiverStore,
+    clock: &dyn Clock,
+    retention: Retention,
+) -> Result<u64, ApplyError> {
+    let removed = store
+        .purge_state_log(cutoff(clock, retention.state_log))
+        .await
+        .map_err(storage)?;
+    if removed > 0 {
+        tracing::debug!(removed, "purged state log entries past their retention");
+    }
+    Ok(removed)
+}
+
+/// How often the state log is purged: it grows with every applied write, so much more often
+/// than the (`iss`, `jti`) pairs.
+const STATE_LOG_PURGE_EVERY: Duration = Duration::from_secs(60);
+
 async fn purge_loop(
     store: Arc<dyn ReceiverStore>,
     clock: Arc<dyn Clock>,
     retention: Retention,
     every: Duration,
+    has_log: bool,
 ) {
-    let mut ticks = tokio::time::interval(every.max(Duration::from_secs(1)));
+    let every = every.max(Duration::from_secs(1));
+    let mut ticks = tokio::time::interval(every);
+    let mut log_ticks = tokio::time::interval(STATE_LOG_PURGE_EVERY.min(every));
     loop {
-        ticks.tick().await;
-        if let Err(e) = purge_once(store.as_ref(), clock.as_ref(), retention).await {
-            tracing::warn!(error = %e, "purge of recorded SET ids failed");
+        tokio::select! {
+            _ = ticks.tick() => {
+                if let Err(e) = purge_once(store.as_ref(), clock.as_ref(), retention).await {
+                    tracing::warn!(error = %e, "purge of recorded SET ids failed");
+                }
+            }
+            _ = log_ticks.tick(), if has_log => {
+                if let Err(e) = purge_state_log(store.as_ref(), clock.as_ref(), retention).await {
+                    tracing::warn!(error = %e, "purge of the state log failed");
+                }
+            }
         }
     }
 }

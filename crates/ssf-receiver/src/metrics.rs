@@ -10,6 +10,8 @@
 //! | `ssf_receiver_apply_batch_size` | histogram | | SETs per group commit |
 //! | `ssf_receiver_event_age_seconds` | histogram | | now − `iat` of accepted SETs |
 //! | `ssf_receiver_purged_total` | counter | | (`iss`, `jti`) pairs forgotten after the retention window |
+//! | `ssf_receiver_state_followed_total` | counter | | state writes of other receiver nodes applied to this node's memory |
+//! | `ssf_receiver_state_reloads_total` | counter | `reason` (`failed_commit`, `other_node`, `log_truncated`) | full reloads of the state from the store |
 
 /// Counter of judged SETs, labels `result` and `err`.
 pub const SETS_TOTAL: &str = "ssf_receiver_sets_total";
@@ -25,6 +27,11 @@ pub const APPLY_BATCH_SIZE: &str = "ssf_receiver_apply_batch_size";
 pub const EVENT_AGE_SECONDS: &str = "ssf_receiver_event_age_seconds";
 /// Counter of purged (`iss`, `jti`) pairs.
 pub const PURGED_TOTAL: &str = "ssf_receiver_purged_total";
+
+/// Counter of other nodes' state writes applied to memory.
+pub const STATE_FOLLOWED_TOTAL: &str = "ssf_receiver_state_followed_total";
+/// Counter of full state reloads, label `reason`.
+pub const STATE_RELOADS_TOTAL: &str = "ssf_receiver_state_reloads_total";
 
 /// Registers descriptions of the metrics above with the installed recorder.
 pub fn describe() {
@@ -51,6 +58,14 @@ pub fn describe() {
     ::metrics::describe_counter!(
         PURGED_TOTAL,
         "Recorded (iss, jti) pairs purged after retention"
+    );
+    ::metrics::describe_counter!(
+        STATE_FOLLOWED_TOTAL,
+        "State writes of other receiver nodes applied to this node's memory"
+    );
+    ::metrics::describe_counter!(
+        STATE_RELOADS_TOTAL,
+        "Full reloads of the receiver state from the store, by reason"
     );
 }
 

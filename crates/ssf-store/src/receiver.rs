@@ -26,6 +26,7 @@ use ssf_types::{StreamId, UnixMillis};
 use crate::{
     error::StoreResult,
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
+    wake::WorkSubscription,
 };
 
 /// One change to the receiver's materialised state, planned by a handler from one SET.
@@ -158,6 +159,26 @@ pub struct ReceiverAuditQuery {
     pub limit: u32,
 }
 
+/// A page of the state change log: the state writes other receiver nodes sharing the store
+/// committed after a cursor ([`ReceiverStore::state_changes`]).
+///
+/// A node that keeps the state in memory (the enforcement engine) applies `writes` in order;
+/// writes follow the event-time rule of [`StateWrite`], so applying one that memory already
+/// reflects changes nothing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateChanges {
+    /// The writes of other nodes, in commit order (this store's own are skipped: their node
+    /// applied them to its memory before storing them).
+    pub writes: Vec<StateWrite>,
+    /// The cursor for the next call: the last log entry read, own ones included.
+    pub cursor: i64,
+    /// A full page was read: call again at once with `cursor`.
+    pub more: bool,
+    /// Entries after the given cursor were purged before they were read: rebuild memory from
+    /// [`ReceiverStore::load_state`] (taking [`ReceiverStore::state_log_head`] first).
+    pub truncated: bool,
+}
+
 /// What [`ReceiverStore::apply_batch`] did with one item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyResult {
@@ -246,6 +267,40 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
 
     /// The state rows of one kind, ordered by key.
     async fn state_rows(&self, kind: &str) -> StoreResult<Vec<StateRow>>;
+
+    // --- Following other nodes --------------------------------------------------------------
+
+    /// The position of the state change log now, or `None` when this store serves one node and
+    /// keeps no log (SQLite: one file, one node). Take it *before* [`load_state`](Self::load_state)
+    /// and pass it to [`state_changes`](Self::state_changes): entries committed in between are
+    /// read again, which the event-time rule makes harmless.
+    async fn state_log_head(&self) -> StoreResult<Option<i64>> {
+        Ok(None)
+    }
+
+    /// Up to `limit` state writes other nodes committed after `cursor` (see [`StateChanges`]).
+    /// A store without a log returns nothing.
+    async fn state_changes(&self, cursor: i64, limit: u32) -> StoreResult<StateChanges> {
+        let _ = limit;
+        Ok(StateChanges {
+            cursor,
+            ..StateChanges::default()
+        })
+    }
+
+    /// Forgets log entries written before `older_than`; returns how many. A node whose cursor is
+    /// older is told to reload ([`StateChanges::truncated`]).
+    async fn purge_state_log(&self, older_than: UnixMillis) -> StoreResult<u64> {
+        let _ = older_than;
+        Ok(0)
+    }
+
+    /// Signalled when another node committed state writes (PostgreSQL: `LISTEN`), and once
+    /// after a lost connection came back; `None` when there is no log or nothing listens.
+    /// Subscribe before reading the changes, so a commit in between is not missed.
+    fn state_change_signal(&self) -> Option<WorkSubscription> {
+        None
+    }
 
     // --- Audit --------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ mod multinode;
 mod multinode_migrate;
 mod multinode_poll;
 mod multinode_push;
+mod multinode_receivers;
 mod multinode_restart;
 mod serve;
 mod serve_enforce;

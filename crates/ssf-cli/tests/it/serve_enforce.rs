@@ -137,7 +137,7 @@ pub(crate) fn until_decision(
 }
 
 /// `ssf emit` as the bridge client; returns the jti of the one SET.
-fn emit(server: &Server, args: &[&str]) -> String {
+pub(crate) fn emit(server: &Server, args: &[&str]) -> String {
     let mut all = vec![
         "emit",
         "--transmitter",

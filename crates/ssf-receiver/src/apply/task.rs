@@ -1,7 +1,8 @@
 //! The apply task's loop, two stages deep: while batch N is being committed, batch N+1 is
 //! collected, de-duplicated and planned; it is submitted once N's outcome is known. At most one
 //! commit is in flight, so a failed commit never leaves a later batch stored on top of it: the
-//! prepared batch is failed too (its SETs are redelivered) and memory is reloaded.
+//! prepared batch is failed too (its SETs are redelivered) and memory is reloaded. Between
+//! batches it also follows the state writes of other receiver nodes ([`super::follow`]).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -14,7 +15,11 @@ use ssf_store::{
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 
-use super::{ApplyError, ApplyOutcome, Job, item::item};
+use super::{
+    ApplyError, ApplyOutcome, Job,
+    follow::{Caught, Follow},
+    item::item,
+};
 use crate::{
     handler::{EventHandler, Handling, Plan},
     metrics,
@@ -57,34 +62,62 @@ enum Next {
     Jobs(usize),
     /// The commit in flight ended.
     Committed(Result<StoreResult<Vec<ApplyResult>>, tokio::task::JoinError>),
+    /// Other nodes may have committed state writes.
+    Follow,
 }
 
-struct Task {
+/// The apply task's state: the store, the handler whose memory it keeps, and where that memory
+/// stands in the store's state log.
+pub(super) struct Task {
     store: Arc<dyn ReceiverStore>,
     handler: Arc<dyn EventHandler>,
     /// Memory holds effects the store did not take: reload before planning again.
     needs_reload: bool,
+    follow: Follow,
 }
 
-pub(super) async fn run(
-    mut rx: mpsc::Receiver<Job>,
-    store: Arc<dyn ReceiverStore>,
-    handler: Arc<dyn EventHandler>,
-    max_batch: usize,
-) {
-    let mut task = Task {
-        store,
-        handler,
-        needs_reload: false,
-    };
+impl Task {
+    /// A task on `store` and `handler`; subscribes to other nodes' commits at once.
+    pub(super) fn new(
+        store: Arc<dyn ReceiverStore>,
+        handler: Arc<dyn EventHandler>,
+        follow_every: std::time::Duration,
+    ) -> Self {
+        let follow = Follow::new(store.as_ref(), follow_every);
+        Self {
+            store,
+            handler,
+            needs_reload: false,
+            follow,
+        }
+    }
+
+    /// Replaces the handler's memory with the stored state; returns the number of rows.
+    pub(super) async fn load(&mut self) -> StoreResult<usize> {
+        // The log head first: whatever commits between it and the load is read again later.
+        let head = self.store.state_log_head().await?;
+        let rows = self.store.load_state().await?;
+        let n = rows.len();
+        self.handler.load(rows);
+        self.follow.loaded_at(head);
+        self.needs_reload = false;
+        Ok(n)
+    }
+}
+
+pub(super) async fn run(mut rx: mpsc::Receiver<Job>, mut task: Task, max_batch: usize) {
     let mut in_flight: Option<InFlight> = None;
     loop {
         let mut jobs = Vec::with_capacity(max_batch);
         let next = match in_flight.as_mut() {
-            None => Next::Jobs(rx.recv_many(&mut jobs, max_batch).await),
+            None => tokio::select! {
+                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
+                () = task.follow.due() => Next::Follow,
+            },
             Some(flight) => tokio::select! {
                 n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
                 done = &mut flight.commit => Next::Committed(done),
+                () = task.follow.due() => Next::Follow,
             },
         };
         let received = match next {
@@ -92,6 +125,20 @@ pub(super) async fn run(
             Next::Committed(done) => {
                 if let Some(flight) = in_flight.take() {
                     task.finish(flight, Some(done)).await;
+                }
+                continue;
+            }
+            Next::Follow => {
+                let caught = task
+                    .follow
+                    .catch_up(task.store.as_ref(), task.handler.as_ref())
+                    .await;
+                if caught == Caught::Truncated {
+                    // A reload drops the planned effects of a batch in flight: let it land first.
+                    if let Some(flight) = in_flight.take() {
+                        task.finish(flight, None).await;
+                    }
+                    task.reload("log_truncated").await;
                 }
                 continue;
             }
@@ -109,7 +156,7 @@ pub(super) async fn run(
             if let Some(prepared) = prepared {
                 answer_all(prepared.jobs, "the previous batch failed; retry");
             }
-            task.reload().await;
+            task.reload("failed_commit").await;
             continue;
         }
         if let Some(prepared) = prepared {
@@ -130,7 +177,7 @@ impl Task {
         jobs: Vec<Job>,
         committing: Option<&BTreeSet<Key>>,
     ) -> Option<Prepared> {
-        if self.needs_reload && !self.reload().await {
+        if self.needs_reload && !self.reload("failed_commit").await {
             answer_all(jobs, "the receiver state could not be reloaded");
             return None;
         }
@@ -249,7 +296,7 @@ impl Task {
                     finish_job(job, Ok(outcome));
                 }
                 if self.needs_reload {
-                    self.reload().await;
+                    self.reload("other_node").await;
                     return false;
                 }
                 true
@@ -258,7 +305,7 @@ impl Task {
                 tracing::error!(%reason, "receiver group commit failed; SETs will be redelivered");
                 if flight.has_writes.iter().any(|w| *w) {
                     self.needs_reload = true;
-                    self.reload().await;
+                    self.reload("failed_commit").await;
                 }
                 for (job, slot) in flight.jobs.into_iter().zip(flight.slots) {
                     let result = match slot {
@@ -276,13 +323,10 @@ impl Task {
     }
 
     /// Rebuilds the handler's memory from the store; `false` if the store cannot be read.
-    async fn reload(&mut self) -> bool {
-        match self.store.load_state().await {
-            Ok(rows) => {
-                self.handler.load(rows);
-                self.needs_reload = false;
-                true
-            }
+    async fn reload(&mut self, reason: &'static str) -> bool {
+        ::metrics::counter!(metrics::STATE_RELOADS_TOTAL, "reason" => reason).increment(1);
+        match self.load().await {
+            Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, "reloading the receiver state failed");
                 self.needs_reload = true;

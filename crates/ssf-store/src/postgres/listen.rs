@@ -39,10 +39,16 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// The channel for the tables in `schema`: [`CHANNEL`] for `public`, else `ssf_outbox_<schema>`
 /// cut to 63 bytes, so stores in different schemas of one database do not wake each other.
 pub fn channel_for_schema(schema: &str) -> String {
+    schema_channel(CHANNEL, schema)
+}
+
+/// The channel `base` for the tables in `schema`: `base` for `public`, else `<base>_<schema>` cut
+/// to 63 bytes.
+pub(crate) fn schema_channel(base: &str, schema: &str) -> String {
     if schema == "public" {
-        return CHANNEL.to_owned();
+        return base.to_owned();
     }
-    let mut channel = format!("{CHANNEL}_{schema}");
+    let mut channel = format!("{base}_{schema}");
     if channel.len() > MAX_CHANNEL_BYTES {
         let mut end = MAX_CHANNEL_BYTES;
         while !channel.is_char_boundary(end) {

@@ -7,26 +7,41 @@
 //! same SET at once meet on that primary key: the second waits for the first to commit and then
 //! sees a duplicate, so the SET is applied exactly once. State rows follow the event-time rule
 //! in the upsert itself, so concurrent batches touching one row commute.
+//!
+//! Every batch that applied writes also appends them to the state change log and `NOTIFY`s
+//! [`STATE_CHANNEL`] (see [`log`]); each store `LISTEN`s there (unless `PgOptions::listen` is
+//! off), so a node's in-memory state can follow what the other nodes applied
+//! ([`ReceiverStore::state_changes`]).
 
-use std::{collections::BTreeSet, sync::Arc, sync::LazyLock};
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, LazyLock, Mutex, PoisonError},
+};
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, PgPool, migrate::Migrator};
 use ssf_types::{Clock, StreamId, UnixMillis};
+use tokio::task::JoinHandle;
 
 mod audit;
 mod batch;
+mod log;
 
 use self::batch::{CHUNK, apply_items, values_sql};
-use super::{PgOptions, transaction};
+use super::{Notifier, PgOptions, listen, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     receiver::{
         ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
-        ReceiverStreamRecord, StateRow,
+        ReceiverStreamRecord, StateChanges, StateRow,
     },
+    wake::{WakeHub, WorkSubscription},
 };
+
+/// The channel on which receiver nodes announce committed state writes (in the `public` schema;
+/// `ssf_rx_state_<schema>` elsewhere). The payload is the sending store's node id.
+pub const STATE_CHANNEL: &str = "ssf_rx_state";
 
 /// The receiver migrations as embedded (`migrations/postgres-receiver`).
 static EMBEDDED: Migrator = sqlx::migrate!("migrations/postgres-receiver");
@@ -46,11 +61,17 @@ pub static RECEIVER_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 pub struct PgReceiverStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
+    /// Where this node announces its state writes, and its node id.
+    notifier: Notifier,
+    /// Signalled by the `LISTEN` task when another node committed state writes.
+    hub: Arc<WakeHub>,
+    listener: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl PgReceiverStore {
     /// Connects to `url` and applies the receiver migrations (unless `options.run_migrations` is
-    /// off), taking times from `clock`. `options.listen` is not used: receivers wait for nobody.
+    /// off), taking times from `clock`. With `options.listen` (the default) it also listens for
+    /// the state writes of other nodes ([`ReceiverStore::state_change_signal`]).
     pub async fn connect(
         url: &str,
         clock: Arc<dyn Clock>,
@@ -60,7 +81,46 @@ impl PgReceiverStore {
         if options.run_migrations {
             migrate(&pool).await?;
         }
-        Ok(Self { pool, clock })
+        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&pool)
+            .await?;
+        let schema = schema.ok_or_else(|| {
+            StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
+        })?;
+        let notifier = Notifier {
+            channel: listen::schema_channel(STATE_CHANNEL, &schema),
+            node: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let hub = WakeHub::new();
+        let listener = if options.listen {
+            let connect = options.connect_options(url)?;
+            Some(listen::start(connect, notifier.clone(), Arc::clone(&hub)).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            pool,
+            clock,
+            notifier,
+            hub,
+            listener: Mutex::new(listener),
+        })
+    }
+
+    /// The `NOTIFY` channel this store announces state writes on.
+    pub fn state_channel(&self) -> &str {
+        &self.notifier.channel
+    }
+
+    fn stop_listener(&self) {
+        let task = self
+            .listener
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            task.abort();
+        }
     }
 
     /// Connects with default options.
@@ -159,7 +219,8 @@ impl ReceiverStore for PgReceiverStore {
             return Ok(Vec::new());
         }
         let now = self.clock.now();
-        transaction!(self.pool, |tx| apply_items(tx, &items, now).await)
+        transaction!(self.pool, |tx| apply_items(tx, &items, now, &self.notifier)
+            .await)
     }
 
     async fn is_seen(&self, iss: &str, jti: &str) -> StoreResult<bool> {
@@ -230,6 +291,24 @@ impl ReceiverStore for PgReceiverStore {
         .into_iter()
         .map(StateDbRow::into_row)
         .collect()
+    }
+
+    async fn state_log_head(&self) -> StoreResult<Option<i64>> {
+        log::head(&self.pool).await.map(Some)
+    }
+
+    async fn state_changes(&self, cursor: i64, limit: u32) -> StoreResult<StateChanges> {
+        log::changes(&self.pool, &self.notifier.node, cursor, limit).await
+    }
+
+    async fn purge_state_log(&self, older_than: UnixMillis) -> StoreResult<u64> {
+        transaction!(self.pool, |tx| log::purge(tx, older_than).await)
+    }
+
+    fn state_change_signal(&self) -> Option<WorkSubscription> {
+        self.lock_listener()
+            .is_some()
+            .then(|| self.hub.subscribe(None))
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
@@ -394,7 +473,20 @@ impl ReceiverStore for PgReceiverStore {
     }
 
     async fn close(&self) {
+        self.stop_listener();
         self.pool.close().await;
+    }
+}
+
+impl PgReceiverStore {
+    fn lock_listener(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for PgReceiverStore {
+    fn drop(&mut self) {
+        self.stop_listener();
     }
 }
 

@@ -14,6 +14,7 @@
 )]
 
 mod audit;
+mod follow;
 
 use std::sync::Arc;
 
@@ -24,7 +25,10 @@ use ssf_types::{ManualClock, StreamId, UnixMillis};
 use super::{ApplyItem, ApplyResult, ReceiverStore, ReceiverStream, StateWrite, StreamControl};
 use crate::model::{AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus};
 
-pub use self::audit::{audit_has_its_own_retention, audit_is_found_by_jti_subject_and_time};
+pub use self::{
+    audit::{audit_has_its_own_retention, audit_is_found_by_jti_subject_and_time},
+    follow::state_log_lets_other_nodes_follow,
+};
 
 /// Opens receiver stores of one backend for the suite.
 #[async_trait]
@@ -490,6 +494,7 @@ macro_rules! receiver_conformance_tests {
             verification_state_is_kept_per_stream,
             control_events_update_the_stream,
             committed_batches_survive_a_crash,
+            state_log_lets_other_nodes_follow,
         );
     };
     (@each $harness:expr; $($name:ident),+ $(,)?) => {

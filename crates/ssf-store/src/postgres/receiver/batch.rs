@@ -10,6 +10,7 @@ use ssf_types::{StreamId, UnixMillis};
 use crate::{
     error::StoreResult,
     model::NewAuditEntry,
+    postgres::Notifier,
     receiver::{ApplyItem, ApplyResult, StateWrite, StreamControl},
 };
 
@@ -38,11 +39,13 @@ pub(super) fn values_sql(head: &str, rows: usize, cols: usize, tail: &str) -> St
     sql
 }
 
-/// Records the batch; see [`ReceiverStore::apply_batch`].
+/// Records the batch; see [`ReceiverStore::apply_batch`]. The applied writes go to the state
+/// change log last (see [`super::log`]), under `notifier`'s node id.
 pub(super) async fn apply_items(
     conn: &mut PgConnection,
     items: &[ApplyItem],
     now: UnixMillis,
+    notifier: &Notifier,
 ) -> StoreResult<Vec<ApplyResult>> {
     // Only the first occurrence of a key in the batch may be applied.
     let mut keys = BTreeSet::new();
@@ -76,6 +79,7 @@ pub(super) async fn apply_items(
 
     let mut results = vec![ApplyResult::Duplicate; items.len()];
     let mut puts: Vec<&StateWrite> = Vec::new();
+    let mut logged: Vec<&StateWrite> = Vec::new();
     let mut audits: Vec<(&NewAuditEntry, &ApplyItem)> = Vec::new();
     for &i in &unique {
         let item = &items[i];
@@ -84,6 +88,7 @@ pub(super) async fn apply_items(
             continue;
         }
         results[i] = ApplyResult::Applied;
+        logged.extend(&item.writes);
         for write in &item.writes {
             match write {
                 StateWrite::Put { .. } => puts.push(write),
@@ -117,6 +122,7 @@ pub(super) async fn apply_items(
     for chunk in audits.chunks(CHUNK) {
         insert_audits(conn, chunk, now).await?;
     }
+    super::log::append(conn, notifier, &logged, now).await?;
     Ok(results)
 }
 
