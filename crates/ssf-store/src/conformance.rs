@@ -9,6 +9,7 @@
 
 mod leases;
 mod outbox;
+pub mod pg;
 mod poll;
 mod streams;
 

@@ -1,0 +1,117 @@
+//! Two receiver nodes (two apply tasks, two push endpoints) on one PostgreSQL schema: each
+//! node's handler memory follows the writes the other applied (decision D-RX-06), a SET pushed
+//! to both is applied once, and a node that fell behind the state log's retention reloads.
+
+use std::{sync::Arc, time::Duration};
+
+use ssf_store::{conformance::pg::TestServer, postgres::receiver::PgReceiverStore};
+
+use crate::server_support::{Rx, RxOptions, StateHandler, claims, clock, sign};
+
+/// A receiver node with a [`StateHandler`] on `store`.
+async fn node(store: &Arc<PgReceiverStore>) -> (Rx, Arc<StateHandler>) {
+    let handler = Arc::new(StateHandler::default());
+    let rx = Rx::start_with(RxOptions {
+        handler: Some(handler.clone()),
+        store: Some(store.clone()),
+        ..RxOptions::default()
+    })
+    .await;
+    (rx, handler)
+}
+
+async fn open(server: &TestServer, options: ssf_store::PgOptions) -> Arc<PgReceiverStore> {
+    let store = PgReceiverStore::connect(server.url(), Arc::new(clock()), options);
+    Arc::new(store.await.unwrap())
+}
+
+/// Polls `probe` every 20 ms for up to 30 s.
+async fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !probe() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// SSF-RXV-13 across nodes, and the state behind decisions: a SET pushed to node A reaches
+/// node B's memory without B planning it; pushed to B afterwards it is a duplicate (202, not
+/// applied again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_applied_on_one_node_reaches_the_other_nodes_memory_once() {
+    let Some(server) = TestServer::connect().await else {
+        return;
+    };
+    let schema = server.schema().await;
+    let (store_a, store_b) = (
+        open(&server, schema.options()).await,
+        open(&server, schema.options()).await,
+    );
+    let (a, on_a) = node(&store_a).await;
+    let (b, on_b) = node(&store_b).await;
+
+    let token = sign(&claims("node-a-1"));
+    a.push_accepted(&token).await;
+    eventually("B's memory holds A's write", || {
+        on_b.rows
+            .lock()
+            .unwrap()
+            .get("jane@example.com")
+            .is_some_and(|row| row["jti"] == "node-a-1")
+    })
+    .await;
+    assert_eq!(on_a.planned.lock().unwrap().as_slice(), ["node-a-1"]);
+    assert!(on_b.planned.lock().unwrap().is_empty(), "B planned nothing");
+
+    b.push_accepted(&token).await;
+    assert!(on_b.planned.lock().unwrap().is_empty(), "not applied again");
+    assert!(on_b.applied.lock().unwrap().is_empty());
+    assert_eq!(b.recorded().await, 1);
+    assert_eq!(
+        on_b.loads.lock().unwrap().len(),
+        1,
+        "followed, not reloaded"
+    );
+}
+
+/// A node whose cursor fell behind the log's purge reloads the whole state (and so learns what
+/// it could no longer read entry by entry). Injected in one transaction: a state row written
+/// directly, the purge mark moved past every cursor, and a notification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_log_retention_reloads_the_whole_state() {
+    let Some(server) = TestServer::connect().await else {
+        return;
+    };
+    let schema = server.schema().await;
+    let store = open(&server, schema.options()).await;
+    let (_b, on_b) = node(&store).await;
+    assert_eq!(on_b.loads.lock().unwrap().as_slice(), [0]);
+
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO receiver_state (kind, key, value, event_time, updated_at) \
+         VALUES ('revoked', 'bob@example.com', '{\"jti\":\"lost-entry\"}', 1, 1)",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE receiver_state_log_purged SET through = through + 1000000")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_notify($1, 'fault-injection')")
+        .bind(store.state_channel())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    eventually("B reloads the whole state", || {
+        on_b.loads.lock().unwrap().as_slice() == [0, 1]
+    })
+    .await;
+    assert_eq!(
+        on_b.rows.lock().unwrap()["bob@example.com"]["jti"],
+        "lost-entry"
+    );
+}
