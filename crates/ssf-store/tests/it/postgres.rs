@@ -188,7 +188,7 @@ mod conformance {
 
 const LEASE: Duration = Duration::from_secs(30);
 /// Generous: only a broken wake-up path takes this long.
-const DEADLINE: Duration = Duration::from_secs(30);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(30);
 
 fn set(stream: &str, jti: &str, key: &str) -> NewSet {
     NewSet {
@@ -199,14 +199,15 @@ fn set(stream: &str, jti: &str, key: &str) -> NewSet {
     }
 }
 
-async fn create(store: &PgStore, id: &str, delivery: DeliveryMethod) {
+pub(crate) async fn create(store: &PgStore, id: &str, delivery: DeliveryMethod) {
     let config = serde_json::json!({ "stream_id": id });
     let new = NewStream::new(StreamId::new(id), "rp", delivery, config);
     store.create_stream(new).await.unwrap();
 }
 
 /// Two nodes, each with its own pool and `LISTEN` connection, on one schema.
-async fn two_nodes() -> Option<(PgHarness, Schema, ManualClock, Arc<PgStore>, Arc<PgStore>)> {
+pub(crate) async fn two_nodes()
+-> Option<(PgHarness, Schema, ManualClock, Arc<PgStore>, Arc<PgStore>)> {
     let harness = PgHarness::new().await?;
     let db = harness.server.schema().await;
     let clock = ManualClock::new(UnixMillis(1_767_225_600_000));
@@ -390,15 +391,24 @@ fn http_503() -> ssf_store::DeliveryError {
     ssf_store::DeliveryError::new("http_503", "service unavailable")
 }
 
-/// The `LISTEN` connection is killed (as in a database restart): the listener reconnects and
-/// cross-node wake-ups work again.
+/// The `LISTEN` connection is killed (as in a database restart): the listener reconnects,
+/// signals the configuration subscribers (changes may have been missed), and cross-node wake-ups
+/// work again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listener_survives_a_dropped_connection() {
     let Some((h, db, _clock, a, b)) = two_nodes().await else {
         return;
     };
+    let mut created = b.config_changes().unwrap();
     create(&a, "p", DeliveryMethod::Poll).await;
-    let listeners = format!("LISTEN \"{}\"%", b.notify_channel());
+    assert_eq!(created.wait(DEADLINE).await, Wake::Signalled);
+    // One connection per node listens on both channels, in one statement.
+    let listeners = format!(
+        "LISTEN \"{}\";LISTEN \"{}\";",
+        b.notify_channel(),
+        b.config_channel()
+    );
+    let mut config = b.config_changes().unwrap();
     let before = listener_pids(h.server.admin(), &listeners).await;
     assert_eq!(before.len(), 2, "one listener per node");
     sqlx::query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid")
@@ -419,6 +429,11 @@ async fn listener_survives_a_dropped_connection() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        config.wait(DEADLINE).await,
+        Wake::Signalled,
+        "after reconnect"
+    );
     let mut sub = b.subscribe(Some(&StreamId::new("p")));
     for round in 0..2 {
         // The reconnect itself wakes everyone once; the second round needs the NOTIFY.
