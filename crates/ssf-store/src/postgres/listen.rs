@@ -13,7 +13,7 @@
 //! rollback). `<node>` is the sending store's random id, so a node skips its own notifications
 //! (it acted on the change directly after committing). Each store runs one task holding one
 //! connection that listens on both channels and passes what it hears to the [`WakeHub`] of the
-//! channel's [`Route`]. When the connection drops (database restart, network), the task logs it,
+//! channel's route. When the connection drops (database restart, network), the task logs it,
 //! reconnects with back-off, listens again and then signals every subscriber of every hub once,
 //! since notifications sent meanwhile are lost.
 
