@@ -133,6 +133,41 @@ async fn drive(nodes: &[Arc<Applier>], sets: Vec<ReceivedSet>) -> (f64, HashMap<
     (n as f64 / started.elapsed().as_secs_f64(), done)
 }
 
+/// Per SET of `returned` (jti -> when its `apply` returned), how much later the last of `nodes`
+/// held its write in memory; sorted.
+fn follow_lags(returned: &HashMap<String, Instant>, nodes: &[&Timed]) -> Vec<Duration> {
+    let seen: Vec<_> = nodes.iter().map(|n| n.seen.lock().unwrap()).collect();
+    let mut lags: Vec<Duration> = returned
+        .iter()
+        .filter_map(|(jti, at)| {
+            let last = seen
+                .iter()
+                .map(|s| s.get(jti).copied())
+                .collect::<Option<Vec<Instant>>>()?
+                .into_iter()
+                .max()?;
+            Some(last.saturating_duration_since(*at))
+        })
+        .collect();
+    lags.sort();
+    lags
+}
+
+fn report(what: &str, lags: &[Duration]) {
+    if lags.is_empty() {
+        println!("{what}: no SET arrived");
+        return;
+    }
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{what}, {} SETs: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        lags.len(),
+        ms(percentile(lags, 0.5)),
+        ms(percentile(lags, 0.99)),
+        ms(lags[lags.len() - 1]),
+    );
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[idx.min(sorted.len() - 1)]
@@ -191,25 +226,11 @@ async fn main() {
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let (seen_a, seen_b) = (on_a.seen.lock().unwrap(), on_b.seen.lock().unwrap());
-    let mut lags: Vec<Duration> = done
-        .iter()
-        .filter_map(|(jti, returned)| {
-            // The node that did not apply it learned it later than the one that did.
-            let (x, y) = (seen_a.get(jti)?, seen_b.get(jti)?);
-            Some(x.max(y).saturating_duration_since(*returned))
-        })
-        .collect();
-    lags.sort();
-    println!(
-        "follow latency (apply returned on one node -> in the other's memory), {} SETs: \
-         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        lags.len(),
-        percentile(&lags, 0.5).as_secs_f64() * 1e3,
-        percentile(&lags, 0.99).as_secs_f64() * 1e3,
-        lags.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    let lags = follow_lags(&done, &[&on_a, &on_b]);
+    report(
+        "follow latency (apply returned on one node -> in the other's memory)",
+        &lags,
     );
-    drop((seen_a, seen_b));
 
     // At a steady 200 SETs/s on node A only: the latency of one event, not of a queue.
     let mut paced = tokio::time::interval(Duration::from_millis(5));
@@ -221,21 +242,12 @@ async fn main() {
         returned.push((jti, Instant::now()));
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let seen_b = on_b.seen.lock().unwrap();
-    let mut lags: Vec<Duration> = returned
-        .iter()
-        .filter_map(|(jti, at)| Some(seen_b.get(jti)?.saturating_duration_since(*at)))
-        .collect();
-    lags.sort();
-    println!(
-        "follow latency at 200 SETs/s on node A -> node B's memory, {} SETs: p50 {:.1} ms, \
-         p99 {:.1} ms, max {:.1} ms",
-        lags.len(),
-        percentile(&lags, 0.5).as_secs_f64() * 1e3,
-        percentile(&lags, 0.99).as_secs_f64() * 1e3,
-        lags.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    let returned: HashMap<String, Instant> = returned.into_iter().collect();
+    let lags = follow_lags(&returned, &[&on_b]);
+    report(
+        "follow latency at 200 SETs/s on node A -> node B's memory",
+        &lags,
     );
-    drop(seen_b);
     a.close().await;
     b.close().await;
 }

@@ -14,10 +14,14 @@
 //!   ready, held or leased push row per (stream, subject key). A transaction that loses that race
 //!   (or a deadlock) is rolled back and run again.
 //!
-//! Wake-ups: a transaction that makes SETs deliverable sends `NOTIFY` on the schema's channel
-//! (see [`listen`]) before it commits, then wakes this node's [`WakeHub`] itself; a background
-//! `LISTEN` task wakes the hub of every other node. Migrations under `migrations/postgres/` are
-//! embedded and applied on connect (unless turned off).
+//! Wake-ups: a transaction that makes SETs deliverable sends `NOTIFY` on the schema's outbox
+//! channel (see [`listen`]) before it commits, then wakes this node's [`WakeHub`] itself; a
+//! background `LISTEN` task wakes the hub of every other node. A transaction that changes a
+//! stream or a subject sends `NOTIFY` on the schema's configuration channel, which the same task
+//! passes to the other nodes' [`config_changes`](crate::TransmitterStore::config_changes)
+//! subscribers, so their routing caches follow at once (issue 6: stream management and ingest on
+//! any node). Migrations under `migrations/postgres/` are embedded and applied on connect (unless
+//! turned off).
 
 mod api;
 pub mod listen;
@@ -141,8 +145,9 @@ pub struct PgOptions {
     pub schema: Option<String>,
     /// Apply the embedded migrations on connect (`ssf migrate` does it separately when off).
     pub run_migrations: bool,
-    /// Run the `LISTEN` task that wakes this node when another node queues work. Turn off only for
-    /// tools that never wait for work (migrations, admin commands).
+    /// Run the `LISTEN` task that wakes this node when another node queues work or changes a
+    /// stream or subject. Turn off only for tools that never wait for work and cache nothing
+    /// (migrations, admin commands).
     pub listen: bool,
 }
 
@@ -184,8 +189,10 @@ impl PgOptions {
 /// Where this node sends its wake-ups, and how it recognises its own.
 #[derive(Debug, Clone)]
 pub(crate) struct Notifier {
-    /// The `NOTIFY` channel of the store's schema.
+    /// The outbox `NOTIFY` channel of the store's schema.
     channel: String,
+    /// The configuration `NOTIFY` channel of the store's schema.
+    config_channel: String,
     /// This store instance's id, the first word of every payload it sends.
     node: String,
 }
@@ -196,6 +203,9 @@ pub struct PgStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
     hub: Arc<WakeHub>,
+    /// Signalled when another node changed a stream or subject (and after a lost `LISTEN`
+    /// connection); `None` without the `LISTEN` task.
+    config_hub: Option<Arc<WakeHub>>,
     notifier: Notifier,
     listener: Mutex<Option<JoinHandle<()>>>,
 }
@@ -220,19 +230,36 @@ impl PgStore {
         })?;
         let notifier = Notifier {
             channel: listen::channel_for_schema(&schema),
+            config_channel: listen::config_channel_for_schema(&schema),
             node: uuid::Uuid::new_v4().simple().to_string(),
         };
         let hub = WakeHub::new();
-        let listener = if options.listen {
+        let (listener, config_hub) = if options.listen {
+            let config_hub = WakeHub::new();
+            let routes = listen::Routes {
+                own_node: notifier.node.clone(),
+                routes: vec![
+                    listen::Route {
+                        channel: notifier.channel.clone(),
+                        hub: Arc::clone(&hub),
+                    },
+                    listen::Route {
+                        channel: notifier.config_channel.clone(),
+                        hub: Arc::clone(&config_hub),
+                    },
+                ],
+            };
             let connect = options.connect_options(url)?;
-            Some(listen::start(connect, notifier.clone(), Arc::clone(&hub)).await?)
+            let task = listen::start(connect, routes).await?;
+            (Some(task), Some(config_hub))
         } else {
-            None
+            (None, None)
         };
         Ok(Self {
             pool,
             clock,
             hub,
+            config_hub,
             notifier,
             listener: Mutex::new(listener),
         })
@@ -253,9 +280,15 @@ impl PgStore {
         &self.hub
     }
 
-    /// The `NOTIFY` channel this store sends and listens on.
+    /// The outbox `NOTIFY` channel this store sends and listens on (SETs to deliver).
     pub fn notify_channel(&self) -> &str {
         &self.notifier.channel
+    }
+
+    /// The configuration `NOTIFY` channel this store sends and listens on (streams and subjects
+    /// changed); see [`listen`].
+    pub fn config_channel(&self) -> &str {
+        &self.notifier.config_channel
     }
 
     fn now(&self) -> UnixMillis {
@@ -313,6 +346,21 @@ pub(crate) async fn notify_in(
     sqlx::query("SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p")
         .bind(&notifier.channel)
         .bind(payloads)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Announces that this transaction changed a stream or a subject, on `notifier`'s configuration
+/// channel; delivered to the other listening nodes when the transaction commits, never on
+/// rollback.
+pub(crate) async fn notify_config_in(
+    conn: &mut PgConnection,
+    notifier: &Notifier,
+) -> StoreResult<()> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(&notifier.config_channel)
+        .bind(listen::payload(&notifier.node, None))
         .execute(conn)
         .await?;
     Ok(())

@@ -305,6 +305,23 @@ pub trait TransmitterStore: Send + Sync + fmt::Debug {
     /// stream). Take it before looking for work, then [`WorkSubscription::wait`] if none.
     fn subscribe(&self, stream_id: Option<&StreamId>) -> WorkSubscription;
 
+    /// Registers for "streams or subjects changed elsewhere": the subscription is signalled
+    /// whenever another process sharing this database committed a change to a stream (create,
+    /// update, replace, delete, status) or a subject (add, remove), and whenever such changes
+    /// may have been missed (e.g. a lost connection). Nothing says which stream changed: a
+    /// holder of cached stream or subject data reloads all of it. Changes made through this
+    /// store instance are not signalled; its caller knows of them already.
+    ///
+    /// Take it before loading the data it guards, then [`WorkSubscription::wait`] in a loop
+    /// and reload after each signal, so a change committed in between is never missed.
+    ///
+    /// `None` (the default) when no other process can change the data, so nothing ever needs
+    /// signalling: one SQLite file serves one node. PostgreSQL returns a subscription
+    /// (`LISTEN`/`NOTIFY`, DESIGN §4) unless its `LISTEN` task is turned off.
+    fn config_changes(&self) -> Option<WorkSubscription> {
+        None
+    }
+
     /// Finishes pending writes and closes the database. Later calls fail with `Closed`.
     async fn close(&self);
 }

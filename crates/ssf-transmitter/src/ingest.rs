@@ -47,13 +47,17 @@ pub struct IngestSettings {
     pub max_batch: usize,
     /// Largest `POST /events` body in bytes (`413` beyond). Default 4 MiB.
     pub max_body_bytes: usize,
-    /// Stream records are re-read at least this often (changes made through this process's
-    /// management API apply at once, [`Matcher::invalidate`](crate::matching::Matcher::invalidate)).
-    /// Default 1 s.
+    /// Stream records are re-read at least this often. Changes made through this process's
+    /// management API apply at once ([`Matcher::invalidate`](crate::matching::Matcher::invalidate)),
+    /// and so do changes made through another node on the same PostgreSQL database (announced
+    /// with `NOTIFY`, [`Matcher::invalidate_all`](crate::matching::Matcher::invalidate_all));
+    /// the TTL is the safety net behind both. Default 1 s.
     #[serde(with = "ssf_http::duration_serde")]
     pub stream_cache_ttl: Duration,
-    /// The in-memory index of complex added/removed subjects is fully reloaded this often
-    /// (it is updated at once by this process's subject calls). Default 5 min.
+    /// The in-memory index of complex added/removed subjects is fully reloaded this often. It is
+    /// updated at once by this process's subject calls, and reloaded at once after another
+    /// node on the same PostgreSQL database changed a stream or subject; this period is the
+    /// safety net behind both. Default 5 min.
     #[serde(with = "ssf_http::duration_serde")]
     pub subject_index_reload: Duration,
 }

@@ -26,7 +26,18 @@
 //! after every Add/Remove Subject call [`Matcher::subject_changed`]; otherwise the change reaches
 //! the matcher only after the cache TTL (streams) or the index reload (complex subjects).
 //!
+//! **Other nodes**: several transmitter nodes on one PostgreSQL database (DESIGN §4) each have
+//! their own matcher. A change made through node A reaches node B's matcher at once: the store
+//! announces every committed stream or subject change to the other nodes
+//! ([`TransmitterStore::config_changes`], `LISTEN`/`NOTIFY`), and a background task started with
+//! the workers ([`crate::workers`]) calls [`Matcher::invalidate_all`] on each announcement, so
+//! B's next route reloads the stream records and the complex-subject index (issue 6: stream
+//! management and ingest work on any node). The TTL and the periodic reload remain as a safety
+//! net (e.g. a change whose announcement was lost while the listening connection was down is
+//! covered by the signal sent on reconnect, and anything else by the TTL).
+//!
 //! [`TransmitterStore::match_streams`]: ssf_store::TransmitterStore::match_streams
+//! [`TransmitterStore::config_changes`]: ssf_store::TransmitterStore::config_changes
 //! [`TransmitterStore::subject_entries`]: ssf_store::TransmitterStore::subject_entries
 
 mod target;
@@ -70,6 +81,8 @@ struct Streams {
 #[derive(Default)]
 struct ComplexIndex {
     loaded: Option<Instant>,
+    /// [`Matcher::complex_generation`] when the load started.
+    generation: u64,
     by_stream: HashMap<StreamId, Vec<(SubjectId, bool)>>,
 }
 
@@ -79,6 +92,8 @@ pub struct Matcher {
     streams: RwLock<Option<Arc<Streams>>>,
     complex: RwLock<ComplexIndex>,
     generation: AtomicU64,
+    /// Bumped by [`Matcher::invalidate_all`]: an index loaded before is stale.
+    complex_generation: AtomicU64,
     reload: tokio::sync::Mutex<()>,
 }
 
@@ -105,6 +120,15 @@ impl Matcher {
     /// stream records. Stream management calls this after every such change.
     pub fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Something about streams or subjects changed, nobody here knows what (another node changed
+    /// it, see the module doc): the next match reloads the stream records and the whole
+    /// complex-subject index. A reload already under way when this is called does not count.
+    pub fn invalidate_all(&self) {
+        // Before `generation`: a reload that sees the new `generation` sees this one too.
+        self.complex_generation.fetch_add(1, Ordering::SeqCst);
+        self.invalidate();
     }
 
     /// A subject was added (`included`) or removed on `stream_id`. Stream management calls this
@@ -197,14 +221,20 @@ impl Matcher {
             return Ok(Arc::clone(s));
         }
         let generation = self.generation.load(Ordering::SeqCst);
+        let complex_generation = self.complex_generation.load(Ordering::SeqCst);
         let targets = load_targets(state).await?;
-        let reload_index = read(&self.complex)
-            .loaded
-            .is_none_or(|at| at.elapsed() >= state.config.ingest.subject_index_reload);
+        let reload_index = {
+            let index = read(&self.complex);
+            index.generation != complex_generation
+                || index
+                    .loaded
+                    .is_none_or(|at| at.elapsed() >= state.config.ingest.subject_index_reload)
+        };
         if reload_index {
             let by_stream = load_complex(state, &targets).await?;
             *write(&self.complex) = ComplexIndex {
                 loaded: Some(Instant::now()),
+                generation: complex_generation,
                 by_stream,
             };
         }

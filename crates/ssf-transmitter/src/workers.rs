@@ -1,15 +1,21 @@
-//! The transmitter's background tasks: push workers, the lease reaper, the inactivity sweep and
-//! the outbox metrics sampler. [`Transmitter::start`] spawns them; they stop when
+//! The transmitter's background tasks: push workers, the lease reaper, the inactivity sweep,
+//! the outbox metrics sampler and, on a store shared with other nodes, the follower of their
+//! stream and subject changes. [`Transmitter::start`] spawns them; they stop when
 //! `state.shutdown` fires (push workers finish and record their current batch first).
 
 use std::time::Duration;
 
+use ssf_store::{Wake, WorkSubscription};
 use tokio::task::JoinHandle;
 
 use crate::{inactivity, metrics, push::worker::Pusher, state::AppState};
 
 /// How often the outbox gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The longest single wait of the configuration follower; it only bounds one `wait` call (the
+/// follower waits again), shutdown ends it at once.
+const CONFIG_WAIT: Duration = Duration::from_secs(3600);
 
 /// Starts the transmitter's background work.
 #[derive(Debug)]
@@ -24,8 +30,11 @@ pub struct Workers {
 }
 
 impl Transmitter {
-    /// Spawns `push.workers` push workers, the lease reaper, the inactivity sweep and the metrics
-    /// sampler on the current Tokio runtime. Fails if the push settings are unusable.
+    /// Spawns `push.workers` push workers, the lease reaper, the inactivity sweep, the metrics
+    /// sampler and, when the store reports other nodes' changes
+    /// ([`config_changes`](ssf_store::TransmitterStore::config_changes)), the task that drops the
+    /// matcher's caches on each of them, on the current Tokio runtime. Fails if the push settings
+    /// are unusable.
     pub fn start(state: &AppState) -> Result<Workers, String> {
         metrics::describe();
         let pusher = Pusher::new(state)?;
@@ -38,6 +47,10 @@ impl Transmitter {
         handles.push(tokio::spawn(reaper(state.clone())));
         handles.push(tokio::spawn(inactivity::run(state.clone())));
         handles.push(tokio::spawn(sampler(state.clone())));
+        // Subscribed before the caches warm up, so a change committed meanwhile is not missed.
+        if let Some(changes) = state.store.config_changes() {
+            handles.push(tokio::spawn(follow_config(state.clone(), changes)));
+        }
         let warm = state.clone();
         handles.push(tokio::spawn(async move {
             if let Err(e) = warm.matcher.warm(&warm).await {
@@ -81,6 +94,22 @@ async fn reaper(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sets = n, "expired leases returned to the queue"),
             Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+        }
+    }
+}
+
+/// Drops the matcher's stream cache and complex-subject index whenever another node changed a
+/// stream or a subject, so this node routes by the change at once (see [`crate::matching`]).
+async fn follow_config(state: AppState, mut changes: WorkSubscription) {
+    loop {
+        tokio::select! {
+            () = state.shutdown.cancelled() => break,
+            wake = changes.wait(CONFIG_WAIT) => {
+                if wake == Wake::Signalled {
+                    tracing::debug!("streams or subjects changed on another node; reloading caches");
+                    state.matcher.invalidate_all();
+                }
+            }
         }
     }
 }

@@ -1,13 +1,15 @@
 //! [`TransmitterStore`] for [`PgStore`]: every write is one transaction (run again if it lost a
 //! race, see [`transaction!`](super::transaction)); reads go straight to the pool. Wake-ups are
 //! sent with `NOTIFY` inside the transaction (other nodes) and to the local hub after commit.
+//! Every write that changes a stream or a subject also sends `NOTIFY` on the configuration
+//! channel ([`notify_config_in`]), for the other nodes' [`TransmitterStore::config_changes`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
 
-use super::{PgStore, notify_in, outbox, poll, records, streams, transaction};
+use super::{PgStore, notify_config_in, notify_in, outbox, poll, records, streams, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{
@@ -30,8 +32,11 @@ fn millis(d: Duration) -> i64 {
 impl TransmitterStore for PgStore {
     async fn create_stream(&self, stream: NewStream) -> StoreResult<StreamRecord> {
         let now = self.now();
-        transaction!(self.pool, |tx| streams::create(tx, stream.clone(), now)
-            .await)
+        transaction!(self.pool, |tx| {
+            let created = streams::create(tx, stream.clone(), now).await?;
+            notify_config_in(tx, &self.notifier).await?;
+            Ok(created)
+        })
     }
 
     async fn get_stream(
@@ -70,6 +75,7 @@ impl TransmitterStore for PgStore {
             if updated.is_some() {
                 // A method change may have released waiting SETs.
                 notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
+                notify_config_in(tx, &self.notifier).await?;
             }
             Ok(updated)
         })?;
@@ -93,6 +99,9 @@ impl TransmitterStore for PgStore {
             if matches!(changed, Some((_, true))) {
                 notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
             }
+            if changed.is_some() {
+                notify_config_in(tx, &self.notifier).await?;
+            }
             Ok(changed)
         })?;
         Ok(changed.map(|(change, released)| {
@@ -104,8 +113,13 @@ impl TransmitterStore for PgStore {
     }
 
     async fn delete_stream(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
-        transaction!(self.pool, |tx| streams::delete(tx, client_id, stream_id)
-            .await)
+        transaction!(self.pool, |tx| {
+            let deleted = streams::delete(tx, client_id, stream_id).await?;
+            if deleted {
+                notify_config_in(tx, &self.notifier).await?;
+            }
+            Ok(deleted)
+        })
     }
 
     async fn touch_activity(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
@@ -142,7 +156,11 @@ impl TransmitterStore for PgStore {
         let now = self.now();
         transaction!(self.pool, |tx| {
             let entry = (subject_key.to_owned(), subject.clone(), true, verified);
-            streams::upsert_subject(tx, client_id, stream_id, entry, now).await
+            let stored = streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
+            if stored {
+                notify_config_in(tx, &self.notifier).await?;
+            }
+            Ok(stored)
         })
     }
 
@@ -156,7 +174,11 @@ impl TransmitterStore for PgStore {
         let now = self.now();
         transaction!(self.pool, |tx| {
             let entry = (subject_key.to_owned(), subject.clone(), false, None);
-            streams::upsert_subject(tx, client_id, stream_id, entry, now).await
+            let stored = streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
+            if stored {
+                notify_config_in(tx, &self.notifier).await?;
+            }
+            Ok(stored)
         })
     }
 
@@ -344,6 +366,14 @@ impl TransmitterStore for PgStore {
 
     fn subscribe(&self, stream_id: Option<&StreamId>) -> WorkSubscription {
         self.hub.subscribe(stream_id)
+    }
+
+    /// Signalled for every stream or subject change another node commits on this schema, and
+    /// once after each lost `LISTEN` connection; `None` with [`PgOptions::listen`] off.
+    ///
+    /// [`PgOptions::listen`]: super::PgOptions::listen
+    fn config_changes(&self) -> Option<WorkSubscription> {
+        self.config_hub.as_ref().map(|hub| hub.subscribe(None))
     }
 
     async fn close(&self) {

@@ -28,7 +28,7 @@ mod batch;
 mod log;
 
 use self::batch::{CHUNK, apply_items, values_sql};
-use super::{Notifier, PgOptions, listen, transaction};
+use super::{PgOptions, listen, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
@@ -56,13 +56,22 @@ pub static RECEIVER_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     migrator
 });
 
+/// Where a receiver node announces its state writes, and how it recognises its own.
+#[derive(Debug, Clone)]
+pub(crate) struct StateNotifier {
+    /// The state channel of the store's schema.
+    channel: String,
+    /// This store instance's id, the payload of every notification it sends.
+    node: String,
+}
+
 /// A [`ReceiverStore`] in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PgReceiverStore {
     pool: PgPool,
     clock: Arc<dyn Clock>,
     /// Where this node announces its state writes, and its node id.
-    notifier: Notifier,
+    notifier: StateNotifier,
     /// Signalled by the `LISTEN` task when another node committed state writes.
     hub: Arc<WakeHub>,
     listener: Mutex<Option<JoinHandle<()>>>,
@@ -87,14 +96,21 @@ impl PgReceiverStore {
         let schema = schema.ok_or_else(|| {
             StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
         })?;
-        let notifier = Notifier {
+        let notifier = StateNotifier {
             channel: listen::schema_channel(STATE_CHANNEL, &schema),
             node: uuid::Uuid::new_v4().simple().to_string(),
         };
         let hub = WakeHub::new();
         let listener = if options.listen {
             let connect = options.connect_options(url)?;
-            Some(listen::start(connect, notifier.clone(), Arc::clone(&hub)).await?)
+            let routes = listen::Routes {
+                own_node: notifier.node.clone(),
+                routes: vec![listen::Route {
+                    channel: notifier.channel.clone(),
+                    hub: Arc::clone(&hub),
+                }],
+            };
+            Some(listen::start(connect, routes).await?)
         } else {
             None
         };

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod postgres;
+mod postgres_config;
 mod postgres_receiver;
 mod receiver;
 mod sqlite;

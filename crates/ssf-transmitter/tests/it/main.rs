@@ -1,5 +1,6 @@
 //! Integration tests of the transmitter: real HTTP on loopback, a real SQLite store in a temp
-//! dir, real keys. One module per area; checklist ids in test names.
+//! dir (a real PostgreSQL schema for the multi-node tests), real keys. One module per area;
+//! checklist ids in test names.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -10,6 +11,8 @@ mod fake_receiver;
 mod ingest;
 mod management;
 mod metadata;
+mod nodes;
 mod poll;
+mod postgres;
 mod push;
 mod support;

@@ -1,5 +1,6 @@
-//! The test harness: a real transmitter on `127.0.0.1:0` with a SQLite store in a temp dir, a
-//! generated signing key, OAuth clients with known secrets, and a `reqwest` client.
+//! The test harness: a real transmitter on `127.0.0.1:0` with a SQLite store in a temp dir (or
+//! the store a test gives, [`Builder::store`]), a generated signing key, OAuth clients with known
+//! secrets, and a `reqwest` client.
 //!
 //! ```ignore
 //! let server = TestServer::start().await;                       // defaults
@@ -17,7 +18,7 @@ use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{Value, json};
 use ssf_http::ClientConfig;
 use ssf_jose::{Algorithm, KeyPair, KeyStore, MemoryKeyStore, SetSigner, SigningKey};
-use ssf_store::SqliteStore;
+use ssf_store::{SqliteStore, TransmitterStore};
 use ssf_transmitter::{
     AppState, TransmitterConfig,
     auth::{ClientSettings, ExternalIssuerSettings, Scope, hash_secret, issue_access_token, jwt},
@@ -75,6 +76,7 @@ pub struct Builder {
     alg: Algorithm,
     workers: bool,
     configure: Vec<Configure>,
+    store: Option<Arc<dyn TransmitterStore>>,
 }
 
 impl Builder {
@@ -109,6 +111,12 @@ impl Builder {
         self
     }
 
+    /// Use `store` (e.g. a `PgStore` shared with other nodes) instead of a fresh SQLite file.
+    pub fn store(mut self, store: Arc<dyn TransmitterStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
     /// Changes the configuration before the server starts.
     pub fn configure(mut self, f: impl FnOnce(&mut TransmitterConfig) + Send + 'static) -> Self {
         self.configure.push(Box::new(f));
@@ -137,14 +145,19 @@ impl Builder {
             f(&mut config);
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open_path(dir.path().join("transmitter.db"), clock.clone())
-            .await
-            .expect("open store");
+        let store: Arc<dyn TransmitterStore> = match self.store {
+            Some(store) => store,
+            None => Arc::new(
+                SqliteStore::open_path(dir.path().join("transmitter.db"), clock.clone())
+                    .await
+                    .expect("open store"),
+            ),
+        };
         let key = KeyPair::generate(self.alg, Some(KeyId::new("key-1"))).expect("key");
         let keys = Arc::new(MemoryKeyStore::with_current(clock.clone(), key));
         let signer = SetSigner::new(keys.clone());
         let shutdown = CancellationToken::new();
-        let state = AppState::new(config, Arc::new(store), signer, clock, shutdown.clone());
+        let state = AppState::new(config, store, signer, clock, shutdown.clone());
         let workers = self
             .workers
             .then(|| ssf_transmitter::workers::Transmitter::start(&state).expect("start workers"));
@@ -201,6 +214,7 @@ impl TestServer {
             alg: Algorithm::Rs256,
             workers: false,
             configure: Vec::new(),
+            store: None,
         }
     }
 

@@ -10,7 +10,6 @@ use ssf_types::{StreamId, UnixMillis};
 use crate::{
     error::StoreResult,
     model::NewAuditEntry,
-    postgres::Notifier,
     receiver::{ApplyItem, ApplyResult, StateWrite, StreamControl},
 };
 
@@ -45,7 +44,7 @@ pub(super) async fn apply_items(
     conn: &mut PgConnection,
     items: &[ApplyItem],
     now: UnixMillis,
-    notifier: &Notifier,
+    notifier: &super::StateNotifier,
 ) -> StoreResult<Vec<ApplyResult>> {
     // Only the first occurrence of a key in the batch may be applied.
     let mut keys = BTreeSet::new();

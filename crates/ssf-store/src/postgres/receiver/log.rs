@@ -14,7 +14,6 @@ use ssf_types::UnixMillis;
 use super::batch::{CHUNK, values_sql};
 use crate::{
     error::{StoreError, StoreResult},
-    postgres::Notifier,
     receiver::{StateChanges, StateWrite},
 };
 
@@ -26,7 +25,7 @@ const ORDER_LOCK: &str =
 /// commit. Call last in the transaction: the lock it takes is held until the commit.
 pub(super) async fn append(
     conn: &mut PgConnection,
-    notifier: &Notifier,
+    notifier: &super::StateNotifier,
     writes: &[&StateWrite],
     now: UnixMillis,
 ) -> StoreResult<()> {
