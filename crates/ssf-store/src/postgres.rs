@@ -31,18 +31,13 @@ pub mod receiver;
 mod records;
 mod streams;
 
-use std::{
-    str::FromStr,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     PgConnection, PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use ssf_types::{Clock, StreamId, UnixMillis};
-use tokio::task::JoinHandle;
 
 use crate::{
     error::{StoreError, StoreResult},
@@ -207,7 +202,7 @@ pub struct PgStore {
     /// connection); `None` without the `LISTEN` task.
     config_hub: Option<Arc<WakeHub>>,
     notifier: Notifier,
-    listener: Mutex<Option<JoinHandle<()>>>,
+    listener: listen::Listener,
 }
 
 impl PgStore {
@@ -222,12 +217,7 @@ impl PgStore {
         if options.run_migrations {
             migrate(&pool).await?;
         }
-        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(&pool)
-            .await?;
-        let schema = schema.ok_or_else(|| {
-            StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
-        })?;
+        let schema = current_schema(&pool).await?;
         let notifier = Notifier {
             channel: listen::channel_for_schema(&schema),
             config_channel: listen::config_channel_for_schema(&schema),
@@ -250,10 +240,10 @@ impl PgStore {
                 ],
             };
             let connect = options.connect_options(url)?;
-            let task = listen::start(connect, routes).await?;
-            (Some(task), Some(config_hub))
+            let listener = listen::Listener::start(connect, routes).await?;
+            (listener, Some(config_hub))
         } else {
-            (None, None)
+            (listen::Listener::default(), None)
         };
         Ok(Self {
             pool,
@@ -261,7 +251,7 @@ impl PgStore {
             hub,
             config_hub,
             notifier,
-            listener: Mutex::new(listener),
+            listener,
         })
     }
 
@@ -303,21 +293,18 @@ impl PgStore {
     }
 
     fn stop_listener(&self) {
-        let task = self
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-        }
+        self.listener.stop();
     }
 }
 
-impl Drop for PgStore {
-    fn drop(&mut self) {
-        self.stop_listener();
-    }
+/// The schema the pool's connections use (the first existing one of the `search_path`).
+pub(crate) async fn current_schema(pool: &PgPool) -> StoreResult<String> {
+    let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(pool)
+        .await?;
+    schema.ok_or_else(|| {
+        StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
+    })
 }
 
 /// Applies the transmitter migrations on `pool` (what `ssf migrate` runs). Several nodes starting

@@ -312,7 +312,7 @@ async fn a_node_dying_mid_way_loses_nothing() {
     let Db::Postgres(schema) = &a.db else {
         unreachable!("two nodes are on PostgreSQL")
     };
-    terminate_turn_holder(&schema.name).await;
+    terminate_turn_holder(schema.name()).await;
     turn.end().await;
     let a = a.restart().await;
     // The dead connection took the lock with it: B takes over.

@@ -111,6 +111,13 @@ pub struct TestSchema {
 }
 
 impl TestSchema {
+    /// The server URL with this schema as the search path (PostgreSQL's `options` parameter),
+    /// for code that takes a database location rather than [`PgOptions`].
+    pub fn location(&self) -> String {
+        let sep = if self.url.contains('?') { '&' } else { '?' };
+        format!("{}{sep}options=-c%20search_path%3D{}", self.url, self.name)
+    }
+
     /// Store options with this schema as the search path (4 connections).
     pub fn options(&self) -> PgOptions {
         PgOptions {

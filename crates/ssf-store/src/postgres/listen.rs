@@ -135,6 +135,43 @@ fn wake(hub: &WakeHub, own_node: &str, payload: &str) {
     }
 }
 
+/// The running `LISTEN` task of a store (or none): aborted on [`stop`](Self::stop) and on drop.
+#[derive(Debug, Default)]
+pub(crate) struct Listener(std::sync::Mutex<Option<JoinHandle<()>>>);
+
+impl Listener {
+    /// Starts the task on `connect` for `routes` (see [`start`]).
+    pub(crate) async fn start(connect: PgConnectOptions, routes: Routes) -> StoreResult<Self> {
+        Ok(Self(std::sync::Mutex::new(Some(
+            start(connect, routes).await?,
+        ))))
+    }
+
+    /// Whether the task runs (it was started and not stopped).
+    pub(crate) fn is_running(&self) -> bool {
+        self.lock().is_some()
+    }
+
+    /// Stops the task; later calls do nothing.
+    pub(crate) fn stop(&self) {
+        if let Some(task) = self.lock().take() {
+            task.abort();
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// Opens the listening connection (failing if it cannot), listens on every route's channel and
 /// spawns the task that serves them.
 pub(crate) async fn start(

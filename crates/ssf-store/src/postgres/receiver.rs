@@ -15,20 +15,19 @@
 
 use std::{
     collections::BTreeSet,
-    sync::{Arc, LazyLock, Mutex, PoisonError},
+    sync::{Arc, LazyLock},
 };
 
 use async_trait::async_trait;
 use sqlx::{AssertSqlSafe, PgPool, migrate::Migrator};
 use ssf_types::{Clock, StreamId, UnixMillis};
-use tokio::task::JoinHandle;
 
 mod audit;
 mod batch;
 mod log;
 
 use self::batch::{CHUNK, apply_items, values_sql};
-use super::{PgOptions, listen, transaction};
+use super::{PgOptions, current_schema, listen, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
@@ -74,7 +73,7 @@ pub struct PgReceiverStore {
     notifier: StateNotifier,
     /// Signalled by the `LISTEN` task when another node committed state writes.
     hub: Arc<WakeHub>,
-    listener: Mutex<Option<JoinHandle<()>>>,
+    listener: listen::Listener,
 }
 
 impl PgReceiverStore {
@@ -90,12 +89,7 @@ impl PgReceiverStore {
         if options.run_migrations {
             migrate(&pool).await?;
         }
-        let schema: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
-            .fetch_one(&pool)
-            .await?;
-        let schema = schema.ok_or_else(|| {
-            StoreError::InvalidArgument("the search_path names no existing schema".to_owned())
-        })?;
+        let schema = current_schema(&pool).await?;
         let notifier = StateNotifier {
             channel: listen::schema_channel(STATE_CHANNEL, &schema),
             node: uuid::Uuid::new_v4().simple().to_string(),
@@ -110,33 +104,22 @@ impl PgReceiverStore {
                     hub: Arc::clone(&hub),
                 }],
             };
-            Some(listen::start(connect, routes).await?)
+            listen::Listener::start(connect, routes).await?
         } else {
-            None
+            listen::Listener::default()
         };
         Ok(Self {
             pool,
             clock,
             notifier,
             hub,
-            listener: Mutex::new(listener),
+            listener,
         })
     }
 
     /// The `NOTIFY` channel this store announces state writes on.
     pub fn state_channel(&self) -> &str {
         &self.notifier.channel
-    }
-
-    fn stop_listener(&self) {
-        let task = self
-            .listener
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        if let Some(task) = task {
-            task.abort();
-        }
     }
 
     /// Connects with default options.
@@ -322,9 +305,7 @@ impl ReceiverStore for PgReceiverStore {
     }
 
     fn state_change_signal(&self) -> Option<WorkSubscription> {
-        self.lock_listener()
-            .is_some()
-            .then(|| self.hub.subscribe(None))
+        self.listener.is_running().then(|| self.hub.subscribe(None))
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
@@ -489,20 +470,8 @@ impl ReceiverStore for PgReceiverStore {
     }
 
     async fn close(&self) {
-        self.stop_listener();
+        self.listener.stop();
         self.pool.close().await;
-    }
-}
-
-impl PgReceiverStore {
-    fn lock_listener(&self) -> std::sync::MutexGuard<'_, Option<JoinHandle<()>>> {
-        self.listener.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-impl Drop for PgReceiverStore {
-    fn drop(&mut self) {
-        self.stop_listener();
     }
 }
 
