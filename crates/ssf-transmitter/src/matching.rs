@@ -92,7 +92,8 @@ pub struct Matcher {
     streams: RwLock<Option<Arc<Streams>>>,
     complex: RwLock<ComplexIndex>,
     generation: AtomicU64,
-    /// Bumped by [`Matcher::invalidate_all`]: an index loaded before is stale.
+    /// Bumped by [`Matcher::invalidate_all`] and [`Matcher::subject_changed`]: an index whose
+    /// load started before is stale.
     complex_generation: AtomicU64,
     reload: tokio::sync::Mutex<()>,
 }
@@ -142,6 +143,13 @@ impl Matcher {
         match list.iter_mut().find(|(s, _)| s == subject) {
             Some(entry) => entry.1 = included,
             None => list.push((subject.clone(), included)),
+        }
+        // A reload running now may have read the subjects before this change was stored, and
+        // would overwrite the index updated here: bumping the generation makes what it stores
+        // stale. The index updated in place stays current if it was.
+        let before = self.complex_generation.fetch_add(1, Ordering::SeqCst);
+        if index.generation == before {
+            index.generation = before + 1;
         }
     }
 
@@ -370,4 +378,42 @@ async fn load_complex(
         }
     }
     Ok(by_stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complex() -> SubjectId {
+        SubjectId::from_json(
+            &serde_json::json!({"format": "complex",
+                "user": {"format": "email", "email": "a@example.com"},
+                "device": {"format": "opaque", "id": "d1"}}),
+            ParseMode::Strict,
+        )
+        .unwrap()
+    }
+
+    /// A local Add Subject keeps a current index current (no reload on the next route), but
+    /// makes an index whose load started before it stale (the load may have missed it).
+    #[test]
+    fn a_local_subject_change_invalidates_only_a_reload_in_flight() {
+        let matcher = Matcher::default();
+        let stream = StreamId::new("s1");
+        let current = matcher.complex_generation.load(Ordering::SeqCst);
+        assert_eq!(read(&matcher.complex).generation, current);
+        matcher.subject_changed(&stream, &complex(), true);
+        let after = matcher.complex_generation.load(Ordering::SeqCst);
+        assert_eq!(read(&matcher.complex).generation, after, "still current");
+        assert_eq!(read(&matcher.complex).by_stream[&stream].len(), 1);
+
+        // A reload captured the generation, then the change happened during its load.
+        let captured = matcher.complex_generation.load(Ordering::SeqCst);
+        matcher.subject_changed(&stream, &complex(), false);
+        assert_ne!(
+            matcher.complex_generation.load(Ordering::SeqCst),
+            captured,
+            "what that reload stores is stale"
+        );
+    }
 }
