@@ -10,6 +10,7 @@ mod multinode_migrate;
 mod multinode_poll;
 mod multinode_push;
 mod multinode_receivers;
+mod multinode_receivers_kill;
 mod multinode_restart;
 mod serve;
 mod serve_enforce;
