@@ -43,12 +43,12 @@ impl fmt::Display for Failure {
     }
 }
 
-impl From<ssf_receiver::ClientError> for Failure {
+impl From<ssf_receiver::ReceiverError> for Failure {
     /// A transmitter's 4xx answer is a refusal (exit 1), with the HTTP status and its error
     /// body; bad settings or requests are usage errors (exit 2); the rest could not complete
     /// (exit 3).
-    fn from(e: ssf_receiver::ClientError) -> Self {
-        use ssf_receiver::ClientError as E;
+    fn from(e: ssf_receiver::ReceiverError) -> Self {
+        use ssf_receiver::ReceiverError as E;
         let text = match &e {
             E::Transmitter { body, .. } if !body.is_empty() => format!("{e}\n{body}"),
             _ => e.to_string(),

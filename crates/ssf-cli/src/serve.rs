@@ -1,7 +1,7 @@
 //! `ssf serve`: runs the roles of the configuration (transmitter, receiver with enforcement,
 //! ticket bridge) on one listener until SIGINT or SIGTERM.
 //!
-//! - [`config`]: the TOML file, unknown keys refused; [`env`]: `SSF_*` overrides.
+//! - [`config`]: the TOML file, unknown keys refused; [`env`](mod@env): `SSF_*` overrides.
 //! - [`roles`]: one function per role, and the shared application (`/healthz`, `/metrics`).
 //! - [`credentials`]: development OAuth clients on first start; [`stores`]: the databases.
 //! - [`telemetry`]: logs and the Prometheus recorder; [`tls`]: native TLS.

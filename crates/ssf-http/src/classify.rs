@@ -66,7 +66,7 @@ pub enum PermanentReason {
     /// RFC 8935 §2.3 `{"err", "description"}` to log ([RFC 8935 §2.3](https://www.rfc-editor.org/rfc/rfc8935#section-2.3)).
     BadRequest,
     /// Another `4xx` (404, 405, 410, 413, 415, ...): the request will not get better by repeating.
-    ClientError(StatusCode),
+    ReceiverError(StatusCode),
     /// A `3xx`: redirects are never followed (PUSH-18).
     Redirect(StatusCode),
     /// A `2xx` other than 202 while only 202 counts (PUSH-18). The receiver may well have
@@ -88,7 +88,7 @@ impl fmt::Display for PermanentReason {
             Self::BadRequest => f.write_str(
                 "receiver answered 400 Bad Request: it rejected the SET (see its `err`)",
             ),
-            Self::ClientError(status) => write!(f, "receiver answered {status}"),
+            Self::ReceiverError(status) => write!(f, "receiver answered {status}"),
             Self::Redirect(status) => write!(
                 f,
                 "receiver answered {status} (a redirect); redirects are never followed for \
@@ -150,7 +150,7 @@ impl fmt::Display for RetryReason {
 /// | 400 | permanent, [`PermanentReason::BadRequest`] |
 /// | 401, 403 | [`Outcome::Unauthorized`] |
 /// | 408, 429 | retryable |
-/// | other 4xx | permanent, [`PermanentReason::ClientError`] |
+/// | other 4xx | permanent, [`PermanentReason::ReceiverError`] |
 /// | 5xx | retryable |
 /// | 1xx, 600+ | permanent, [`PermanentReason::UnexpectedStatus`] |
 pub fn classify_status(status: StatusCode, policy: SuccessPolicy) -> Outcome {
@@ -164,7 +164,7 @@ pub fn classify_status(status: StatusCode, policy: SuccessPolicy) -> Outcome {
         401 | 403 => Outcome::Unauthorized(status),
         408 => Outcome::Retryable(RetryReason::RequestTimeout),
         429 => Outcome::Retryable(RetryReason::TooManyRequests),
-        402..=499 => Outcome::Permanent(PermanentReason::ClientError(status)),
+        402..=499 => Outcome::Permanent(PermanentReason::ReceiverError(status)),
         500..=599 => Outcome::Retryable(RetryReason::ServerError(status)),
         _ => Outcome::Permanent(PermanentReason::UnexpectedStatus(status)),
     }
@@ -219,14 +219,14 @@ mod tests {
             (400, Permanent(PermanentReason::BadRequest)),
             (401, Unauthorized(s(401))),
             (403, Unauthorized(s(403))),
-            (404, Permanent(PermanentReason::ClientError(s(404)))),
-            (405, Permanent(PermanentReason::ClientError(s(405)))),
+            (404, Permanent(PermanentReason::ReceiverError(s(404)))),
+            (405, Permanent(PermanentReason::ReceiverError(s(405)))),
             (408, Retryable(RetryReason::RequestTimeout)),
-            (410, Permanent(PermanentReason::ClientError(s(410)))),
-            (413, Permanent(PermanentReason::ClientError(s(413)))),
-            (415, Permanent(PermanentReason::ClientError(s(415)))),
+            (410, Permanent(PermanentReason::ReceiverError(s(410)))),
+            (413, Permanent(PermanentReason::ReceiverError(s(413)))),
+            (415, Permanent(PermanentReason::ReceiverError(s(415)))),
             (429, Retryable(RetryReason::TooManyRequests)),
-            (499, Permanent(PermanentReason::ClientError(s(499)))),
+            (499, Permanent(PermanentReason::ReceiverError(s(499)))),
             (500, Retryable(RetryReason::ServerError(s(500)))),
             (502, Retryable(RetryReason::ServerError(s(502)))),
             (503, Retryable(RetryReason::ServerError(s(503)))),

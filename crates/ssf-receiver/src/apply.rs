@@ -14,7 +14,7 @@
 //!    (`iss`, `jti`, `received_at`), every state write, audit entries, stream-status and
 //!    verification bookkeeping;
 //! 4. only then answers each caller. If the transaction fails, every caller gets an
-//!    [`ApplyError`] (push answers `503`, the poller does not acknowledge), so the transmitter
+//!    [`ReceiverError`] (push answers `503`, the poller does not acknowledge), so the transmitter
 //!    delivers again and nothing is half-applied.
 //!
 //! Crash safety follows: a SET is acknowledged only after its commit, so a crash before the
@@ -30,7 +30,7 @@
 //! holds); discarded SETs get `set.discarded`. Duplicates get none. Audit rows are kept for
 //! [`ApplyOptions::audit_retention`] (default 90 days), purged apart from the (`iss`, `jti`)
 //! pairs (decision D-RX-04); query them with
-//! [`ReceiverStore::query_audit`](ssf_store::receiver::ReceiverStore::query_audit).
+//! [`ReceiverStore::query_audit`].
 //!
 //! Several nodes: receiver nodes sharing one PostgreSQL share the dedupe set and the stored
 //! state, and each node's task also applies to its handler's memory the writes the other nodes
@@ -56,6 +56,7 @@ use tokio::{
 };
 
 use crate::{
+    error::ReceiverError,
     handler::{EventHandler, ReceivedSet},
     metrics,
 };
@@ -107,21 +108,9 @@ pub enum ApplyOutcome {
     Duplicate,
 }
 
-/// Why an accepted SET could not be recorded; the transmitter must deliver it again.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ApplyError {
-    /// The store failed; nothing of the SET's batch was stored.
-    #[error("storage unavailable: {0}")]
-    Storage(String),
-    /// The apply task has stopped.
-    #[error("the receiver is shutting down")]
-    Closed,
-}
-
 pub(crate) struct Job {
     set: Box<ReceivedSet>,
-    reply: oneshot::Sender<Result<ApplyOutcome, ApplyError>>,
+    reply: oneshot::Sender<Result<ApplyOutcome, ReceiverError>>,
     queued: tokio::time::Instant,
 }
 
@@ -160,12 +149,12 @@ impl Applier {
         handler: Arc<dyn EventHandler>,
         clock: Arc<dyn Clock>,
         options: ApplyOptions,
-    ) -> Result<Self, ApplyError> {
+    ) -> Result<Self, ReceiverError> {
         let mut state = task::Task::new(Arc::clone(&store), handler, options.follow_interval);
         let rows = state
             .load()
             .await
-            .map_err(|e| ApplyError::Storage(e.to_string()))?;
+            .map_err(|e| ReceiverError::NotRecorded(e.to_string()))?;
         tracing::info!(rows, "receiver state loaded");
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let task = tokio::spawn(task::run(rx, state, options.max_batch.max(1)));
@@ -177,7 +166,7 @@ impl Applier {
         let has_log = store
             .state_log_head()
             .await
-            .map_err(|e| ApplyError::Storage(e.to_string()))?
+            .map_err(|e| ReceiverError::NotRecorded(e.to_string()))?
             .is_some();
         let purge = options.purge_interval.map(|every| {
             tokio::spawn(purge_loop(
@@ -200,26 +189,29 @@ impl Applier {
 
     /// Records `set` (and acts on it) unless its (`iss`, `jti`) is already recorded; returns once
     /// the outcome is durable.
-    pub async fn apply(&self, set: ReceivedSet) -> Result<ApplyOutcome, ApplyError> {
+    pub async fn apply(&self, set: ReceivedSet) -> Result<ApplyOutcome, ReceiverError> {
         let queue = self
             .queue
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
-            .ok_or(ApplyError::Closed)?;
+            .ok_or(ReceiverError::Cancelled)?;
         let (reply, answer) = oneshot::channel();
         let job = Job {
             set: Box::new(set),
             reply,
             queued: tokio::time::Instant::now(),
         };
-        queue.send(job).await.map_err(|_| ApplyError::Closed)?;
-        answer.await.map_err(|_| ApplyError::Closed)?
+        queue
+            .send(job)
+            .await
+            .map_err(|_| ReceiverError::Cancelled)?;
+        answer.await.map_err(|_| ReceiverError::Cancelled)?
     }
 
     /// Forgets (`iss`, `jti`) pairs older than the retention, and audit rows older than the
     /// audit retention, now; returns how many pairs.
-    pub async fn purge_now(&self) -> Result<u64, ApplyError> {
+    pub async fn purge_now(&self) -> Result<u64, ReceiverError> {
         purge_once(self.store.as_ref(), self.clock.as_ref(), self.retention).await
     }
 
@@ -261,15 +253,15 @@ fn cutoff(clock: &dyn Clock, keep: Duration) -> ssf_types::UnixMillis {
     clock.now().plus_millis(-ms)
 }
 
-fn storage(e: ssf_store::StoreError) -> ApplyError {
-    ApplyError::Storage(e.to_string())
+fn storage(e: ssf_store::StoreError) -> ReceiverError {
+    ReceiverError::NotRecorded(e.to_string())
 }
 
 async fn purge_once(
     store: &dyn ReceiverStore,
     clock: &dyn Clock,
     retention: Retention,
-) -> Result<u64, ApplyError> {
+) -> Result<u64, ReceiverError> {
     purge_state_log(store, clock, retention).await?;
     let removed = store
         .purge_seen(cutoff(clock, retention.seen))
@@ -297,7 +289,7 @@ async fn purge_state_log(
     store: &dyn ReceiverStore,
     clock: &dyn Clock,
     retention: Retention,
-) -> Result<u64, ApplyError> {
+) -> Result<u64, ReceiverError> {
     let removed = store
         .purge_state_log(cutoff(clock, retention.state_log))
         .await

@@ -37,7 +37,7 @@ use ssf_jose::Algorithm;
 use ssf_types::{DiscoveryFlavor, EventTypeUri, ParseMode, discovery_url};
 use url::Url;
 
-use crate::client_error::ClientError;
+use crate::error::ReceiverError;
 
 /// The path under [`ReceiverConfig::public_base_url`] where push endpoints live; the last
 /// segment is the peer's [`PeerConfig::name`].
@@ -79,12 +79,12 @@ impl Default for ReceiverConfig {
 impl ReceiverConfig {
     /// Checks what serde cannot: unique, URL-safe peer names; issuers that make a discovery URL;
     /// a public base URL for push peers; known algorithms; sane poll and JWKS bounds.
-    pub fn validate(&self) -> Result<(), ClientError> {
+    pub fn validate(&self) -> Result<(), ReceiverError> {
         if let Some(base) = &self.public_base_url {
             let url = Url::parse(base)
-                .map_err(|e| ClientError::config("receiver.public_base_url", e.to_string()))?;
+                .map_err(|e| ReceiverError::config("receiver.public_base_url", e.to_string()))?;
             if !matches!(url.scheme(), "https" | "http") || url.query().is_some() {
-                return Err(ClientError::config(
+                return Err(ReceiverError::config(
                     "receiver.public_base_url",
                     "must be an http(s) URL without a query",
                 ));
@@ -96,10 +96,10 @@ impl ReceiverConfig {
             let at = |field: &str| format!("receiver.transmitters[{i}].{field}");
             peer.validate(&at)?;
             if !names.insert(peer.name.as_str()) {
-                return Err(ClientError::config(at("name"), "is used twice"));
+                return Err(ReceiverError::config(at("name"), "is used twice"));
             }
             if peer.delivery == DeliveryMode::Push && self.public_base_url.is_none() {
-                return Err(ClientError::config(
+                return Err(ReceiverError::config(
                     "receiver.public_base_url",
                     format!("is required for push delivery (peer `{}`)", peer.name),
                 ));
@@ -109,9 +109,9 @@ impl ReceiverConfig {
     }
 
     /// The push endpoint URL of the peer called `name`: `{public_base_url}/ssf/push/{name}`.
-    pub fn push_url(&self, name: &str) -> Result<String, ClientError> {
+    pub fn push_url(&self, name: &str) -> Result<String, ReceiverError> {
         let base = self.public_base_url.as_deref().ok_or_else(|| {
-            ClientError::config("receiver.public_base_url", "is required for push delivery")
+            ReceiverError::config("receiver.public_base_url", "is required for push delivery")
         })?;
         Ok(format!(
             "{}{PUSH_PATH_PREFIX}{name}",
@@ -223,7 +223,7 @@ impl PeerConfig {
         }
     }
 
-    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), ClientError> {
+    fn validate(&self, at: &dyn Fn(&str) -> String) -> Result<(), ReceiverError> {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 64
             && self
@@ -231,24 +231,24 @@ impl PeerConfig {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
         if !name_ok {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 at("name"),
                 "use 1 to 64 letters, digits, `-`, `_` or `.`",
             ));
         }
         discovery_url(&self.issuer, DiscoveryFlavor::Ssf)
-            .map_err(|e| ClientError::config(at("issuer"), e.to_string()))?;
+            .map_err(|e| ReceiverError::config(at("issuer"), e.to_string()))?;
         if self.algorithms.is_empty() {
-            return Err(ClientError::config(at("algorithms"), "is empty"));
+            return Err(ReceiverError::config(at("algorithms"), "is empty"));
         }
         if let Some(unknown) = self.algorithms.iter().find(|a| !a.is_known()) {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 at("algorithms"),
                 format!("`{unknown}` is not supported"),
             ));
         }
         if let Some(e) = self.events.iter().find(|e| e.as_str().is_empty()) {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 at("events"),
                 format!("holds an empty URI {e:?}"),
             ));
@@ -259,7 +259,7 @@ impl PeerConfig {
         } = &self.auth
         {
             Url::parse(url)
-                .map_err(|e| ClientError::config(at("auth.token_endpoint"), e.to_string()))?;
+                .map_err(|e| ReceiverError::config(at("auth.token_endpoint"), e.to_string()))?;
         }
         self.poll.validate(&at("poll"))
     }
@@ -360,21 +360,21 @@ impl Default for PollSettings {
 }
 
 impl PollSettings {
-    fn validate(&self, at: &str) -> Result<(), ClientError> {
+    fn validate(&self, at: &str) -> Result<(), ReceiverError> {
         if self.max_events == 0 {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 format!("{at}.max_events"),
                 "must be at least 1",
             ));
         }
         if self.long_poll_timeout.is_zero() {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 format!("{at}.long_poll_timeout"),
                 "must be positive",
             ));
         }
         if self.retry.delays.is_empty() || self.retry.jitter_percent > 100 {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 format!("{at}.retry"),
                 "needs at least one delay and a jitter of at most 100 %",
             ));
@@ -423,15 +423,15 @@ impl Default for JwksSettings {
 }
 
 impl JwksSettings {
-    fn validate(&self) -> Result<(), ClientError> {
+    fn validate(&self) -> Result<(), ReceiverError> {
         if self.min_ttl > self.max_ttl {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 "receiver.jwks.min_ttl",
                 "is longer than max_ttl",
             ));
         }
         if self.max_bytes == 0 {
-            return Err(ClientError::config(
+            return Err(ReceiverError::config(
                 "receiver.jwks.max_bytes",
                 "must be positive",
             ));

@@ -19,7 +19,7 @@ use ssf_types::{
 };
 
 use crate::{
-    client_error::ClientError,
+    error::ReceiverError,
     wire::{ACCEPT_JSON, MAX_JSON_BODY, parse_url, read_json},
 };
 
@@ -40,14 +40,14 @@ pub struct Discovered {
 /// - The issuer must be `https` (SSF-META-06) unless `http` allows plain http (dev only).
 /// - `legacy` enables the `sse-`/`risc-configuration` fallbacks on `404` and the legacy parse
 ///   mode.
-/// - A document whose `issuer` differs is refused with [`ClientError::IssuerMismatch`]
+/// - A document whose `issuer` differs is refused with [`ReceiverError::IssuerMismatch`]
 ///   (SSF-META-07; CONF `OIDSSFCheckTransmitterMetadataIssuer`); one that breaks a value rule
-///   with [`ClientError::InvalidMetadata`] (SSF-META-25).
+///   with [`ReceiverError::InvalidMetadata`] (SSF-META-25).
 pub async fn discover(
     http: &GuardedClient,
     issuer: &str,
     legacy: bool,
-) -> Result<Discovered, ClientError> {
+) -> Result<Discovered, ReceiverError> {
     require_https(http, issuer, "issuer")?;
     let expected = Issuer::new(issuer);
     let mode = if legacy {
@@ -67,7 +67,7 @@ pub async fn discover(
     let mut last_not_found = None;
     for &flavor in flavors {
         let url = discovery_url(issuer, flavor)
-            .map_err(|e| ClientError::config("issuer", e.to_string()))?;
+            .map_err(|e| ReceiverError::config("issuer", e.to_string()))?;
         let url = parse_url(&url, "discovery")?;
         let response = http
             .get(url.clone())?
@@ -81,14 +81,14 @@ pub async fn discover(
             continue;
         }
         if status != StatusCode::OK {
-            return Err(ClientError::DiscoveryFailed {
+            return Err(ReceiverError::DiscoveryFailed {
                 url: url.to_string(),
                 status: status.as_u16(),
             });
         }
         let body = read_json(response, MAX_JSON_BODY, "discovery").await?;
         let metadata = TransmitterMetadata::from_json(&body, mode)
-            .map_err(|e| ClientError::InvalidMetadata(e.to_string()))?;
+            .map_err(|e| ReceiverError::InvalidMetadata(e.to_string()))?;
         check_metadata(&metadata, &expected, http.config().allow_http)?;
         if flavor != DiscoveryFlavor::Ssf {
             tracing::warn!(%url, "transmitter found at a legacy discovery path");
@@ -99,7 +99,7 @@ pub async fn discover(
             flavor,
         });
     }
-    Err(ClientError::DiscoveryFailed {
+    Err(ReceiverError::DiscoveryFailed {
         url: last_not_found.map(|u| u.to_string()).unwrap_or_default(),
         status: 404,
     })
@@ -112,9 +112,9 @@ pub fn check_metadata(
     metadata: &TransmitterMetadata,
     expected: &Issuer,
     allow_http: bool,
-) -> Result<(), ClientError> {
+) -> Result<(), ReceiverError> {
     if metadata.check_issuer(expected).is_err() {
-        return Err(ClientError::IssuerMismatch {
+        return Err(ReceiverError::IssuerMismatch {
             document: "ssf-configuration",
             found: metadata.issuer.as_str().to_owned(),
         });
@@ -124,7 +124,7 @@ pub fn check_metadata(
     } else {
         metadata.validate()
     };
-    result.map_err(|e: BodyError| ClientError::InvalidMetadata(e.to_string()))
+    result.map_err(|e: BodyError| ReceiverError::InvalidMetadata(e.to_string()))
 }
 
 /// A copy whose `http://` URLs read `https://`, so the remaining rules still apply in dev mode.
@@ -158,12 +158,12 @@ pub(crate) fn require_https(
     http: &GuardedClient,
     value: &str,
     what: &'static str,
-) -> Result<(), ClientError> {
+) -> Result<(), ReceiverError> {
     let url = parse_url(value, what)?;
     match url.scheme() {
         "https" => Ok(()),
         "http" if http.config().allow_http => Ok(()),
-        _ => Err(ClientError::InvalidUrl {
+        _ => Err(ReceiverError::InvalidUrl {
             what,
             reason: "must use https".to_owned(),
         }),
@@ -178,7 +178,7 @@ pub(crate) fn require_https(
 pub async fn discover_token_endpoint(
     http: &GuardedClient,
     issuer: &str,
-) -> Result<Url, ClientError> {
+) -> Result<Url, ReceiverError> {
     require_https(http, issuer, "authorization_server")?;
     let parsed = parse_url(issuer, "authorization_server")?;
     let path = parsed.path().trim_end_matches('/');
@@ -201,7 +201,7 @@ pub async fn discover_token_endpoint(
             continue;
         }
         if response.status() != StatusCode::OK {
-            return Err(ClientError::DiscoveryFailed {
+            return Err(ReceiverError::DiscoveryFailed {
                 url: url.to_string(),
                 status: response.status().as_u16(),
             });
@@ -209,7 +209,7 @@ pub async fn discover_token_endpoint(
         let body = read_json(response, MAX_JSON_BODY, "authorization server discovery").await?;
         let found = body.get("issuer").and_then(|v| v.as_str()).unwrap_or("");
         if found != issuer {
-            return Err(ClientError::IssuerMismatch {
+            return Err(ReceiverError::IssuerMismatch {
                 document: "oauth-authorization-server",
                 found: found.to_owned(),
             });
@@ -218,14 +218,14 @@ pub async fn discover_token_endpoint(
             .get("token_endpoint")
             .and_then(|v| v.as_str())
             .ok_or_else(|| {
-                ClientError::InvalidMetadata(
+                ReceiverError::InvalidMetadata(
                     "the authorization server metadata has no token_endpoint".to_owned(),
                 )
             })?;
         require_https(http, endpoint, "token_endpoint")?;
         return parse_url(endpoint, "token_endpoint");
     }
-    Err(ClientError::DiscoveryFailed {
+    Err(ReceiverError::DiscoveryFailed {
         url: format!("{origin}/.well-known/oauth-authorization-server{path}"),
         status: 404,
     })
@@ -245,7 +245,7 @@ mod tests {
     fn issuer_must_be_identical_ssf_meta_07() {
         let m = metadata(json!({"issuer": "https://tr.example.com/"}));
         let err = check_metadata(&m, &Issuer::new("https://tr.example.com"), false).unwrap_err();
-        assert!(matches!(err, ClientError::IssuerMismatch { .. }), "{err}");
+        assert!(matches!(err, ReceiverError::IssuerMismatch { .. }), "{err}");
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
         assert!(check_metadata(&m, &iss, true).is_ok());
         assert!(matches!(
             check_metadata(&m, &iss, false),
-            Err(ClientError::InvalidMetadata(_))
+            Err(ReceiverError::InvalidMetadata(_))
         ));
         let bad = metadata(json!({"issuer": "http://127.0.0.1:1/t", "default_subjects": "SOME"}));
         assert!(check_metadata(&bad, &iss, true).is_err());

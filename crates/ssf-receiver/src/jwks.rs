@@ -9,8 +9,8 @@
 //!   so SETs with made-up `kid`s cannot force a fetch each (checklist SSF-SIG-06); after that the
 //!   key is unknown and the SET fails with `invalid_key`.
 //! - Concurrent refreshes are coalesced: one request, everyone waits for it.
-//! - When no usable set can be had, [`ClientError::JwksUnavailable`] says so; the push endpoint
-//!   answers `503` ([`ClientError::push_status`]) and the poller leaves the SET unacknowledged,
+//! - When no usable set can be had, [`ReceiverError::JwksUnavailable`] says so; the push endpoint
+//!   answers `503` ([`ReceiverError::push_status`]) and the poller leaves the SET unacknowledged,
 //!   so the transmitter retries. A SET is never accepted unverified. After a set expired and a
 //!   refetch failed, the old keys stay in use for `stale_if_error` at most.
 //! - Metric: `ssf_receiver_jwks_fetches_total{result}` with `result` `ok` or `error`.
@@ -38,7 +38,7 @@ use ssf_types::{Clock, TransmitterMetadata, UnixMillis};
 use tokio::sync::Mutex;
 
 use crate::{
-    client_error::ClientError, config::JwksSettings, discovery::require_https, wire::parse_url,
+    config::JwksSettings, discovery::require_https, error::ReceiverError, wire::parse_url,
 };
 
 /// A cached JWKS of one transmitter. Share it behind an `Arc`.
@@ -75,7 +75,7 @@ impl JwksCache {
         jwks_uri: &str,
         settings: JwksSettings,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         require_https(&http, jwks_uri, "jwks_uri")?;
         Ok(Self {
             uri: parse_url(jwks_uri, "jwks_uri")?,
@@ -94,11 +94,11 @@ impl JwksCache {
         metadata: &TransmitterMetadata,
         settings: JwksSettings,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         let uri = metadata
             .jwks_uri
             .as_deref()
-            .ok_or(ClientError::MissingEndpoint("jwks_uri"))?;
+            .ok_or(ReceiverError::MissingEndpoint("jwks_uri"))?;
         Self::new(http, uri, settings, clock)
     }
 
@@ -122,8 +122,8 @@ impl JwksCache {
 
     /// A usable set: the cached one while fresh, else a new one. If the refetch fails, the
     /// expired set is used for at most `stale_if_error`; after that, or when nothing was ever
-    /// fetched, [`ClientError::JwksUnavailable`].
-    pub async fn snapshot(&self) -> Result<Arc<JwksSnapshot>, ClientError> {
+    /// fetched, [`ReceiverError::JwksUnavailable`].
+    pub async fn snapshot(&self) -> Result<Arc<JwksSnapshot>, ReceiverError> {
         let now = self.clock.now();
         if let Some(entry) = self.entry()
             && now < entry.fresh_until
@@ -154,7 +154,7 @@ impl JwksCache {
 
     /// The key `kid`, refetching the set once if `kid` is unknown and the unknown-`kid` window
     /// allows it (SSF-SIG-06). `Ok(None)`: the key is unknown (the SET fails with `invalid_key`).
-    pub async fn resolve(&self, kid: &str) -> Result<Option<Arc<VerifyingKey>>, ClientError> {
+    pub async fn resolve(&self, kid: &str) -> Result<Option<Arc<VerifyingKey>>, ReceiverError> {
         let observed = self.snapshot().await?;
         if let Some(key) = observed.key(kid) {
             return Ok(Some(key));
@@ -195,7 +195,7 @@ impl JwksCache {
     /// unknown `kid` when the window allows. Call it before [`ssf_jose::SetVerifier::verify`]
     /// with this cache as the resolver. A token whose header cannot be read passes through:
     /// the verifier rejects it with the right `err`.
-    pub async fn prepare(&self, token: &[u8]) -> Result<(), ClientError> {
+    pub async fn prepare(&self, token: &[u8]) -> Result<(), ReceiverError> {
         let kid = decode_unverified(token).ok().and_then(|set| {
             set.header
                 .get("kid")
@@ -215,7 +215,7 @@ impl JwksCache {
     }
 
     /// Fetches and installs a new set; the caller holds the fetch lock.
-    async fn fetch_locked(&self, state: &mut FetchState) -> Result<Arc<Entry>, ClientError> {
+    async fn fetch_locked(&self, state: &mut FetchState) -> Result<Arc<Entry>, ReceiverError> {
         let result = self.fetch_once().await;
         metrics::counter!(
             "ssf_receiver_jwks_fetches_total",
@@ -234,8 +234,10 @@ impl JwksCache {
         Ok(entry)
     }
 
-    async fn fetch_once(&self) -> Result<(JwksSnapshot, serde_json::Value, Duration), ClientError> {
-        let unavailable = |reason: String| ClientError::JwksUnavailable(reason);
+    async fn fetch_once(
+        &self,
+    ) -> Result<(JwksSnapshot, serde_json::Value, Duration), ReceiverError> {
+        let unavailable = |reason: String| ReceiverError::JwksUnavailable(reason);
         let response = self
             .http
             .get(self.uri.clone())?

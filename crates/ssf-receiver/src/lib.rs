@@ -28,9 +28,9 @@ pub mod receive;
 pub mod router;
 
 // Client side.
-pub mod client_error;
 pub mod config;
 pub mod discovery;
+pub mod error;
 pub mod jwks;
 pub mod poller;
 pub mod setup;
@@ -38,4 +38,4 @@ pub mod stream_client;
 pub mod token;
 mod wire;
 
-pub use client_error::ClientError;
+pub use error::ReceiverError;

@@ -31,7 +31,7 @@ use ssf_jose::{SetVerifier, VerifyOptions};
 use ssf_store::receiver::ReceiverStore;
 use ssf_types::{Clock, Event, ParseMode, SetClaims, SetErrorCode, StreamId, subject::MemberName};
 
-pub use self::keys::{KeySource, KeysUnavailable, UnavailableKeys};
+pub use self::keys::{KeySource, UnavailableKeys};
 use crate::{
     handler::{DiscardReason, Handling, ReceivedSet},
     metrics,

@@ -32,8 +32,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    client_error::ClientError,
     config::PollSettings,
+    error::ReceiverError,
     setup::{PeerHandle, backoff},
     token::TokenSource,
     wire::{ACCEPT_JSON, MAX_JSON_BODY, error_from, read_json},
@@ -123,9 +123,9 @@ impl Poller {
         settings: PollSettings,
         processor: Arc<dyn SetProcessor>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         let schedule = RetrySchedule::new(&settings.retry)
-            .map_err(|e| ClientError::config("poll.retry", e.to_string()))?;
+            .map_err(|e| ReceiverError::config("poll.retry", e.to_string()))?;
         Ok(Self {
             label: label.into(),
             http,
@@ -147,10 +147,10 @@ impl Poller {
         http: GuardedClient,
         processor: Arc<dyn SetProcessor>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         let url = peer
             .poll_endpoint()
-            .ok_or(ClientError::MissingEndpoint("poll delivery endpoint_url"))?;
+            .ok_or(ReceiverError::MissingEndpoint("poll delivery endpoint_url"))?;
         let mut poller = Self::new(
             peer.name(),
             http,
@@ -216,7 +216,7 @@ impl Poller {
 
     /// Sends only the pending `ack` and `setErrs` (`maxEvents: 0`, `returnImmediately: true`,
     /// RFC 8936 §2.4.2).
-    pub async fn acknowledge_only(&mut self) -> Result<(), ClientError> {
+    pub async fn acknowledge_only(&mut self) -> Result<(), ReceiverError> {
         let mut request = self.request(true);
         request.max_events = Some(0);
         self.send(&request).await.map(|_| ())
@@ -224,7 +224,10 @@ impl Poller {
 
     /// One poll round: send the pending acknowledgements with a poll, process every SET
     /// received, and keep their outcome for the next request.
-    pub async fn poll_once(&mut self, return_immediately: bool) -> Result<PollRound, ClientError> {
+    pub async fn poll_once(
+        &mut self,
+        return_immediately: bool,
+    ) -> Result<PollRound, ReceiverError> {
         let request = self.request(return_immediately);
         let response = self.send(&request).await?;
         let mut round = PollRound {
@@ -268,7 +271,7 @@ impl Poller {
     }
 
     /// Sends `request`; on `200`, the acknowledgements it carried are done with.
-    async fn send(&mut self, request: &PollRequest) -> Result<PollResponse, ClientError> {
+    async fn send(&mut self, request: &PollRequest) -> Result<PollResponse, ReceiverError> {
         const OP: &str = "poll";
         let url = self.url()?;
         let timeout = self.settings.long_poll_timeout;
@@ -300,21 +303,21 @@ impl Poller {
             .retain(|j, _| !request.set_errs.contains_key(j));
         let body = read_json(response, MAX_JSON_BODY, OP).await?;
         let parsed = PollResponse::from_json(&body, ParseMode::Strict)
-            .map_err(ClientError::body("poll response"));
+            .map_err(ReceiverError::body("poll response"));
         count_request(&self.label, if parsed.is_ok() { "ok" } else { "invalid" });
         parsed
     }
 
-    fn url(&self) -> Result<Url, ClientError> {
+    fn url(&self) -> Result<Url, ReceiverError> {
         match &self.endpoint {
             Endpoint::Fixed(url) => Ok(url.clone()),
             Endpoint::Follow(rx) => match &rx.borrow().delivery {
                 Some(Delivery::Poll(p)) => p
                     .endpoint_url
                     .as_deref()
-                    .ok_or(ClientError::MissingEndpoint("poll delivery endpoint_url"))
+                    .ok_or(ReceiverError::MissingEndpoint("poll delivery endpoint_url"))
                     .and_then(|u| crate::wire::parse_url(u, "poll endpoint_url")),
-                _ => Err(ClientError::MissingEndpoint("poll delivery")),
+                _ => Err(ReceiverError::MissingEndpoint("poll delivery")),
             },
         }
     }

@@ -32,9 +32,9 @@ pub use self::{
     run::run_peer,
 };
 use crate::{
-    client_error::ClientError,
     config::{DeliveryMode, PeerConfig, ReceiverConfig},
     discovery::discover,
+    error::ReceiverError,
     jwks::JwksCache,
     receive::StreamRegistry,
     stream_client::{CreateOutcome, StreamClient, UpdateOutcome},
@@ -55,7 +55,7 @@ pub struct SetupContext {
     pub book: Arc<dyn StreamBook>,
     /// The event types to request when a peer lists none: those the handlers act on.
     pub handled_events: Vec<EventTypeUri>,
-    /// Where the push endpoint and the poller find each stream's [`StreamContext`]: filled as
+    /// Where the push endpoint and the poller find each stream's [`StreamContext`](crate::pipeline::StreamContext): filled as
     /// soon as a stream is ready (before verification is requested) and after a re-creation.
     pub registry: Option<Arc<StreamRegistry>>,
 }
@@ -207,10 +207,10 @@ impl PeerHandle {
         &self,
         book: &dyn StreamBook,
         clock: &dyn Clock,
-    ) -> Result<String, ClientError> {
-        let stream_id = self
-            .stream_id()
-            .ok_or_else(|| ClientError::InvalidRequest("the stream has no stream_id".to_owned()))?;
+    ) -> Result<String, ReceiverError> {
+        let stream_id = self.stream_id().ok_or_else(|| {
+            ReceiverError::InvalidRequest("the stream has no stream_id".to_owned())
+        })?;
         let state = new_state();
         book.expect_verification(self.name(), &state).await?;
         self.client.verify(&stream_id, Some(state.clone())).await?;
@@ -221,7 +221,7 @@ impl PeerHandle {
     /// One health round: read the status; if the transmitter no longer knows the stream,
     /// find or create it again; then request verification. Paused or disabled streams are
     /// logged, not changed: that is the transmitter's or an operator's decision.
-    pub async fn check_health(&self, ctx: &SetupContext) -> Result<(), ClientError> {
+    pub async fn check_health(&self, ctx: &SetupContext) -> Result<(), ReceiverError> {
         let result = self.health_round(ctx).await;
         let now = ctx.clock.now();
         self.update_health(|h| {
@@ -231,11 +231,11 @@ impl PeerHandle {
         result
     }
 
-    async fn health_round(&self, ctx: &SetupContext) -> Result<(), ClientError> {
+    async fn health_round(&self, ctx: &SetupContext) -> Result<(), ReceiverError> {
         let stream_id = self.stream_id();
         let status = match &stream_id {
             Some(id) => self.client.status(id).await,
-            None => Err(ClientError::InvalidRequest("no stream".to_owned())),
+            None => Err(ReceiverError::InvalidRequest("no stream".to_owned())),
         };
         match status {
             Ok(status) => {
@@ -250,7 +250,9 @@ impl PeerHandle {
                     return Ok(());
                 }
             }
-            Err(e) if e.status() == Some(404) || matches!(e, ClientError::ForeignStream { .. }) => {
+            Err(e)
+                if e.status() == Some(404) || matches!(e, ReceiverError::ForeignStream { .. }) =>
+            {
                 tracing::warn!(peer = %self.name(), error = %e, "stream lost; setting it up again");
                 let desired = desired_config(ctx, &self.config)?;
                 let config = ensure_stream(&self.client, &desired, None).await?;
@@ -259,7 +261,7 @@ impl PeerHandle {
                 ctx.register(self);
             }
             // No status endpoint: verification alone tells whether the stream works.
-            Err(ClientError::MissingEndpoint(_)) => {}
+            Err(ReceiverError::MissingEndpoint(_)) => {}
             Err(e) => return Err(e),
         }
         self.request_verification(ctx.book.as_ref(), ctx.clock.as_ref())
@@ -283,14 +285,14 @@ impl PeerHandle {
 pub async fn setup_peer(
     ctx: &SetupContext,
     peer: &PeerConfig,
-) -> Result<Arc<PeerHandle>, ClientError> {
+) -> Result<Arc<PeerHandle>, ReceiverError> {
     let found = discover(&ctx.http, &peer.issuer, peer.legacy).await?;
     let desired = desired_config(ctx, peer)?;
     if let Some(method) = desired.delivery.as_ref().map(Delivery::method)
         && !found.metadata.delivery_methods_supported.is_empty()
         && !found.metadata.supports(&method)
     {
-        return Err(ClientError::config(
+        return Err(ReceiverError::config(
             format!("transmitters.{}.delivery", peer.name),
             format!("the transmitter does not support {method}"),
         ));
@@ -315,7 +317,7 @@ pub async fn setup_peer(
     let known = ctx.book.known_stream(&peer.name).await?;
     let stream = ensure_stream(&client, &desired, known.as_ref()).await?;
     if peer.delivery == DeliveryMode::Poll && poll_url(&stream).is_none() {
-        return Err(ClientError::InvalidResponse {
+        return Err(ReceiverError::InvalidResponse {
             operation: "set up stream",
             reason: "the poll stream has no delivery.endpoint_url".to_owned(),
         });
@@ -347,11 +349,11 @@ pub async fn setup_peer_with_retry(
     peer: &PeerConfig,
     schedule: &RetrySchedule,
     cancel: &CancellationToken,
-) -> Result<Arc<PeerHandle>, ClientError> {
+) -> Result<Arc<PeerHandle>, ReceiverError> {
     let mut attempts = 0u32;
     loop {
         let error = tokio::select! {
-            () = cancel.cancelled() => return Err(ClientError::Cancelled),
+            () = cancel.cancelled() => return Err(ReceiverError::Cancelled),
             result = setup_peer(ctx, peer) => match result {
                 Ok(handle) => return Ok(handle),
                 Err(e) if e.is_transient() => e,
@@ -362,7 +364,7 @@ pub async fn setup_peer_with_retry(
         let delay = backoff(schedule, attempts, error.retry_after());
         tracing::warn!(peer = %peer.name, %error, ?delay, "peer setup failed; retrying");
         tokio::select! {
-            () = cancel.cancelled() => return Err(ClientError::Cancelled),
+            () = cancel.cancelled() => return Err(ReceiverError::Cancelled),
             () = tokio::time::sleep(delay) => {}
         }
     }
@@ -408,14 +410,14 @@ pub(crate) fn backoff(
 pub fn desired_config(
     ctx: &SetupContext,
     peer: &PeerConfig,
-) -> Result<StreamConfiguration, ClientError> {
+) -> Result<StreamConfiguration, ReceiverError> {
     let events = if peer.events.is_empty() {
         ctx.handled_events.clone()
     } else {
         peer.events.clone()
     };
     if events.is_empty() {
-        return Err(ClientError::config(
+        return Err(ReceiverError::config(
             format!("transmitters.{}.events", peer.name),
             "no event types to request",
         ));
@@ -442,7 +444,7 @@ pub async fn ensure_stream(
     client: &StreamClient,
     desired: &StreamConfiguration,
     known: Option<&StreamId>,
-) -> Result<StreamConfiguration, ClientError> {
+) -> Result<StreamConfiguration, ReceiverError> {
     let mut existing = None;
     if let Some(id) = known {
         match client.get(id).await {
@@ -450,7 +452,9 @@ pub async fn ensure_stream(
             Err(e) if e.status() == Some(404) => {
                 tracing::info!(stream_id = %id, "remembered stream is gone");
             }
-            Err(e @ (ClientError::ForeignStream { .. } | ClientError::AudienceMismatch { .. })) => {
+            Err(
+                e @ (ReceiverError::ForeignStream { .. } | ReceiverError::AudienceMismatch { .. }),
+            ) => {
                 tracing::warn!(error = %e, "remembered stream refused");
             }
             Err(e) => return Err(e),
@@ -474,7 +478,7 @@ pub async fn ensure_stream(
                     (Some(i), _) => streams.swap_remove(i),
                     (None, 1) => streams.swap_remove(0),
                     _ => {
-                        return Err(ClientError::InvalidResponse {
+                        return Err(ReceiverError::InvalidResponse {
                             operation: "create stream",
                             reason: "409 Conflict, and no single existing stream to reuse"
                                 .to_owned(),
@@ -491,7 +495,7 @@ pub async fn ensure_stream(
 async fn find_ours(
     client: &StreamClient,
     desired: &StreamConfiguration,
-) -> Result<Option<StreamConfiguration>, ClientError> {
+) -> Result<Option<StreamConfiguration>, ReceiverError> {
     let streams = match client.list().await {
         Ok(streams) => streams,
         // Some transmitters cannot list; creating tells us (201 or 409).
@@ -530,11 +534,11 @@ async fn reconcile(
     client: &StreamClient,
     current: StreamConfiguration,
     desired: &StreamConfiguration,
-) -> Result<StreamConfiguration, ClientError> {
+) -> Result<StreamConfiguration, ReceiverError> {
     let stream_id = current
         .stream_id
         .clone()
-        .ok_or_else(|| ClientError::InvalidRequest("the stream has no stream_id".to_owned()))?;
+        .ok_or_else(|| ReceiverError::InvalidRequest("the stream has no stream_id".to_owned()))?;
     let events_differ = !same_events(
         current.events_requested.as_deref(),
         desired.events_requested.as_deref(),

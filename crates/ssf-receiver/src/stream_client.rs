@@ -14,7 +14,7 @@
 //!   update or subject call is made for it afterwards (SSF-AUTH-15; CONF
 //!   `receiver-stream-issuer-mismatch`);
 //! - every error carries the HTTP status and the transmitter's error body
-//!   ([`ClientError::Transmitter`]).
+//!   ([`ReceiverError::Transmitter`]).
 
 use std::{
     collections::BTreeSet,
@@ -39,8 +39,8 @@ use ssf_types::{
 };
 
 use crate::{
-    client_error::ClientError,
     discovery::discover,
+    error::ReceiverError,
     token::TokenSource,
     wire::{ACCEPT_JSON, MAX_JSON_BODY, error_from, parse_url, read_json, status_in},
 };
@@ -117,7 +117,7 @@ impl StreamClient {
         tokens: TokenSource,
         legacy: bool,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         let found = discover(&http, issuer, legacy).await?;
         let mode = if legacy {
             ParseMode::Legacy
@@ -167,7 +167,7 @@ impl StreamClient {
     pub async fn create(
         &self,
         request: &StreamConfiguration,
-    ) -> Result<CreateOutcome, ClientError> {
+    ) -> Result<CreateOutcome, ReceiverError> {
         const OP: &str = "create stream";
         check_events_requested(request)?;
         let body = request.receiver_supplied();
@@ -187,7 +187,7 @@ impl StreamClient {
 
     /// Reads one stream (`GET {configuration_endpoint}?stream_id=…`, SSF 1.0 §8.1.1.2). Reading
     /// is allowed for a refused stream: if it now passes the checks, it is usable again.
-    pub async fn get(&self, stream_id: &StreamId) -> Result<StreamConfiguration, ClientError> {
+    pub async fn get(&self, stream_id: &StreamId) -> Result<StreamConfiguration, ReceiverError> {
         const OP: &str = "read stream";
         let mut url = self.endpoint(
             &self.metadata.configuration_endpoint,
@@ -207,7 +207,7 @@ impl StreamClient {
         };
         let config = self.parse_config(&body, OP)?;
         if config.stream_id.as_ref() != Some(stream_id) {
-            return Err(ClientError::InvalidResponse {
+            return Err(ReceiverError::InvalidResponse {
                 operation: OP,
                 reason: "the answer is for another stream".to_owned(),
             });
@@ -221,7 +221,7 @@ impl StreamClient {
 
     /// Lists this receiver's streams (`GET {configuration_endpoint}`, SSF-STREAM-31). Streams
     /// that fail the `iss`/`aud` checks are left out (and logged); they are never used.
-    pub async fn list(&self) -> Result<Vec<StreamConfiguration>, ClientError> {
+    pub async fn list(&self) -> Result<Vec<StreamConfiguration>, ReceiverError> {
         const OP: &str = "list streams";
         let url = self.endpoint(
             &self.metadata.configuration_endpoint,
@@ -236,7 +236,7 @@ impl StreamClient {
             // ID1 transmitters kept one stream per receiver and answered with it alone.
             single @ Value::Object(_) if self.mode.is_legacy() => vec![single],
             _ => {
-                return Err(ClientError::InvalidResponse {
+                return Err(ReceiverError::InvalidResponse {
                     operation: OP,
                     reason: "the body is not a JSON array".to_owned(),
                 });
@@ -247,7 +247,8 @@ impl StreamClient {
             match self.parse_config(item, OP) {
                 Ok(config) => streams.push(config),
                 Err(
-                    e @ (ClientError::ForeignStream { .. } | ClientError::AudienceMismatch { .. }),
+                    e @ (ReceiverError::ForeignStream { .. }
+                    | ReceiverError::AudienceMismatch { .. }),
                 ) => {
                     tracing::warn!(error = %e, "ignoring a stream that is not ours to use");
                 }
@@ -259,7 +260,10 @@ impl StreamClient {
 
     /// Updates the receiver-supplied properties present in `patch`
     /// (`PATCH {configuration_endpoint}`, SSF 1.0 §8.1.1.3). `patch.stream_id` is required.
-    pub async fn update(&self, patch: &StreamConfiguration) -> Result<UpdateOutcome, ClientError> {
+    pub async fn update(
+        &self,
+        patch: &StreamConfiguration,
+    ) -> Result<UpdateOutcome, ReceiverError> {
         self.modify(Method::PATCH, patch, "update stream").await
     }
 
@@ -269,7 +273,7 @@ impl StreamClient {
     pub async fn replace(
         &self,
         config: &StreamConfiguration,
-    ) -> Result<UpdateOutcome, ClientError> {
+    ) -> Result<UpdateOutcome, ReceiverError> {
         self.modify(Method::PUT, config, "replace stream").await
     }
 
@@ -278,10 +282,10 @@ impl StreamClient {
         method: Method,
         request: &StreamConfiguration,
         op: &'static str,
-    ) -> Result<UpdateOutcome, ClientError> {
+    ) -> Result<UpdateOutcome, ReceiverError> {
         let stream_id = request
             .require_stream_id()
-            .map_err(|_| ClientError::InvalidRequest(format!("{op} needs a stream_id")))?;
+            .map_err(|_| ReceiverError::InvalidRequest(format!("{op} needs a stream_id")))?;
         self.usable(stream_id)?;
         check_events_requested(request)?;
         let mut body = request.receiver_supplied();
@@ -295,7 +299,7 @@ impl StreamClient {
             200 | 201 => {
                 let config = self.config_from(response, op).await?;
                 if config.stream_id.as_ref() != Some(stream_id) {
-                    return Err(ClientError::InvalidResponse {
+                    return Err(ReceiverError::InvalidResponse {
                         operation: op,
                         reason: "the answer is for another stream".to_owned(),
                     });
@@ -309,7 +313,7 @@ impl StreamClient {
 
     /// Deletes a stream (`DELETE {configuration_endpoint}?stream_id=…`, SSF 1.0 §8.1.1.5,
     /// SSF-STREAM-45). Allowed for a refused stream, so it can be cleaned up.
-    pub async fn delete(&self, stream_id: &StreamId) -> Result<(), ClientError> {
+    pub async fn delete(&self, stream_id: &StreamId) -> Result<(), ReceiverError> {
         let mut url = self.endpoint(
             &self.metadata.configuration_endpoint,
             "configuration_endpoint",
@@ -325,7 +329,7 @@ impl StreamClient {
     }
 
     /// Reads a stream's status (`GET {status_endpoint}?stream_id=…`, SSF 1.0 §8.1.2.1).
-    pub async fn status(&self, stream_id: &StreamId) -> Result<StatusResponse, ClientError> {
+    pub async fn status(&self, stream_id: &StreamId) -> Result<StatusResponse, ReceiverError> {
         const OP: &str = "read stream status";
         self.usable(stream_id)?;
         let mut url = self.endpoint(&self.metadata.status_endpoint, "status_endpoint")?;
@@ -344,7 +348,7 @@ impl StreamClient {
         stream_id: &StreamId,
         status: StreamStatus,
         reason: Option<String>,
-    ) -> Result<StatusOutcome, ClientError> {
+    ) -> Result<StatusOutcome, ReceiverError> {
         const OP: &str = "update stream status";
         self.usable(stream_id)?;
         let url = self.endpoint(&self.metadata.status_endpoint, "status_endpoint")?;
@@ -366,7 +370,7 @@ impl StreamClient {
         &self,
         stream_id: &StreamId,
         state: Option<String>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         self.usable(stream_id)?;
         let url = self.endpoint(
             &self.metadata.verification_endpoint,
@@ -387,7 +391,7 @@ impl StreamClient {
         stream_id: &StreamId,
         subject: SubjectId,
         verified: Option<bool>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         self.usable(stream_id)?;
         let url = self.endpoint(&self.metadata.add_subject_endpoint, "add_subject_endpoint")?;
         let body = AddSubjectRequest::new(stream_id.clone(), subject, verified);
@@ -404,7 +408,7 @@ impl StreamClient {
         &self,
         stream_id: &StreamId,
         subject: SubjectId,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         self.usable(stream_id)?;
         let url = self.endpoint(
             &self.metadata.remove_subject_endpoint,
@@ -420,9 +424,9 @@ impl StreamClient {
 
     /// Checks a configuration the transmitter returned (SSF-AUTH-14, SSF-STREAM-30), for
     /// callers that got one another way. A failing stream is remembered as refused.
-    pub fn check_config(&self, config: &StreamConfiguration) -> Result<(), ClientError> {
+    pub fn check_config(&self, config: &StreamConfiguration) -> Result<(), ReceiverError> {
         let id = config.stream_id.clone();
-        let refuse = |error: ClientError| {
+        let refuse = |error: ReceiverError| {
             if let Some(id) = &id {
                 self.refused
                     .lock()
@@ -432,7 +436,7 @@ impl StreamClient {
             Err(error)
         };
         if config.iss.as_ref() != Some(self.issuer()) {
-            return refuse(ClientError::ForeignStream {
+            return refuse(ReceiverError::ForeignStream {
                 stream_id: id.as_ref().map_or("?", StreamId::as_str).to_owned(),
                 found: config
                     .iss
@@ -442,7 +446,7 @@ impl StreamClient {
             });
         }
         let Some(stream_id) = id.clone() else {
-            return Err(ClientError::InvalidResponse {
+            return Err(ReceiverError::InvalidResponse {
                 operation: "check stream",
                 reason: "the stream configuration has no stream_id".to_owned(),
             });
@@ -453,15 +457,15 @@ impl StreamClient {
                 .as_ref()
                 .is_some_and(|aud| aud.contains(expected))
         {
-            return refuse(ClientError::AudienceMismatch { stream_id });
+            return refuse(ReceiverError::AudienceMismatch { stream_id });
         }
         Ok(())
     }
 
     /// Refuses, without a request, any use of a stream that failed the checks (SSF-AUTH-15).
-    fn usable(&self, stream_id: &StreamId) -> Result<(), ClientError> {
+    fn usable(&self, stream_id: &StreamId) -> Result<(), ReceiverError> {
         if self.is_refused(stream_id) {
-            return Err(ClientError::ForeignStream {
+            return Err(ReceiverError::ForeignStream {
                 stream_id: stream_id.as_str().to_owned(),
                 found: "(refused earlier)".to_owned(),
             });
@@ -469,8 +473,10 @@ impl StreamClient {
         Ok(())
     }
 
-    fn endpoint(&self, value: &Option<String>, what: &'static str) -> Result<Url, ClientError> {
-        let value = value.as_deref().ok_or(ClientError::MissingEndpoint(what))?;
+    fn endpoint(&self, value: &Option<String>, what: &'static str) -> Result<Url, ReceiverError> {
+        let value = value
+            .as_deref()
+            .ok_or(ReceiverError::MissingEndpoint(what))?;
         parse_url(value, what)
     }
 
@@ -479,7 +485,7 @@ impl StreamClient {
         method: Method,
         url: Url,
         body: Option<&B>,
-    ) -> Result<Response, ClientError> {
+    ) -> Result<Response, ReceiverError> {
         self.tokens
             .send(|| {
                 let mut request = self
@@ -488,7 +494,7 @@ impl StreamClient {
                     .header(ACCEPT, ACCEPT_JSON);
                 if let Some(body) = body {
                     let bytes = serde_json::to_vec(body).map_err(|e| {
-                        ClientError::InvalidRequest(format!("body does not serialize: {e}"))
+                        ReceiverError::InvalidRequest(format!("body does not serialize: {e}"))
                     })?;
                     request = request
                         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
@@ -503,7 +509,7 @@ impl StreamClient {
         &self,
         response: Response,
         op: &'static str,
-    ) -> Result<StreamConfiguration, ClientError> {
+    ) -> Result<StreamConfiguration, ReceiverError> {
         let body = read_json(response, MAX_JSON_BODY, op).await?;
         self.parse_config(&body, op)
     }
@@ -512,11 +518,11 @@ impl StreamClient {
         &self,
         body: &Value,
         op: &'static str,
-    ) -> Result<StreamConfiguration, ClientError> {
+    ) -> Result<StreamConfiguration, ReceiverError> {
         let config = StreamConfiguration::from_json(body, self.mode)
-            .map_err(ClientError::body("stream configuration"))?;
+            .map_err(ReceiverError::body("stream configuration"))?;
         if config.stream_id.is_none() {
-            return Err(ClientError::InvalidResponse {
+            return Err(ReceiverError::InvalidResponse {
                 operation: op,
                 reason: "the stream configuration has no stream_id".to_owned(),
             });
@@ -530,12 +536,12 @@ impl StreamClient {
         response: Response,
         stream_id: &StreamId,
         op: &'static str,
-    ) -> Result<StatusResponse, ClientError> {
+    ) -> Result<StatusResponse, ReceiverError> {
         let body = read_json(response, MAX_JSON_BODY, op).await?;
         let status = StatusResponse::from_json(&body, self.mode)
-            .map_err(ClientError::body("stream status"))?;
+            .map_err(ReceiverError::body("stream status"))?;
         if status.stream_id.as_ref().is_some_and(|id| id != stream_id) {
-            return Err(ClientError::InvalidResponse {
+            return Err(ReceiverError::InvalidResponse {
                 operation: op,
                 reason: "the answer is for another stream".to_owned(),
             });
@@ -543,15 +549,15 @@ impl StreamClient {
         Ok(status)
     }
 
-    async fn error(&self, response: Response, op: &'static str) -> ClientError {
+    async fn error(&self, response: Response, op: &'static str) -> ReceiverError {
         error_from(response, op, self.clock.now()).await
     }
 }
 
 /// SSF-STREAM-35: `events_requested` SHOULD NOT be an empty array.
-fn check_events_requested(config: &StreamConfiguration) -> Result<(), ClientError> {
+fn check_events_requested(config: &StreamConfiguration) -> Result<(), ReceiverError> {
     if config.events_requested.as_ref().is_some_and(Vec::is_empty) {
-        return Err(ClientError::InvalidRequest(
+        return Err(ReceiverError::InvalidRequest(
             "events_requested must not be an empty array (SSF-STREAM-35)".to_owned(),
         ));
     }

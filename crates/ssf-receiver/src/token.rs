@@ -26,9 +26,9 @@ use tokio::sync::Mutex;
 use url::form_urlencoded;
 
 use crate::{
-    client_error::ClientError,
     config::{ClientAuthMethod, PeerAuth},
     discovery::{discover_token_endpoint, require_https},
+    error::ReceiverError,
     wire::{ACCEPT_JSON, error_from, read_json},
 };
 
@@ -141,7 +141,7 @@ impl TokenSource {
         auth: &PeerAuth,
         issuer: &str,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, ReceiverError> {
         match auth {
             PeerAuth::Bearer { token } => Ok(Self::bearer(token.clone())),
             PeerAuth::ClientCredentials {
@@ -181,7 +181,7 @@ impl TokenSource {
 
     /// A token to use now: the static one, or a cached client-credentials token that is not
     /// about to expire, or a new one.
-    pub async fn token(&self) -> Result<SecretString, ClientError> {
+    pub async fn token(&self) -> Result<SecretString, ReceiverError> {
         match &*self.kind {
             Kind::Static(token) => Ok(token.clone()),
             Kind::ClientCredentials(grant) => grant.token(None).await,
@@ -193,7 +193,7 @@ impl TokenSource {
     pub async fn renew(
         &self,
         rejected: &SecretString,
-    ) -> Result<Option<SecretString>, ClientError> {
+    ) -> Result<Option<SecretString>, ReceiverError> {
         match &*self.kind {
             Kind::Static(_) => Ok(None),
             Kind::ClientCredentials(grant) => grant.token(Some(rejected)).await.map(Some),
@@ -205,8 +205,8 @@ impl TokenSource {
     /// answer is returned whatever it is.
     pub async fn send(
         &self,
-        make: impl Fn() -> Result<GuardedRequest, ClientError>,
-    ) -> Result<Response, ClientError> {
+        make: impl Fn() -> Result<GuardedRequest, ReceiverError>,
+    ) -> Result<Response, ReceiverError> {
         let token = self.token().await?;
         let response = make()?.authorization(bearer(&token)?).send().await?;
         if response.status() != StatusCode::UNAUTHORIZED {
@@ -221,13 +221,13 @@ impl TokenSource {
 }
 
 /// `Bearer <token>` as a header value.
-fn bearer(token: &SecretString) -> Result<HeaderValue, ClientError> {
+fn bearer(token: &SecretString) -> Result<HeaderValue, ReceiverError> {
     HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-        .map_err(|_| ClientError::Token("the token is not a valid header value".to_owned()))
+        .map_err(|_| ReceiverError::Token("the token is not a valid header value".to_owned()))
 }
 
 impl Grant {
-    async fn token(&self, rejected: Option<&SecretString>) -> Result<SecretString, ClientError> {
+    async fn token(&self, rejected: Option<&SecretString>) -> Result<SecretString, ReceiverError> {
         // One request at a time: concurrent callers wait here and then find the new token.
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
@@ -250,7 +250,7 @@ impl Grant {
     }
 
     /// One token request (RFC 6749 §4.4.2) and its answer (§5.1, §5.2).
-    async fn request(&self) -> Result<(SecretString, Duration), ClientError> {
+    async fn request(&self) -> Result<(SecretString, Duration), ReceiverError> {
         let c = &self.credentials;
         let (form, basic) = token_request_body(c);
         let mut request = self
@@ -264,14 +264,14 @@ impl Grant {
             .body(form);
         if let Some(basic) = basic {
             let value = HeaderValue::from_str(basic.expose_secret())
-                .map_err(|_| ClientError::Token("client credentials are not valid".to_owned()))?;
+                .map_err(|_| ReceiverError::Token("client credentials are not valid".to_owned()))?;
             request = request.authorization(value);
         }
         let response = request.send().await.inspect_err(|_| count("error"))?;
         if response.status() != StatusCode::OK {
             count("refused");
             let err = error_from(response, "token request", self.clock.now()).await;
-            return Err(ClientError::Token(err.to_string()));
+            return Err(ReceiverError::Token(err.to_string()));
         }
         let body = read_json(response, 64 * 1024, "token request").await?;
         let parsed = parse_token_response(&body);
@@ -313,8 +313,8 @@ fn count(result: &'static str) {
 
 /// `access_token` (required), `token_type` (must be `Bearer`, case-insensitive, RFC 6749 §7.1)
 /// and `expires_in` (seconds; a numeric string is tolerated).
-fn parse_token_response(body: &Value) -> Result<(SecretString, Duration), ClientError> {
-    let bad = |what: &str| ClientError::Token(format!("the token response {what}"));
+fn parse_token_response(body: &Value) -> Result<(SecretString, Duration), ReceiverError> {
+    let bad = |what: &str| ReceiverError::Token(format!("the token response {what}"));
     let token = body
         .get("access_token")
         .and_then(Value::as_str)

@@ -1,6 +1,6 @@
 //! Small HTTP helpers shared by discovery, tokens, the stream client, the JWKS cache and the
 //! poller: bounded body reads, JSON parsing and turning an error answer into a
-//! [`ClientError::Transmitter`].
+//! [`ReceiverError::Transmitter`].
 
 use serde_json::Value;
 use ssf_http::{
@@ -12,7 +12,7 @@ use ssf_http::{
 };
 use ssf_types::UnixMillis;
 
-use crate::client_error::{ClientError, MAX_ERROR_BODY_CHARS};
+use crate::error::{MAX_ERROR_BODY_CHARS, ReceiverError};
 
 /// The largest management or metadata response read, in bytes.
 pub(crate) const MAX_JSON_BODY: usize = 1024 * 1024;
@@ -23,8 +23,8 @@ const MAX_ERROR_BODY: usize = 16 * 1024;
 pub(crate) const ACCEPT_JSON: HeaderValue = HeaderValue::from_static("application/json");
 
 /// Parses a URL the transmitter or the configuration gave.
-pub(crate) fn parse_url(value: &str, what: &'static str) -> Result<Url, ClientError> {
-    Url::parse(value).map_err(|e| ClientError::InvalidUrl {
+pub(crate) fn parse_url(value: &str, what: &'static str) -> Result<Url, ReceiverError> {
+    Url::parse(value).map_err(|e| ReceiverError::InvalidUrl {
         what,
         reason: e.to_string(),
     })
@@ -35,22 +35,22 @@ pub(crate) async fn read_json(
     response: Response,
     limit: usize,
     operation: &'static str,
-) -> Result<Value, ClientError> {
+) -> Result<Value, ReceiverError> {
     let bytes = read_body_limited(response, limit).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ClientError::InvalidResponse {
+    serde_json::from_slice(&bytes).map_err(|e| ReceiverError::InvalidResponse {
         operation,
         reason: format!("the body is not JSON: {e}"),
     })
 }
 
-/// Turns a non-success answer into [`ClientError::Transmitter`]: the status, the error code and
+/// Turns a non-success answer into [`ReceiverError::Transmitter`]: the status, the error code and
 /// description from the JSON body (`error`/`error_description`, or RFC 8935 `err`/`description`)
 /// or else from `WWW-Authenticate` (RFC 6750 §3), the body cut short, and `Retry-After`.
 pub(crate) async fn error_from(
     response: Response,
     operation: &'static str,
     now: UnixMillis,
-) -> ClientError {
+) -> ReceiverError {
     let status = response.status().as_u16();
     let retry_after_secs = response
         .headers()
@@ -82,7 +82,7 @@ pub(crate) async fn error_from(
         error = challenge_param(challenge, "error");
         description = description.or_else(|| challenge_param(challenge, "error_description"));
     }
-    ClientError::Transmitter {
+    ReceiverError::Transmitter {
         operation,
         status,
         error,

@@ -1,7 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode.
 //!
 //! Writes go through one connection owned by a writer task with group commit (see
-//! [`writer`]); reads use a small pool of their own connections, which WAL lets run in parallel
+//! the `writer` module); reads use a small pool of their own connections, which WAL lets run in parallel
 //! with the writer. Migrations under `migrations/sqlite/` are embedded and applied on open.
 
 mod api;

@@ -4,7 +4,7 @@
 //! A background sweep finds streams whose receiver has shown no eligible activity for their
 //! `inactivity_timeout` (polls and management calls restart the counter, SSF-STREAM-11) and
 //! pauses or disables them, as configured, through
-//! [`control_events::change_status`](crate::control_events::change_status): the receiver gets
+//! [`control_events::change_status`]: the receiver gets
 //! a stream-updated event before the stream stops (SSF-STREAM-12, SSF-EVT-13, SSF-EVT-15).
 
 use std::time::Duration;

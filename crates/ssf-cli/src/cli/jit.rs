@@ -16,7 +16,7 @@ Exit codes:
 /// `ssf jit` arguments.
 #[derive(Debug, Args)]
 pub(crate) struct JitArgs {
-    /// The `ssf serve` configuration whose [jit] section names the store and the systems
+    /// The `ssf serve` configuration whose `[jit]` section names the store and the systems
     /// (without one: the development bridge of ./ssf-data).
     #[arg(long, env = "SSF_CONFIG", value_name = "FILE", global = true)]
     pub(crate) config: Option<PathBuf>,

@@ -16,11 +16,12 @@ use ssf_store::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    ApplyError, ApplyOutcome, Job,
+    ApplyOutcome, Job,
     follow::{Caught, Follow},
     item::item,
 };
 use crate::{
+    error::ReceiverError,
     handler::{EventHandler, Handling, Plan},
     metrics,
 };
@@ -312,7 +313,7 @@ impl Task {
                         // Recorded before this batch was even planned.
                         Slot::Seen => Ok(ApplyOutcome::Duplicate),
                         Slot::SameAsEarlier | Slot::Item(_) => {
-                            Err(ApplyError::Storage(reason.clone()))
+                            Err(ReceiverError::NotRecorded(reason.clone()))
                         }
                     };
                     finish_job(job, result);
@@ -338,11 +339,11 @@ impl Task {
 
 fn answer_all(jobs: Vec<Job>, reason: &str) {
     for job in jobs {
-        finish_job(job, Err(ApplyError::Storage(reason.to_owned())));
+        finish_job(job, Err(ReceiverError::NotRecorded(reason.to_owned())));
     }
 }
 
-fn finish_job(job: Job, result: Result<ApplyOutcome, ApplyError>) {
+fn finish_job(job: Job, result: Result<ApplyOutcome, ReceiverError>) {
     ::metrics::histogram!(metrics::APPLY_SECONDS).record(job.queued.elapsed().as_secs_f64());
     if let Ok(ApplyOutcome::Duplicate) = result {
         ::metrics::counter!(metrics::DEDUPE_HITS_TOTAL).increment(1);

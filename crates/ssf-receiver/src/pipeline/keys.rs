@@ -10,12 +10,7 @@ use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde_json::{Map, Value};
 use ssf_jose::{Algorithm, JwksSnapshot, KeyResolver, VerifyingKey};
 
-use crate::jwks::JwksCache;
-
-/// The keys could not be obtained (JWKS endpoint down, no usable key). Not the SET's fault.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the transmitter's signing keys are unavailable: {0}")]
-pub struct KeysUnavailable(pub String);
+use crate::{error::ReceiverError, jwks::JwksCache};
 
 /// A transmitter's signing keys for the pipeline.
 ///
@@ -27,13 +22,13 @@ pub struct KeysUnavailable(pub String);
 #[async_trait]
 pub trait KeySource: KeyResolver + fmt::Debug {
     /// Makes the keys ready to judge a token whose header names `kid`.
-    async fn prepare(&self, kid: &str) -> Result<(), KeysUnavailable>;
+    async fn prepare(&self, kid: &str) -> Result<(), ReceiverError>;
 }
 
 /// A fixed key set: always ready (tests, statically configured peers).
 #[async_trait]
 impl KeySource for JwksSnapshot {
-    async fn prepare(&self, _kid: &str) -> Result<(), KeysUnavailable> {
+    async fn prepare(&self, _kid: &str) -> Result<(), ReceiverError> {
         Ok(())
     }
 }
@@ -42,11 +37,11 @@ impl KeySource for JwksSnapshot {
 /// window for an unknown `kid`).
 #[async_trait]
 impl KeySource for JwksCache {
-    async fn prepare(&self, kid: &str) -> Result<(), KeysUnavailable> {
+    async fn prepare(&self, kid: &str) -> Result<(), ReceiverError> {
         self.resolve(kid)
             .await
             .map(|_| ())
-            .map_err(|e| KeysUnavailable(e.to_string()))
+            .map_err(|e| ReceiverError::JwksUnavailable(e.to_string()))
     }
 }
 
@@ -63,8 +58,8 @@ impl KeyResolver for UnavailableKeys {
 
 #[async_trait]
 impl KeySource for UnavailableKeys {
-    async fn prepare(&self, _kid: &str) -> Result<(), KeysUnavailable> {
-        Err(KeysUnavailable("no key set".to_owned()))
+    async fn prepare(&self, _kid: &str) -> Result<(), ReceiverError> {
+        Err(ReceiverError::JwksUnavailable("no key set".to_owned()))
     }
 }
 

@@ -22,7 +22,7 @@ use ssf_store::{
 };
 use ssf_types::{StreamConfiguration, StreamId, StreamStatus, stream::Delivery};
 
-use crate::{client_error::ClientError, config::PeerConfig, push::authorization_digest};
+use crate::{config::PeerConfig, error::ReceiverError, push::authorization_digest};
 
 /// How many recent `state` values stay valid per stream in [`MemoryStreamBook`].
 pub const STATES_KEPT: usize = 8;
@@ -32,17 +32,18 @@ pub const STATES_KEPT: usize = 8;
 #[async_trait]
 pub trait StreamBook: Send + Sync + std::fmt::Debug {
     /// The transmitter's `stream_id` remembered for `stream_key`, to reuse after a restart.
-    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ClientError>;
+    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ReceiverError>;
 
     /// Records the checked stream set up for `peer`.
     async fn record_stream(
         &self,
         peer: &PeerConfig,
         stream: &StreamConfiguration,
-    ) -> Result<(), ClientError>;
+    ) -> Result<(), ReceiverError>;
 
     /// Records that a verification event for `stream_key` may carry `state`.
-    async fn expect_verification(&self, stream_key: &str, state: &str) -> Result<(), ClientError>;
+    async fn expect_verification(&self, stream_key: &str, state: &str)
+    -> Result<(), ReceiverError>;
 
     /// Records a status read from the transmitter.
     async fn record_status(
@@ -50,7 +51,7 @@ pub trait StreamBook: Send + Sync + std::fmt::Debug {
         stream_key: &str,
         status: &StreamStatus,
         reason: Option<&str>,
-    ) -> Result<(), ClientError>;
+    ) -> Result<(), ReceiverError>;
 }
 
 /// A [`StreamBook`] in the receiver's durable store.
@@ -59,7 +60,7 @@ pub struct StoreBook(pub Arc<dyn ReceiverStore>);
 
 #[async_trait]
 impl StreamBook for StoreBook {
-    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ClientError> {
+    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ReceiverError> {
         Ok(self
             .0
             .get_stream(stream_key)
@@ -71,7 +72,7 @@ impl StreamBook for StoreBook {
         &self,
         peer: &PeerConfig,
         stream: &StreamConfiguration,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         let previous = self.0.get_stream(&peer.name).await?;
         let same_stream = previous
             .as_ref()
@@ -104,7 +105,11 @@ impl StreamBook for StoreBook {
         Ok(())
     }
 
-    async fn expect_verification(&self, stream_key: &str, state: &str) -> Result<(), ClientError> {
+    async fn expect_verification(
+        &self,
+        stream_key: &str,
+        state: &str,
+    ) -> Result<(), ReceiverError> {
         if self
             .0
             .set_expected_verification_state(stream_key, Some(state.to_owned()))
@@ -112,7 +117,7 @@ impl StreamBook for StoreBook {
         {
             Ok(())
         } else {
-            Err(ClientError::InvalidRequest(format!(
+            Err(ReceiverError::InvalidRequest(format!(
                 "no stream `{stream_key}` is recorded"
             )))
         }
@@ -123,7 +128,7 @@ impl StreamBook for StoreBook {
         stream_key: &str,
         status: &StreamStatus,
         reason: Option<&str>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         if let Some(stored) = StoredStatus::parse(status.as_str()) {
             self.0
                 .set_stream_status(stream_key, stored, reason.map(str::to_owned))
@@ -197,7 +202,7 @@ impl MemoryStreamBook {
 
 #[async_trait]
 impl StreamBook for MemoryStreamBook {
-    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ClientError> {
+    async fn known_stream(&self, stream_key: &str) -> Result<Option<StreamId>, ReceiverError> {
         Ok(self
             .lock()
             .get(stream_key)
@@ -208,12 +213,16 @@ impl StreamBook for MemoryStreamBook {
         &self,
         peer: &PeerConfig,
         stream: &StreamConfiguration,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         self.lock().entry(peer.name.clone()).or_default().stream = Some(stream.clone());
         Ok(())
     }
 
-    async fn expect_verification(&self, stream_key: &str, state: &str) -> Result<(), ClientError> {
+    async fn expect_verification(
+        &self,
+        stream_key: &str,
+        state: &str,
+    ) -> Result<(), ReceiverError> {
         let mut inner = self.lock();
         let states = &mut inner.entry(stream_key.to_owned()).or_default().states;
         states.push_back(state.to_owned());
@@ -228,7 +237,7 @@ impl StreamBook for MemoryStreamBook {
         stream_key: &str,
         status: &StreamStatus,
         reason: Option<&str>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), ReceiverError> {
         self.lock().entry(stream_key.to_owned()).or_default().status =
             Some((status.clone(), reason.map(str::to_owned)));
         Ok(())

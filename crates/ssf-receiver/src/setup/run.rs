@@ -10,8 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::{PeerHandle, SetupContext, run_health_checks, setup_peer_with_retry};
 use crate::{
-    client_error::ClientError,
     config::{DeliveryMode, PeerConfig},
+    error::ReceiverError,
     pipeline::StreamContext,
     poller::Poller,
     push::authorization_digest,
@@ -79,7 +79,7 @@ pub async fn run_peer(
     receiver: Arc<SetReceiver>,
     registry: Arc<StreamRegistry>,
     cancel: CancellationToken,
-) -> Result<(), ClientError> {
+) -> Result<(), ReceiverError> {
     let ctx = Arc::new(SetupContext::clone(&ctx).with_registry(Arc::clone(&registry)));
     let handle = setup_peer_with_retry(&ctx, &peer, &setup_schedule(), &cancel).await?;
     let health = tokio::spawn(run_health_checks(

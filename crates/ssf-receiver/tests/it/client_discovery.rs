@@ -2,7 +2,7 @@
 
 use ssf_http::{ClientConfig, build_client};
 use ssf_receiver::{
-    ClientError,
+    ReceiverError,
     config::{DeliveryMode, PeerAuth, ReceiverConfig},
     discovery::{discover, discover_token_endpoint},
 };
@@ -27,7 +27,7 @@ async fn path_insertion_finds_metadata_ssf_meta_01_02() {
     let err = discover(&http(), &format!("{}/", tx.issuer()), false)
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::IssuerMismatch { .. }), "{err}");
+    assert!(matches!(err, ReceiverError::IssuerMismatch { .. }), "{err}");
 }
 
 #[tokio::test]
@@ -36,7 +36,7 @@ async fn metadata_with_another_issuer_is_refused_ssf_meta_07() {
     tx.shared.knobs().metadata_issuer = Some("https://evil.example/tenant1".into());
     let err = discover(&http(), &tx.issuer(), false).await.unwrap_err();
     match err {
-        ClientError::IssuerMismatch { found, .. } => {
+        ReceiverError::IssuerMismatch { found, .. } => {
             assert_eq!(found, "https://evil.example/tenant1");
         }
         other => panic!("expected IssuerMismatch, got {other}"),
@@ -45,7 +45,7 @@ async fn metadata_with_another_issuer_is_refused_ssf_meta_07() {
     tx.shared.knobs().serve_sse = true;
     assert!(matches!(
         discover(&http(), &tx.issuer(), true).await,
-        Err(ClientError::IssuerMismatch { .. })
+        Err(ReceiverError::IssuerMismatch { .. })
     ));
 }
 
@@ -81,7 +81,7 @@ async fn http_issuer_is_refused_without_the_dev_flag_ssf_meta_06() {
     config.allow_http = false;
     let strict = build_client(&config).unwrap();
     let err = discover(&strict, &tx.issuer(), false).await.unwrap_err();
-    assert!(matches!(err, ClientError::InvalidUrl { .. }), "{err}");
+    assert!(matches!(err, ReceiverError::InvalidUrl { .. }), "{err}");
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use ssf_jose::{Algorithm, KeyPair, KeyResolver, SetVerifier, VerifyOptions, sign_with};
-use ssf_receiver::{ClientError, config::JwksSettings, jwks::JwksCache};
+use ssf_receiver::{ReceiverError, config::JwksSettings, jwks::JwksCache};
 use ssf_types::{KeyId, ManualClock};
 
 use crate::{
@@ -132,7 +132,7 @@ async fn jwks_down_is_unavailable_not_accepted() {
     let jwks = cache(&tx, &clock);
     let set = tx.shared.sign(&tx.shared.claims("j1"));
     let err = jwks.prepare(set.as_bytes()).await.unwrap_err();
-    assert!(matches!(err, ClientError::JwksUnavailable(_)), "{err}");
+    assert!(matches!(err, ReceiverError::JwksUnavailable(_)), "{err}");
     assert_eq!(
         err.push_status(),
         503,
@@ -159,7 +159,7 @@ async fn expired_keys_serve_only_within_stale_if_error() {
     clock.advance(5 * 60 * 1000);
     assert!(matches!(
         jwks.snapshot().await,
-        Err(ClientError::JwksUnavailable(_))
+        Err(ReceiverError::JwksUnavailable(_))
     ));
 }
 

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 
 use ssf_http::{RetryConfig, RetrySchedule};
 use ssf_receiver::{
-    ClientError,
+    ReceiverError,
     config::{DeliveryMode, ReceiverConfig},
     poller::Poller,
     push::authorization_digest,
@@ -134,7 +134,7 @@ async fn a_foreign_stream_is_never_used_conformance_issuer_mismatch() {
     let err = setup_peer(&ctx, &peer(&tx, DeliveryMode::Push, bearer()))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::ForeignStream { .. }), "{err}");
+    assert!(matches!(err, ReceiverError::ForeignStream { .. }), "{err}");
     assert!(tx.shared.knobs().verifications.is_empty());
 }
 
@@ -146,7 +146,7 @@ async fn unsupported_delivery_method_is_refused() {
     let err = setup_peer(&ctx, &peer(&tx, DeliveryMode::Poll, bearer()))
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::InvalidConfig { .. }), "{err}");
+    assert!(matches!(err, ReceiverError::InvalidConfig { .. }), "{err}");
     assert!(tx.shared.knobs().create_bodies.is_empty());
 }
 
@@ -252,7 +252,7 @@ async fn setup_waits_for_a_transmitter_that_is_down() {
     let err = setup_peer_with_retry(&ctx, &peer_again(&tx), &RetrySchedule::default(), &cancel)
         .await
         .unwrap_err();
-    assert!(matches!(err, ClientError::Cancelled));
+    assert!(matches!(err, ReceiverError::Cancelled));
 }
 
 fn peer_again(tx: &FakeTransmitter) -> ssf_receiver::config::PeerConfig {

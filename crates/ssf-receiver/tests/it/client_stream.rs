@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
 use ssf_receiver::{
-    ClientError,
+    ReceiverError,
     stream_client::{CreateOutcome, StatusOutcome, StreamClient, UpdateOutcome},
     token::{ClientCredentials, TokenSource},
 };
@@ -78,7 +78,7 @@ async fn empty_events_requested_is_not_sent_ssf_stream_35() {
     request.events_requested = Some(Vec::new());
     assert!(matches!(
         c.create(&request).await,
-        Err(ClientError::InvalidRequest(_))
+        Err(ReceiverError::InvalidRequest(_))
     ));
     assert!(tx.shared.knobs().create_bodies.is_empty());
 }
@@ -104,7 +104,7 @@ async fn read_update_replace_status_subjects_delete() {
     // SSF-STREAM-33: PATCH carries stream_id; a PATCH without one is not sent.
     assert!(matches!(
         c.update(&StreamConfiguration::new()).await,
-        Err(ClientError::InvalidRequest(_))
+        Err(ReceiverError::InvalidRequest(_))
     ));
     assert_eq!(tx.shared.knobs().patch_bodies[0]["stream_id"], id.as_str());
 
@@ -143,7 +143,7 @@ async fn read_update_replace_status_subjects_delete() {
     let err = c.get(&id).await.unwrap_err();
     // Errors carry the status and the transmitter's error body.
     match &err {
-        ClientError::Transmitter {
+        ReceiverError::Transmitter {
             status,
             error,
             description,
@@ -166,7 +166,7 @@ async fn foreign_iss_stream_is_refused_and_never_used_ssf_auth_14_15() {
     tx.shared.knobs().foreign_iss = true;
     let c = client(&tx).await;
     let err = c.create(&push_request()).await.unwrap_err();
-    let ClientError::ForeignStream { stream_id, found } = err else {
+    let ReceiverError::ForeignStream { stream_id, found } = err else {
         panic!("expected ForeignStream, got {err}");
     };
     assert_eq!(found, "https://evil.example");
@@ -175,22 +175,22 @@ async fn foreign_iss_stream_is_refused_and_never_used_ssf_auth_14_15() {
     // No verify, status, update or subject call reaches the transmitter for it.
     assert!(matches!(
         c.verify(&id, None).await,
-        Err(ClientError::ForeignStream { .. })
+        Err(ReceiverError::ForeignStream { .. })
     ));
     assert!(matches!(
         c.status(&id).await,
-        Err(ClientError::ForeignStream { .. })
+        Err(ReceiverError::ForeignStream { .. })
     ));
     let mut patch = push_request();
     patch.stream_id = Some(id.clone());
     assert!(matches!(
         c.update(&patch).await,
-        Err(ClientError::ForeignStream { .. })
+        Err(ReceiverError::ForeignStream { .. })
     ));
     assert!(matches!(
         c.add_subject(&id, SubjectId::email("a@example.com"), None)
             .await,
-        Err(ClientError::ForeignStream { .. })
+        Err(ReceiverError::ForeignStream { .. })
     ));
     assert!(tx.shared.knobs().verifications.is_empty());
     assert!(tx.shared.knobs().patch_bodies.is_empty());
@@ -198,7 +198,7 @@ async fn foreign_iss_stream_is_refused_and_never_used_ssf_auth_14_15() {
     assert!(c.list().await.unwrap().is_empty());
     assert!(matches!(
         c.get(&id).await,
-        Err(ClientError::ForeignStream { .. })
+        Err(ReceiverError::ForeignStream { .. })
     ));
 }
 
@@ -209,7 +209,10 @@ async fn audience_is_checked_when_agreed_ssf_stream_30() {
         .await
         .with_audience(Some("https://someone-else.example".into()));
     let err = c.create(&push_request()).await.unwrap_err();
-    assert!(matches!(err, ClientError::AudienceMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, ReceiverError::AudienceMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -273,7 +276,7 @@ async fn static_token_refused_is_an_error_with_the_challenge() {
     tx.shared.revoke_tokens();
     let err = c.list().await.unwrap_err();
     match err {
-        ClientError::Transmitter {
+        ReceiverError::Transmitter {
             status: 401, error, ..
         } => {
             assert_eq!(error.as_deref(), Some("invalid_token"));
@@ -302,7 +305,7 @@ async fn bad_client_credentials_are_a_token_error() {
     );
     let err = tokens.token().await.unwrap_err();
     assert!(
-        matches!(err, ClientError::Token(ref t) if t.contains("invalid_client")),
+        matches!(err, ReceiverError::Token(ref t) if t.contains("invalid_client")),
         "{err}"
     );
     assert!(!err.to_string().contains("wrong"));

@@ -145,7 +145,7 @@ async fn sets_of_one_batch_are_planned_on_top_of_each_other() {
     applier.close().await;
     assert!(matches!(
         applier.apply(dummy(&pipeline, &ctx).await).await,
-        Err(ssf_receiver::apply::ApplyError::Closed)
+        Err(ssf_receiver::ReceiverError::Cancelled)
     ));
 }
 

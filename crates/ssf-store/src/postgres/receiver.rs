@@ -9,7 +9,7 @@
 //! in the upsert itself, so concurrent batches touching one row commute.
 //!
 //! Every batch that applied writes also appends them to the state change log and `NOTIFY`s
-//! [`STATE_CHANNEL`] (see [`log`]); each store `LISTEN`s there (unless `PgOptions::listen` is
+//! [`STATE_CHANNEL`] (see the `log` module); each store `LISTEN`s there (unless `PgOptions::listen` is
 //! off), so a node's in-memory state can follow what the other nodes applied
 //! ([`ReceiverStore::state_changes`]).
 

@@ -1,5 +1,8 @@
-//! The error type of the receiver's client side: configuration, discovery, tokens, stream
-//! management, the JWKS cache and the poller.
+//! The one error enum of this crate: the client side (configuration, discovery, tokens, stream
+//! management, the JWKS cache, the poller) and the server side (signing keys unavailable, a SET
+//! that could not be recorded, shutdown). How an error maps to an HTTP status is decided in
+//! [`ReceiverError::push_status`]; a refused SET is not an error but a
+//! [`Verdict`](crate::pipeline::Verdict) with its RFC 8935 code.
 //!
 //! Texts are for the operator's logs and the CLI. They never contain a secret (tokens, client
 //! secrets, `authorization_header`), and a transmitter's error body is cut to a bounded length.
@@ -7,13 +10,13 @@
 use ssf_http::{HttpError, UrlError};
 use ssf_types::{BodyError, StreamId};
 
-/// The most of a transmitter's error body kept in [`ClientError::Transmitter`], in characters.
+/// The most of a transmitter's error body kept in [`ReceiverError::Transmitter`], in characters.
 pub(crate) const MAX_ERROR_BODY_CHARS: usize = 512;
 
-/// Everything that can go wrong on the receiver's client side.
+/// Everything that can go wrong in the receiver.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum ClientError {
+pub enum ReceiverError {
     /// A setting cannot be used; found when the configuration is loaded.
     #[error("invalid receiver setting `{setting}`: {reason}")]
     InvalidConfig {
@@ -78,7 +81,7 @@ pub enum ClientError {
         error: Option<String>,
         /// The description the transmitter gave, if any.
         description: Option<String>,
-        /// The response body (at most [`MAX_ERROR_BODY_CHARS`] characters).
+        /// The response body (at most 512 characters).
         body: String,
         /// `Retry-After`, in whole seconds, when the transmitter sent one.
         retry_after_secs: Option<u64>,
@@ -112,11 +115,15 @@ pub enum ClientError {
     /// or an empty `events_requested` (SSF-STREAM-35).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
-    /// The transmitter's JWKS could not be fetched or holds no usable key. A push endpoint
-    /// answers `503` and a poller leaves the SET unacknowledged, so the transmitter retries;
-    /// a SET is never accepted without verification.
-    #[error("the transmitter's JWKS is unavailable: {0}")]
+    /// The transmitter's JWKS could not be fetched or holds no usable key (not the SET's
+    /// fault). A push endpoint answers `503` and a poller leaves the SET unacknowledged, so the
+    /// transmitter retries; a SET is never accepted without verification.
+    #[error("the transmitter's signing keys are unavailable: {0}")]
     JwksUnavailable(String),
+    /// An accepted SET could not be recorded: the store failed and nothing of its batch was
+    /// stored. The transmitter must deliver it again (push `503`, poll: no `ack`).
+    #[error("the SET could not be recorded: {0}")]
+    NotRecorded(String),
     /// A body could not be parsed as the protocol object it should be.
     #[error("{context}: {source}")]
     Body {
@@ -129,8 +136,9 @@ pub enum ClientError {
     /// The receiver's store failed (stream bookkeeping).
     #[error("receiver store: {0}")]
     Store(#[from] ssf_store::StoreError),
-    /// The operation was cancelled (shutdown).
-    #[error("cancelled")]
+    /// The operation was cancelled, or the apply task has stopped: the receiver is shutting
+    /// down.
+    #[error("cancelled: the receiver is shutting down")]
     Cancelled,
 }
 
@@ -143,7 +151,7 @@ fn detail(error: Option<&str>, description: Option<&str>) -> String {
     }
 }
 
-impl ClientError {
+impl ReceiverError {
     /// The HTTP status a transmitter answered with, if this error is such an answer.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -170,7 +178,7 @@ impl ClientError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Http(e) => !matches!(e, HttpError::Url(_) | HttpError::Blocked(_)),
-            Self::JwksUnavailable(_) | Self::Store(_) => true,
+            Self::JwksUnavailable(_) | Self::NotRecorded(_) | Self::Store(_) => true,
             Self::Transmitter { status, .. } | Self::DiscoveryFailed { status, .. } => {
                 matches!(status, 408 | 425 | 429 | 500..=599)
             }
@@ -178,12 +186,13 @@ impl ClientError {
         }
     }
 
-    /// The status a push endpoint answers when this error stops it from judging a SET: `503`
-    /// for an unavailable JWKS (the transmitter retries, RFC 8935 §2.3 and PUSH-16), `500`
-    /// otherwise. This is the one place that maps client errors to an HTTP status.
+    /// The status a push endpoint answers when this error stops it from judging or recording
+    /// a SET: `503` for unavailable keys, a SET not recorded and a shutdown (the transmitter
+    /// retries, RFC 8935 §2.3 and PUSH-16), `500` otherwise. This is the one place that maps
+    /// errors to an HTTP status.
     pub fn push_status(&self) -> u16 {
         match self {
-            Self::JwksUnavailable(_) => 503,
+            Self::JwksUnavailable(_) | Self::NotRecorded(_) | Self::Cancelled => 503,
             _ => 500,
         }
     }
@@ -206,7 +215,7 @@ mod tests {
 
     #[test]
     fn transmitter_errors_show_status_and_code() {
-        let e = ClientError::Transmitter {
+        let e = ReceiverError::Transmitter {
             operation: "create stream",
             status: 409,
             error: Some("conflict".into()),
@@ -221,7 +230,7 @@ mod tests {
         assert_eq!(e.status(), Some(409));
         assert!(!e.is_transient());
         assert_eq!(e.push_status(), 500);
-        let j = ClientError::JwksUnavailable("HTTP 500".into());
+        let j = ReceiverError::JwksUnavailable("HTTP 500".into());
         assert!(j.is_transient());
         assert_eq!(j.push_status(), 503);
     }
