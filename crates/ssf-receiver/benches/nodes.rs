@@ -1,7 +1,8 @@
 //! Receiver nodes on one PostgreSQL: what the shared store and the state log cost, and how soon
 //! one node's memory holds a write another node applied.
 //!
-//! In one run, the same verified SETs (one state write each, 64 concurrent callers) go through
+//! In one run, the same verified SETs (one state write each, 64 concurrent callers, after a
+//! 5% warm-up that is not measured) go through
 //! the apply task (dedupe lookup, plan, group commit) of:
 //! 1. one node on a SQLite file (the embedded default: the baseline of the ratios),
 //! 2. one node on PostgreSQL (dedupe, state, audit and the state log),
@@ -188,6 +189,7 @@ async fn main() {
             .unwrap(),
     );
     let node = start(Arc::clone(&sqlite), Arc::default()).await;
+    drive(&[Arc::clone(&node)], sets(n / 20, "sqlite-warm")).await;
     let (baseline, _) = drive(&[Arc::clone(&node)], sets(n, "sqlite")).await;
     node.close().await;
     println!("SQLite, 1 node:      {baseline:8.0} SETs/s (baseline)");
@@ -203,6 +205,7 @@ async fn main() {
     };
     let store = open().await;
     let node = start(store, Arc::default()).await;
+    drive(&[Arc::clone(&node)], sets(n / 20, "pg1-warm")).await;
     let (one, _) = drive(&[Arc::clone(&node)], sets(n, "pg1")).await;
     node.close().await;
     println!(
@@ -213,6 +216,7 @@ async fn main() {
     let (on_a, on_b) = (Arc::new(Timed::default()), Arc::new(Timed::default()));
     let a = start(open().await, Arc::clone(&on_a)).await;
     let b = start(open().await, Arc::clone(&on_b)).await;
+    drive(&[Arc::clone(&a), Arc::clone(&b)], sets(n / 20, "pg2-warm")).await;
     let (two, done) = drive(&[Arc::clone(&a), Arc::clone(&b)], sets(n, "pg2")).await;
     println!(
         "PostgreSQL, 2 nodes: {two:8.0} SETs/s ({:.2}x)",
@@ -221,7 +225,8 @@ async fn main() {
 
     // Each node applied half; the other must learn that half. Wait for the stragglers.
     let deadline = Instant::now() + Duration::from_secs(30);
-    while on_a.seen.lock().unwrap().len() + on_b.seen.lock().unwrap().len() < 2 * n
+    let total = 2 * (n + n / 20);
+    while on_a.seen.lock().unwrap().len() + on_b.seen.lock().unwrap().len() < total
         && Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -110,15 +110,19 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, mut task: Task, max_batch: 
     let mut in_flight: Option<InFlight> = None;
     loop {
         let mut jobs = Vec::with_capacity(max_batch);
+        // Biased, following first: under a steady stream of own jobs, other nodes' writes would
+        // otherwise wait for a random draw (their catch-up is one indexed read).
         let next = match in_flight.as_mut() {
             None => tokio::select! {
-                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
+                biased;
                 () = task.follow.due() => Next::Follow,
+                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
             },
             Some(flight) => tokio::select! {
-                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
-                done = &mut flight.commit => Next::Committed(done),
+                biased;
                 () = task.follow.due() => Next::Follow,
+                done = &mut flight.commit => Next::Committed(done),
+                n = rx.recv_many(&mut jobs, max_batch) => Next::Jobs(n),
             },
         };
         let received = match next {
