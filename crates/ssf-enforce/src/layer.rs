@@ -60,11 +60,12 @@ use tower::{Layer, Service};
 
 pub use self::{
     source::{JwksSource, KeySet, SourceFuture},
-    token::{TokenError, TokenVerifier},
+    token::TokenVerifier,
 };
 use crate::{
     decision::{Decision, ReasonCode},
     engine::Engine,
+    error::EnforceError,
     request::{AccessRequest, Resource},
     row::Cause,
 };
@@ -139,21 +140,24 @@ impl Denied {
     /// no token was presented).
     ///
     /// [RFC 6750 §3.1]: https://www.rfc-editor.org/rfc/rfc6750#section-3.1
-    pub fn token(error: &TokenError, realm: Option<&str>) -> Self {
+    pub fn token(error: &EnforceError, realm: Option<&str>) -> Self {
         let mut h = String::from("Bearer");
         let mut params = Vec::new();
         if let Some(realm) = realm {
             params.push(format!("realm=\"{}\"", quoted(realm)));
         }
-        if *error != TokenError::Missing {
+        if *error != EnforceError::TokenMissing {
             params.push("error=\"invalid_token\"".to_owned());
-            params.push(format!("error_description=\"{}\"", error.description()));
+            params.push(format!(
+                "error_description=\"{}\"",
+                error.token_description()
+            ));
         }
         if !params.is_empty() {
             h.push(' ');
             h.push_str(&params.join(", "));
         }
-        let reason = if *error == TokenError::Missing {
+        let reason = if *error == EnforceError::TokenMissing {
             "token_missing"
         } else {
             "token_invalid"
@@ -163,7 +167,7 @@ impl Denied {
             www_authenticate: h,
             body: json!({
                 "error": "invalid_token",
-                "error_description": error.description(),
+                "error_description": error.token_description(),
                 "reason": reason,
             }),
         }
@@ -271,7 +275,7 @@ impl Enforcer {
         target: Option<&Target>,
     ) -> Result<Authorized, Denied> {
         let realm = self.realm.as_deref();
-        let token = token.ok_or_else(|| Denied::token(&TokenError::Missing, realm))?;
+        let token = token.ok_or_else(|| Denied::token(&EnforceError::TokenMissing, realm))?;
         let claims = self
             .verifier
             .verify(token)
@@ -287,7 +291,7 @@ impl Enforcer {
         target: Option<&Target>,
     ) -> Result<Authorized, Denied> {
         let realm = self.realm.as_deref();
-        let token = token.ok_or_else(|| Denied::token(&TokenError::Missing, realm))?;
+        let token = token.ok_or_else(|| Denied::token(&EnforceError::TokenMissing, realm))?;
         let claims = self
             .verifier
             .verify_fresh(token)

@@ -19,48 +19,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde_json::{Map, Value};
 use ssf_types::Clock;
 
+use crate::error::EnforceError;
+
 use super::source::{JwksSource, KeySet};
-
-/// Why a bearer token was not accepted. Coarse on purpose: every variant answers
-/// `401 invalid_token` with a constant description, so nothing about the expected issuer,
-/// audience or keys leaks ([RFC 6750 §3.1](https://www.rfc-editor.org/rfc/rfc6750#section-3.1)).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenError {
-    /// No `Authorization: Bearer` header.
-    #[error("no bearer access token")]
-    Missing,
-    /// Not a compact JWS, or its header or claims are not JSON objects.
-    #[error("the access token is malformed")]
-    Malformed,
-    /// No `kid`, or no configured key has it.
-    #[error("the access token's signing key is unknown")]
-    UnknownKey,
-    /// The `alg` is not allowed or does not fit the key.
-    #[error("the access token's algorithm is not accepted")]
-    Algorithm,
-    /// The signature, `iss` or `aud` did not verify.
-    #[error("the access token did not verify")]
-    Invalid,
-    /// `exp` is missing or past, or `nbf` is in the future.
-    #[error("the access token is expired or not yet valid")]
-    Expired,
-    /// The JWKS given to the verifier could not be read (configuration error).
-    #[error("the JWKS could not be read: {0}")]
-    Jwks(String),
-}
-
-impl TokenError {
-    /// The constant `error_description` for the 401 answer.
-    pub fn description(&self) -> &'static str {
-        match self {
-            Self::Missing => "A bearer access token is required",
-            Self::Expired => "The access token is expired",
-            Self::UnknownKey => "The access token is signed with a key the issuer does not publish",
-            _ => "The access token is not valid",
-        }
-    }
-}
 
 #[derive(Clone)]
 struct KeyEntry {
@@ -110,9 +71,9 @@ fn fits(alg: Algorithm, kty: &str) -> bool {
     }
 }
 
-fn parse_keys(jwks: &Value) -> Result<BTreeMap<String, KeyEntry>, TokenError> {
+fn parse_keys(jwks: &Value) -> Result<BTreeMap<String, KeyEntry>, EnforceError> {
     let set: JwkSet =
-        serde_json::from_value(jwks.clone()).map_err(|e| TokenError::Jwks(e.to_string()))?;
+        serde_json::from_value(jwks.clone()).map_err(|e| EnforceError::Jwks(e.to_string()))?;
     let mut keys = BTreeMap::new();
     for (jwk, raw) in set.keys.iter().zip(
         jwks.get("keys")
@@ -149,7 +110,7 @@ impl TokenVerifier {
         issuer: impl Into<String>,
         jwks: &Value,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, TokenError> {
+    ) -> Result<Self, EnforceError> {
         // jsonwebtoken >= 10 needs a process-wide provider; an already installed one stays.
         let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
             &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
@@ -173,8 +134,8 @@ impl TokenVerifier {
         issuer: impl Into<String>,
         source: Arc<dyn JwksSource>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, TokenError> {
-        let set = source.current().await.map_err(TokenError::Jwks)?;
+    ) -> Result<Self, EnforceError> {
+        let set = source.current().await.map_err(EnforceError::Jwks)?;
         let verifier = Self::new(issuer, &set.jwks, clock)?.with_source(source);
         *verifier.installed_generation() = Some(set.generation);
         Ok(verifier)
@@ -217,9 +178,9 @@ impl TokenVerifier {
     /// [`verify`](Self::verify), with the keys brought up to date from the
     /// [source](Self::with_source) first: the set in force (refetched when expired), and, for a
     /// token whose `kid` is unknown, one refetch if the source's window allows. A token whose
-    /// `kid` is still unknown gets [`TokenError::UnknownKey`]. When the source fails (JWKS
+    /// `kid` is still unknown gets [`EnforceError::TokenKeyUnknown`]. When the source fails (JWKS
     /// endpoint down), the keys already held are used. Without a source: [`verify`](Self::verify).
-    pub async fn verify_fresh(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
+    pub async fn verify_fresh(&self, token: &str) -> Result<Map<String, Value>, EnforceError> {
         let Some(source) = &self.source else {
             return self.verify(token);
         };
@@ -232,22 +193,22 @@ impl TokenVerifier {
             }
         }
         let first = self.verify(token);
-        if !matches!(first, Err(TokenError::UnknownKey)) {
+        if !matches!(first, Err(EnforceError::TokenKeyUnknown)) {
             return first;
         }
         let kid = jsonwebtoken::decode_header(token)
             .ok()
             .and_then(|h| h.kid)
-            .ok_or(TokenError::UnknownKey)?;
+            .ok_or(EnforceError::TokenKeyUnknown)?;
         match source.refresh(&kid).await {
             Ok(set) if self.install(&set) => self.verify(token),
             Ok(_) => {
                 tracing::info!(%kid, issuer = %self.issuer, "access token refused: its kid is not in the issuer's JWKS");
-                Err(TokenError::UnknownKey)
+                Err(EnforceError::TokenKeyUnknown)
             }
             Err(reason) => {
                 tracing::warn!(%kid, %reason, issuer = %self.issuer, "JWKS refetch for an unknown kid failed");
-                Err(TokenError::UnknownKey)
+                Err(EnforceError::TokenKeyUnknown)
             }
         }
     }
@@ -264,14 +225,14 @@ impl TokenVerifier {
     pub fn algorithms<'a>(
         mut self,
         names: impl IntoIterator<Item = &'a str>,
-    ) -> Result<Self, TokenError> {
+    ) -> Result<Self, EnforceError> {
         let mut algs = Vec::new();
         for name in names {
             let alg = name
                 .parse::<Algorithm>()
-                .map_err(|_| TokenError::Jwks(format!("unknown algorithm {name:?}")))?;
+                .map_err(|_| EnforceError::Jwks(format!("unknown algorithm {name:?}")))?;
             if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                return Err(TokenError::Jwks(format!("{name} is not accepted")));
+                return Err(EnforceError::Jwks(format!("{name} is not accepted")));
             }
             algs.push(alg);
         }
@@ -287,7 +248,7 @@ impl TokenVerifier {
     }
 
     /// Replaces the keys (rotation); returns how many are usable.
-    pub fn set_jwks(&self, jwks: &Value) -> Result<usize, TokenError> {
+    pub fn set_jwks(&self, jwks: &Value) -> Result<usize, EnforceError> {
         let keys = parse_keys(jwks)?;
         let n = keys.len();
         *self.keys.write().unwrap_or_else(PoisonError::into_inner) = keys;
@@ -310,19 +271,20 @@ impl TokenVerifier {
     }
 
     /// Verifies `token` and returns its claims.
-    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, TokenError> {
-        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    pub fn verify(&self, token: &str) -> Result<Map<String, Value>, EnforceError> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| EnforceError::TokenMalformed)?;
         if header.crit.is_some() {
-            return Err(TokenError::Malformed);
+            return Err(EnforceError::TokenMalformed);
         }
-        let kid = header.kid.as_deref().ok_or(TokenError::UnknownKey)?;
+        let kid = header.kid.as_deref().ok_or(EnforceError::TokenKeyUnknown)?;
         let entry = self
             .keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(kid)
             .cloned()
-            .ok_or(TokenError::UnknownKey)?;
+            .ok_or(EnforceError::TokenKeyUnknown)?;
         let alg = header.alg;
         let kty = match entry.key.family() {
             jsonwebtoken::AlgorithmFamily::Rsa => "RSA",
@@ -334,7 +296,7 @@ impl TokenVerifier {
             || !fits(alg, kty)
             || entry.alg.is_some_and(|own| own != alg)
         {
-            return Err(TokenError::Algorithm);
+            return Err(EnforceError::TokenAlgorithm);
         }
         let mut validation = Validation::new(alg);
         validation.required_spec_claims = HashSet::new();
@@ -347,16 +309,16 @@ impl TokenVerifier {
             validation.set_audience(&self.audiences);
         }
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &entry.key, &validation)
-            .map_err(|_| TokenError::Invalid)?;
+            .map_err(|_| EnforceError::TokenInvalid)?;
         let claims = data.claims;
         let now = self.clock.now().as_secs();
         let num = |name: &str| claims.get(name).and_then(Value::as_i64);
         match num("exp") {
             Some(exp) if exp + self.leeway_secs > now => {}
-            _ => return Err(TokenError::Expired),
+            _ => return Err(EnforceError::TokenExpired),
         }
         if num("nbf").is_some_and(|nbf| nbf - self.leeway_secs > now) {
-            return Err(TokenError::Expired);
+            return Err(EnforceError::TokenExpired);
         }
         Ok(claims)
     }
