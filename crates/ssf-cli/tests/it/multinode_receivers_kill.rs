@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// The transmitter: SQLite, clients `rx` and `producer`, unacknowledged SETs back after 2 s.
-fn transmitter(port: u16) -> String {
+pub(crate) fn transmitter(port: u16) -> String {
     let rx_hash = ssf_transmitter::auth::hash_secret(RX_SECRET);
     let producer_hash = ssf_transmitter::auth::hash_secret(PRODUCER_SECRET);
     format!(
@@ -44,8 +44,23 @@ redelivery_after = "2s"
     )
 }
 
-/// A receiver node polling `issuer` (small batches, so a kill finds some unacknowledged).
-fn receiver(database: &str, schema: &str, issuer: &str) -> String {
+/// A receiver node polling `issuer` (small batches, so a kill finds some unacknowledged), or
+/// polling nothing (`issuer` `None`: it only follows the other nodes).
+pub(crate) fn receiver(database: &str, schema: &str, issuer: Option<&str>) -> String {
+    let peer = issuer.map(|issuer| {
+        format!(
+            r#"
+[[receiver.transmitters]]
+name = "tx"
+issuer = "{issuer}"
+delivery = "poll"
+verification_interval = "0s"
+poll = {{ max_events = 5 }}
+auth = {{ type = "client_credentials", client_id = "rx", client_secret = "{RX_SECRET}" }}
+"#
+        )
+    });
+    let peer = peer.unwrap_or_default();
     format!(
         r#"
 [server]
@@ -64,22 +79,15 @@ schema = "{schema}"
 [receiver.http]
 allow_http = true
 allowed_networks = ["127.0.0.0/8"]
-
-[[receiver.transmitters]]
-name = "tx"
-issuer = "{issuer}"
-delivery = "poll"
-verification_interval = "0s"
-poll = {{ max_events = 5 }}
-auth = {{ type = "client_credentials", client_id = "rx", client_secret = "{RX_SECRET}" }}
-
-[enforce]
+{peer}
+[enforce.access]
+roles = {{ support-agent = [{{ asset = "kb:*", access = "read" }}] }}
 "#
     )
 }
 
 /// jti -> audit rows recording it, and the number of recorded (`iss`, `jti`) pairs.
-fn recorded(url: &str, schema: &str) -> (BTreeMap<String, i64>, i64) {
+pub(crate) fn recorded(url: &str, schema: &str) -> (BTreeMap<String, i64>, i64) {
     runtime().block_on(async {
         let mut conn = PgConnection::connect(url).await.unwrap();
         let audit: Vec<(String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -99,7 +107,7 @@ fn recorded(url: &str, schema: &str) -> (BTreeMap<String, i64>, i64) {
     })
 }
 
-fn applied_lines(node: &Node) -> usize {
+pub(crate) fn applied_lines(node: &Node) -> usize {
     node.log()
         .lines()
         .filter(|l| l.contains("event applied") && l.contains("session-revoked"))
@@ -121,7 +129,7 @@ fn a_receiver_node_killed_mid_burst_loses_nothing_and_applies_nothing_twice() {
     let port = free_port();
     let tx = Node::start(&dir("tx"), "tx", &transmitter(port));
     let issuer = format!("http://127.0.0.1:{port}");
-    let config = receiver(&url, &schema.name, &issuer);
+    let config = receiver(&url, &schema.name, Some(&issuer));
     let mut r1 = Node::start(&dir("r1"), "r1", &config);
     wait_for("r1's stream verification", || {
         r1.log()

@@ -242,3 +242,102 @@ fn database_restart_under_load_loses_nothing() {
         tail(&nodes[1].log(), 30)
     );
 }
+
+/// Two receiver nodes on the private server: A polls a transmitter (on its own SQLite file), B
+/// only follows A's writes. The database stops under a stream of SETs: both nodes report
+/// unhealthy, A records nothing and acknowledges nothing, so the transmitter hands the SETs out
+/// again after its redelivery delay. Once the database is back, every SET is recorded and
+/// applied once, and B (whose `LISTEN` connection was cut too) follows again: a revocation A
+/// applies after the restart denies Jane on B.
+#[test]
+fn receiver_nodes_survive_a_database_restart() {
+    use crate::{
+        multinode::Node,
+        multinode_receivers_kill::{applied_lines, receiver, recorded, transmitter},
+        serve_enforce::evaluate_at,
+    };
+
+    let Some(pg) = PrivatePg::start() else { return };
+    let root = tempfile::tempdir().unwrap();
+    let dir = |name: &str| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    };
+    let port = free_port();
+    let tx = Node::start(&dir("tx"), "tx", &transmitter(port));
+    let issuer = format!("http://127.0.0.1:{port}");
+    let a = Node::start(
+        &dir("a"),
+        "a",
+        &receiver(&pg.url(), "public", Some(&issuer)),
+    );
+    wait_for("A's stream verification", || {
+        (a.log().contains("event applied") && a.log().contains("/verification")).then_some(())
+    });
+    let b = Node::start(&dir("b"), "b", &receiver(&pg.url(), "public", None));
+    let producer = tx.token("producer");
+    let mut jtis = Vec::new();
+    let mut emit = |email: String| jtis.extend(tx.emit(&producer, &email).unwrap());
+    for i in 0..20 {
+        emit(format!("before{i}@example.com"));
+    }
+    wait_for("A to apply the first SETs", || {
+        (applied_lines(&a) >= 20).then_some(())
+    });
+
+    pg.ctl(&["stop", "-m", "fast", "-w"]).unwrap();
+    for node in [&a, &b] {
+        wait_for(
+            &format!("node {} to report the database down", node.name),
+            || (node.health() == 503).then_some(()),
+        );
+    }
+    for i in 0..20 {
+        emit(format!("while-down{i}@example.com"));
+    }
+    pg.ctl(&["start", "-w", "-t", "60"]).unwrap();
+    for node in [&a, &b] {
+        wait_for(&format!("node {} to reconnect", node.name), || {
+            (node.health() == 200).then_some(())
+        });
+    }
+    for i in 0..20 {
+        emit(format!("after{i}@example.com"));
+    }
+    // `Node::emit` dates its revocations 2023-11-14 (`event_timestamp` 1,700,000,000): a
+    // token issued before that is revoked by one, a token issued since is not.
+    let iat = 1_690_000_000;
+    let before = evaluate_at(&b.base, iat, "kb:a1", "read");
+    assert_eq!(before["decision"], true, "her role lets her read: {before}");
+    emit("jane@example.com".to_owned());
+
+    let all = crate::server::eventually(|| {
+        let (audit, _) = recorded(&pg.url(), "public");
+        jtis.iter().all(|j| audit.contains_key(j))
+    });
+    let (audit, _) = recorded(&pg.url(), "public");
+    let missing: Vec<&String> = jtis.iter().filter(|j| !audit.contains_key(*j)).collect();
+    assert!(
+        all,
+        "{} of {} SETs never applied: {missing:?}\n--- a:\n{}",
+        missing.len(),
+        jtis.len(),
+        tail(&a.log(), 30)
+    );
+    let twice: Vec<(&String, &i64)> = audit.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "applied more than once: {twice:?}");
+    let revoked = |answer: &Value| {
+        answer["decision"] == false && answer["context"]["reason"] == "session_revoked"
+    };
+    let followed =
+        crate::server::eventually(|| revoked(&evaluate_at(&b.base, iat, "kb:a1", "read")));
+    assert!(
+        followed,
+        "B did not follow A's revocation: {}\n--- b:\n{}",
+        evaluate_at(&b.base, iat, "kb:a1", "read"),
+        tail(&b.log(), 40)
+    );
+    let denied = evaluate_at(&b.base, iat, "kb:a1", "read");
+    assert!(jtis.contains(&denied["context"]["jti"].as_str().unwrap().to_owned()));
+}

@@ -98,6 +98,11 @@ pub(crate) fn start_all_roles(dir: &std::path::Path) -> Server {
 /// An AuthZEN evaluation for Jane's session `s-1` (a token issued at `iat`, role
 /// `support-agent`) on `resource` = `type:id` with `action`.
 pub(crate) fn evaluate(server: &Server, iat: i64, resource: &str, action: &str) -> Value {
+    evaluate_at(&server.base, iat, resource, action)
+}
+
+/// [`evaluate`] on the server at `base` (`http://host:port`).
+pub(crate) fn evaluate_at(base: &str, iat: i64, resource: &str, action: &str) -> Value {
     let (kind, id) = resource.split_once(':').unwrap();
     let body = json!({
         "subject": {"type": "user", "id": "jane@example.com",
@@ -106,7 +111,7 @@ pub(crate) fn evaluate(server: &Server, iat: i64, resource: &str, action: &str) 
         "action": {"name": action},
     });
     let (status, text) = post(
-        &server.url("/access/v1/evaluation"),
+        &format!("{base}/access/v1/evaluation"),
         Some(PDP_TOKEN),
         None,
         "application/json",
