@@ -306,9 +306,10 @@ impl Pipeline {
         )))
     }
 
-    /// SSF-RXV-10 / SSF-VERIFY-10: a `state` must be the one recorded for the last request. A
-    /// mismatching SET that was already recorded is a redelivery, answered like the first time
-    /// (PUSH-14) even if a newer request changed the expected state since.
+    /// SSF-RXV-10 / SSF-VERIFY-10: a `state` must be one this receiver sent: any request
+    /// recorded on the stream within a day, by any of the receiver's nodes (each requests
+    /// verification on its own schedule). A mismatching SET that was already recorded is a
+    /// redelivery, answered like the first time (PUSH-14).
     async fn check_state(
         &self,
         ctx: &StreamContext,
@@ -318,10 +319,10 @@ impl Pipeline {
         let unavailable = |e: ssf_store::StoreError| Verdict::Unavailable(e.to_string());
         let expected = self
             .store
-            .expected_verification_state(&ctx.stream_key)
+            .is_expected_verification_state(&ctx.stream_key, state)
             .await
             .map_err(unavailable)?;
-        if expected.as_deref() == Some(state) {
+        if expected {
             return Ok(());
         }
         let seen = self
@@ -335,7 +336,7 @@ impl Pipeline {
         tracing::info!(peer = %ctx.peer, jti = %claims.jti, "verification state mismatch");
         Err(Verdict::Rejected(Rejection::new(
             SetErrorCode::InvalidState,
-            "the verification state does not match the last request",
+            "the verification state does not match a request of this receiver",
         )))
     }
 }

@@ -15,6 +15,7 @@
 pub(crate) mod audit_sql;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub(crate) mod verification_sql;
 
 use std::fmt;
 
@@ -28,6 +29,10 @@ use crate::{
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     wake::WorkSubscription,
 };
+
+/// How long a verification request's `state` stays acceptable: a day, far beyond any
+/// transmitter's delivery delay, and short enough that old states do not pile up.
+pub const VERIFICATION_REQUEST_TTL_MS: i64 = 24 * 3600 * 1000;
 
 /// One change to the receiver's materialised state, planned by a handler from one SET.
 ///
@@ -342,9 +347,12 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
     ) -> StoreResult<bool>;
 
     /// Records the `state` of a verification request this receiver is about to send
-    /// (SSF 1.0 §8.1.4.2; `None` for a request without state). The receiver's pipeline then
-    /// accepts verification events whose `state` equals it (SSF-RXV-10). `false` if no such
-    /// stream.
+    /// (SSF 1.0 §8.1.4.2; `None` for a request without state) as the stream's last one, and
+    /// among the requests sent within [`VERIFICATION_REQUEST_TTL_MS`]. The receiver's pipeline
+    /// then accepts verification events whose `state` is any of those
+    /// ([`is_expected_verification_state`](Self::is_expected_verification_state), SSF-RXV-10):
+    /// several receiver nodes on one store each request verification on their own schedule.
+    /// `false` if no such stream.
     async fn set_expected_verification_state(
         &self,
         stream_key: &str,
@@ -353,6 +361,14 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
 
     /// The `state` of the last recorded verification request (`None` if none or no stream).
     async fn expected_verification_state(&self, stream_key: &str) -> StoreResult<Option<String>>;
+
+    /// Whether `state` is that of a verification request recorded on the stream (by any node)
+    /// within [`VERIFICATION_REQUEST_TTL_MS`] (SSF-RXV-10, SSF-VERIFY-10).
+    async fn is_expected_verification_state(
+        &self,
+        stream_key: &str,
+        state: &str,
+    ) -> StoreResult<bool>;
 
     /// Stops accepting writes, lets queued ones finish, closes the database.
     async fn close(&self);

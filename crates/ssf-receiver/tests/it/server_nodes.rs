@@ -4,9 +4,13 @@
 
 use std::{sync::Arc, time::Duration};
 
-use ssf_store::{conformance::pg::TestServer, postgres::receiver::PgReceiverStore};
+use ssf_store::{
+    conformance::pg::TestServer, postgres::receiver::PgReceiverStore, receiver::ReceiverStore as _,
+};
 
-use crate::server_support::{Rx, RxOptions, StateHandler, claims, clock, sign};
+use crate::server_support::{
+    Rx, RxOptions, STREAM_KEY, StateHandler, claims, clock, sign, verification,
+};
 
 /// A receiver node with a [`StateHandler`] on `store`.
 async fn node(store: &Arc<PgReceiverStore>) -> (Rx, Arc<StateHandler>) {
@@ -113,5 +117,43 @@ async fn a_node_behind_the_log_retention_reloads_the_whole_state() {
     assert_eq!(
         on_b.rows.lock().unwrap()["bob@example.com"]["jti"],
         "lost-entry"
+    );
+}
+
+/// SSF-RXV-10 / SSF-VERIFY-10 with two nodes: each requests verification of the shared stream
+/// on its own schedule (recording its `state`), so a verification event carrying either state is
+/// accepted on either node; a state neither sent is `invalid_state`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_requests_of_both_nodes_are_accepted_on_either() {
+    let Some(server) = TestServer::connect().await else {
+        return;
+    };
+    let schema = server.schema().await;
+    let (store_a, store_b) = (
+        open(&server, schema.options()).await,
+        open(&server, schema.options()).await,
+    );
+    let (a, _) = node(&store_a).await;
+    let (b, _) = node(&store_b).await;
+    assert!(
+        store_a
+            .set_expected_verification_state(STREAM_KEY, Some("from-a".into()))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store_b
+            .set_expected_verification_state(STREAM_KEY, Some("from-b".into()))
+            .await
+            .unwrap()
+    );
+    b.push_accepted(&sign(&verification("v-a", Some("from-a"))))
+        .await;
+    a.push_accepted(&sign(&verification("v-b", Some("from-b"))))
+        .await;
+    assert_eq!(
+        a.push_rejected(&sign(&verification("v-x", Some("from-nobody"))))
+            .await,
+        "invalid_state"
     );
 }

@@ -364,6 +364,9 @@ impl ReceiverStore for FlakyStore {
     async fn expected_verification_state(&self, key: &str) -> StoreResult<Option<String>> {
         self.inner.expected_verification_state(key).await
     }
+    async fn is_expected_verification_state(&self, key: &str, state: &str) -> StoreResult<bool> {
+        self.inner.is_expected_verification_state(key, state).await
+    }
     async fn close(&self) {
         self.inner.close().await;
     }

@@ -33,7 +33,8 @@ use crate::{
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     receiver::{
         ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
-        ReceiverStreamRecord, StateChanges, StateRow,
+        ReceiverStreamRecord, StateChanges, StateRow, VERIFICATION_REQUEST_TTL_MS,
+        verification_sql,
     },
     wake::{WakeHub, WorkSubscription},
 };
@@ -409,6 +410,10 @@ impl ReceiverStore for PgReceiverStore {
 
     async fn delete_stream(&self, stream_key: &str) -> StoreResult<bool> {
         transaction!(self.pool, |tx| {
+            sqlx::query(verification_sql::DELETE_STREAM)
+                .bind(stream_key)
+                .execute(&mut *tx)
+                .await?;
             let done = sqlx::query("DELETE FROM receiver_streams WHERE stream_key = $1")
                 .bind(stream_key)
                 .execute(&mut *tx)
@@ -455,8 +460,39 @@ impl ReceiverStore for PgReceiverStore {
             .bind(now.0)
             .execute(&mut *tx)
             .await?;
-            Ok(done.rows_affected() > 0)
+            if done.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if let Some(state) = &state {
+                sqlx::query(verification_sql::INSERT)
+                    .bind(stream_key)
+                    .bind(state)
+                    .bind(now.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(verification_sql::PRUNE)
+                .bind(stream_key)
+                .bind(now.0 - VERIFICATION_REQUEST_TTL_MS)
+                .execute(&mut *tx)
+                .await?;
+            Ok(true)
         })
+    }
+
+    async fn is_expected_verification_state(
+        &self,
+        stream_key: &str,
+        state: &str,
+    ) -> StoreResult<bool> {
+        let since = self.clock.now().0 - VERIFICATION_REQUEST_TTL_MS;
+        let (n,): (i64,) = sqlx::query_as(verification_sql::COUNT_SINCE)
+            .bind(stream_key)
+            .bind(state)
+            .bind(since)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
     }
 
     async fn expected_verification_state(&self, stream_key: &str) -> StoreResult<Option<String>> {

@@ -15,6 +15,7 @@
 
 mod audit;
 mod follow;
+mod verification;
 
 use std::sync::Arc;
 
@@ -28,6 +29,7 @@ use crate::model::{AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus};
 pub use self::{
     audit::{audit_has_its_own_retention, audit_is_found_by_jti_subject_and_time},
     follow::state_log_lets_other_nodes_follow,
+    verification::every_recent_verification_request_is_expected,
 };
 
 /// Opens receiver stores of one backend for the suite.
@@ -495,6 +497,7 @@ macro_rules! receiver_conformance_tests {
             control_events_update_the_stream,
             committed_batches_survive_a_crash,
             state_log_lets_other_nodes_follow,
+            every_recent_verification_request_is_expected,
         );
     };
     (@each $harness:expr; $($name:ident),+ $(,)?) => {

@@ -32,7 +32,7 @@ use crate::{
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
     receiver::{
         ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
-        ReceiverStreamRecord, StateRow,
+        ReceiverStreamRecord, StateRow, VERIFICATION_REQUEST_TTL_MS, verification_sql,
     },
 };
 
@@ -373,6 +373,10 @@ impl ReceiverStore for SqliteReceiverStore {
         let key = stream_key.to_owned();
         self.write(move |c| {
             Box::pin(async move {
+                sqlx::query(verification_sql::DELETE_STREAM)
+                    .bind(&key)
+                    .execute(&mut *c)
+                    .await?;
                 let done = sqlx::query("DELETE FROM receiver_streams WHERE stream_key = $1")
                     .bind(key)
                     .execute(&mut *c)
@@ -420,12 +424,28 @@ impl ReceiverStore for SqliteReceiverStore {
                     "UPDATE receiver_streams SET expected_verification_state = $2, \
                      verification_requested_at = $3, updated_at = $3 WHERE stream_key = $1",
                 )
-                .bind(key)
-                .bind(state)
+                .bind(&key)
+                .bind(&state)
                 .bind(now.0)
                 .execute(&mut *c)
                 .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                if let Some(state) = &state {
+                    sqlx::query(verification_sql::INSERT)
+                        .bind(&key)
+                        .bind(state)
+                        .bind(now.0)
+                        .execute(&mut *c)
+                        .await?;
+                }
+                sqlx::query(verification_sql::PRUNE)
+                    .bind(&key)
+                    .bind(now.0 - VERIFICATION_REQUEST_TTL_MS)
+                    .execute(&mut *c)
+                    .await?;
+                Ok(true)
             })
         })
         .await
@@ -439,6 +459,21 @@ impl ReceiverStore for SqliteReceiverStore {
         .fetch_optional(&self.readers)
         .await?;
         Ok(row.and_then(|r| r.0))
+    }
+
+    async fn is_expected_verification_state(
+        &self,
+        stream_key: &str,
+        state: &str,
+    ) -> StoreResult<bool> {
+        let since = self.clock.now().0 - VERIFICATION_REQUEST_TTL_MS;
+        let (n,): (i64,) = sqlx::query_as(verification_sql::COUNT_SINCE)
+            .bind(stream_key)
+            .bind(state)
+            .bind(since)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(n > 0)
     }
 
     async fn close(&self) {
