@@ -104,6 +104,11 @@ fn a_decision_on_one_node_sees_the_event_applied_on_another() {
     });
     let b_config = receiver_node(free_port(), &url, &schema.name, "");
     let b = Server::start(&dir_b, &b_config, &[]);
+    let banner = b.stdout.lock().unwrap().join("\n");
+    assert!(
+        banner.contains("(schema ssf_nodes_") && banner.contains("follows the others' writes"),
+        "{banner}"
+    );
     let iat = now_secs() - 60;
     assert_eq!(
         evaluate(&b, iat, "customer:C2148", "read")["decision"],

@@ -130,6 +130,7 @@ pub(crate) async fn start(
             },
         ),
     ];
+    banner.push(("database", database_banner(&section.database)));
     banner.extend(enforce_banner);
     let stop_store = Arc::clone(&store);
     Ok(Role {
@@ -146,6 +147,17 @@ pub(crate) async fn start(
         }),
         banner,
     })
+}
+
+/// The banner's `database` line: on PostgreSQL, what the receiver nodes on it share.
+fn database_banner(location: &stores::StoreLocation) -> String {
+    match location.url {
+        ssf_store::StoreUrl::Postgres(_) => format!(
+            "{location} (shared with every receiver node on it: dedupe, state, audit; this node \
+             follows the others' writes)"
+        ),
+        ssf_store::StoreUrl::Sqlite(_) => location.to_string(),
+    }
 }
 
 /// The event types streams request when a peer lists none: every CAEP 1.0 and RISC 1.0 type.
