@@ -151,11 +151,9 @@ impl Applier {
         options: ApplyOptions,
     ) -> Result<Self, ReceiverError> {
         let mut state = task::Task::new(Arc::clone(&store), handler, options.follow_interval);
-        let rows = state
-            .load()
-            .await
-            .map_err(|e| ReceiverError::NotRecorded(e.to_string()))?;
+        let rows = state.load().await?;
         tracing::info!(rows, "receiver state loaded");
+        let has_log = state.has_state_log();
         let (tx, rx) = mpsc::channel(options.queue_capacity.max(1));
         let task = tokio::spawn(task::run(rx, state, options.max_batch.max(1)));
         let retention = Retention {
@@ -163,11 +161,6 @@ impl Applier {
             audit: options.audit_retention,
             state_log: options.state_log_retention,
         };
-        let has_log = store
-            .state_log_head()
-            .await
-            .map_err(|e| ReceiverError::NotRecorded(e.to_string()))?
-            .is_some();
         let purge = options.purge_interval.map(|every| {
             tokio::spawn(purge_loop(
                 Arc::clone(&store),
@@ -253,28 +246,18 @@ fn cutoff(clock: &dyn Clock, keep: Duration) -> ssf_types::UnixMillis {
     clock.now().plus_millis(-ms)
 }
 
-fn storage(e: ssf_store::StoreError) -> ReceiverError {
-    ReceiverError::NotRecorded(e.to_string())
-}
-
 async fn purge_once(
     store: &dyn ReceiverStore,
     clock: &dyn Clock,
     retention: Retention,
 ) -> Result<u64, ReceiverError> {
     purge_state_log(store, clock, retention).await?;
-    let removed = store
-        .purge_seen(cutoff(clock, retention.seen))
-        .await
-        .map_err(storage)?;
+    let removed = store.purge_seen(cutoff(clock, retention.seen)).await?;
     ::metrics::counter!(metrics::PURGED_TOTAL).increment(removed);
     if removed > 0 {
         tracing::info!(removed, "purged recorded SET ids past retention");
     }
-    let audit = store
-        .purge_audit(cutoff(clock, retention.audit))
-        .await
-        .map_err(storage)?;
+    let audit = store.purge_audit(cutoff(clock, retention.audit)).await?;
     if audit > 0 {
         tracing::info!(
             removed = audit,
@@ -292,8 +275,7 @@ async fn purge_state_log(
 ) -> Result<u64, ReceiverError> {
     let removed = store
         .purge_state_log(cutoff(clock, retention.state_log))
-        .await
-        .map_err(storage)?;
+        .await?;
     if removed > 0 {
         tracing::debug!(removed, "purged state log entries past their retention");
     }

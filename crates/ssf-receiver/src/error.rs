@@ -1,8 +1,8 @@
 //! The one error enum of this crate: the client side (configuration, discovery, tokens, stream
 //! management, the JWKS cache, the poller) and the server side (signing keys unavailable, a SET
-//! that could not be recorded, shutdown). How an error maps to an HTTP status is decided in
-//! [`ReceiverError::push_status`]; a refused SET is not an error but a
-//! [`Verdict`](crate::pipeline::Verdict) with its RFC 8935 code.
+//! that could not be recorded, shutdown). A refused SET is not an error but a
+//! [`Verdict`](crate::pipeline::Verdict) with its RFC 8935 code; what the push endpoint and the
+//! poller answer for a SET is decided from its [`Receipt`](crate::receive::Receipt).
 //!
 //! Texts are for the operator's logs and the CLI. They never contain a secret (tokens, client
 //! secrets, `authorization_header`), and a transmitter's error body is cut to a bounded length.
@@ -186,10 +186,9 @@ impl ReceiverError {
         }
     }
 
-    /// The status a push endpoint answers when this error stops it from judging or recording
-    /// a SET: `503` for unavailable keys, a SET not recorded and a shutdown (the transmitter
-    /// retries, RFC 8935 §2.3 and PUSH-16), `500` otherwise. This is the one place that maps
-    /// errors to an HTTP status.
+    /// The HTTP status for this error when it stops a SET from being judged or recorded: `503`
+    /// for unavailable keys, a SET not recorded and a shutdown (the transmitter retries,
+    /// RFC 8935 §2.3 and PUSH-16), `500` otherwise.
     pub fn push_status(&self) -> u16 {
         match self {
             Self::JwksUnavailable(_) | Self::NotRecorded(_) | Self::Cancelled => 503,

@@ -347,7 +347,8 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
     ) -> StoreResult<bool>;
 
     /// Records the `state` of a verification request this receiver is about to send
-    /// (SSF 1.0 §8.1.4.2; `None` for a request without state) as the stream's last one, and
+    /// (SSF 1.0 §8.1.4.2; `None` for a request without state) as the stream's last one
+    /// ([`ReceiverStreamRecord::expected_verification_state`]), and
     /// among the requests sent within [`VERIFICATION_REQUEST_TTL_MS`]. The receiver's pipeline
     /// then accepts verification events whose `state` is any of those
     /// ([`is_expected_verification_state`](Self::is_expected_verification_state), SSF-RXV-10):
@@ -358,9 +359,6 @@ pub trait ReceiverStore: Send + Sync + fmt::Debug {
         stream_key: &str,
         state: Option<String>,
     ) -> StoreResult<bool>;
-
-    /// The `state` of the last recorded verification request (`None` if none or no stream).
-    async fn expected_verification_state(&self, stream_key: &str) -> StoreResult<Option<String>>;
 
     /// Whether `state` is that of a verification request recorded on the stream (by any node)
     /// within [`VERIFICATION_REQUEST_TTL_MS`] (SSF-RXV-10, SSF-VERIFY-10).

@@ -224,9 +224,7 @@ user_agent = "ssf-node-{name}"
             } else {
                 "127.0.0.1:0".to_owned()
             };
-            let dir = root.join(format!("node-{name}"));
-            std::fs::create_dir_all(&dir).unwrap();
-            nodes.push(Node::start(&dir, name, &self.config(name, &listen)));
+            nodes.push(Node::start_in(root, name, &self.config(name, &listen)));
         }
         nodes
     }
@@ -241,6 +239,13 @@ pub(crate) struct Node {
 }
 
 impl Node {
+    /// [`Node::start`] in `root/node-<name>`, created first.
+    pub(crate) fn start_in(root: &Path, name: &str, config: &str) -> Self {
+        let dir = root.join(format!("node-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start(&dir, name, config)
+    }
+
     /// Writes `config`, starts `ssf serve` in `dir` and waits for `/healthz`.
     pub(crate) fn start(dir: &Path, name: &str, config: &str) -> Self {
         std::fs::write(dir.join("ssf.toml"), config).unwrap();

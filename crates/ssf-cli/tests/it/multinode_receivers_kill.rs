@@ -121,16 +121,11 @@ fn a_receiver_node_killed_mid_burst_loses_nothing_and_applies_nothing_twice() {
     };
     let schema = Schema::create(&url);
     let root = tempfile::tempdir().unwrap();
-    let dir = |name: &str| {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
     let port = free_port();
-    let tx = Node::start(&dir("tx"), "tx", &transmitter(port));
+    let tx = Node::start_in(root.path(), "tx", &transmitter(port));
     let issuer = format!("http://127.0.0.1:{port}");
     let config = receiver(&url, &schema.name, Some(&issuer));
-    let mut r1 = Node::start(&dir("r1"), "r1", &config);
+    let mut r1 = Node::start_in(root.path(), "r1", &config);
     wait_for("r1's stream verification", || {
         r1.log()
             .lines()
@@ -138,7 +133,7 @@ fn a_receiver_node_killed_mid_burst_loses_nothing_and_applies_nothing_twice() {
             .then_some(())
     });
     // r2 finds the stream r1 set up in the shared store and polls it too (D-RX-03).
-    let r2 = Node::start(&dir("r2"), "r2", &config);
+    let r2 = Node::start_in(root.path(), "r2", &config);
     wait_for("r2 polling the same stream", || {
         r2.log().contains("\"peer\":\"tx\"").then_some(())
     });

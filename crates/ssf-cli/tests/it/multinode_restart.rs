@@ -259,23 +259,18 @@ fn receiver_nodes_survive_a_database_restart() {
 
     let Some(pg) = PrivatePg::start() else { return };
     let root = tempfile::tempdir().unwrap();
-    let dir = |name: &str| {
-        let dir = root.path().join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
     let port = free_port();
-    let tx = Node::start(&dir("tx"), "tx", &transmitter(port));
+    let tx = Node::start_in(root.path(), "tx", &transmitter(port));
     let issuer = format!("http://127.0.0.1:{port}");
-    let a = Node::start(
-        &dir("a"),
+    let a = Node::start_in(
+        root.path(),
         "a",
         &receiver(&pg.url(), "public", Some(&issuer)),
     );
     wait_for("A's stream verification", || {
         (a.log().contains("event applied") && a.log().contains("/verification")).then_some(())
     });
-    let b = Node::start(&dir("b"), "b", &receiver(&pg.url(), "public", None));
+    let b = Node::start_in(root.path(), "b", &receiver(&pg.url(), "public", None));
     let producer = tx.token("producer");
     let mut jtis = Vec::new();
     let mut emit = |email: String| jtis.extend(tx.emit(&producer, &email).unwrap());

@@ -55,6 +55,11 @@ impl Follow {
         self.cursor = head;
     }
 
+    /// Whether the store keeps a log (known once loaded).
+    pub(super) fn has_log(&self) -> bool {
+        self.cursor.is_some()
+    }
+
     /// Resolves when the log should be read: another node signalled, or the periodic check is
     /// due. Never resolves without a log. Cancel-safe: a signal is kept until waited on.
     pub(super) async fn due(&mut self) {

@@ -104,6 +104,11 @@ impl Task {
         self.needs_reload = false;
         Ok(n)
     }
+
+    /// Whether the store keeps a state log for other nodes (known once loaded).
+    pub(super) fn has_state_log(&self) -> bool {
+        self.follow.has_log()
+    }
 }
 
 pub(super) async fn run(mut rx: mpsc::Receiver<Job>, mut task: Task, max_batch: usize) {

@@ -5,28 +5,42 @@
 use std::{sync::Arc, time::Duration};
 
 use ssf_store::{
-    conformance::pg::TestServer, postgres::receiver::PgReceiverStore, receiver::ReceiverStore as _,
+    conformance::pg::{TestSchema, TestServer},
+    postgres::receiver::PgReceiverStore,
+    receiver::ReceiverStore as _,
 };
 
 use crate::server_support::{
     Rx, RxOptions, STREAM_KEY, StateHandler, claims, clock, sign, verification,
 };
 
-/// A receiver node with a [`StateHandler`] on `store`.
-async fn node(store: &Arc<PgReceiverStore>) -> (Rx, Arc<StateHandler>) {
-    let handler = Arc::new(StateHandler::default());
-    let rx = Rx::start_with(RxOptions {
-        handler: Some(handler.clone()),
-        store: Some(store.clone()),
-        ..RxOptions::default()
-    })
-    .await;
-    (rx, handler)
+/// One receiver node: its own store pool and `LISTEN` connection on the shared schema, its push
+/// endpoint and a [`StateHandler`] memory.
+struct Node {
+    store: Arc<PgReceiverStore>,
+    rx: Rx,
+    memory: Arc<StateHandler>,
 }
 
-async fn open(server: &TestServer, options: ssf_store::PgOptions) -> Arc<PgReceiverStore> {
-    let store = PgReceiverStore::connect(server.url(), Arc::new(clock()), options);
-    Arc::new(store.await.unwrap())
+/// `count` nodes on a fresh schema (dropped with the returned value), or `None` without a
+/// server.
+async fn cluster(count: usize) -> Option<(TestSchema, Vec<Node>)> {
+    let server = TestServer::connect().await?;
+    let schema = server.schema().await;
+    let mut nodes = Vec::with_capacity(count);
+    for _ in 0..count {
+        let store = PgReceiverStore::connect(server.url(), Arc::new(clock()), schema.options());
+        let store = Arc::new(store.await.unwrap());
+        let memory = Arc::new(StateHandler::default());
+        let rx = Rx::start_with(RxOptions {
+            handler: Some(memory.clone()),
+            store: Some(store.clone()),
+            ..RxOptions::default()
+        })
+        .await;
+        nodes.push(Node { store, rx, memory });
+    }
+    Some((schema, nodes))
 }
 
 /// Polls `probe` every 20 ms for up to 30 s.
@@ -43,16 +57,12 @@ async fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
 /// applied again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_set_applied_on_one_node_reaches_the_other_nodes_memory_once() {
-    let Some(server) = TestServer::connect().await else {
+    let Some((_schema, nodes)) = cluster(2).await else {
         return;
     };
-    let schema = server.schema().await;
-    let (store_a, store_b) = (
-        open(&server, schema.options()).await,
-        open(&server, schema.options()).await,
-    );
-    let (a, on_a) = node(&store_a).await;
-    let (b, on_b) = node(&store_b).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let (on_a, on_b) = (&a.memory, &b.memory);
+    let (a, b) = (&a.rx, &b.rx);
 
     let token = sign(&claims("node-a-1"));
     a.push_accepted(&token).await;
@@ -83,12 +93,10 @@ async fn a_set_applied_on_one_node_reaches_the_other_nodes_memory_once() {
 /// directly, the purge mark moved past every cursor, and a notification.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_behind_the_log_retention_reloads_the_whole_state() {
-    let Some(server) = TestServer::connect().await else {
+    let Some((_schema, nodes)) = cluster(1).await else {
         return;
     };
-    let schema = server.schema().await;
-    let store = open(&server, schema.options()).await;
-    let (_b, on_b) = node(&store).await;
+    let (store, on_b) = (&nodes[0].store, &nodes[0].memory);
     assert_eq!(on_b.loads.lock().unwrap().as_slice(), [0]);
 
     let mut tx = store.pool().begin().await.unwrap();
@@ -125,16 +133,12 @@ async fn a_node_behind_the_log_retention_reloads_the_whole_state() {
 /// accepted on either node; a state neither sent is `invalid_state`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verification_requests_of_both_nodes_are_accepted_on_either() {
-    let Some(server) = TestServer::connect().await else {
+    let Some((_schema, nodes)) = cluster(2).await else {
         return;
     };
-    let schema = server.schema().await;
-    let (store_a, store_b) = (
-        open(&server, schema.options()).await,
-        open(&server, schema.options()).await,
-    );
-    let (a, _) = node(&store_a).await;
-    let (b, _) = node(&store_b).await;
+    let [a, b] = &nodes[..] else { unreachable!() };
+    let (store_a, store_b) = (&a.store, &b.store);
+    let (a, b) = (&a.rx, &b.rx);
     assert!(
         store_a
             .set_expected_verification_state(STREAM_KEY, Some("from-a".into()))

@@ -361,9 +361,6 @@ impl ReceiverStore for FlakyStore {
     ) -> StoreResult<bool> {
         self.inner.set_expected_verification_state(key, state).await
     }
-    async fn expected_verification_state(&self, key: &str) -> StoreResult<Option<String>> {
-        self.inner.expected_verification_state(key).await
-    }
     async fn is_expected_verification_state(&self, key: &str, state: &str) -> StoreResult<bool> {
         self.inner.is_expected_verification_state(key, state).await
     }

@@ -451,16 +451,6 @@ impl ReceiverStore for SqliteReceiverStore {
         .await
     }
 
-    async fn expected_verification_state(&self, stream_key: &str) -> StoreResult<Option<String>> {
-        let row: Option<(Option<String>,)> = sqlx::query_as(
-            "SELECT expected_verification_state FROM receiver_streams WHERE stream_key = $1",
-        )
-        .bind(stream_key)
-        .fetch_optional(&self.readers)
-        .await?;
-        Ok(row.and_then(|r| r.0))
-    }
-
     async fn is_expected_verification_state(
         &self,
         stream_key: &str,
