@@ -271,6 +271,9 @@ mod tests {
             fields: [("customer_id".to_owned(), json!("C2148"))].into(),
             fields_complete: false,
             occurred_at: UnixMillis(at),
+            sequence: None,
+            label: None,
+            aliases: Vec::new(),
         }
     }
 

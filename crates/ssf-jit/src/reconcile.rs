@@ -100,6 +100,9 @@ impl Bridge {
                 fields,
                 fields_complete: true,
                 occurred_at,
+                sequence: None,
+                label: None,
+                aliases: Vec::new(),
             };
             self.absorb(&event, &mut report).await?;
         }
@@ -119,6 +122,9 @@ impl Bridge {
                 fields: Default::default(),
                 fields_complete: false,
                 occurred_at: known.as_ref().map_or(now, |k| k.last_event_at.max(now)),
+                sequence: None,
+                label: None,
+                aliases: Vec::new(),
             };
             self.absorb(&event, &mut report).await?;
         }

@@ -113,6 +113,17 @@ pub struct TicketEvent {
     pub fields_complete: bool,
     /// When it happened in the ticket system: orders events of one ticket.
     pub occurred_at: UnixMillis,
+    /// The ticket system's own order of events of one ticket that share an `occurred_at`
+    /// (ServiceNow `sys_mod_count`, Jira `changelog.id`, generic `sequence`); `None` when the
+    /// system gives none. See [`crate::lifecycle::transition`] for how ties are broken.
+    pub sequence: Option<i64>,
+    /// A human label of the ticket when `ticket_id` is not one (Jira: the issue key `SUP-42`,
+    /// while `ticket_id` is the stable issue id), for audit rows and logs.
+    pub label: Option<String>,
+    /// Other ids the same ticket had or has (Jira: its issue key, and the key before a move to
+    /// another project). State and grants stored under one of them by an earlier version of the
+    /// bridge move to `ticket_id` when the ticket is first seen under it.
+    pub aliases: Vec<String>,
 }
 
 impl TicketEvent {

@@ -103,6 +103,9 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         fields,
         fields_complete: false,
         occurred_at,
+        sequence: None,
+        label: None,
+        aliases: Vec::new(),
     };
     Ok(Webhook {
         parsed: Parsed::Event(Box::new(event)),

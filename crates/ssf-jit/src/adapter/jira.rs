@@ -158,6 +158,9 @@ pub fn parse(
         fields: fields.into_iter().collect(),
         fields_complete: true,
         occurred_at,
+        sequence: None,
+        label: None,
+        aliases: Vec::new(),
     };
     Ok(Webhook {
         parsed: Parsed::Event(Box::new(event)),

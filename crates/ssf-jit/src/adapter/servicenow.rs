@@ -86,6 +86,9 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         fields: root.into_iter().collect(),
         fields_complete: true,
         occurred_at,
+        sequence: None,
+        label: None,
+        aliases: Vec::new(),
     };
     Ok(Webhook {
         parsed: Parsed::Event(Box::new(event)),
