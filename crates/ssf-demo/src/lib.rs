@@ -85,6 +85,8 @@ pub fn serve_guide(world: &World) -> Result<String, DemoError> {
     let console = &world.console.base_url;
     let assigned = world.ticket_event("SUP-2148", "assigned", "C2148");
     let closed = world.ticket_event("SUP-2148", "closed", "C2148");
+    let incident = world.incident_event("INC-0042", "assigned");
+    let resolved = world.incident_event("INC-0042", "resolved");
     Ok(format!(
         "Everything runs on loopback until Ctrl-C.\n\n\
          transmitter (IdP)  {tx}   metadata: {tx}/.well-known/ssf-configuration\n\
@@ -96,7 +98,13 @@ pub fn serve_guide(world: &World) -> Result<String, DemoError> {
          # assign the case (webhooks are valid for 1 h; each event_id only once)\n\
          curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{assigned}' {webhook}\n\
          # close it\n\
-         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{closed}' {webhook}\n",
+         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{closed}' {webhook}\n\n\
+         curl -i -H \"Authorization: Bearer $TOKEN\" {console}/runbooks/db-failover  # 403 until an incident is hers\n\
+         # assign a major incident: she joins the dynamic group incident-responders\n\
+         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{incident}' {incidents}\n\
+         # resolve it: she leaves the group\n\
+         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{resolved}' {incidents}\n",
+        incidents = world.webhook_url_of(world::INCIDENTS),
         tx = world.transmitter_url,
         bridge = world.bridge_url,
         webhook = world.webhook_url(),

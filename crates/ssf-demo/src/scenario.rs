@@ -1,8 +1,9 @@
 //! The seed scenario, step by step, each a real HTTP call checked against what should happen:
 //! Jane signs in; C2148 is denied; the case is assigned (webhook to the bridge); C2148 read and
 //! write are allowed, C9999 still denied; the case closes; C2148 is denied again; the knowledge
-//! base is allowed throughout by her role; a risk engine revokes her session and her token gets
-//! 401. Steps that change access poll the console's answer until it changes, with a deadline.
+//! base is allowed throughout by her role; a major incident assigned to her puts her in the
+//! dynamic group `incident-responders`, which opens the runbooks until the incident is resolved;
+//! a risk engine revokes her session and her token gets 401. Steps that change access poll the console's answer until it changes, with a deadline.
 
 use std::time::Duration;
 
@@ -19,7 +20,9 @@ const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-ty
 const C2148: &str = "/customers/C2148";
 const C9999: &str = "/customers/C9999";
 const KB: &str = "/kb/article-42";
+const RUNBOOK: &str = "/runbooks/db-failover";
 const TICKET: &str = "SUP-2148";
+const INCIDENT: &str = "INC-0042";
 
 /// What an answer should be: status and reason code.
 #[derive(Debug, Clone, Copy)]
@@ -204,12 +207,22 @@ impl<'w> Scenario<'w> {
 
     async fn webhook(&self, event_type: &str) -> Result<(), String> {
         let body = self.world.ticket_event(TICKET, event_type, "C2148");
+        self.send_webhook(&self.world.webhook_url(), &body).await
+    }
+
+    async fn incident_webhook(&self, event_type: &str) -> Result<(), String> {
+        let body = self.world.incident_event(INCIDENT, event_type);
+        let url = self.world.webhook_url_of(crate::world::INCIDENTS);
+        self.send_webhook(&url, &body).await
+    }
+
+    async fn send_webhook(&self, url: &str, body: &Value) -> Result<(), String> {
         let response = self
             .world
             .http()
-            .post(self.world.webhook_url())
+            .post(url)
             .bearer_auth(&self.world.webhook_secret)
-            .json(&body)
+            .json(body)
             .send()
             .await
             .map_err(|e| format!("webhook failed: {e}"))?;
@@ -417,6 +430,44 @@ impl<'w> Scenario<'w> {
         .await;
         self.once("Jane reads kb:article-42", &token, get(KB), ALLOW_ROLE)
             .await;
+
+        const ALLOW_GROUP: Expect = Expect {
+            status: 200,
+            reason: "allowed_by_group",
+        };
+        const NO_PERMISSION: Expect = Expect {
+            status: 403,
+            reason: "no_permission",
+        };
+        self.once(
+            "Jane reads runbook:db-failover (no incident)",
+            &token,
+            get(RUNBOOK),
+            NO_PERMISSION,
+        )
+        .await;
+        let start = Instant::now();
+        let sent = self.incident_webhook("assigned").await;
+        self.until(
+            "Major incident assigned to Jane (webhook) -> she joins incident-responders, runbook readable",
+            start,
+            sent,
+            &token,
+            get(RUNBOOK),
+            ALLOW_GROUP,
+        )
+        .await;
+        let start = Instant::now();
+        let sent = self.incident_webhook("resolved").await;
+        self.until(
+            "Incident resolved (webhook) -> she leaves the group, runbook denied",
+            start,
+            sent,
+            &token,
+            get(RUNBOOK),
+            NO_PERMISSION,
+        )
+        .await;
 
         let start = Instant::now();
         let sent = self.revoke_session(&sid).await;

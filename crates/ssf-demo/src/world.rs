@@ -12,7 +12,7 @@ use std::{sync::Arc, time::Duration};
 
 use serde_json::{Value, json};
 use ssf_http::ClientConfig;
-use ssf_jit::{Bridge, JitConfig, SystemConfig, SystemKind, WebhookAuth};
+use ssf_jit::{Bridge, JitConfig, SystemConfig, SystemKind, WebhookAuth, config::GroupRule};
 use ssf_jose::{Algorithm, KeyPair, MemoryKeyStore, SetSigner, SigningKey};
 use ssf_store::SqliteStore;
 use ssf_transmitter::{
@@ -21,7 +21,7 @@ use ssf_transmitter::{
     metadata::paths,
 };
 use ssf_types::{Clock, KeyId};
-use support_console::{Console, ConsoleConfig, SUPPORT_AGENT};
+use support_console::{Console, ConsoleConfig, INCIDENT_RESPONDERS, SUPPORT_AGENT};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +34,11 @@ pub const JANE: &str = "jane@example.com";
 pub const JANE_SUB: &str = "u-jane";
 /// The ticket system's name (`/jit/webhooks/helpdesk`).
 pub const HELPDESK: &str = "helpdesk";
+/// The incident system's name (`/jit/webhooks/incidents`): its tickets put the assignee in a
+/// dynamic group instead of granting an asset.
+pub const INCIDENTS: &str = "incidents";
+/// The incident tickets' assignment group that makes their assignee an incident responder.
+pub const MAJOR_INCIDENT_TEAM: &str = "Major Incident Response";
 /// The console's client id at the transmitter.
 pub const CONSOLE_CLIENT: &str = "support-console";
 /// The ticket bridge's client id at the transmitter.
@@ -157,6 +162,17 @@ impl World {
         let mut system = SystemConfig::new(SystemKind::Generic, webhook_secret.clone());
         system.auth = Some(WebhookAuth::Token);
         jit.systems.insert(HELPDESK.to_owned(), system);
+        // The second coexistence model: an incident's assignee joins a dynamic group.
+        let mut incidents = SystemConfig::new(SystemKind::Generic, webhook_secret.clone());
+        incidents.auth = Some(WebhookAuth::Token);
+        let mut group = GroupRule::default();
+        group.field = Some("assignment_group".to_owned());
+        group.map.insert(
+            MAJOR_INCIDENT_TEAM.to_owned(),
+            INCIDENT_RESPONDERS.to_owned(),
+        );
+        incidents.rules.group = Some(group);
+        jit.systems.insert(INCIDENTS.to_owned(), incidents);
         jit.emitter.events_url = Some(format!("{transmitter_url}{}", paths::EVENTS));
         jit.emitter.token_url = Some(format!("{transmitter_url}{}", paths::TOKEN));
         jit.emitter.client_id = Some(BRIDGE_CLIENT.to_owned());
@@ -254,7 +270,19 @@ impl World {
 
     /// The URL of the helpdesk webhook at the bridge.
     pub fn webhook_url(&self) -> String {
-        format!("{}/jit/webhooks/{HELPDESK}", self.bridge_url)
+        self.webhook_url_of(HELPDESK)
+    }
+
+    /// The URL of the webhook of ticket system `system` at the bridge.
+    pub fn webhook_url_of(&self, system: &str) -> String {
+        format!("{}/jit/webhooks/{system}", self.bridge_url)
+    }
+
+    /// A generic incident webhook body: incident `ticket` of the major-incident team.
+    pub fn incident_event(&self, ticket: &str, event_type: &str) -> Value {
+        let mut body = self.ticket_event(ticket, event_type, "-");
+        body["fields"] = json!({"assignment_group": MAJOR_INCIDENT_TEAM});
+        body
     }
 
     /// A generic ticket webhook body for case `ticket` about `customer`.

@@ -11,7 +11,7 @@ use crate::{
     config::{JitConfig, SystemConfig},
     emitter::Emitter,
     error::JitError,
-    store::{ApplyReport, Change, JitStore},
+    store::{ApplyReport, Change, Intake, JitStore},
     ticket::TicketEvent,
 };
 
@@ -88,6 +88,17 @@ impl Bridge {
         event: &TicketEvent,
         record_delivery: bool,
     ) -> Result<ApplyReport, JitError> {
+        self.apply_with(event, record_delivery, Intake::Fresh).await
+    }
+
+    /// [`apply`](Self::apply), saying whether the event may grant ([`Intake::Fresh`]) or only
+    /// take access away ([`Intake::Late`]: older than the system's `max_age`).
+    pub async fn apply_with(
+        &self,
+        event: &TicketEvent,
+        record_delivery: bool,
+        intake: Intake,
+    ) -> Result<ApplyReport, JitError> {
         let system = self.system(&event.system)?;
         let report = self
             .0
@@ -97,6 +108,7 @@ impl Bridge {
                 system,
                 event,
                 record_delivery,
+                intake,
                 self.0.clock.now(),
             )
             .await?;

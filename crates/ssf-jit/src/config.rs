@@ -32,7 +32,8 @@ use serde::Deserialize;
 use ssf_http::{ClientConfig, RetryConfig};
 
 pub use self::rules::{
-    AccessRule, AssetRule, ClaimNames, PersonField, RulesConfig, SubjectFormatRule, SubjectRule,
+    AccessRule, AssetRule, ClaimNames, GroupRule, PersonField, RulesConfig, SubjectFormatRule,
+    SubjectRule,
 };
 use crate::error::JitError;
 
@@ -120,6 +121,16 @@ impl JitConfig {
     pub fn rank(&self, level: &str) -> Option<usize> {
         self.access_levels.iter().position(|l| l == level)
     }
+
+    /// The rank of `level` on an asset of `asset_type`: group memberships have the one level
+    /// [`MEMBER`](crate::rules::MEMBER).
+    pub fn rank_for(&self, asset_type: &str, level: &str) -> Option<usize> {
+        if asset_type == crate::rules::GROUP {
+            (level == crate::rules::MEMBER).then_some(0)
+        } else {
+            self.rank(level)
+        }
+    }
 }
 
 ssf_types::open_enum! {
@@ -162,9 +173,10 @@ pub struct SystemConfig {
     /// (token) or `X-ServiceNow-Signature` (hmac).
     #[serde(default)]
     pub header: Option<String>,
-    /// Webhooks whose own timestamp (Jira `timestamp`, ServiceNow `sys_updated_on`, generic
-    /// `occurred_at`) is older than this are refused (`401`). Default 1 h; `"0s"` turns the
-    /// check off.
+    /// Webhooks whose own timestamp (Jira `timestamp`, else the issue's `updated`; ServiceNow
+    /// `sys_updated_on`; generic `occurred_at`) is older than this grant nothing: they are still
+    /// applied where they take access away (close, unassign, reassign), so a late revoke is never
+    /// dropped. Default 1 h; `"0s"` turns the check off.
     #[serde(default = "default_max_age", with = "opt_duration")]
     pub max_age: Option<Duration>,
     /// How far in the future a webhook's timestamp may be (clock skew). Default 5 min.

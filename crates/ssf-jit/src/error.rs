@@ -24,7 +24,9 @@ pub enum JitError {
     /// answer never says what was expected.
     #[error("the webhook is not authenticated: {0}")]
     Unauthenticated(&'static str),
-    /// The webhook's own timestamp is outside the accepted window (`401`).
+    /// The webhook's own timestamp is further in the future than the allowed clock skew
+    /// (`401`). (A timestamp older than `max_age` is not an error: such a webhook may still
+    /// take access away, see [`Intake::Late`](crate::Intake::Late).)
     #[error("the webhook's timestamp is outside the accepted window: {0}")]
     Stale(String),
     /// The payload cannot be read as this system's format (`400`).

@@ -52,6 +52,6 @@ pub use config::{EmitterConfig, JitConfig, RulesConfig, SystemConfig, SystemKind
 pub use emitter::{Emitter, RoundReport};
 pub use error::JitError;
 pub use reconcile::{ReconcileReport, parse_snapshots};
-pub use store::{ApplyOutcome, ApplyReport, Change, JitStore, migrate};
+pub use store::{ApplyOutcome, ApplyReport, Change, Intake, JitStore, migrate};
 pub use ticket::{AssigneeUpdate, Person, TicketEvent, TicketEventKind, TicketSnapshot};
 pub use webhook::{WEBHOOK_PATH, router};

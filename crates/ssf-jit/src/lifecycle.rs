@@ -4,9 +4,13 @@
 //!
 //! - assigned -> grant; reassigned -> revoke the old assignee, grant the new; resolved, closed,
 //!   cancelled -> revoke; the asset or the access level changing moves the grant.
-//! - Events are ordered by the ticket system's own event time. An event older than the newest
-//!   one applied is stale and changes nothing: a late "assigned" for a ticket already closed
-//!   grants nothing. At equal times a close wins.
+//! - Events are ordered by the ticket system's own event time, then by its own sequence
+//!   (ServiceNow `sys_mod_count`, Jira `changelog.id`) when two share a time. An event older
+//!   than the newest one applied is stale and changes nothing: a late "assigned" for a ticket
+//!   already closed grants nothing. At equal times without a sequence a close wins, and two
+//!   events that disagree on who holds which access grant neither (the ticket is held
+//!   [`TicketState::conflict`] until a strictly newer event), so an older assignment never wins
+//!   a tie.
 //! - A grant that reached its maximum duration is not renewed by later updates of the same
 //!   assignment; a new assignment (an explicit assigned/reassigned event, another assignee, or a
 //!   reopened ticket) may grant again.
@@ -37,6 +41,13 @@ pub struct TicketState {
     /// The newest event time applied.
     #[serde(with = "crate::time::millis")]
     pub last_event_at: UnixMillis,
+    /// The ticket system's sequence of that newest event, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_sequence: Option<i64>,
+    /// Two events of the same time, without a sequence to order them, disagreed on the grant:
+    /// no grant until a strictly newer event says who holds the ticket.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conflict: bool,
     /// When the current assignment began (event time); `None` while unassigned.
     #[serde(with = "crate::time::millis::option")]
     pub assigned_at: Option<UnixMillis>,
@@ -69,6 +80,29 @@ pub fn same_person(a: Option<&Person>, b: Option<&Person>) -> bool {
     }
 }
 
+/// Where an event stands against the newest one applied to its ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    /// Strictly older (by time, or by sequence at the same time), or the same version again.
+    Older,
+    /// Strictly newer.
+    Newer,
+    /// The same time and no sequence on both sides to tell them apart.
+    Tie,
+}
+
+fn order(prev: &TicketState, event: &TicketEvent) -> Order {
+    match event.occurred_at.cmp(&prev.last_event_at) {
+        std::cmp::Ordering::Less => Order::Older,
+        std::cmp::Ordering::Greater => Order::Newer,
+        std::cmp::Ordering::Equal => match (event.sequence, prev.last_sequence) {
+            (Some(e), Some(p)) if e > p => Order::Newer,
+            (Some(_), Some(_)) => Order::Older,
+            _ => Order::Tie,
+        },
+    }
+}
+
 /// Applies `event` to the known state `prev` of its ticket.
 pub fn transition(
     system: &SystemConfig,
@@ -76,10 +110,10 @@ pub fn transition(
     event: &TicketEvent,
 ) -> Transition {
     let closing = rules::is_closed(system, &event.kind, &event.fields);
+    let order = prev.map_or(Order::Newer, |p| order(p, event));
     if let Some(p) = prev {
-        let older = event.occurred_at < p.last_event_at;
-        let tie_after_close = event.occurred_at == p.last_event_at && !p.open && !closing;
-        if older || tie_after_close {
+        let tie_after_close = order == Order::Tie && !p.open && !closing;
+        if order == Order::Older || tie_after_close {
             return Transition::Stale {
                 known_at: p.last_event_at,
             };
@@ -94,12 +128,26 @@ pub fn transition(
         _ => event.fields.clone(),
     };
     let prev_assignee = prev.and_then(|p| p.assignee.clone());
-    let assignee = match &event.assignee {
+    let mut assignee = match &event.assignee {
         AssigneeUpdate::Keep => prev_assignee.clone(),
         AssigneeUpdate::Unassigned => None,
         AssigneeUpdate::Person(p) => Some(p.clone()),
     };
     let open = !rules::is_closed(system, &event.kind, &fields);
+    // A tie that changes who holds what: which of the two came last is unknown, so neither
+    // grants, and the assignee is forgotten so that a later partial update cannot bring back
+    // the one that may be older.
+    let conflict = match prev {
+        Some(p) if order == Order::Tie && open => {
+            let before = rules::desired(system, p.open, p.assignee.as_ref(), &p.fields);
+            let after = rules::desired(system, open, assignee.as_ref(), &fields);
+            p.conflict || (before != after && (before.is_ok() || after.is_ok()))
+        }
+        _ => false,
+    };
+    if conflict {
+        assignee = None;
+    }
     let reopened = open && prev.is_some_and(|p| !p.open);
     let new_assignment = !same_person(prev_assignee.as_ref(), assignee.as_ref())
         || event.kind.is_assignment()
@@ -110,6 +158,10 @@ pub fn transition(
         (Some(_), true) => Some(event.occurred_at),
         (Some(_), false) => prev.and_then(|p| p.assigned_at).or(Some(event.occurred_at)),
     };
+    let last_sequence = match order {
+        Order::Tie => event.sequence.or(prev.and_then(|p| p.last_sequence)),
+        _ => event.sequence,
+    };
     Transition::Apply(TicketState {
         open,
         assignee,
@@ -117,6 +169,8 @@ pub fn transition(
         last_event_at: prev.map_or(event.occurred_at, |p| {
             p.last_event_at.max(event.occurred_at)
         }),
+        last_sequence,
+        conflict,
         assigned_at,
     })
 }
@@ -321,6 +375,80 @@ mod tests {
         let s3 = apply(Some(&s2), &ev(TicketEventKind::Assigned, 30, jane));
         assert!(s3.open, "a newer event reopens");
         assert_eq!(s3.assigned_at, Some(UnixMillis(30)));
+    }
+
+    fn seq(mut e: TicketEvent, sequence: i64) -> TicketEvent {
+        e.sequence = Some(sequence);
+        e
+    }
+
+    /// ServiceNow sends `sys_updated_on` to the second: two updates in one second are ordered
+    /// by `sys_mod_count`, whatever order they arrive in.
+    #[test]
+    fn same_second_updates_follow_the_sequence() {
+        let jane = AssigneeUpdate::Person(person("jane@example.com"));
+        let bob = AssigneeUpdate::Person(person("bob@example.com"));
+        let first = seq(ev(TicketEventKind::Assigned, 10, jane.clone()), 6);
+        let second = seq(ev(TicketEventKind::Reassigned, 10, bob.clone()), 7);
+
+        let in_order = apply(Some(&apply(None, &first)), &second);
+        assert_eq!(in_order.assignee, Some(person("bob@example.com")));
+        assert_eq!(in_order.last_sequence, Some(7));
+        assert!(!in_order.conflict);
+
+        let newer_first = apply(None, &second);
+        assert!(
+            matches!(
+                transition(&system(), Some(&newer_first), &first),
+                Transition::Stale { .. }
+            ),
+            "the older assignment arriving last never wins"
+        );
+        assert!(
+            matches!(
+                transition(&system(), Some(&newer_first), &second),
+                Transition::Stale { .. }
+            ),
+            "the same version again changes nothing"
+        );
+
+        // A reopen later in the same second beats the close: the sequence says so.
+        let closed = apply(
+            None,
+            &seq(ev(TicketEventKind::Closed, 10, AssigneeUpdate::Keep), 8),
+        );
+        let reopened = apply(
+            Some(&closed),
+            &seq(ev(TicketEventKind::Assigned, 10, jane), 9),
+        );
+        assert!(reopened.open);
+    }
+
+    /// Without a sequence, a tie between two events that disagree grants neither.
+    #[test]
+    fn ties_without_a_sequence_grant_neither_assignee() {
+        let jane = AssigneeUpdate::Person(person("jane@example.com"));
+        let bob = AssigneeUpdate::Person(person("bob@example.com"));
+        let s1 = apply(None, &ev(TicketEventKind::Assigned, 10, bob.clone()));
+        let s2 = apply(Some(&s1), &ev(TicketEventKind::Assigned, 10, jane.clone()));
+        assert!(s2.conflict);
+        assert_eq!(s2.assignee, None, "the possibly older assignee is not kept");
+        let s3 = apply(
+            Some(&s2),
+            &ev(TicketEventKind::Updated, 10, AssigneeUpdate::Keep),
+        );
+        assert!(s3.conflict, "another tie does not settle it");
+        let s4 = apply(Some(&s3), &ev(TicketEventKind::Updated, 11, bob));
+        assert!(!s4.conflict, "a strictly newer event settles it");
+        assert_eq!(s4.assignee, Some(person("bob@example.com")));
+
+        // A tie that agrees (the same assignment delivered twice) is no conflict.
+        let same = apply(
+            Some(&s1),
+            &ev(TicketEventKind::Updated, 10, AssigneeUpdate::Keep),
+        );
+        assert!(!same.conflict);
+        assert_eq!(same.assignee, Some(person("bob@example.com")));
     }
 
     #[test]

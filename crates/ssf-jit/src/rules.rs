@@ -13,9 +13,15 @@ use ssf_types::{
 
 use crate::{
     adapter::{field, scalar},
-    config::{ClaimNames, PersonField, SubjectFormatRule, SystemConfig},
+    config::{ClaimNames, GroupRule, PersonField, SubjectFormatRule, SystemConfig},
     ticket::{Person, TicketEventKind},
 };
+
+/// The asset type of a group membership from a [`GroupRule`](crate::config::GroupRule); the
+/// asset id is the group's name. `@` keeps it apart from configured asset types.
+pub const GROUP: &str = "@group";
+/// The one access level of a group membership.
+pub const MEMBER: &str = "member";
 
 /// The grant a ticket calls for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +53,13 @@ pub enum NoGrant {
     NoAsset(String),
     /// The access field's value maps to no level.
     NoAccessLevel(String),
+    /// The group rule names no group for this ticket.
+    NoGroup(String),
+    /// Two events of the same time disagree and nothing orders them
+    /// ([`TicketState::conflict`](crate::lifecycle::TicketState::conflict)).
+    OrderConflict,
+    /// The webhook is older than the system's `max_age`: it may take access away, not give it.
+    TooOld,
 }
 
 impl NoGrant {
@@ -59,6 +72,9 @@ impl NoGrant {
             Self::DomainNotAllowed(_) => "domain_not_allowed",
             Self::NoAsset(_) => "no_asset",
             Self::NoAccessLevel(_) => "no_access_level",
+            Self::NoGroup(_) => "no_group",
+            Self::OrderConflict => "ambiguous_order",
+            Self::TooOld => "too_old",
         }
     }
 }
@@ -74,6 +90,14 @@ impl std::fmt::Display for NoGrant {
             }
             Self::NoAsset(field) => write!(f, "the asset field `{field}` is empty or missing"),
             Self::NoAccessLevel(v) => write!(f, "no access level for {v}"),
+            Self::NoGroup(v) => write!(f, "no group for {v}"),
+            Self::OrderConflict => f.write_str(
+                "two events of the same time disagree on who holds the ticket and nothing orders \
+                 them (no sequence); no grant until a newer event",
+            ),
+            Self::TooOld => f.write_str(
+                "the webhook is older than the system's max_age: it may end access, not grant it",
+            ),
         }
     }
 }
@@ -146,6 +170,15 @@ pub fn desired(
         person,
         email,
     )?;
+    if let Some(group) = &rules.group {
+        return Ok(Want {
+            subject,
+            subject_key,
+            asset_type: GROUP.to_owned(),
+            asset_id: group_of(group, fields)?,
+            access: MEMBER.to_owned(),
+        });
+    }
     let asset_id = field(fields, &rules.asset.field)
         .and_then(scalar)
         .ok_or_else(|| NoGrant::NoAsset(rules.asset.field.clone()))?;
@@ -173,6 +206,27 @@ pub fn desired(
         asset_type: rules.asset.asset_type.clone(),
         asset_id,
         access,
+    })
+}
+
+fn group_of(rule: &GroupRule, fields: &BTreeMap<String, Value>) -> Result<String, NoGrant> {
+    let (Some(path), None) = (&rule.field, &rule.constant) else {
+        return rule
+            .constant
+            .clone()
+            .ok_or_else(|| NoGrant::NoGroup("no group rule".to_owned()));
+    };
+    let value = field(fields, path).and_then(state_text);
+    let group = match (&value, rule.map.is_empty()) {
+        (Some(v), true) => Some(v.clone()),
+        (Some(v), false) => rule.map.get(v).or(rule.default.as_ref()).cloned(),
+        (None, _) => rule.default.clone(),
+    };
+    group.ok_or_else(|| {
+        NoGrant::NoGroup(format!(
+            "`{path}` = {}",
+            value.as_deref().unwrap_or("(missing)")
+        ))
     })
 }
 
@@ -223,15 +277,26 @@ fn subject_of(
     })
 }
 
-/// The claims of a grant event: `{asset: id, access: level, expires: secs}`; of a revoke:
-/// `{asset: id, access: revoke_value}`.
+/// The claims of a grant event on an asset: `{asset: id, access: level, expires: secs}`; of a
+/// revoke: `{asset: id, access: revoke_value}`. For a group membership ([`GROUP`]):
+/// `{groups_add: [group]}` and `{groups_remove: [group]}`.
 pub fn claims(
     names: &ClaimNames,
+    asset_type: &str,
     asset_id: &str,
     access: Option<&str>,
     expires_at_secs: Option<i64>,
 ) -> serde_json::Map<String, Value> {
     let mut claims = serde_json::Map::new();
+    if asset_type == GROUP {
+        let claim = if access.is_some() {
+            &names.groups_add
+        } else {
+            &names.groups_remove
+        };
+        claims.insert(claim.clone(), Value::from(vec![asset_id]));
+        return claims;
+    }
     claims.insert(names.asset.clone(), Value::from(asset_id));
     match access {
         Some(level) => {
@@ -291,6 +356,7 @@ mod tests {
         );
         let c = claims(
             &ClaimNames::default(),
+            "customer",
             "C2148",
             Some("read_write"),
             Some(1_767_225_600),
@@ -299,7 +365,7 @@ mod tests {
             Value::Object(c),
             json!({"customer_id": "C2148", "access_allowed": "read_write", "expires_at": 1_767_225_600})
         );
-        let c = claims(&ClaimNames::default(), "C2148", None, Some(1));
+        let c = claims(&ClaimNames::default(), "customer", "C2148", None, Some(1));
         assert_eq!(
             Value::Object(c),
             json!({"customer_id": "C2148", "access_allowed": "none"})
@@ -399,5 +465,40 @@ mod tests {
             &TicketEventKind::Updated,
             &fields(json!({}))
         ));
+    }
+
+    #[test]
+    fn group_rules_make_memberships() {
+        let mut s = SystemConfig::new(SystemKind::ServiceNow, "0123456789abcdef");
+        s.rules.group = Some(GroupRule {
+            field: Some("assignment_group.display_value".into()),
+            map: [("Network L2".to_owned(), "net-oncall".to_owned())].into(),
+            ..GroupRule::default()
+        });
+        let f =
+            fields(json!({"assignment_group": {"value": "8a4d", "display_value": "Network L2"}}));
+        let w = desired(&s, true, Some(&jane()), &f).unwrap();
+        assert_eq!(
+            (
+                w.asset_type.as_str(),
+                w.asset_id.as_str(),
+                w.access.as_str()
+            ),
+            (GROUP, "net-oncall", MEMBER)
+        );
+        let other = fields(json!({"assignment_group": {"display_value": "Billing"}}));
+        assert_eq!(
+            desired(&s, true, Some(&jane()), &other).unwrap_err().code(),
+            "no_group"
+        );
+        let names = ClaimNames::default();
+        assert_eq!(
+            Value::Object(claims(&names, GROUP, "net-oncall", Some(MEMBER), Some(9))),
+            json!({"groups_add": ["net-oncall"]})
+        );
+        assert_eq!(
+            Value::Object(claims(&names, GROUP, "net-oncall", None, None)),
+            json!({"groups_remove": ["net-oncall"]})
+        );
     }
 }

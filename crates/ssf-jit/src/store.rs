@@ -29,7 +29,7 @@ use ssf_types::UnixMillis;
 
 use self::backend::Connections;
 pub use self::{
-    apply::{ApplyOutcome, ApplyReport, Change},
+    apply::{ApplyOutcome, ApplyReport, Change, Intake},
     backend::{MIGRATOR, PG_MIGRATIONS_TABLE, PG_MIGRATOR, SendTurn, migrate},
     outbox::{OutboxRow, OutboxStatus},
     records::{AuditRow, EffectiveRow, GrantRow, GrantStatus},
@@ -93,12 +93,14 @@ impl JitStore {
         system: &SystemConfig,
         event: &TicketEvent,
         record_delivery: bool,
+        intake: Intake,
         now: UnixMillis,
     ) -> Result<ApplyReport, JitError> {
         let mut conn = self.db.writer().await?;
         let mut tx = self.db.begin(&mut conn).await?;
         let report =
-            apply::apply_event(&mut tx, config, system, event, record_delivery, now).await?;
+            apply::apply_event(&mut tx, config, system, event, record_delivery, intake, now)
+                .await?;
         tx.commit().await?;
         Ok(report)
     }
@@ -133,6 +135,37 @@ impl JitStore {
         }
         tx.commit().await?;
         Ok(new)
+    }
+
+    /// Records a refused webhook in the audit trail (`action = "refused"`), so that an operator
+    /// finds every webhook that changed nothing and why (`ssf jit audit`). `ticket_id` is what
+    /// the body claims, when it could be read; `detail` says whether the sender was verified.
+    pub async fn record_refused(
+        &self,
+        system: &str,
+        ticket_id: Option<&str>,
+        reason: &str,
+        detail: &serde_json::Value,
+        now: UnixMillis,
+    ) -> Result<(), JitError> {
+        let mut conn = self.db.writer().await?;
+        let mut tx = conn.begin().await?;
+        let mut detail = detail.clone();
+        detail["reason"] = serde_json::Value::from(reason);
+        sql::audit(
+            &mut tx,
+            now,
+            Some(system),
+            ticket_id,
+            None,
+            "refused",
+            None,
+            None,
+            &detail,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Ends every active grant whose `expires_at` is not after `now`, queueing the events that

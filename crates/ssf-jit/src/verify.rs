@@ -13,6 +13,7 @@ use ssf_types::UnixMillis;
 use crate::{
     config::{SystemConfig, WebhookAuth},
     error::JitError,
+    store::Intake,
 };
 
 /// Checks the signature or token of a webhook of `system`. `Err` means `401`; the reason goes to
@@ -102,31 +103,24 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Refuses a webhook whose own time `sent_at` is older than `max_age` or further than
-/// `max_skew` in the future (`401`).
+/// Judges a webhook's own time `sent_at`: further than `max_skew` in the future is refused
+/// (`401`); older than `max_age` is [`Intake::Late`] (it may take access away, not grant it);
+/// anything else is [`Intake::Fresh`].
 pub fn check_window(
     sent_at: UnixMillis,
     now: UnixMillis,
     max_age: Option<Duration>,
     max_skew: Duration,
-) -> Result<(), JitError> {
+) -> Result<Intake, JitError> {
     let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    if let Some(age) = max_age
-        && now.0.saturating_sub(sent_at.0) > millis(age)
-    {
-        return Err(JitError::Stale(format!(
-            "sent at {}, more than {} ago",
-            crate::time::format_rfc3339(sent_at),
-            ssf_http::duration_serde::format(age)
-        )));
-    }
     if sent_at.0.saturating_sub(now.0) > millis(max_skew) {
         return Err(JitError::Stale(format!(
             "sent at {}, in the future",
             crate::time::format_rfc3339(sent_at)
         )));
     }
-    Ok(())
+    let late = max_age.is_some_and(|age| now.0.saturating_sub(sent_at.0) > millis(age));
+    Ok(if late { Intake::Late } else { Intake::Fresh })
 }
 
 #[cfg(test)]
@@ -230,9 +224,11 @@ mod tests {
         let now = UnixMillis::from_secs(1_000_000);
         let hour = Some(Duration::from_secs(3600));
         let skew = Duration::from_secs(300);
-        assert!(check_window(now.plus_millis(-3_600_000), now, hour, skew).is_ok());
-        assert!(check_window(now.plus_millis(-3_600_001), now, hour, skew).is_err());
-        assert!(check_window(now.plus_millis(-9_999_999), now, None, skew).is_ok());
-        assert!(check_window(now.plus_millis(300_001), now, hour, skew).is_err());
+        let at = |ms: i64, age| check_window(now.plus_millis(ms), now, age, skew).ok();
+        assert_eq!(at(-3_600_000, hour), Some(Intake::Fresh));
+        assert_eq!(at(-3_600_001, hour), Some(Intake::Late));
+        assert_eq!(at(-9_999_999, None), Some(Intake::Fresh));
+        assert_eq!(at(300_000, hour), Some(Intake::Fresh));
+        assert_eq!(at(300_001, hour), None, "too far in the future");
     }
 }

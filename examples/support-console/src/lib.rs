@@ -1,9 +1,10 @@
 //! An example app protected by continuous access evaluation: a support console with customer
-//! records (critical assets: a just-in-time grant from an assigned ticket is needed) and a
-//! knowledge base (open to the `support-agent` role).
+//! records (critical assets: a just-in-time grant from an assigned ticket is needed), a
+//! knowledge base (open to the `support-agent` role) and incident runbooks (open to the members
+//! of a dynamic group that incident tickets fill and empty).
 //!
 //! - [`records`]: the data (customers `C2148`, `C9999`; article `article-42`).
-//! - [`routes`]: `GET/PUT /customers/{id}`, `GET /kb/{id}`, `GET /me`, all behind
+//! - [`routes`]: `GET/PUT /customers/{id}`, `GET /kb/{id}`, `GET /runbooks/{id}`, `GET /me`, all behind
 //!   [`ssf_enforce::layer::EnforcementLayer`].
 //! - [`console`]: the assembly: routes + SSF receiver (push endpoint, pipeline, durable
 //!   de-duplication, [`ssf_enforce::EnforcementHandler`]) + AuthZEN PDP + the push stream at the
@@ -47,14 +48,26 @@ pub enum ConsoleError {
     NotReady,
 }
 
+/// The dynamic group whose members (added and removed by CAEP `token-claims-change` events from
+/// incident tickets) may read `runbook:*`.
+pub const INCIDENT_RESPONDERS: &str = "incident-responders";
+
 /// The example policy: role `support-agent` may read `kb:*`; asset type `customer` is critical
-/// (only a just-in-time grant opens it).
+/// (only a just-in-time grant opens it); the dynamic group `incident-responders` may read
+/// `runbook:*`.
 pub fn default_engine_config() -> EngineConfig {
     let mut config = EngineConfig::default();
     config.access.roles = BTreeMap::from([(
         SUPPORT_AGENT.to_owned(),
         vec![Permission {
             asset: "kb:*".to_owned(),
+            access: "read".to_owned(),
+        }],
+    )]);
+    config.access.groups = BTreeMap::from([(
+        INCIDENT_RESPONDERS.to_owned(),
+        vec![Permission {
+            asset: format!("{}:*", routes::RUNBOOK),
             access: "read".to_owned(),
         }],
     )]);

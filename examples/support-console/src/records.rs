@@ -13,12 +13,18 @@ use serde_json::{Value, json};
 pub struct RecordStore {
     customers: RwLock<BTreeMap<String, Value>>,
     articles: RwLock<BTreeMap<String, Value>>,
+    runbooks: BTreeMap<String, Value>,
 }
 
 impl RecordStore {
-    /// The example data: customers `C2148` and `C9999`, article `article-42`.
+    /// The example data: customers `C2148` and `C9999`, article `article-42`, runbook
+    /// `db-failover`.
     pub fn seeded() -> Self {
-        let store = Self::default();
+        let mut store = Self::default();
+        store.runbooks.insert(
+            "db-failover".to_owned(),
+            json!({"id": "db-failover", "title": "Fail the customer database over to the standby"}),
+        );
         store.put_customer(
             "C2148",
             json!({"id": "C2148", "name": "Contoso Ltd", "plan": "enterprise", "notes": []}),
@@ -72,6 +78,11 @@ impl RecordStore {
         Some(record.clone())
     }
 
+    /// A runbook (read-only example data).
+    pub fn runbook(&self, id: &str) -> Option<Value> {
+        self.runbooks.get(id).cloned()
+    }
+
     /// An article.
     pub fn article(&self, id: &str) -> Option<Value> {
         self.articles
@@ -98,5 +109,6 @@ mod tests {
         );
         assert!(s.update_customer("C0000", &json!({})).is_none());
         assert!(s.article("article-42").is_some());
+        assert!(s.runbook("db-failover").is_some());
     }
 }

@@ -5,6 +5,7 @@
 //! | `GET /customers/{id}` | `customer:{id}` (critical) | `read` |
 //! | `PUT /customers/{id}` | `customer:{id}` (critical) | `read_write` |
 //! | `GET /kb/{id}` | `kb:{id}` | `read` |
+//! | `GET /runbooks/{id}` | `runbook:{id}` | `read` |
 //! | `GET /me` | none (session, account and device checks only) | |
 
 use std::sync::Arc;
@@ -25,6 +26,8 @@ use crate::records::RecordStore;
 pub const CUSTOMER: &str = "customer";
 /// The asset type of knowledge-base articles.
 pub const KB: &str = "kb";
+/// The asset type of incident runbooks (open to the dynamic group of incident responders).
+pub const RUNBOOK: &str = "runbook";
 
 /// What a request asks for: the resolver given to the [`EnforcementLayer`].
 pub fn target_of(method: &Method, uri: &Uri) -> Option<Target> {
@@ -39,6 +42,9 @@ pub fn target_of(method: &Method, uri: &Uri) -> Option<Target> {
     }
     if let Some(id) = path.strip_prefix("/kb/").filter(|id| !id.is_empty()) {
         return Some(Target::new(KB, id).access("read"));
+    }
+    if let Some(id) = path.strip_prefix("/runbooks/").filter(|id| !id.is_empty()) {
+        return Some(Target::new(RUNBOOK, id).access("read"));
     }
     None
 }
@@ -97,6 +103,17 @@ async fn get_article(
     }
 }
 
+async fn get_runbook(
+    State(records): State<Arc<RecordStore>>,
+    Extension(who): Extension<Authorized>,
+    Path(id): Path<String>,
+) -> Response {
+    match records.runbook(&id) {
+        Some(r) => Json(with_access(r, &who)).into_response(),
+        None => not_found("runbook"),
+    }
+}
+
 async fn me(Extension(who): Extension<Authorized>) -> Json<Value> {
     Json(json!({"claims": who.claims, "reason": who.reason.as_str()}))
 }
@@ -106,6 +123,7 @@ pub fn routes(records: Arc<RecordStore>, layer: EnforcementLayer) -> Router {
     Router::new()
         .route("/customers/{id}", get(get_customer).put(put_customer))
         .route("/kb/{id}", get(get_article))
+        .route("/runbooks/{id}", get(get_runbook))
         .route("/me", get(me))
         .with_state(records)
         .layer(layer)

@@ -13,6 +13,14 @@
 //!
 //! Field paths are dot-separated into the ticket's fields (`priority.name`,
 //! `customfield_10060.value`, `account.number`).
+//!
+//! Dynamic groups instead of an asset grant (the assignee joins a group while the ticket is
+//! theirs and open; `asset` and `access` are then not used):
+//!
+//! ```toml
+//! [jit.systems.snow.rules]
+//! group = { field = "assignment_group.display_value", map = { "Network L2" = "net-oncall" } }
+//! ```
 
 use std::{collections::BTreeMap, time::Duration};
 
@@ -31,6 +39,9 @@ pub struct RulesConfig {
     pub asset: AssetRule,
     /// Which access level.
     pub access: AccessRule,
+    /// Instead of an asset grant: the dynamic group the assignee joins (CAEP
+    /// `token-claims-change` with `groups_add`, and `groups_remove` when the grant ends).
+    pub group: Option<GroupRule>,
     /// The claim names of the emitted `token-claims-change`.
     pub claims: ClaimNames,
     /// The longest a grant lasts even if the ticket stays open. Default 8 h.
@@ -53,6 +64,7 @@ impl Default for RulesConfig {
             subject: SubjectRule::default(),
             asset: AssetRule::default(),
             access: AccessRule::default(),
+            group: None,
             claims: ClaimNames::default(),
             max_duration: Duration::from_secs(8 * 3600),
             state_field: None,
@@ -119,6 +131,20 @@ impl RulesConfig {
             if name.is_empty() {
                 return Err(format!("{setting} must not be empty"));
             }
+        }
+        if let Some(group) = &self.group {
+            group.validate()?;
+            for (setting, name) in [
+                ("claims.groups_add", &self.claims.groups_add),
+                ("claims.groups_remove", &self.claims.groups_remove),
+            ] {
+                if name.is_empty() {
+                    return Err(format!("{setting} must not be empty"));
+                }
+            }
+        }
+        if self.asset.asset_type.starts_with('@') {
+            return Err("asset.type must not start with '@' (reserved for groups)".to_owned());
         }
         if self.asset.asset_type.is_empty() || self.asset.field.is_empty() {
             return Err("asset: `type` and `field` must not be empty".to_owned());
@@ -251,6 +277,10 @@ pub struct ClaimNames {
     pub expires: String,
     /// The access value that removes a grant. Default `none`.
     pub revoke_value: String,
+    /// The array claim naming the groups joined, for [`GroupRule`] grants. Default `groups_add`.
+    pub groups_add: String,
+    /// The array claim naming the groups left. Default `groups_remove`.
+    pub groups_remove: String,
 }
 
 impl Default for ClaimNames {
@@ -260,6 +290,45 @@ impl Default for ClaimNames {
             access: "access_allowed".to_owned(),
             expires: "expires_at".to_owned(),
             revoke_value: "none".to_owned(),
+            groups_add: "groups_add".to_owned(),
+            groups_remove: "groups_remove".to_owned(),
+        }
+    }
+}
+
+/// `rules.group`: the dynamic group a ticket's assignee joins, a constant or a field's value
+/// (mapped through `map` when given). Exactly one of `constant` and `field`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct GroupRule {
+    /// Every assignee joins this group.
+    #[serde(default)]
+    pub constant: Option<String>,
+    /// Or: the field path whose value names the group.
+    #[serde(default)]
+    pub field: Option<String>,
+    /// Field value -> group name; when not empty, values not in it give no group unless
+    /// `default` is set.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// The group when the field's value is not in a non-empty `map`.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+impl GroupRule {
+    fn validate(&self) -> Result<(), String> {
+        match (&self.constant, &self.field) {
+            (Some(c), None) if !c.trim().is_empty() => Ok(()),
+            (None, Some(f)) if !f.trim().is_empty() => {
+                let names = self.map.values().chain(self.default.iter());
+                match names.into_iter().find(|g| g.trim().is_empty()) {
+                    Some(_) => Err("group: group names must not be empty".to_owned()),
+                    None => Ok(()),
+                }
+            }
+            _ => Err("group: set either `constant` or `field` (with an optional `map`)".to_owned()),
         }
     }
 }

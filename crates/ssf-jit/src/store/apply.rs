@@ -34,6 +34,18 @@ pub enum ApplyOutcome {
     Stale,
 }
 
+/// How much a ticket event may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Intake {
+    /// Within the system's `max_age`: grants and revokes.
+    #[default]
+    Fresh,
+    /// Older than the system's `max_age` (yet authenticated): it is applied where it takes
+    /// access away (close, unassign, reassign, a lower level) and grants nothing, so a late
+    /// revoke is never dropped and a replayed assignment never opens access.
+    Late,
+}
+
 /// One grant change and the event it queued, if any.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Change {
@@ -86,6 +98,7 @@ pub(super) async fn apply_event(
     system: &SystemConfig,
     event: &TicketEvent,
     record: bool,
+    intake: Intake,
     now: UnixMillis,
 ) -> Result<ApplyReport, JitError> {
     let txn = event.txn();
@@ -116,6 +129,7 @@ pub(super) async fn apply_event(
         report.outcome = ApplyOutcome::Duplicate;
         return Ok(report);
     }
+    adopt_alias(conn, event, &txn, now).await?;
     let prev = load_ticket(conn, sys, ticket).await?;
     let state = match lifecycle::transition(system, prev.as_ref(), event) {
         Transition::Stale { known_at } => {
@@ -168,7 +182,17 @@ pub(super) async fn apply_event(
     )
     .await?;
 
-    let desired = rules::desired(system, state.open, state.assignee.as_ref(), &state.fields);
+    let desired = if state.conflict {
+        tracing::warn!(
+            system = sys,
+            ticket,
+            txn,
+            "two ticket events of the same time disagree and carry no sequence; access withheld until a newer event"
+        );
+        Err(NoGrant::OrderConflict)
+    } else {
+        rules::desired(system, state.open, state.assignee.as_ref(), &state.fields)
+    };
     if let Err(why) = &desired {
         if *why != NoGrant::Closed {
             tracing::info!(system = sys, ticket, reason = %why, "ticket accepted without a grant");
@@ -196,7 +220,36 @@ pub(super) async fn apply_event(
         text: format!("{sys} ticket {ticket}: {}", event.kind),
     };
     let mut touched: Vec<Key> = Vec::new();
-    for change in lifecycle::diff(&active, &desired) {
+    let mut changes = lifecycle::diff(&active, &desired);
+    if intake == Intake::Late {
+        let refused = withhold_increases(&mut changes, &active, config);
+        if refused > 0 {
+            let why = NoGrant::TooOld;
+            tracing::warn!(
+                system = sys,
+                ticket,
+                txn,
+                refused,
+                "late ticket webhook: grants refused, revokes applied"
+            );
+            report.no_grant = Some((why.code().to_owned(), why.to_string()));
+            let detail =
+                json!({"reason": why.code(), "text": why.to_string(), "refused_changes": refused});
+            audit(
+                conn,
+                now,
+                Some(sys),
+                Some(ticket),
+                Some(&txn),
+                "no_grant",
+                None,
+                None,
+                &detail,
+            )
+            .await?;
+        }
+    }
+    for change in changes {
         match change {
             GrantChange::Create(want) => {
                 let assigned_at = state.assigned_at.unwrap_or(event.occurred_at);
@@ -396,6 +449,82 @@ pub(super) async fn expire_due(
         });
     }
     Ok(changes)
+}
+
+/// Drops the changes of a late event that would give access (a new grant, a higher level);
+/// returns how many.
+fn withhold_increases(
+    changes: &mut Vec<GrantChange>,
+    active: &[ActiveGrant],
+    config: &JitConfig,
+) -> usize {
+    let before = changes.len();
+    changes.retain(|c| match c {
+        GrantChange::Create(_) => false,
+        GrantChange::ChangeAccess { grant_id, access } => {
+            let current = active.iter().find(|g| &g.grant_id == grant_id);
+            current.is_some_and(|g| {
+                config.rank_for(&g.asset_type, access) < config.rank_for(&g.asset_type, &g.access)
+            })
+        }
+        GrantChange::End { .. } => true,
+    });
+    before - changes.len()
+}
+
+/// Moves a ticket known under one of `event.aliases` (e.g. a Jira issue key, stored by an
+/// earlier version of the bridge or before the issue moved) to `event.ticket_id`, so that its
+/// grants follow it.
+async fn adopt_alias(
+    conn: &mut AnyConnection,
+    event: &TicketEvent,
+    txn: &str,
+    now: UnixMillis,
+) -> Result<(), JitError> {
+    let (sys, ticket) = (event.system.as_str(), event.ticket_id.as_str());
+    if event.aliases.is_empty() || load_ticket(conn, sys, ticket).await?.is_some() {
+        return Ok(());
+    }
+    for alias in event.aliases.iter().filter(|a| a.as_str() != ticket) {
+        let moved = sqlx::query(
+            "UPDATE jit_tickets SET ticket_id = $1 WHERE system = $2 AND ticket_id = $3",
+        )
+        .bind(ticket)
+        .bind(sys)
+        .bind(alias)
+        .execute(&mut *conn)
+        .await?;
+        if moved.rows_affected() == 0 {
+            continue;
+        }
+        sqlx::query("UPDATE jit_grants SET ticket_id = $1 WHERE system = $2 AND ticket_id = $3")
+            .bind(ticket)
+            .bind(sys)
+            .bind(alias)
+            .execute(&mut *conn)
+            .await?;
+        let detail = json!({"from": alias, "to": ticket, "label": event.label});
+        audit(
+            conn,
+            now,
+            Some(sys),
+            Some(ticket),
+            Some(txn),
+            "ticket_renamed",
+            None,
+            None,
+            &detail,
+        )
+        .await?;
+        tracing::info!(
+            system = sys,
+            from = alias,
+            to = ticket,
+            "ticket known under another id: its state and grants follow it"
+        );
+        return Ok(());
+    }
+    Ok(())
 }
 
 pub(super) fn asset(key: &Key) -> String {

@@ -197,7 +197,8 @@ pub struct AuditRow {
     /// The `txn` (`system:ticket:event`).
     pub txn: Option<String>,
     /// What happened: `webhook`, `duplicate`, `stale`, `no_grant`, `grant`, `access_change`,
-    /// `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`.
+    /// `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`, `refused` (a
+    /// webhook answered `4xx`), `ticket_renamed` (found under an alias).
     pub action: String,
     /// The user.
     pub subject_key: Option<String>,

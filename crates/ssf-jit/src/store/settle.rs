@@ -49,7 +49,7 @@ pub(super) async fn settle(
             expires_at: UnixMillis(r.2),
         })
         .collect();
-    let best = lifecycle::effective(active.iter(), |l| config.rank(l));
+    let best = lifecycle::effective(active.iter(), |l| config.rank_for(&key.1, l));
     let told: Option<(Option<String>, Option<i64>, String, String)> = sqlx::query_as(
         "SELECT access, expires_at, subject, claim_names FROM jit_effective WHERE subject_key = $1 AND asset_type = $2 AND asset_id = $3",
     )
@@ -84,6 +84,7 @@ pub(super) async fn settle(
         serde_json::from_str(&subject).map_err(|e| JitError::Corrupt(format!("subject: {e}")))?;
     let claims = rules::claims(
         &names,
+        &key.1,
         &key.2,
         new_state.as_ref().map(|(a, _)| a.as_str()),
         new_state.as_ref().map(|(_, exp)| exp.div_euclid(1000)),

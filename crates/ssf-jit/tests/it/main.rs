@@ -8,6 +8,7 @@
 mod backends;
 mod adapters;
 mod emitter;
+mod hardening;
 mod lifecycle;
 mod nodes;
 mod reconcile;
