@@ -10,8 +10,12 @@ async fn every_step_of_the_demo_behaves_as_expected() {
     let timeline = report.render();
     println!("{timeline}");
     assert!(report.passed(), "{timeline}");
-    assert_eq!(report.steps.len(), 12);
+    assert_eq!(report.steps.len(), 15);
     let names: Vec<&str> = report.steps.iter().map(|s| s.name.as_str()).collect();
     assert!(names.iter().any(|n| n.contains("assigned")));
     assert!(names.iter().any(|n| n.contains("revokes")));
+    assert!(
+        names.iter().any(|n| n.contains("incident-responders")),
+        "the dynamic-group model is shown"
+    );
 }
