@@ -40,6 +40,10 @@ pub struct TicketState {
     /// When the current assignment began (event time); `None` while unassigned.
     #[serde(with = "crate::time::millis::option")]
     pub assigned_at: Option<UnixMillis>,
+    /// The state value when the rules know it as neither open nor closed (then `open` is
+    /// false); see [`rules::states`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_state: Option<Box<rules::UnknownState>>,
 }
 
 /// The outcome of [`transition`].
@@ -54,12 +58,20 @@ pub enum Transition {
     Apply(TicketState),
 }
 
-/// Whether two people are the same (e-mail case-insensitively, else id).
+/// Whether two people are the same (canonical e-mail, see
+/// [`canonicalize_email`](ssf_types::subject::canonicalize_email); else id).
 pub fn same_person(a: Option<&Person>, b: Option<&Person>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
-            let lower = |p: &Person| p.email.as_deref().map(str::to_ascii_lowercase);
+            let lower = |p: &Person| {
+                p.email.as_deref().map(|e| {
+                    ssf_types::subject::canonicalize_email(
+                        e.trim(),
+                        ssf_types::subject::LocalPartRule::LowerCase,
+                    )
+                })
+            };
             match (lower(a), lower(b)) {
                 (Some(x), Some(y)) => x == y,
                 _ => a.id.is_some() && a.id == b.id,
@@ -99,7 +111,8 @@ pub fn transition(
         AssigneeUpdate::Unassigned => None,
         AssigneeUpdate::Person(p) => Some(p.clone()),
     };
-    let open = !rules::is_closed(system, &event.kind, &fields);
+    let status = rules::state_of(system, &event.kind, &fields);
+    let open = status.is_open();
     let reopened = open && prev.is_some_and(|p| !p.open);
     let new_assignment = !same_person(prev_assignee.as_ref(), assignee.as_ref())
         || event.kind.is_assignment()
@@ -118,6 +131,7 @@ pub fn transition(
             p.last_event_at.max(event.occurred_at)
         }),
         assigned_at,
+        unknown_state: status.unknown().cloned().map(Box::new),
     })
 }
 

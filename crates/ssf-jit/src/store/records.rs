@@ -196,8 +196,8 @@ pub struct AuditRow {
     pub ticket_id: Option<String>,
     /// The `txn` (`system:ticket:event`).
     pub txn: Option<String>,
-    /// What happened: `webhook`, `duplicate`, `stale`, `no_grant`, `grant`, `access_change`,
-    /// `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`.
+    /// What happened: `webhook`, `duplicate`, `stale`, `unknown_state`, `no_grant`, `grant`,
+    /// `access_change`, `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`.
     pub action: String,
     /// The user.
     pub subject_key: Option<String>,

@@ -8,9 +8,11 @@
 mod backends;
 mod adapters;
 mod emitter;
+mod identities;
 mod lifecycle;
 mod nodes;
 mod reconcile;
+mod shapes;
 mod storage;
 mod support;
 mod transmitter;
