@@ -80,21 +80,62 @@ pub fn field<'a>(fields: &'a BTreeMap<String, Value>, path: &str) -> Option<&'a 
 
 /// A scalar as text: strings (non-empty after trimming), numbers and booleans; a reference
 /// object's `value` (ServiceNow `{"value": ..., "display_value": ...}`, Jira select lists).
+/// Numbers print as [`number_text`] does: Jira's number fields arrive as floats (`5120.0`) and
+/// read `5120`.
 pub fn scalar(value: &Value) -> Option<String> {
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(number_text(n)),
         Value::Bool(b) => Some(b.to_string()),
         Value::Object(map) => map.get("value").and_then(scalar),
         _ => None,
     }
 }
 
+/// Largest integer a JSON float (an IEEE double) holds exactly: 2^53.
+const EXACT_FLOAT_INT: f64 = 9_007_199_254_740_992.0;
+
+/// A JSON number as text, integral floats without their fraction: Jira sends number custom
+/// fields as floats (`5120.0`), which must read `5120` like the same value typed as text. Only
+/// floats within ±2^53 (exact as integers) are shortened; others print as they are.
+pub fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT_FLOAT_INT => {
+            // In range and integral: the conversion is exact.
+            #[allow(clippy::cast_possible_truncation)]
+            let i = f as i64;
+            i.to_string()
+        }
+        _ => n.to_string(),
+    }
+}
+
+/// The longest ticket id, event id or asset id accepted, in bytes (UTF-8).
+pub const MAX_ID_BYTES: usize = 256;
+
+/// Refuses an id (`member` names where it came from) longer than [`MAX_ID_BYTES`] or holding
+/// control characters (`400 invalid_request`): such ids end up in `txn`s, audit rows, logs
+/// and the claims apps receive.
+pub fn check_id(member: &str, value: &str) -> Result<(), JitError> {
+    if value.len() > MAX_ID_BYTES {
+        return Err(JitError::BadPayload(format!(
+            "`{member}` is {} bytes long; the limit is {MAX_ID_BYTES} bytes",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(JitError::BadPayload(format!(
+            "`{member}` contains control characters (ids are at most {MAX_ID_BYTES} bytes of printable text)"
+        )));
+    }
+    Ok(())
+}
+
 /// A required string member of a JSON object.
 pub(crate) fn required_str(map: &Map<String, Value>, name: &str) -> Result<String, JitError> {
     match map.get(name) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
-        Some(Value::Number(n)) => Ok(n.to_string()),
+        Some(Value::Number(n)) => Ok(number_text(n)),
         Some(_) => Err(JitError::BadPayload(format!(
             "`{name}` must be a non-empty string"
         ))),
@@ -148,5 +189,37 @@ mod tests {
         );
         assert_eq!(scalar(&json!("  ")), None);
         assert_eq!(scalar(&json!(6)).as_deref(), Some("6"));
+    }
+
+    #[test]
+    fn integral_floats_read_as_integers() {
+        assert_eq!(scalar(&json!(5120.0)).as_deref(), Some("5120"));
+        assert_eq!(scalar(&json!(-3.0)).as_deref(), Some("-3"));
+        assert_eq!(scalar(&json!(5120.5)).as_deref(), Some("5120.5"));
+        assert_eq!(
+            scalar(&json!(9_007_199_254_740_992.0)).as_deref(),
+            Some("9007199254740992")
+        );
+        assert_eq!(
+            scalar(&json!(1.8e19)).as_deref(),
+            Some("1.8e+19"),
+            "beyond 2^53 a float is not an exact integer: printed as it is"
+        );
+        assert_eq!(
+            scalar(&json!(u64::MAX)).as_deref(),
+            Some("18446744073709551615")
+        );
+        let map = json!({"n": 42.0}).as_object().unwrap().clone();
+        assert_eq!(required_str(&map, "n").unwrap(), "42");
+    }
+
+    #[test]
+    fn ids_are_limited() {
+        assert!(check_id("ticket_id", &"a".repeat(MAX_ID_BYTES)).is_ok());
+        let long = check_id("ticket_id", &"a".repeat(MAX_ID_BYTES + 1)).unwrap_err();
+        assert!(long.to_string().contains("`ticket_id`") && long.to_string().contains("256"));
+        let ctl = check_id("event_id", "evt\n1").unwrap_err();
+        assert!(ctl.to_string().contains("`event_id`"), "{ctl}");
+        assert!(check_id("x", "caf\u{e9}-42").is_ok());
     }
 }

@@ -8,6 +8,7 @@ use tokio::{sync::Notify, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
+    adapter,
     config::{JitConfig, SystemConfig},
     emitter::Emitter,
     error::JitError,
@@ -28,13 +29,15 @@ struct Inner {
 }
 
 impl Bridge {
-    /// A bridge over an open store. Validates `config`.
+    /// A bridge over an open store. Validates `config` and opens each system's
+    /// `identities_file`.
     pub fn new(
-        config: JitConfig,
+        mut config: JitConfig,
         store: Arc<JitStore>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, JitError> {
         config.validate()?;
+        config.prepare()?;
         Ok(Self(Arc::new(Inner {
             config,
             store,
@@ -83,6 +86,10 @@ impl Bridge {
     /// Applies a normalized ticket event of a configured system (the webhook routes do this
     /// after verification; embedders and the CLI can call it directly). `record_delivery`
     /// records `event.delivery_id` for replay protection.
+    ///
+    /// The ticket id and the asset id the rules read must fit
+    /// [`check_id`](crate::adapter::check_id) (at most 256 bytes, no control characters), or
+    /// nothing is recorded and the answer is [`JitError::BadPayload`] (`400`).
     pub async fn apply(
         &self,
         event: &TicketEvent,
@@ -100,6 +107,12 @@ impl Bridge {
         intake: Intake,
     ) -> Result<ApplyReport, JitError> {
         let system = self.system(&event.system)?;
+        adapter::check_id("ticket_id", &event.ticket_id)?;
+        let asset_path = &system.rules.asset.field;
+        if let Some(asset_id) = adapter::field(&event.fields, asset_path).and_then(adapter::scalar)
+        {
+            adapter::check_id(&format!("{asset_path} (the asset id)"), &asset_id)?;
+        }
         let report = self
             .0
             .store

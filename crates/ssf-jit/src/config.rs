@@ -25,7 +25,7 @@
 
 pub mod rules;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -35,7 +35,7 @@ pub use self::rules::{
     AccessRule, AssetRule, ClaimNames, GroupRule, PersonField, RulesConfig, SubjectFormatRule,
     SubjectRule,
 };
-use crate::error::JitError;
+use crate::{error::JitError, identity::IdentityFile};
 
 /// The `[jit]` section.
 #[derive(Debug, Clone, Deserialize)]
@@ -117,6 +117,21 @@ impl JitConfig {
         self.emitter.validate()
     }
 
+    /// Gets the systems ready to run once [`validated`](Self::validate): each learns its name
+    /// (for messages that name its settings) and opens its `identities_file`.
+    pub(crate) fn prepare(&mut self) -> Result<(), JitError> {
+        for (name, system) in &mut self.systems {
+            system.name.clone_from(name);
+            system.identity_file = match &system.identities_file {
+                Some(path) => Some(Arc::new(IdentityFile::open(path).map_err(|e| {
+                    JitError::Config(format!("jit.systems.{name}.identities_file: {e}"))
+                })?)),
+                None => None,
+            };
+        }
+        Ok(())
+    }
+
     /// The rank of an access level in `access_levels` (higher grants more).
     pub fn rank(&self, level: &str) -> Option<usize> {
         self.access_levels.iter().position(|l| l == level)
@@ -154,6 +169,10 @@ pub enum WebhookAuth {
     Hmac,
     /// The secret itself in a header (`Authorization: Bearer <secret>`, or a custom header).
     Token,
+    /// HTTP Basic authentication ([RFC 7617](https://www.rfc-editor.org/rfc/rfc7617)):
+    /// `Authorization: Basic base64(<username>:<secret>)`, the secret being the password
+    /// (ServiceNow outbound REST messages with a Basic auth profile).
+    Basic,
 }
 
 /// One ticket system: `[jit.systems.<name>]`.
@@ -165,9 +184,12 @@ pub struct SystemConfig {
     pub kind: SystemKind,
     /// The shared secret: the HMAC key or the expected token.
     pub secret: SecretString,
-    /// HMAC or token; default per kind: Jira and generic `hmac`, ServiceNow `token`.
+    /// HMAC, token or basic; default per kind: Jira and generic `hmac`, ServiceNow `token`.
     #[serde(default)]
     pub auth: Option<WebhookAuth>,
+    /// The user name of `auth = "basic"` (the secret is the password); only for that mode.
+    #[serde(default)]
+    pub username: Option<String>,
     /// The header carrying the signature or token; default per kind: Jira `X-Hub-Signature`,
     /// generic `X-JIT-Signature` (hmac) or `Authorization` (token), ServiceNow `Authorization`
     /// (token) or `X-ServiceNow-Signature` (hmac).
@@ -185,6 +207,21 @@ pub struct SystemConfig {
     /// How tickets map to grants.
     #[serde(default)]
     pub rules: RulesConfig,
+    /// Assignee id (Jira `accountId`, ServiceNow `sys_id` or `user_name`) or display name ->
+    /// e-mail (or subject value), for assignees whose e-mail the ticket system does not send.
+    /// See [`crate::identity`].
+    #[serde(default)]
+    pub identities: BTreeMap<String, String>,
+    /// A JSON object file of more such entries, maintained by the operator and re-read when it
+    /// changes; it must exist at start. See [`crate::identity`].
+    #[serde(default)]
+    pub identities_file: Option<PathBuf>,
+    /// The system's name under `[jit.systems]` (set when the bridge starts).
+    #[serde(skip)]
+    pub(crate) name: String,
+    /// The opened `identities_file` (set when the bridge starts).
+    #[serde(skip)]
+    pub(crate) identity_file: Option<Arc<IdentityFile>>,
 }
 
 fn default_max_age() -> Option<Duration> {
@@ -202,10 +239,15 @@ impl SystemConfig {
             kind,
             secret: SecretString::from(secret.into()),
             auth: None,
+            username: None,
             header: None,
             max_age: default_max_age(),
             max_clock_skew: default_skew(),
             rules: RulesConfig::default(),
+            identities: BTreeMap::new(),
+            identities_file: None,
+            name: String::new(),
+            identity_file: None,
         }
     }
 
@@ -226,7 +268,7 @@ impl SystemConfig {
             (SystemKind::Jira, WebhookAuth::Hmac) => "X-Hub-Signature",
             (SystemKind::ServiceNow, WebhookAuth::Hmac) => "X-ServiceNow-Signature",
             (_, WebhookAuth::Hmac) => "X-JIT-Signature",
-            (_, WebhookAuth::Token) => "Authorization",
+            (_, WebhookAuth::Token | WebhookAuth::Basic) => "Authorization",
         }
         .to_owned()
     }
@@ -248,6 +290,32 @@ impl SystemConfig {
                 self.auth_header()
             ));
         }
+        match (self.auth_mode(), self.username.as_deref()) {
+            (WebhookAuth::Basic, None) => {
+                return bad("auth = \"basic\" needs `username`".into());
+            }
+            (WebhookAuth::Basic, Some(u)) if u.is_empty() || u.contains(':') => {
+                return bad("username must not be empty or contain ':' (RFC 7617)".into());
+            }
+            (WebhookAuth::Basic, Some(_)) => {}
+            (_, Some(_)) => {
+                return bad("username is only used with auth = \"basic\"".into());
+            }
+            (_, None) => {}
+        }
+        if let Some((k, _)) = self
+            .identities
+            .iter()
+            .find(|(k, v)| k.trim().is_empty() || v.trim().is_empty())
+        {
+            return bad(format!("identities: entry {k:?} has an empty key or value"));
+        }
+        if let Some(path) = &self.identities_file
+            && let Err(e) = IdentityFile::open(path)
+        {
+            return bad(format!("identities_file: {e}"));
+        }
+        crate::rules::states::validate(&self.rules).or_else(|e| bad(format!("rules.{e}")))?;
         self.rules
             .validate(levels)
             .or_else(|e| bad(format!("rules.{e}")))

@@ -13,8 +13,9 @@
 //! | [`config`] | `[jit]` settings: systems, webhook auth, rules, emitter |
 //! | [`webhook`] | `POST /jit/webhooks/{system}`: [`router`] |
 //! | [`adapter`] | generic JSON, Jira Service Management, ServiceNow payloads -> [`TicketEvent`] |
-//! | [`verify`] | HMAC-SHA256 / token checks in constant time, timestamp window |
-//! | [`rules`] | ticket -> (subject, asset, access level) or the reason for no grant |
+//! | [`verify`] | HMAC-SHA256 / token / Basic checks in constant time, timestamp window |
+//! | [`rules`] | ticket -> (subject, asset, access level) or the reason for no grant; open, closed or unknown states |
+//! | [`identity`] | assignee ids and display names -> e-mail, for systems that hide it |
 //! | [`lifecycle`] | event ordering, grant diffs, effective access per (user, asset) |
 //! | [`store`] | [`JitStore`]: SQLite (WAL) or PostgreSQL (several nodes): deliveries, tickets, grants, outbox, audit; [`migrate`] |
 //! | [`emitter`] | [`Emitter`]: outbox -> transmitter with OAuth client credentials and backoff |
@@ -38,6 +39,7 @@ pub mod bridge;
 pub mod config;
 pub mod emitter;
 pub mod error;
+pub mod identity;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod rules;

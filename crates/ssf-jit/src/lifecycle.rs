@@ -51,6 +51,10 @@ pub struct TicketState {
     /// When the current assignment began (event time); `None` while unassigned.
     #[serde(with = "crate::time::millis::option")]
     pub assigned_at: Option<UnixMillis>,
+    /// The state value when the rules know it as neither open nor closed (then `open` is
+    /// false); see [`rules::states`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown_state: Option<Box<rules::UnknownState>>,
 }
 
 /// The outcome of [`transition`].
@@ -65,12 +69,20 @@ pub enum Transition {
     Apply(TicketState),
 }
 
-/// Whether two people are the same (e-mail case-insensitively, else id).
+/// Whether two people are the same (canonical e-mail, see
+/// [`canonicalize_email`](ssf_types::subject::canonicalize_email); else id).
 pub fn same_person(a: Option<&Person>, b: Option<&Person>) -> bool {
     match (a, b) {
         (None, None) => true,
         (Some(a), Some(b)) => {
-            let lower = |p: &Person| p.email.as_deref().map(str::to_ascii_lowercase);
+            let lower = |p: &Person| {
+                p.email.as_deref().map(|e| {
+                    ssf_types::subject::canonicalize_email(
+                        e.trim(),
+                        ssf_types::subject::LocalPartRule::LowerCase,
+                    )
+                })
+            };
             match (lower(a), lower(b)) {
                 (Some(x), Some(y)) => x == y,
                 _ => a.id.is_some() && a.id == b.id,
@@ -133,7 +145,8 @@ pub fn transition(
         AssigneeUpdate::Unassigned => None,
         AssigneeUpdate::Person(p) => Some(p.clone()),
     };
-    let open = !rules::is_closed(system, &event.kind, &fields);
+    let status = rules::state_of(system, &event.kind, &fields);
+    let open = status.is_open();
     // A tie that changes who holds what: which of the two came last is unknown, so neither
     // grants, and the assignee is forgotten so that a later partial update cannot bring back
     // the one that may be older.
@@ -172,6 +185,7 @@ pub fn transition(
         last_sequence,
         conflict,
         assigned_at,
+        unknown_state: status.unknown().cloned().map(Box::new),
     })
 }
 

@@ -1,7 +1,11 @@
 //! Rules: what a ticket in a given state means for access.
 //!
 //! The answer for one ticket is at most one grant: (assignee as a subject, the asset, the access
-//! level), or the reason there is none. Pure functions of the configuration and the ticket.
+//! level), or the reason there is none. Pure functions of the configuration (with the
+//! operator's identity mapping, [`crate::identity`]) and the ticket. Whether a ticket is open is
+//! [`states`]'s business.
+
+pub mod states;
 
 use std::collections::BTreeMap;
 
@@ -11,9 +15,12 @@ use ssf_types::{
     subject::{LocalPartRule, canonicalize_email},
 };
 
+pub use self::states::{TicketStatus, UnknownState, state_of};
 use crate::{
     adapter::{field, scalar},
     config::{ClaimNames, GroupRule, PersonField, SubjectFormatRule, SystemConfig},
+    identity,
+    lifecycle::TicketState,
     ticket::{Person, TicketEventKind},
 };
 
@@ -45,8 +52,13 @@ pub enum NoGrant {
     Closed,
     /// Nobody is assigned.
     NoAssignee,
-    /// The assignee lacks the attribute the subject needs (e.g. no e-mail).
+    /// The assignee lacks the attribute the subject needs (e.g. no id).
     AssigneeUnusable(String),
+    /// The assignee has no e-mail and the identity mapping has no entry for them (the text
+    /// names the person and the setting to fill).
+    NoIdentity(String),
+    /// The ticket's state is neither open nor closed ([`states`]).
+    UnknownState(UnknownState),
     /// The assignee's e-mail domain is not allowed.
     DomainNotAllowed(String),
     /// The asset field is empty or missing.
@@ -69,6 +81,8 @@ impl NoGrant {
             Self::Closed => "closed",
             Self::NoAssignee => "no_assignee",
             Self::AssigneeUnusable(_) => "assignee_unusable",
+            Self::NoIdentity(_) => "no_identity",
+            Self::UnknownState(_) => "unknown_state",
             Self::DomainNotAllowed(_) => "domain_not_allowed",
             Self::NoAsset(_) => "no_asset",
             Self::NoAccessLevel(_) => "no_access_level",
@@ -85,6 +99,8 @@ impl std::fmt::Display for NoGrant {
             Self::Closed => f.write_str("the ticket is closed"),
             Self::NoAssignee => f.write_str("nobody is assigned"),
             Self::AssigneeUnusable(why) => write!(f, "the assignee cannot be a subject: {why}"),
+            Self::NoIdentity(text) => f.write_str(text),
+            Self::UnknownState(u) => write!(f, "{u}"),
             Self::DomainNotAllowed(d) => {
                 write!(f, "the assignee's e-mail domain {d:?} is not allowed")
             }
@@ -102,23 +118,14 @@ impl std::fmt::Display for NoGrant {
     }
 }
 
-/// Whether a ticket with these fields, after an event of `kind`, is closed.
+/// Whether a ticket with these fields, after an event of `kind`, is not open: closed, or in
+/// an unknown state (which fails closed, see [`states`]).
 pub fn is_closed(
     system: &SystemConfig,
     kind: &TicketEventKind,
     fields: &BTreeMap<String, Value>,
 ) -> bool {
-    if kind.is_closing() {
-        return true;
-    }
-    let rules = &system.rules;
-    let Some(state) = field(fields, &rules.state_field_for(&system.kind)).and_then(state_text)
-    else {
-        return false;
-    };
-    let matches = |list: &[String]| list.iter().any(|s| s.eq_ignore_ascii_case(&state));
-    matches(&rules.closed_states_for(&system.kind))
-        || (!rules.open_states.is_empty() && !matches(&rules.open_states))
+    !state_of(system, kind, fields).is_open()
 }
 
 /// A state as text: a scalar, or a named object's `key`/`name` (Jira status objects).
@@ -143,32 +150,50 @@ pub fn desired(
     let person = assignee
         .filter(|p| !p.is_empty())
         .ok_or(NoGrant::NoAssignee)?;
-    let email = person
+    let from = rules.subject.from_field();
+    let given_email = person
         .email
         .as_deref()
         .map(str::trim)
         .filter(|e| !e.is_empty());
+    // The operator's mapping fills in what the ticket system hid, before any check.
+    let mapped = match (from, given_email) {
+        (PersonField::Email, Some(_)) => None,
+        _ => identity::resolve(system, person),
+    };
+    let email = given_email.or(mapped
+        .as_deref()
+        .filter(|m| from == PersonField::Email || m.contains('@')));
+    let email = email.map(|e| canonicalize_email(e, LocalPartRule::LowerCase));
+    let needs_email = from == PersonField::Email || !rules.subject.allowed_email_domains.is_empty();
+    if needs_email && email.is_none() {
+        return Err(no_identity(system, person));
+    }
     if !rules.subject.allowed_email_domains.is_empty() {
         let domain = email
+            .as_deref()
             .and_then(|e| e.rsplit_once('@'))
-            .map(|(_, d)| d.to_ascii_lowercase());
-        let allowed = domain.as_deref().is_some_and(|d| {
-            rules
-                .subject
-                .allowed_email_domains
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(d))
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default();
+        let allowed = rules.subject.allowed_email_domains.iter().any(|a| {
+            canonicalize_email(&format!("@{}", a.trim()), LocalPartRule::LowerCase)
+                == format!("@{domain}")
         });
         if !allowed {
-            return Err(NoGrant::DomainNotAllowed(domain.unwrap_or_default()));
+            return Err(NoGrant::DomainNotAllowed(domain));
         }
     }
+    let id = match from {
+        PersonField::Id => mapped.as_deref().or(person.id.as_deref()),
+        PersonField::Email => person.id.as_deref(),
+    };
     let (subject, subject_key) = subject_of(
         rules.subject.format,
-        rules.subject.from_field(),
+        from,
         rules.subject.issuer.as_deref(),
         person,
-        email,
+        email.as_deref(),
+        id,
     )?;
     if let Some(group) = &rules.group {
         return Ok(Want {
@@ -230,18 +255,40 @@ fn group_of(rule: &GroupRule, fields: &BTreeMap<String, Value>) -> Result<String
     })
 }
 
+/// The grant a ticket in `state` calls for: [`NoGrant::UnknownState`] when its state is
+/// unknown, else [`desired`].
+pub fn desired_for(system: &SystemConfig, state: &TicketState) -> Result<Want, NoGrant> {
+    if let Some(unknown) = &state.unknown_state {
+        return Err(NoGrant::UnknownState((**unknown).clone()));
+    }
+    desired(system, state.open, state.assignee.as_ref(), &state.fields)
+}
+
+/// The `no_identity` reason: who, and where a mapping would go.
+fn no_identity(system: &SystemConfig, person: &Person) -> NoGrant {
+    let who = match (person.id.as_deref(), person.name.as_deref()) {
+        (Some(id), Some(name)) => format!("{id} ({name})"),
+        (Some(one), None) | (None, Some(one)) => one.to_owned(),
+        (None, None) => "(unnamed)".to_owned(),
+    };
+    NoGrant::NoIdentity(format!(
+        "assignee {who} has no e-mail and no entry in {}",
+        identity::settings_hint(system)
+    ))
+}
+
+/// `email` is already canonical; `id` is the person's id, or what the mapping gave for it.
 fn subject_of(
     format: SubjectFormatRule,
     from: PersonField,
     issuer: Option<&str>,
     person: &Person,
     email: Option<&str>,
+    id: Option<&str>,
 ) -> Result<(SubjectId, String), NoGrant> {
     let value = match from {
-        PersonField::Email => email.map(|e| canonicalize_email(e, LocalPartRule::LowerCase)),
-        PersonField::Id => person
-            .id
-            .as_deref()
+        PersonField::Email => email.map(str::to_owned),
+        PersonField::Id => id
             .map(str::trim)
             .filter(|i| !i.is_empty())
             .map(str::to_owned),
@@ -390,7 +437,7 @@ mod tests {
         };
         assert_eq!(
             desired(&s, true, Some(&id_only), &f).unwrap_err().code(),
-            "assignee_unusable"
+            "no_identity"
         );
         s.rules.access = AccessRule {
             constant: None,
@@ -449,7 +496,7 @@ mod tests {
             &fields(json!({"state": "2"}))
         ));
         let mut generic = SystemConfig::new(SystemKind::Generic, "0123456789abcdef");
-        generic.rules.open_states = vec!["open".into(), "pending".into()];
+        generic.rules.open_states = Some(vec!["open".into(), "pending".into()]);
         assert!(is_closed(
             &generic,
             &TicketEventKind::Updated,

@@ -1,5 +1,5 @@
-//! Sender verification of webhooks: HMAC-SHA256 of the raw body or a shared token, compared in
-//! constant time, and the timestamp window.
+//! Sender verification of webhooks: HMAC-SHA256 of the raw body, a shared token, or HTTP Basic
+//! credentials, compared in constant time, and the timestamp window.
 
 use std::time::Duration;
 
@@ -35,6 +35,11 @@ pub fn verify(system: &SystemConfig, headers: &HeaderMap, body: &[u8]) -> Result
     match system.auth_mode() {
         WebhookAuth::Hmac => verify_hmac(&system.secret, value, body),
         WebhookAuth::Token => verify_token(&system.secret, value),
+        WebhookAuth::Basic => verify_basic(
+            system.username.as_deref().unwrap_or_default(),
+            &system.secret,
+            value,
+        ),
     }
 }
 
@@ -91,6 +96,35 @@ fn verify_token(secret: &SecretString, value: &str) -> Result<(), JitError> {
         Ok(())
     } else {
         Err(JitError::Unauthenticated("the token does not match"))
+    }
+}
+
+/// Accepts `Basic base64(<username>:<secret>)` ([RFC 7617](https://www.rfc-editor.org/rfc/rfc7617)):
+/// the user name and the password are both compared, through digests and in constant time,
+/// whichever of them is wrong.
+fn verify_basic(username: &str, secret: &SecretString, value: &str) -> Result<(), JitError> {
+    let value = value.trim();
+    let encoded = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("basic") => rest.trim(),
+        _ => return Err(JitError::Unauthenticated("not Basic credentials")),
+    };
+    let decoded = STANDARD
+        .decode(encoded)
+        .map_err(|_| JitError::Unauthenticated("the Basic credentials are not base64"))?;
+    let text = String::from_utf8(decoded)
+        .map_err(|_| JitError::Unauthenticated("the Basic credentials are not UTF-8"))?;
+    let (user, password) = text.split_once(':').ok_or(JitError::Unauthenticated(
+        "the Basic credentials have no ':'",
+    ))?;
+    let digest = |s: &str| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
+    let user_ok = ct_eq(&digest(user), &digest(username));
+    let password_ok = ct_eq(&digest(password), &digest(secret.expose_secret()));
+    if user_ok & password_ok {
+        Ok(())
+    } else {
+        Err(JitError::Unauthenticated(
+            "the Basic credentials do not match",
+        ))
     }
 }
 
@@ -217,6 +251,36 @@ mod tests {
         let sig = sign_hex("0123456789abcdef-secret", b"{}");
         assert!(verify(&s, &headers("X-ServiceNow-Signature", &sig), b"{}").is_ok());
         assert!(verify(&s, &headers("Authorization", &sig), b"{}").is_err());
+    }
+
+    #[test]
+    fn basic_credentials() {
+        let mut s = system(SystemKind::ServiceNow, Some(WebhookAuth::Basic));
+        s.username = Some("snow.integration".into());
+        let basic = |creds: &str| format!("Basic {}", STANDARD.encode(creds));
+        let ok = basic("snow.integration:0123456789abcdef-secret");
+        assert!(verify(&s, &headers("Authorization", &ok), b"{}").is_ok());
+        assert!(
+            verify(
+                &s,
+                &headers("Authorization", &ok.replace("Basic", "basic")),
+                b"{}"
+            )
+            .is_ok()
+        );
+        for bad in [
+            basic("someone.else:0123456789abcdef-secret"),
+            basic("snow.integration:0123456789abcdef-secreT"),
+            basic("snow.integration"),
+            "Basic %%%not-base64%%%".to_owned(),
+            "Bearer 0123456789abcdef-secret".to_owned(),
+            format!("Basic {}", STANDARD.encode([0xff, 0xfe, b':', b'x'])),
+        ] {
+            assert!(
+                verify(&s, &headers("Authorization", &bad), b"{}").is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   "event_id": "evt-0001",
 //!   "event_type": "assigned",
 //!   "occurred_at": "2025-01-01T09:00:00Z",
+//!   "sequence": 1,
 //!   "assignee": {"email": "jane@example.com", "id": "u-123"},
 //!   "previous_assignee": {"email": "john@example.com"},
 //!   "state": "open",
@@ -17,7 +18,11 @@
 //! - `event_type`: `assigned`, `reassigned`, `resolved`, `closed`, `cancelled` or `updated`.
 //! - `occurred_at`: RFC 3339, or epoch seconds (milliseconds above 10^11). Orders the events
 //!   of a ticket and is checked against the system's `max_age`.
-//! - `event_id`: unique per event; the replay key and part of the `txn`.
+//! - `event_id`: unique per event of the ticket; with `ticket_id` the replay key (the pair, so
+//!   two tickets whose system numbers events per ticket do not collide), and part of the
+//!   `txn`. Ticket and event ids are at most 256 bytes without control characters.
+//! - `sequence`: optional integer, the system's own order of the ticket's events (a counter
+//!   that grows with each change); orders events that share an `occurred_at`.
 //! - `assignee`: on `assigned`/`reassigned` the new assignee (absent or `null`: nobody); on
 //!   `updated`, absent keeps the known assignee and `null` unassigns.
 //! - `fields`: only what changed is enough; merged into the known fields.
@@ -31,7 +36,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use super::{Parsed, Webhook};
+use super::{Parsed, Webhook, check_id};
 use crate::{
     error::JitError,
     ticket::{AssigneeUpdate, Person, TicketEvent, TicketEventKind},
@@ -52,6 +57,8 @@ struct GenericEvent {
     state: Option<Value>,
     #[serde(default)]
     fields: BTreeMap<String, Value>,
+    #[serde(default)]
+    sequence: Option<i64>,
 }
 
 /// Tells an absent member (`None`) from `null` (`Some(None)`).
@@ -76,7 +83,9 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         if v.trim().is_empty() {
             return Err(JitError::BadPayload(format!("`{name}` must not be empty")));
         }
+        check_id(name, v.trim())?;
     }
+    let (ticket_id, event_id) = (e.ticket_id.trim(), e.event_id.trim());
     let occurred_at = crate::time::parse_json(&e.occurred_at)
         .map_err(|why| JitError::BadPayload(format!("`occurred_at`: {why}")))?;
     let person = |p: Option<Person>| match p {
@@ -94,16 +103,16 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
     }
     let event = TicketEvent {
         system: system.to_owned(),
-        ticket_id: e.ticket_id.trim().to_owned(),
-        event_id: e.event_id.trim().to_owned(),
-        delivery_id: e.event_id.trim().to_owned(),
+        ticket_id: ticket_id.to_owned(),
+        event_id: event_id.to_owned(),
+        delivery_id: delivery_id(ticket_id, event_id),
         kind: e.event_type,
         assignee,
         previous_assignee: e.previous_assignee,
         fields,
         fields_complete: false,
         occurred_at,
-        sequence: None,
+        sequence: e.sequence,
         label: None,
         aliases: Vec::new(),
     };
@@ -111,6 +120,12 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         parsed: Parsed::Event(Box::new(event)),
         sent_at: Some(occurred_at),
     })
+}
+
+/// The replay key of a generic event: `["<ticket_id>", "<event_id>"]` as JSON, which no two
+/// different pairs share (a plain `ticket:event` would: `a:b` + `c` and `a` + `b:c`).
+pub fn delivery_id(ticket_id: &str, event_id: &str) -> String {
+    Value::from(vec![ticket_id, event_id]).to_string()
 }
 
 #[cfg(test)]
@@ -137,6 +152,8 @@ mod tests {
         .unwrap();
         assert_eq!(e.kind, TicketEventKind::Assigned);
         assert_eq!(e.txn(), "generic:SUP-42:evt-0001");
+        assert_eq!(e.delivery_id, r#"["SUP-42","evt-0001"]"#);
+        assert_eq!(e.sequence, None);
         assert!(
             matches!(&e.assignee, AssigneeUpdate::Person(p) if p.email.as_deref() == Some("jane@example.com"))
         );
@@ -180,5 +197,35 @@ mod tests {
         let mut v = ok;
         v["ticket_id"] = json!(" ");
         assert!(why(v).contains("ticket_id"));
+    }
+
+    #[test]
+    fn sequence_and_unambiguous_replay_keys() {
+        let e = event(
+            json!({"ticket_id": "T", "event_id": "e", "event_type": "updated",
+            "occurred_at": 1_735_722_000, "sequence": 7}),
+        )
+        .unwrap();
+        assert_eq!(e.sequence, Some(7));
+        assert_ne!(delivery_id("a:b", "c"), delivery_id("a", "b:c"));
+        assert_eq!(delivery_id("a\"", "b"), r#"["a\"","b"]"#);
+        let why = event(
+            json!({"ticket_id": "T", "event_id": "e", "event_type": "updated",
+            "occurred_at": 1, "sequence": "seven"}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            why.contains("sequence") || why.contains("invalid type"),
+            "{why}"
+        );
+        let long = event(json!({"ticket_id": "T".repeat(300), "event_id": "e",
+            "event_type": "updated", "occurred_at": 1}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            long.contains("`ticket_id`") && long.contains("256"),
+            "{long}"
+        );
     }
 }

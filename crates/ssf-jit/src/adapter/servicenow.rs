@@ -13,12 +13,19 @@
 //! 6 Resolved, 7 Closed, 8 Canceled are closed by default), `assigned_to` (an e-mail, a user
 //! `sys_id` or name, or a reference object `{"value", "display_value", "email"}`; `""` or `null`
 //! unassigns, absent keeps), `previous_assigned_to`, `operation` (`insert`, `update`, `delete`),
-//! `sys_updated_on` (UTC `YYYY-MM-DD HH:MM:SS` or RFC 3339; required), `sys_mod_count`. Every member
-//! is a ticket field for the rules. The replay key is `sys_id:sys_updated_on[:sys_mod_count]`.
+//! `sys_updated_on` (UTC `YYYY-MM-DD HH:MM:SS` or RFC 3339; required), `sys_mod_count` (the
+//! record's update counter: the event's `sequence`), `table` (picks the default states, see
+//! [`crate::rules::states`]). Every member is a ticket field for the rules. The replay key is
+//! `sys_id:sys_updated_on[:sys_mod_count]`. A ticket is its `number` (ServiceNow numbers do not
+//! change); `sys_id` is its alias.
+//!
+//! `state` may be the code (`"2"`, what `current.getValue('state')` gives), the label
+//! (`"In Progress"`, `getDisplayValue`) or a reference object with both.
 
 use serde_json::{Map, Value};
+use ssf_types::subject::{LocalPartRule, canonicalize_email};
 
-use super::{Parsed, Webhook, person_from_text, required_str, scalar};
+use super::{Parsed, Webhook, check_id, person_from_text, required_str, scalar};
 use crate::{
     error::JitError,
     ticket::{AssigneeUpdate, Person, TicketEvent, TicketEventKind},
@@ -32,14 +39,27 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         ));
     };
     let sys_id = required_str(&root, "sys_id")?;
+    check_id("sys_id", &sys_id)?;
     let updated_text = required_str(&root, "sys_updated_on")?;
+    check_id("sys_updated_on", &updated_text)?;
     let occurred_at = crate::time::parse_json(&Value::String(updated_text.clone()))
         .map_err(|why| JitError::BadPayload(format!("`sys_updated_on`: {why}")))?;
-    let ticket_id = match root.get("number").and_then(scalar) {
-        Some(n) => n,
-        None => sys_id.clone(),
-    };
+    let number = root.get("number").and_then(scalar);
+    if let Some(n) = &number {
+        check_id("number", n)?;
+    }
+    let ticket_id = number.clone().unwrap_or_else(|| sys_id.clone());
     let mod_count = root.get("sys_mod_count").and_then(scalar);
+    if let Some(m) = &mod_count {
+        check_id("sys_mod_count", m)?;
+    }
+    let sequence = mod_count.as_deref().and_then(|m| m.parse::<i64>().ok());
+    let label = number.filter(|n| *n != ticket_id);
+    let aliases = if sys_id == ticket_id {
+        Vec::new()
+    } else {
+        vec![sys_id.clone()]
+    };
     let delivery_id = match &mod_count {
         Some(m) => format!("{sys_id}:{updated_text}:{m}"),
         None => format!("{sys_id}:{updated_text}"),
@@ -86,9 +106,9 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
         fields: root.into_iter().collect(),
         fields_complete: true,
         occurred_at,
-        sequence: None,
-        label: None,
-        aliases: Vec::new(),
+        sequence,
+        label,
+        aliases,
     };
     Ok(Webhook {
         parsed: Parsed::Event(Box::new(event)),
@@ -97,8 +117,13 @@ pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
 }
 
 fn same_person(a: &Person, b: &Person) -> bool {
-    let eq = |x: &Option<String>, y: &Option<String>| matches!((x, y), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y));
-    eq(&a.email, &b.email) || eq(&a.id, &b.id)
+    let email = |p: &Person| {
+        p.email
+            .as_deref()
+            .map(|e| canonicalize_email(e.trim(), LocalPartRule::LowerCase))
+    };
+    let id_eq = matches!((&a.id, &b.id), (Some(x), Some(y)) if x.eq_ignore_ascii_case(y));
+    matches!((email(a), email(b)), (Some(x), Some(y)) if x == y) || id_eq
 }
 
 fn snow_person(v: &Value) -> Result<Option<Person>, JitError> {
@@ -155,6 +180,8 @@ mod tests {
         assert_eq!(e.ticket_id, "CS0001042");
         assert_eq!(e.delivery_id, "abc:2025-01-01 09:00:05:3");
         assert_eq!(e.txn(), "snow:CS0001042:mod-3");
+        assert_eq!(e.sequence, Some(3));
+        assert_eq!((e.label, e.aliases), (None, vec!["abc".to_owned()]));
         assert_eq!(e.kind, TicketEventKind::Assigned);
         assert_eq!(
             e.occurred_at,
@@ -165,6 +192,15 @@ mod tests {
             json!("john@example.com"),
         ));
         assert_eq!(e.kind, TicketEventKind::Reassigned);
+        let e = event(case(
+            json!("Jose\u{301}@Example.com"),
+            json!("jos\u{e9}@example.com"),
+        ));
+        assert_eq!(
+            e.kind,
+            TicketEventKind::Updated,
+            "one person in NFC and NFD"
+        );
         let e = event(case(
             json!({"value": "6816f79cc0a8016401c5a33be04be441", "display_value": "Jane"}),
             Value::Null,

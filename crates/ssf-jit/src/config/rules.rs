@@ -8,6 +8,7 @@
 //! claims = { asset = "customer_id", access = "access_allowed", expires = "expires_at", revoke_value = "none" }
 //! max_duration = "8h"
 //! state_field = "status.statusCategory.key"
+//! open_states = ["new", "indeterminate"]
 //! closed_states = ["done"]
 //! ```
 //!
@@ -50,12 +51,13 @@ pub struct RulesConfig {
     /// The field holding the ticket's state. Default per kind: Jira
     /// `status.statusCategory.key`, ServiceNow `state`, generic `state`.
     pub state_field: Option<String>,
-    /// States that mean closed (no access). Default per kind: Jira `["done"]`, ServiceNow
-    /// `["6", "7", "8"]` (Resolved, Closed, Canceled), generic
-    /// `["resolved", "closed", "cancelled"]`.
+    /// States that mean closed (no access). Default per kind (and ServiceNow table): see
+    /// [`crate::rules::states`]. Compared case-insensitively.
     pub closed_states: Option<Vec<String>>,
-    /// If not empty, only these states mean open; any other state is closed too.
-    pub open_states: Vec<String>,
+    /// States that mean open. Default per kind (and ServiceNow table): see
+    /// [`crate::rules::states`]. A state in neither list is unknown: the ticket counts as not
+    /// open (no grant; a grant is revoked) and the state is audited as `unknown_state`.
+    pub open_states: Option<Vec<String>>,
 }
 
 impl Default for RulesConfig {
@@ -69,7 +71,7 @@ impl Default for RulesConfig {
             max_duration: Duration::from_secs(8 * 3600),
             state_field: None,
             closed_states: None,
-            open_states: Vec::new(),
+            open_states: None,
         }
     }
 }
@@ -83,18 +85,6 @@ impl RulesConfig {
                 _ => "state",
             }
             .to_owned()
-        })
-    }
-
-    /// The closed states in force for a system of `kind`.
-    pub fn closed_states_for(&self, kind: &SystemKind) -> Vec<String> {
-        self.closed_states.clone().unwrap_or_else(|| {
-            let defaults: &[&str] = match kind {
-                SystemKind::Jira => &["done"],
-                SystemKind::ServiceNow => &["6", "7", "8"],
-                _ => &["resolved", "closed", "cancelled"],
-            };
-            defaults.iter().map(|s| (*s).to_owned()).collect()
         })
     }
 

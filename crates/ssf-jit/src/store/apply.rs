@@ -182,6 +182,32 @@ pub(super) async fn apply_event(
     )
     .await?;
 
+    if let Some(unknown) = &state.unknown_state {
+        tracing::warn!(
+            system = sys,
+            ticket,
+            txn,
+            state = unknown.value,
+            field = unknown.field,
+            table = unknown.table,
+            "ticket state is neither open nor closed; it counts as not open: add it to {}",
+            unknown.setting
+        );
+        metrics::counter!("ssf_jit_unknown_states_total", "system" => sys.to_owned()).increment(1);
+        let detail = json!({"value": unknown.value, "field": unknown.field, "table": unknown.table, "setting": unknown.setting});
+        audit(
+            conn,
+            now,
+            Some(sys),
+            Some(ticket),
+            Some(&txn),
+            "unknown_state",
+            None,
+            None,
+            &detail,
+        )
+        .await?;
+    }
     let desired = if state.conflict {
         tracing::warn!(
             system = sys,
@@ -191,7 +217,7 @@ pub(super) async fn apply_event(
         );
         Err(NoGrant::OrderConflict)
     } else {
-        rules::desired(system, state.open, state.assignee.as_ref(), &state.fields)
+        rules::desired_for(system, &state)
     };
     if let Err(why) = &desired {
         if *why != NoGrant::Closed {

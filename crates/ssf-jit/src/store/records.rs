@@ -196,9 +196,9 @@ pub struct AuditRow {
     pub ticket_id: Option<String>,
     /// The `txn` (`system:ticket:event`).
     pub txn: Option<String>,
-    /// What happened: `webhook`, `duplicate`, `stale`, `no_grant`, `grant`, `access_change`,
-    /// `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`, `refused` (a
-    /// webhook answered `4xx`), `ticket_renamed` (found under an alias).
+    /// What happened: `webhook`, `duplicate`, `stale`, `unknown_state`, `no_grant`, `grant`,
+    /// `access_change`, `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`,
+    /// `refused` (a webhook answered `4xx`), `ticket_renamed` (found under an alias).
     pub action: String,
     /// The user.
     pub subject_key: Option<String>,

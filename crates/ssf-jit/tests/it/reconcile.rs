@@ -139,7 +139,7 @@ async fn reconcile_does_not_renew_an_expired_assignment(db: Db) {
 async fn the_generic_list_format_parses_and_states_map(db: Db) {
     let h = Harness::on_with(db, |c| {
         c.systems.get_mut("generic").unwrap().rules.open_states =
-            vec!["open".into(), "in_progress".into()];
+            Some(vec!["open".into(), "in_progress".into()]);
     })
     .await;
     let list = parse_snapshots(fixture("generic/open_tickets.json").as_bytes()).unwrap();

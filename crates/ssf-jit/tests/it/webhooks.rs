@@ -19,7 +19,7 @@ async fn nothing_changed(h: &Harness) {
     assert!(
         h.bridge
             .store()
-            .ticket("jira", "SUP-42")
+            .ticket("jira", "10482")
             .await
             .unwrap()
             .is_none(),
@@ -152,7 +152,7 @@ async fn a_replayed_webhook_answers_duplicate_and_changes_nothing(db: Db) {
     let audit = h
         .bridge
         .store()
-        .audit(Some(("jira", "SUP-42")))
+        .audit(Some(("jira", "10482")))
         .await
         .unwrap();
 
@@ -168,7 +168,7 @@ async fn a_replayed_webhook_answers_duplicate_and_changes_nothing(db: Db) {
     let after = h
         .bridge
         .store()
-        .audit(Some(("jira", "SUP-42")))
+        .audit(Some(("jira", "10482")))
         .await
         .unwrap();
     assert_eq!(
@@ -178,7 +178,7 @@ async fn a_replayed_webhook_answers_duplicate_and_changes_nothing(db: Db) {
     );
     assert_eq!(after.last().unwrap().action, "duplicate");
 
-    // Generic: the event id is the replay key, whatever else changes.
+    // Generic: the (ticket, event id) pair is the replay key, whatever else changes.
     let e = generic_event("evt-1", "assigned", 0, Some("jane@example.com"));
     assert_eq!(h.generic(&e).await.1["status"], "applied");
     let mut replay = e.clone();
