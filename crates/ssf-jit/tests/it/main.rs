@@ -12,6 +12,7 @@ mod hardening;
 mod identities;
 mod lifecycle;
 mod nodes;
+mod realistic;
 mod reconcile;
 mod shapes;
 mod storage;
