@@ -303,7 +303,8 @@ impl Pipeline {
             now,
             handling,
             notes,
-        )))
+        )
+        .with_stream_id(ctx.stream_id.clone()))))
     }
 
     /// SSF-RXV-10 / SSF-VERIFY-10: a `state` must be one this receiver sent: any request
