@@ -183,7 +183,7 @@ fn d_en_03_grant_expiry_is_capped_at_max_duration() {
         json!({"grants": [
             {"asset": "customer:C1", "access": "read", "expires_at": year},
             {"asset": "customer:C2", "access": "read"},
-            {"asset": "customer:C3", "access": "read", "expires_at": T0 + 600}
+            {"asset": "customer:C3", "access": "read", "expires_at": T0 + 7200}
         ]}),
         T0,
     ));
