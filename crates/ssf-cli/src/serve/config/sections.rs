@@ -246,7 +246,7 @@ mod tests {
     #[test]
     fn enforce_errors_name_the_setting() {
         let err = |toml: &str| {
-            let mut c = load_str(toml, &[]).map_err(|e| e.to_string())?;
+            let mut c = load_str(toml, &[])?;
             c.finalize("http://127.0.0.1:1").map_err(|e| e.to_string())
         };
         let e = err("[receiver]\n[enforce.grants]\nmax_duration = \"0s\"\n").unwrap_err();
