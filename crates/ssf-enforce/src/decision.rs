@@ -528,6 +528,27 @@ mod tests {
     }
 
     #[test]
+    fn critical_rules_have_wire_names_and_safe_messages() {
+        use CriticalRule as C;
+        for r in [
+            C::Grant,
+            C::DynamicGroup,
+            C::TokenGroup,
+            C::GrantRequired,
+            C::DynamicGroupNotAllowed,
+            C::TokenGroupNotAllowed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert!(
+                r.message()
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() || c == ' ')
+            );
+            assert!(r.setting().is_none_or(|s| r.message().contains(s)));
+        }
+    }
+
+    #[test]
     fn decisions_serialize_for_authzen_context() {
         let d = deny(DenyKind::Forbidden, ReasonCode::NoPermission);
         let v = serde_json::to_value(&d).unwrap();

@@ -70,14 +70,14 @@ pub(crate) struct Planner<'a> {
     event: &'a EnforcementEvent,
     pub(crate) at: i64,
     /// The receiver's clock (epoch ms); bounds grant expiry with `at` (D-EN-03).
-    pub(crate) now: i64,
+    now: i64,
     effects: Vec<Effect>,
     rules: Vec<Rule>,
     stale: usize,
     /// Grants and group additions refused: the source may not grant (D-EN-02).
-    pub(crate) refused: usize,
+    refused: usize,
     /// Grants whose expiry was capped (D-EN-03).
-    pub(crate) capped: usize,
+    capped: usize,
 }
 
 /// How planning ended, beside its effects.
@@ -102,20 +102,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Whether this SET's source may open access (JIT grants, `groups_add`; D-EN-02).
-    pub(crate) fn may_grant(&self) -> bool {
-        self.config
-            .grants
-            .may_grant(&self.ctx.iss, self.ctx.stream_id.as_deref())
-    }
-
-    /// Counts a grant or group addition refused for its source.
-    pub(crate) fn refuse(&mut self) {
-        self.refused += 1;
-        self.note_rule(Rule::GrantRefused);
-    }
-
-    pub(crate) fn note_rule(&mut self, rule: Rule) {
+    fn note_rule(&mut self, rule: Rule) {
         if !self.rules.contains(&rule) {
             self.rules.push(rule);
         }

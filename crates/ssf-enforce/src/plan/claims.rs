@@ -32,6 +32,21 @@ fn id_string(v: &Value) -> Option<String> {
     }
 }
 
+impl Planner<'_> {
+    /// Whether this SET's source may open access (JIT grants, `groups_add`; D-EN-02).
+    fn may_grant(&self) -> bool {
+        self.config
+            .grants
+            .may_grant(&self.ctx.iss, self.ctx.stream_id.as_deref())
+    }
+
+    /// Counts a grant or group addition refused for its source.
+    fn refuse(&mut self) {
+        self.refused += 1;
+        self.note_rule(Rule::GrantRefused);
+    }
+}
+
 /// What became of one grant entry.
 enum Granted {
     /// Put (or stale).
