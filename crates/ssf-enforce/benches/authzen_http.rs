@@ -69,6 +69,7 @@ fn populated() -> Engine {
             txn: None,
             iat: T0,
             toe: None,
+            stream_id: None,
         };
         let event = EnforcementEvent::from_json(&format!("{CAEP}{name}"), &body, &sub_id).unwrap();
         engine.commit(&engine.plan(&event, &ctx).effects);

@@ -47,6 +47,7 @@ fn apply(engine: &Engine, jti: usize, name: &str, sub_id: Value, body: Value) {
         txn: None,
         iat: T0,
         toe: None,
+        stream_id: None,
     };
     let event =
         EnforcementEvent::from_json(&format!("{CAEP}{name}"), &body, &sub_id).expect("event");

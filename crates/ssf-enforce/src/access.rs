@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc};
 
 use crate::{
     error::EnforceError,
-    policy::{AccessPolicy, Permission, RiskAction, RiskLevel, TokenClaimMapping},
+    policy::{AccessPolicy, CriticalGroups, Permission, RiskAction, RiskLevel, TokenClaimMapping},
 };
 
 /// An ordered list of levels; a level implies every level before it.
@@ -91,6 +91,15 @@ impl AssetPattern {
         }
     }
 
+    /// Whether some asset falls under both patterns.
+    fn overlaps(&self, other: &Self) -> bool {
+        let same = |a: &Option<Box<str>>, b: &Option<Box<str>>| match (a, b) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        same(&self.asset_type, &other.asset_type) && same(&self.asset_id, &other.asset_id)
+    }
+
     /// Whether the asset falls under the pattern; `None` (no resource) only under `*`.
     pub(crate) fn matches(&self, asset: Option<(&str, &str)>) -> bool {
         match (asset, &self.asset_type, &self.asset_id) {
@@ -144,7 +153,10 @@ pub(crate) struct CompiledAccess {
     pub(crate) roles: HashMap<String, Vec<Perm>>,
     pub(crate) groups: HashMap<String, Vec<Perm>>,
     pub(crate) critical: Vec<AssetPattern>,
-    pub(crate) critical_allows_groups: bool,
+    /// Critical assets dynamic groups may open (`access.critical_allows_groups`).
+    pub(crate) critical_dynamic_groups: Vec<AssetPattern>,
+    /// Critical assets token groups may open (`access.critical_allows_token_groups`).
+    pub(crate) critical_token_groups: Vec<AssetPattern>,
     pub(crate) acr: Ladder,
     pub(crate) needs: Vec<Need>,
     pub(crate) max_risk: RiskLevel,
@@ -152,6 +164,33 @@ pub(crate) struct CompiledAccess {
     pub(crate) risk_step_up: (u8, Arc<[String]>),
     pub(crate) roles_claim: Option<String>,
     pub(crate) groups_claim: Option<String>,
+}
+
+/// The patterns of a [`CriticalGroups`] setting; each must overlap a critical pattern, else it
+/// could never apply (a typo such as `customers`).
+fn critical_scope(
+    scope: &CriticalGroups,
+    critical: &[AssetPattern],
+    setting: &str,
+) -> Result<Vec<AssetPattern>, EnforceError> {
+    scope
+        .patterns()
+        .iter()
+        .map(|s| {
+            let p = AssetPattern::parse(s);
+            if s.trim().is_empty() {
+                return Err(EnforceError::InvalidConfig(format!(
+                    "access.{setting} must not contain an empty asset pattern"
+                )));
+            }
+            if !matches!(scope, CriticalGroups::All) && !critical.iter().any(|c| c.overlaps(&p)) {
+                return Err(EnforceError::InvalidConfig(format!(
+                    "access.{setting} lists `{s}`, which matches no pattern of access.critical"
+                )));
+            }
+            Ok(p)
+        })
+        .collect()
 }
 
 fn perms(
@@ -209,12 +248,23 @@ impl CompiledAccess {
             Some(a) => acr.need(a, "risk_step_up_acr")?,
             None => acr.top(),
         };
+        let critical: Vec<AssetPattern> =
+            p.critical.iter().map(|c| AssetPattern::parse(c)).collect();
         Ok(Self {
             default_access: access.need(&p.default_access, "default_access")?,
             roles: perms(&access, &p.roles)?,
             groups: perms(&access, &p.groups)?,
-            critical: p.critical.iter().map(|c| AssetPattern::parse(c)).collect(),
-            critical_allows_groups: p.critical_allows_groups,
+            critical_dynamic_groups: critical_scope(
+                &p.critical_allows_groups,
+                &critical,
+                "critical_allows_groups",
+            )?,
+            critical_token_groups: critical_scope(
+                &p.critical_allows_token_groups,
+                &critical,
+                "critical_allows_token_groups",
+            )?,
+            critical,
             needs,
             max_risk: p.max_risk,
             risk_action: p.risk_action,
@@ -229,6 +279,20 @@ impl CompiledAccess {
     /// Whether the asset is marked critical (needs a JIT grant).
     pub(crate) fn is_critical(&self, asset: (&str, &str)) -> bool {
         self.critical.iter().any(|c| c.matches(Some(asset)))
+    }
+
+    /// Whether dynamic groups may open this critical asset.
+    pub(crate) fn critical_allows_dynamic(&self, asset: (&str, &str)) -> bool {
+        self.critical_dynamic_groups
+            .iter()
+            .any(|c| c.matches(Some(asset)))
+    }
+
+    /// Whether the token's own groups may open this critical asset.
+    pub(crate) fn critical_allows_token(&self, asset: (&str, &str)) -> bool {
+        self.critical_token_groups
+            .iter()
+            .any(|c| c.matches(Some(asset)))
     }
 }
 
@@ -248,6 +312,39 @@ mod tests {
         assert!(!AssetPattern::parse("customer:C9999").matches(c));
         assert!(!AssetPattern::parse("customer").matches(None));
         assert!(AssetPattern::parse("doc:a:b").matches(Some(("doc", "a:b"))));
+        let overlap = |a: &str, b: &str| AssetPattern::parse(a).overlaps(&AssetPattern::parse(b));
+        assert!(overlap("customer", "customer:C1"));
+        assert!(overlap("*", "ticket"));
+        assert!(!overlap("customer", "customers"));
+        assert!(!overlap("customer:C1", "customer:C2"));
+    }
+
+    #[test]
+    fn critical_group_scopes_must_name_critical_assets() {
+        let p = AccessPolicy {
+            critical: vec!["customer".into()],
+            critical_allows_groups: CriticalGroups::Assets(vec!["customers".into()]),
+            ..AccessPolicy::default()
+        };
+        let err = CompiledAccess::compile(&p, &TokenClaimMapping::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("access.critical_allows_groups"),
+            "{err}"
+        );
+        let p = AccessPolicy {
+            critical: vec!["customer".into()],
+            critical_allows_groups: CriticalGroups::Assets(vec!["customer:*".into()]),
+            critical_allows_token_groups: CriticalGroups::All,
+            ..AccessPolicy::default()
+        };
+        let c = CompiledAccess::compile(&p, &TokenClaimMapping::default()).unwrap();
+        assert!(c.critical_allows_dynamic(("customer", "C1")));
+        assert!(c.critical_allows_token(("customer", "C1")));
+        assert!(
+            !CompiledAccess::compile(&AccessPolicy::default(), &TokenClaimMapping::default())
+                .unwrap()
+                .critical_allows_token(("customer", "C1"))
+        );
     }
 
     #[test]

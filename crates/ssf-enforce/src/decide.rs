@@ -5,7 +5,10 @@
 //!    token's `iat` → 401 `invalid_token` (CAEP §3.1, §3.3; RISC §2.1–§2.3, §2.7, §2.11);
 //! 2. device not compliant (CAEP §3.5), risk above the allowed maximum with `risk_action = deny`
 //!    (CAEP §3.8) → 403;
-//! 3. RBAC / critical assets / JIT grants / dynamic groups → 403;
+//! 3. RBAC / critical assets / JIT grants / dynamic groups → 403 (a critical asset opens only to
+//!    a JIT grant, or to groups where `access.critical_allows_groups` /
+//!    `access.critical_allows_token_groups` cover it; the decision names the rule,
+//!    [`CriticalRule`]);
 //! 4. risk step-up, minimum acr (CAEP §3.4), `max_age` → 401 step-up (RFC 9470);
 //! 5. allow, with the claims overlay (CAEP §3.2).
 //!
@@ -24,7 +27,7 @@ use serde_json::Value;
 
 use crate::{
     access::{CompiledAccess, best_rank},
-    decision::{ClaimsOverlay, Decision, DenyKind, ReasonCode},
+    decision::{ClaimsOverlay, CriticalRule, Decision, DenyKind, ReasonCode},
     request::AccessRequest,
     row::Rule,
     state::{AccountStatus, Data, Entry, State},
@@ -35,6 +38,7 @@ fn deny(kind: DenyKind, reason: ReasonCode, e: Option<&Arc<Entry>>) -> Decision 
         kind,
         reason,
         cause: e.map(|e| Arc::clone(&e.cause)),
+        critical: None,
     }
 }
 
@@ -228,12 +232,19 @@ pub(crate) fn decide(
     }
 
     let overlay = ClaimsOverlay(overlay);
-    let (allow_reason, allow_cause) = match asset {
-        None => (ReasonCode::Allowed, None),
-        Some(_) if wanted == 0 => (ReasonCode::Allowed, None),
+    let (allow_reason, allow_cause, critical) = match asset {
+        None => (ReasonCode::Allowed, None, None),
+        Some(_) if wanted == 0 => (ReasonCode::Allowed, None, None),
         Some(a) => match authorize(p, req, &overlay, a, wanted, &grant, dyn_group) {
             Ok(ok) => ok,
-            Err((reason, e)) => return deny(DenyKind::Forbidden, reason, e),
+            Err((reason, e, critical)) => {
+                return Decision::Deny {
+                    kind: DenyKind::Forbidden,
+                    reason,
+                    cause: e.map(|e| Arc::clone(&e.cause)),
+                    critical,
+                };
+            }
         },
     };
 
@@ -282,13 +293,20 @@ pub(crate) fn decide(
         reason: allow_reason,
         cause: allow_cause,
         overlay,
+        critical,
     }
 }
 
-type Authorized = (ReasonCode, Option<Arc<crate::row::Cause>>);
-type Refused<'a> = (ReasonCode, Option<&'a Arc<Entry>>);
+type Authorized = (
+    ReasonCode,
+    Option<Arc<crate::row::Cause>>,
+    Option<CriticalRule>,
+);
+type Refused<'a> = (ReasonCode, Option<&'a Arc<Entry>>, Option<CriticalRule>);
 
-/// RBAC, critical assets, JIT grants and dynamic groups.
+/// RBAC, critical assets, JIT grants and dynamic groups. A critical asset opens to a grant, to
+/// a dynamic group where `access.critical_allows_groups` covers it, and to a token group where
+/// `access.critical_allows_token_groups` does (D-EN-04); roles never open one.
 fn authorize<'a>(
     p: &CompiledAccess,
     req: &AccessRequest,
@@ -314,19 +332,24 @@ fn authorize<'a>(
         Some(v) => names_rank(value_names(v), &p.groups, asset),
         None => names_rank(req.groups.iter().map(String::as_str), &p.groups, asset),
     };
-    let groups_ok = static_groups >= wanted || dyn_group.0 >= wanted;
-    let group_cause = if static_groups >= wanted {
-        None
-    } else {
-        dyn_group.1
-    };
+    let token_groups_ok = static_groups >= wanted;
+    let dyn_groups_ok = dyn_group.0 >= wanted;
 
     if p.is_critical(asset) {
         if grant_ok {
-            return Ok((ReasonCode::AllowedByGrant, cause(grant.entry)));
+            let rule = Some(CriticalRule::Grant);
+            return Ok((ReasonCode::AllowedByGrant, cause(grant.entry), rule));
         }
-        if p.critical_allows_groups && groups_ok {
-            return Ok((ReasonCode::AllowedByGroup, cause(group_cause)));
+        if dyn_groups_ok && p.critical_allows_dynamic(asset) {
+            let rule = Some(CriticalRule::DynamicGroup);
+            return Ok((ReasonCode::AllowedByGroup, cause(dyn_group.1), rule));
+        }
+        if token_groups_ok && p.critical_allows_token(asset) {
+            return Ok((
+                ReasonCode::AllowedByGroup,
+                None,
+                Some(CriticalRule::TokenGroup),
+            ));
         }
         let reason = if grant.entry.is_some() {
             ReasonCode::GrantInsufficient
@@ -335,21 +358,30 @@ fn authorize<'a>(
         } else {
             ReasonCode::GrantRequired
         };
-        return Err((reason, grant.entry));
+        let rule = if dyn_groups_ok {
+            CriticalRule::DynamicGroupNotAllowed
+        } else if token_groups_ok {
+            CriticalRule::TokenGroupNotAllowed
+        } else {
+            CriticalRule::GrantRequired
+        };
+        return Err((reason, grant.entry, Some(rule)));
     }
     let roles = match overlaid(&p.roles_claim) {
         Some(v) => names_rank(value_names(v), &p.roles, asset),
         None => names_rank(req.roles.iter().map(String::as_str), &p.roles, asset),
     };
     if roles >= wanted {
-        Ok((ReasonCode::AllowedByRole, None))
-    } else if groups_ok {
-        Ok((ReasonCode::AllowedByGroup, cause(group_cause)))
+        Ok((ReasonCode::AllowedByRole, None, None))
+    } else if token_groups_ok {
+        Ok((ReasonCode::AllowedByGroup, None, None))
+    } else if dyn_groups_ok {
+        Ok((ReasonCode::AllowedByGroup, cause(dyn_group.1), None))
     } else if grant_ok {
-        Ok((ReasonCode::AllowedByGrant, cause(grant.entry)))
+        Ok((ReasonCode::AllowedByGrant, cause(grant.entry), None))
     } else if grant.expired_would_do {
-        Err((ReasonCode::GrantExpired, None))
+        Err((ReasonCode::GrantExpired, None, None))
     } else {
-        Err((ReasonCode::NoPermission, None))
+        Err((ReasonCode::NoPermission, None, None))
     }
 }

@@ -117,6 +117,80 @@ impl ReasonCode {
     }
 }
 
+/// Which rule opened or refused a critical asset ([`AccessPolicy::critical`]); part of the
+/// decision, its JSON (`"critical"`) and [`explain`](crate::explain) (D-EN-04).
+///
+/// [`AccessPolicy::critical`]: crate::AccessPolicy::critical
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CriticalRule {
+    /// A JIT grant opened it.
+    Grant,
+    /// A dynamic group (CAEP `groups_add`) opened it: `access.critical_allows_groups` covers the
+    /// asset.
+    DynamicGroup,
+    /// A group of the caller's token opened it: `access.critical_allows_token_groups` covers the
+    /// asset.
+    TokenGroup,
+    /// Refused: no usable grant, and no group with the permission.
+    GrantRequired,
+    /// Refused: a dynamic group has the permission, but `access.critical_allows_groups` does not
+    /// cover this asset.
+    DynamicGroupNotAllowed,
+    /// Refused: a group of the caller's token has the permission, but
+    /// `access.critical_allows_token_groups` does not cover this asset.
+    TokenGroupNotAllowed,
+}
+
+impl CriticalRule {
+    /// The wire name, e.g. `dynamic_group`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grant => "grant",
+            Self::DynamicGroup => "dynamic_group",
+            Self::TokenGroup => "token_group",
+            Self::GrantRequired => "grant_required",
+            Self::DynamicGroupNotAllowed => "dynamic_group_not_allowed",
+            Self::TokenGroupNotAllowed => "token_group_not_allowed",
+        }
+    }
+
+    /// The setting that decided, for the group rules.
+    pub fn setting(self) -> Option<&'static str> {
+        match self {
+            Self::DynamicGroup | Self::DynamicGroupNotAllowed => {
+                Some("access.critical_allows_groups")
+            }
+            Self::TokenGroup | Self::TokenGroupNotAllowed => {
+                Some("access.critical_allows_token_groups")
+            }
+            Self::Grant | Self::GrantRequired => None,
+        }
+    }
+
+    /// A constant human sentence.
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::Grant => "A just-in-time grant opened the critical asset",
+            Self::DynamicGroup => {
+                "A dynamic group opened the critical asset (access.critical_allows_groups)"
+            }
+            Self::TokenGroup => {
+                "A group of the token opened the critical asset (access.critical_allows_token_groups)"
+            }
+            Self::GrantRequired => "The critical asset needs a just-in-time grant",
+            Self::DynamicGroupNotAllowed => {
+                "A dynamic group has the permission, but access.critical_allows_groups does not \
+                 cover this critical asset"
+            }
+            Self::TokenGroupNotAllowed => {
+                "A group of the token has the permission, but access.critical_allows_token_groups \
+                 does not cover this critical asset"
+            }
+        }
+    }
+}
+
 /// How a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DenyKind {
@@ -206,6 +280,8 @@ pub enum Decision {
         cause: Option<Arc<Cause>>,
         /// The claims overlay to merge over the token's claims.
         overlay: ClaimsOverlay,
+        /// For a critical asset: the rule that opened it.
+        critical: Option<CriticalRule>,
     },
     /// Stop.
     Deny {
@@ -215,6 +291,8 @@ pub enum Decision {
         reason: ReasonCode,
         /// The SET behind it, if one caused it.
         cause: Option<Arc<Cause>>,
+        /// For a critical asset refused by RBAC / grants / groups: the rule that refused it.
+        critical: Option<CriticalRule>,
     },
 }
 
@@ -268,6 +346,14 @@ impl Decision {
         }
     }
 
+    /// For a critical asset, the rule that opened or refused it (`None` for other assets, or
+    /// when something else decided first, e.g. a revoked session).
+    pub fn critical(&self) -> Option<CriticalRule> {
+        match self {
+            Self::Allow { critical, .. } | Self::Deny { critical, .. } => *critical,
+        }
+    }
+
     /// The status and `WWW-Authenticate` value (RFC 6750 §3, RFC 9470 §3). `realm` is optional.
     pub fn http(&self, realm: Option<&str>) -> HttpChallenge {
         let Self::Deny { kind, reason, .. } = self else {
@@ -317,6 +403,9 @@ impl Serialize for Decision {
         if let Some(cause) = self.cause() {
             m.serialize_entry("cause", cause)?;
         }
+        if let Some(critical) = self.critical() {
+            m.serialize_entry("critical", &critical)?;
+        }
         match self {
             Self::Allow { overlay, .. } => {
                 if !overlay.is_empty() {
@@ -355,6 +444,7 @@ mod tests {
             kind,
             reason,
             cause: None,
+            critical: None,
         }
     }
 
@@ -396,6 +486,7 @@ mod tests {
             reason: ReasonCode::Allowed,
             cause: None,
             overlay: ClaimsOverlay::default(),
+            critical: None,
         };
         assert_eq!(allow.http(None).status, 200);
         assert!(allow.http(None).www_authenticate.is_none());
@@ -433,6 +524,27 @@ mod tests {
             );
             assert!(!r.message().contains(['"', '\\']));
             assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+    }
+
+    #[test]
+    fn critical_rules_have_wire_names_and_safe_messages() {
+        use CriticalRule as C;
+        for r in [
+            C::Grant,
+            C::DynamicGroup,
+            C::TokenGroup,
+            C::GrantRequired,
+            C::DynamicGroupNotAllowed,
+            C::TokenGroupNotAllowed,
+        ] {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+            assert!(
+                r.message()
+                    .chars()
+                    .all(|c| c.is_ascii_graphic() || c == ' ')
+            );
+            assert!(r.setting().is_none_or(|s| r.message().contains(s)));
         }
     }
 

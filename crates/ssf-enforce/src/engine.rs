@@ -80,6 +80,7 @@ impl fmt::Debug for Engine {
 impl Engine {
     /// An engine with an empty state. Fails when the access policy is inconsistent.
     pub fn new(config: EngineConfig, clock: Arc<dyn Clock>) -> Result<Self, EnforceError> {
+        config.grants.validate()?;
         let access = CompiledAccess::compile(&config.access, &config.token)?;
         Ok(Self {
             config,
@@ -104,11 +105,12 @@ impl Engine {
         &self.config
     }
 
-    /// Computes the effects of one event from the current state, without changing it.
+    /// Computes the effects of one event from the current state, without changing it. The
+    /// clock only bounds how long a JIT grant may last (`grants.max_duration`).
     /// Persist `plan.effects` (and `plan.audit`) in the transaction that records the SET's
     /// (`iss`, `jti`), then call [`commit`](Self::commit).
     pub fn plan(&self, event: &EnforcementEvent, ctx: &EventContext) -> Plan {
-        plan::plan(&self.read(), &self.config, event, ctx)
+        plan::plan(&self.read(), &self.config, event, ctx, self.clock.now().0)
     }
 
     /// Applies persisted effects to memory. Idempotent; an effect older than the row it would

@@ -42,6 +42,12 @@ pub struct EventContext {
     /// The SET `toe` (time of event, RFC 8417 §2.2), seconds, if sent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toe: Option<i64>,
+    /// The transmitter's `stream_id` the SET arrived on
+    /// ([SSF 1.0 §8.1.1](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-8.1.1)),
+    /// when the receiver knows it; with `iss` it names the source that
+    /// [`GrantAuthority::sources`](crate::GrantAuthority::sources) checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream_id: Option<String>,
 }
 
 /// One verified event.
@@ -199,7 +205,15 @@ impl EventContext {
             txn: set.txn.as_ref().map(|t| t.as_text().into_owned()),
             iat: set.iat,
             toe: set.toe,
+            stream_id: None,
         }
+    }
+
+    /// With the transmitter's `stream_id` the SET arrived on.
+    #[must_use]
+    pub fn with_stream_id(mut self, stream_id: Option<String>) -> Self {
+        self.stream_id = stream_id;
+        self
     }
 }
 
@@ -364,6 +378,7 @@ pub fn events_from_set(
             .and_then(Value::as_i64)
             .ok_or(EnforceError::InvalidEvent("iat is missing"))?,
         toe: p.get("toe").and_then(Value::as_i64),
+        stream_id: None,
     };
     let Some(Value::Object(events)) = p.get("events") else {
         return Err(EnforceError::InvalidEvent("events is not an object"));

@@ -5,7 +5,8 @@
 //! SET in the transaction that records it ([`EnforcementHandler`](crate::EnforcementHandler)'s
 //! [`plan_audited`](ssf_receiver::handler::EventHandler::plan_audited)); these functions read it
 //! back from the same [`ReceiverStore`], so an app, an HTTP view or a CLI can show the event type,
-//! subject, rule, outcome and `txn` behind a 401 or 403.
+//! subject, rule, outcome and `txn` behind a 401 or 403, and for a critical asset which rule
+//! opened or refused it ([`Explanation::critical`]).
 //!
 //! ```no_run
 //! # async fn demo(engine: &ssf_enforce::Engine, store: &dyn ssf_store::receiver::ReceiverStore,
@@ -24,7 +25,7 @@ use ssf_store::{
 };
 
 use crate::{
-    decision::{Decision, ReasonCode},
+    decision::{CriticalRule, Decision, ReasonCode},
     error::EnforceError,
     row::Cause,
 };
@@ -36,6 +37,10 @@ pub struct Explanation {
     pub reason: ReasonCode,
     /// The SET and rule behind the decision; `None` when no SET caused it (e.g. a role allows).
     pub cause: Option<Cause>,
+    /// For a critical asset: the rule that opened or refused it (a grant, a dynamic or token
+    /// group and the setting that let it, or the setting that did not); see
+    /// [`CriticalRule::message`] and [`CriticalRule::setting`].
+    pub critical: Option<CriticalRule>,
     /// The audit entry stored with that SET; `None` without a cause, or when it was purged
     /// (audit retention) or written by another store.
     pub audit: Option<AuditEntry>,
@@ -74,6 +79,7 @@ pub async fn explain(
     Ok(Explanation {
         reason: decision.reason(),
         cause,
+        critical: decision.critical(),
         audit,
     })
 }

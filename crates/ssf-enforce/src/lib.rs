@@ -42,6 +42,26 @@
 //! Access levels are ordered ([`AccessPolicy::access_levels`], default `none < read <
 //! read_write`). Assets matching [`AccessPolicy::critical`] need a grant whatever roles say;
 //! others are allowed by role, group or grant.
+//!
+//! # Who may grant, and for how long ([`GrantAuthority`], `[enforce.grants]`)
+//! - `grants.sources = [{ iss = "https://bridge.example.com/", stream_ids = ["…"] }]`: only
+//!   these sources' grants (access above the lowest level) and `groups_add` entries are applied;
+//!   from any other source they are refused: counted in the audit entry
+//!   ([`AuditEntry::refused`], rule [`Rule::GrantRefused`], outcome [`Outcome::Refused`] when
+//!   nothing else changed) and logged as a warning by the receiver handler. Revokes
+//!   (`access_allowed: "none"`), `groups_remove` and the other claims of the same SET follow the
+//!   usual rules: taking access away is safe from every verified transmitter (D-EN-02).
+//!   Unset (the default) every verified transmitter may grant. Engine-wide: a per-transmitter
+//!   policy cannot widen it.
+//! - `grants.max_duration` (default 7 days): a grant lasts at most this long from its event time
+//!   (or the receiver's clock, if earlier), with or without `expires_at` (D-EN-03).
+//!
+//! # Groups and critical assets (D-EN-04)
+//! A critical asset opens to a JIT grant; to a *dynamic* group (CAEP `groups_add` from a source
+//! allowed to grant) only where [`AccessPolicy::critical_allows_groups`] covers it (`true`, or
+//! asset patterns such as `["customer"]`); to a group of the caller's *own token* only where
+//! [`AccessPolicy::critical_allows_token_groups`] does (default: never). Roles never open one.
+//! [`Decision::critical`] names the [`CriticalRule`] that opened or refused it.
 
 mod access;
 #[cfg(feature = "http")]
@@ -64,7 +84,7 @@ pub mod request;
 pub mod row;
 mod state;
 
-pub use decision::{ClaimsOverlay, Decision, DenyKind, HttpChallenge, ReasonCode};
+pub use decision::{ClaimsOverlay, CriticalRule, Decision, DenyKind, HttpChallenge, ReasonCode};
 pub use engine::{CommitReport, Engine, EngineStats};
 pub use error::EnforceError;
 pub use event::{
@@ -73,8 +93,9 @@ pub use event::{
 pub use handle::{HandleKey, SubjectPattern, subject_pattern};
 pub use plan::FLAG_CLAIM;
 pub use policy::{
-    AccessPolicy, CredentialRule, DisableRevokes, EnforcementPolicy, EngineConfig, GroupClaims,
-    JitClaims, OpaqueSubject, Permission, RequiredAction, Requirement, RiskAction, RiskLevel,
+    AccessPolicy, CredentialRule, CriticalGroups, DEFAULT_MAX_GRANT_DURATION, DisableRevokes,
+    EnforcementPolicy, EngineConfig, GrantAuthority, GrantSource, GroupClaims, JitClaims,
+    OpaqueSubject, Permission, RequiredAction, Requirement, RiskAction, RiskLevel,
     TokenClaimMapping,
 };
 #[cfg(feature = "receiver")]

@@ -69,9 +69,15 @@ pub(crate) struct Planner<'a> {
     ctx: &'a EventContext,
     event: &'a EnforcementEvent,
     pub(crate) at: i64,
+    /// The receiver's clock (epoch ms); bounds grant expiry with `at` (D-EN-03).
+    now: i64,
     effects: Vec<Effect>,
     rules: Vec<Rule>,
     stale: usize,
+    /// Grants and group additions refused: the source may not grant (D-EN-02).
+    refused: usize,
+    /// Grants whose expiry was capped (D-EN-03).
+    capped: usize,
 }
 
 /// How planning ended, beside its effects.
@@ -504,6 +510,9 @@ impl<'a> Planner<'a> {
     fn finish(self, subject: Option<&SubjectPattern>, note: Note) -> Plan {
         let (outcome, note, forced_rule) = match note {
             Note::Ignored(n) => (Outcome::Ignored, n, Some(Rule::Ignored)),
+            Note::Recorded(n) | Note::Done(n) if self.effects.is_empty() && self.refused > 0 => {
+                (Outcome::Refused, n, None)
+            }
             Note::Recorded(n) if self.effects.is_empty() => {
                 (Outcome::Recorded, n, Some(Rule::Recorded))
             }
@@ -534,6 +543,8 @@ impl<'a> Planner<'a> {
                 outcome,
                 rules,
                 effects: effects.len(),
+                refused: self.refused,
+                capped: self.capped,
                 note: note.into(),
             },
             effects,
@@ -541,12 +552,13 @@ impl<'a> Planner<'a> {
     }
 }
 
-/// Plans one event against the current state.
+/// Plans one event against the current state; `now` is the receiver's clock (epoch ms).
 pub(crate) fn plan(
     state: &State,
     config: &EngineConfig,
     event: &EnforcementEvent,
     ctx: &EventContext,
+    now: i64,
 ) -> Plan {
     let policy = config.policy_for(&ctx.iss);
     let opaque = match event.kind {
@@ -562,9 +574,12 @@ pub(crate) fn plan(
         ctx,
         event,
         at: event.time_ms(ctx),
+        now,
         effects: Vec::new(),
         rules: Vec::new(),
         stale: 0,
+        refused: 0,
+        capped: 0,
     };
     let Ok(pattern) = subject_pattern(&event.sub_id, opaque) else {
         return p.finish(None, Note::Ignored("the subject could not be read"));

@@ -4,10 +4,15 @@
 //! Every struct has serde defaults and rejects unknown keys, so a TOML section may name only what
 //! it changes.
 
+mod authority;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use self::authority::{
+    CriticalGroups, DEFAULT_MAX_GRANT_DURATION, GrantAuthority, GrantSource,
+};
 use crate::handle::member;
 
 /// Everything the engine is configured with.
@@ -22,6 +27,9 @@ pub struct EngineConfig {
     pub access: AccessPolicy,
     /// How token claims become handles.
     pub token: TokenClaimMapping,
+    /// Who may grant with `token-claims-change`, and the longest a grant lasts (for every
+    /// transmitter: a per-transmitter policy cannot widen it).
+    pub grants: GrantAuthority,
 }
 
 impl EngineConfig {
@@ -254,8 +262,14 @@ pub struct AccessPolicy {
     pub groups: BTreeMap<String, Vec<Permission>>,
     /// Asset patterns that need a JIT grant whatever roles and groups say.
     pub critical: Vec<String>,
-    /// Let dynamic and static group permissions open critical assets too.
-    pub critical_allows_groups: bool,
+    /// The critical assets that *dynamic* groups (CAEP `groups_add` from a source allowed to
+    /// grant) may open with their [`groups`](Self::groups) permissions: `false` (default), `true`
+    /// (all) or asset patterns such as `["customer"]` (D-EN-04).
+    pub critical_allows_groups: CriticalGroups,
+    /// The critical assets that *static* groups (the caller's own token `groups` claim, or its
+    /// claims overlay) may open: `false` (default), `true` (all) or asset patterns. A token's
+    /// groups are whatever its issuer put there, so they open no critical asset unless named here.
+    pub critical_allows_token_groups: CriticalGroups,
     /// Authentication context classes, weakest first (compared case-insensitively).
     pub acr_levels: Vec<String>,
     /// Assurance, freshness and risk needs, per asset pattern and access.
@@ -276,7 +290,8 @@ impl Default for AccessPolicy {
             roles: BTreeMap::new(),
             groups: BTreeMap::new(),
             critical: Vec::new(),
-            critical_allows_groups: false,
+            critical_allows_groups: CriticalGroups::None,
+            critical_allows_token_groups: CriticalGroups::None,
             acr_levels: ["nist-aal1", "nist-aal2", "nist-aal3"]
                 .map(str::to_owned)
                 .to_vec(),

@@ -77,9 +77,19 @@ impl EnforcementHandler {
     pub fn plan_with_audit(&self, set: &ReceivedSet) -> Option<(Vec<StateWrite>, AuditEntry)> {
         let subject = set.claims.subject()?;
         let event = EnforcementEvent::from_typed(&set.event, &subject).ok()?;
-        let plan = self
-            .engine
-            .plan(&event, &EventContext::from_set(&set.claims));
+        let ctx = EventContext::from_set(&set.claims)
+            .with_stream_id(set.stream_id.as_ref().map(|s| s.as_str().to_owned()));
+        let plan = self.engine.plan(&event, &ctx);
+        if plan.audit.refused > 0 {
+            tracing::warn!(
+                iss = %ctx.iss,
+                stream_id = ctx.stream_id.as_deref().unwrap_or("-"),
+                jti = %ctx.jti,
+                refused = plan.audit.refused,
+                "token-claims-change: grants or group additions refused, the source is not in \
+                 enforce.grants.sources (revokes and group removals were applied)"
+            );
+        }
         Some((plan.effects.iter().map(to_write).collect(), plan.audit))
     }
 }

@@ -142,6 +142,10 @@ pub enum Rule {
     /// CAEP §3.2 `token-claims-change` read as a dynamic-group change.
     #[serde(rename = "caep.token-claims-change.group")]
     DynamicGroup,
+    /// CAEP §3.2 `token-claims-change` grants or `groups_add` not applied: the SET's source is
+    /// not in [`GrantAuthority::sources`](crate::GrantAuthority::sources) (D-EN-02).
+    #[serde(rename = "caep.token-claims-change.refused-source")]
+    GrantRefused,
     /// CAEP §3.4 `assurance-level-change`.
     #[serde(rename = "caep.assurance-level-change")]
     AssuranceLevel,
@@ -187,6 +191,7 @@ impl Rule {
             Self::ClaimsOverlay => "caep.token-claims-change.claims",
             Self::JitGrant => "caep.token-claims-change.grant",
             Self::DynamicGroup => "caep.token-claims-change.group",
+            Self::GrantRefused => "caep.token-claims-change.refused-source",
             Self::AssuranceLevel => "caep.assurance-level-change",
             Self::RiskLevel => "caep.risk-level-change",
             Self::DeviceCompliance => "caep.device-compliance-change",
@@ -375,6 +380,9 @@ pub enum Outcome {
     Recorded,
     /// Not acted on: unknown event type, unusable subject or unusable body (checklist D-05, D-21).
     Ignored,
+    /// Not acted on: every change it asked for would open access, and its source may not grant
+    /// ([`GrantAuthority::sources`](crate::GrantAuthority::sources), D-EN-02).
+    Refused,
 }
 
 /// The audit record of one planned event; store it beside the effects.
@@ -396,12 +404,24 @@ pub struct AuditEntry {
     pub subject: Option<String>,
     /// What happened.
     pub outcome: Outcome,
-    /// The rules that produced effects (or `ignored` / `recorded`).
+    /// The rules that produced effects (or `ignored` / `recorded`), and
+    /// `caep.token-claims-change.refused-source` when something was refused.
     pub rules: Vec<Rule>,
     /// How many effects the plan holds.
     pub effects: usize,
+    /// JIT grants and `groups_add` entries not applied because the source may not grant
+    /// (D-EN-02).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refused: usize,
+    /// JIT grants whose expiry was shortened to `grants.max_duration` (D-EN-03).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub capped: usize,
     /// A constant human note (never echoes SET content).
     pub note: Cow<'static, str>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The result of [`Engine::plan`](crate::Engine::plan): effects to persist, then commit.

@@ -19,7 +19,7 @@ use std::{
 };
 
 pub use ssf_store::receiver::{StateRow, StateWrite};
-use ssf_types::{Event, Issuer, SetClaims, UnixMillis};
+use ssf_types::{Event, Issuer, SetClaims, StreamId, UnixMillis};
 use tokio::sync::mpsc;
 
 /// Why a valid SET is acknowledged but not acted on.
@@ -83,6 +83,9 @@ pub struct ReceivedSet {
     pub peer: Arc<str>,
     /// The receiver's stream key it arrived on (the last segment of the push URL).
     pub stream_key: Arc<str>,
+    /// The transmitter's `stream_id` of that stream, when the receiver knows it (SSF 1.0
+    /// §8.1.1); enforcement checks who may grant by `iss` and stream.
+    pub stream_id: Option<StreamId>,
     /// The verified issuer (= the peer's configured issuer = the stream's `iss`).
     pub issuer: Issuer,
     /// The verified claims.
@@ -115,6 +118,7 @@ impl ReceivedSet {
         Self {
             peer,
             stream_key,
+            stream_id: None,
             issuer: claims.iss.clone(),
             claims,
             event,
@@ -123,6 +127,13 @@ impl ReceivedSet {
             handling,
             notes,
         }
+    }
+
+    /// With the transmitter's `stream_id` (the pipeline sets it from its stream context).
+    #[must_use]
+    pub fn with_stream_id(mut self, stream_id: Option<StreamId>) -> Self {
+        self.stream_id = stream_id;
+        self
     }
 
     /// The `jti`.

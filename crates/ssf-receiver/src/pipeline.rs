@@ -294,16 +294,19 @@ impl Pipeline {
         if let Handling::Discard(reason) = handling {
             tracing::info!(peer = %ctx.peer, jti = %claims.jti, event_type = %event.uri(), reason = reason.as_str(), "SET accepted and discarded");
         }
-        Verdict::Accepted(Box::new(ReceivedSet::new(
-            Arc::clone(&ctx.peer),
-            Arc::clone(&ctx.stream_key),
-            claims,
-            event,
-            Arc::from(verified.compact),
-            now,
-            handling,
-            notes,
-        )))
+        Verdict::Accepted(Box::new(
+            ReceivedSet::new(
+                Arc::clone(&ctx.peer),
+                Arc::clone(&ctx.stream_key),
+                claims,
+                event,
+                Arc::from(verified.compact),
+                now,
+                handling,
+                notes,
+            )
+            .with_stream_id(ctx.stream_id.clone()),
+        ))
     }
 
     /// SSF-RXV-10 / SSF-VERIFY-10: a `state` must be one this receiver sent: any request

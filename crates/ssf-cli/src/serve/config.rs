@@ -47,7 +47,7 @@ use ssf_receiver::config::ReceiverConfig;
 use ssf_transmitter::{TransmitterConfig, metadata};
 use toml::{Table, Value};
 
-pub(crate) use self::sections::{EnforceSection, JitSection};
+pub(crate) use self::sections::{EnforceSection, JitSection, invalid_enforce};
 use super::{
     env::{self, Override},
     stores::{PgSettings, StoreLocation},

@@ -172,6 +172,10 @@ fn emitted_events_change_authzen_decisions() {
         banner.contains("/access/v1/evaluation (bearer token"),
         "{banner}"
     );
+    assert!(
+        banner.contains("from any verified transmitter") && banner.contains("at most 7d"),
+        "D-EN-02/03: the banner says who may grant: {banner}"
+    );
     let iat = now_secs() - 60;
 
     let (status, body) = post(

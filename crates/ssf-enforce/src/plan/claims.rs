@@ -9,6 +9,13 @@
 //! - several assets: `{"grants": [{"asset": "customer:C2148", "access": "read", "expires_at": ...}]}`;
 //! - dynamic groups: `{"groups_add": ["support-tier2"], "groups_remove": ["support-tier1"]}`;
 //! - every other claim goes to the overlay as is; `null` removes the claim.
+//!
+//! Who may grant ([`GrantAuthority`](crate::GrantAuthority), D-EN-02): a grant above the lowest
+//! access level and a `groups_add` entry are applied only when the SET's `iss` (and stream) is
+//! listed in `grants.sources`; otherwise they are counted as refused and left out of the overlay
+//! too. Revokes (access `none`) and `groups_remove` are applied from any verified source. A grant
+//! never lasts longer than `grants.max_duration` from its event time, or from the receiver's
+//! clock when that is earlier (D-EN-03).
 
 use std::collections::BTreeSet;
 
@@ -25,7 +32,33 @@ fn id_string(v: &Value) -> Option<String> {
     }
 }
 
-/// Puts one grant row; `false` when the access level is unknown.
+impl Planner<'_> {
+    /// Whether this SET's source may open access (JIT grants, `groups_add`; D-EN-02).
+    fn may_grant(&self) -> bool {
+        self.config
+            .grants
+            .may_grant(&self.ctx.iss, self.ctx.stream_id.as_deref())
+    }
+
+    /// Counts a grant or group addition refused for its source.
+    fn refuse(&mut self) {
+        self.refused += 1;
+        self.note_rule(Rule::GrantRefused);
+    }
+}
+
+/// What became of one grant entry.
+enum Granted {
+    /// Put (or stale).
+    Done,
+    /// Unknown access level.
+    Unusable,
+    /// Opens access and the source may not grant.
+    Refused,
+}
+
+/// Puts one grant row, unless the access level is unknown or it would open access from a source
+/// that may not grant. Expiry is capped at `grants.max_duration` (D-EN-03).
 fn grant(
     p: &mut Planner<'_>,
     pattern: &SubjectPattern,
@@ -33,10 +66,33 @@ fn grant(
     asset_id: &str,
     access: &str,
     expires_at: Option<i64>,
-) -> bool {
-    if !p.config.access.access_levels.iter().any(|l| l == access) {
-        return false;
+) -> Granted {
+    let Some(rank) = p
+        .config
+        .access
+        .access_levels
+        .iter()
+        .position(|l| l == access)
+    else {
+        return Granted::Unusable;
+    };
+    // Rank 0 (`none`) only removes access: safe from any verified source.
+    let opens = rank > 0;
+    if opens && !p.may_grant() {
+        p.refuse();
+        return Granted::Refused;
     }
+    let expires_at = if opens {
+        let cap =
+            p.at.min(p.now)
+                .saturating_add(p.config.grants.max_duration_ms());
+        if expires_at.is_none_or(|x| x > cap) {
+            p.capped += 1;
+        }
+        Some(expires_at.map_or(cap, |x| x.min(cap)))
+    } else {
+        expires_at
+    };
     let suffix = format!("{asset_type}:{asset_id}");
     let value = row_value(
         pattern,
@@ -53,7 +109,7 @@ fn grant(
         value,
         Rule::JitGrant,
     );
-    true
+    Granted::Done
 }
 
 pub(super) fn plan(
@@ -70,7 +126,7 @@ pub(super) fn plan(
     if let Some(Value::String(access)) = claims.get(&jit.access_claim) {
         for (claim, asset_type) in &jit.asset_claims {
             if let Some(id) = claims.get(claim).and_then(id_string) {
-                if !grant(p, pattern, asset_type, &id, access, top_expiry) {
+                if let Granted::Unusable = grant(p, pattern, asset_type, &id, access, top_expiry) {
                     unusable += 1;
                 }
                 jit_claims.insert(claim);
@@ -94,7 +150,7 @@ pub(super) fn plan(
                 .or(top_expiry);
             match (asset, access) {
                 (Some((t, id)), Some(access)) if !t.is_empty() && !id.is_empty() => {
-                    if !grant(p, pattern, t, id, access, expiry) {
+                    if let Granted::Unusable = grant(p, pattern, t, id, access, expiry) {
                         unusable += 1;
                     }
                 }
@@ -105,6 +161,7 @@ pub(super) fn plan(
         jit_claims.insert(&jit.expires_claim);
     }
 
+    let may_grant = p.may_grant();
     let mut group_claims: BTreeSet<&str> = BTreeSet::new();
     for (claim, member) in [(&groups.add_claim, true), (&groups.remove_claim, false)] {
         let Some(Value::Array(list)) = claims.get(claim) else {
@@ -115,6 +172,11 @@ pub(super) fn plan(
                 unusable += 1;
                 continue;
             };
+            // Joining a group opens its permissions; leaving one is safe from any source.
+            if member && !may_grant {
+                p.refuse();
+                continue;
+            }
             let value = row_value(
                 pattern,
                 [
@@ -158,7 +220,12 @@ pub(super) fn plan(
             );
         }
     }
-    if unusable > 0 {
+    if p.refused > 0 {
+        Note::Done(
+            "grants or group additions from a source not in grants.sources were refused; \
+             revokes, removals and other claims follow the usual rules",
+        )
+    } else if unusable > 0 {
         Note::Done("some grant or group entries were unusable and skipped")
     } else {
         Note::Done("claims applied")

@@ -1,12 +1,14 @@
 //! The engine's audit trail through the receiver's real push endpoint and SQLite store: one audit
 //! row per new SET in the transaction that records it, none for a duplicate, a stale event audited
-//! as "no change", and "why was this denied" from a decision back to its row.
+//! as "no change", "why was this denied" from a decision back to its row, and grants refused for
+//! their source (D-EN-02) with the stream id the pipeline knows.
 
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use ssf_enforce::{
-    EnforcementHandler, Engine, EngineConfig, HandleKey, ReasonCode, explain::explain,
+    CriticalRule, EnforcementHandler, Engine, EngineConfig, GrantAuthority, GrantSource, HandleKey,
+    ReasonCode, explain::explain,
 };
 use ssf_jose::{Algorithm, Jwks, JwksSnapshot, KeyPair, SigningKey, VerifyOptions, sign_with};
 use ssf_receiver::{
@@ -21,7 +23,7 @@ use ssf_store::{
     receiver::{ReceiverAuditQuery, ReceiverStore},
     sqlite::receiver::SqliteReceiverStore,
 };
-use ssf_types::{KeyId, ManualClock, UnixMillis};
+use ssf_types::{KeyId, ManualClock, StreamId, UnixMillis};
 
 use crate::common::{IDP, T0, caep, email, set, token};
 
@@ -45,6 +47,11 @@ impl Drop for Rx {
 
 impl Rx {
     async fn start() -> Self {
+        Self::start_with(EngineConfig::default(), None).await
+    }
+
+    /// A receiver whose engine has `config`, on a stream the transmitter calls `stream_id`.
+    async fn start_with(config: EngineConfig, stream_id: Option<&str>) -> Self {
         let clock = Arc::new(ManualClock::new(UnixMillis::from_secs(T0 + 3600)));
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn ReceiverStore> = Arc::new(
@@ -52,7 +59,7 @@ impl Rx {
                 .await
                 .unwrap(),
         );
-        let engine = Arc::new(Engine::new(EngineConfig::default(), clock.clone()).unwrap());
+        let engine = Arc::new(Engine::new(config, clock.clone()).unwrap());
         let handler = Arc::new(EnforcementHandler::new(Arc::clone(&engine)));
         let applier = Applier::start(
             Arc::clone(&store),
@@ -69,12 +76,15 @@ impl Rx {
             keys: vec![SigningKey::public_jwk(&key)],
         };
         let streams = Arc::new(StreamRegistry::new());
-        streams.insert(StreamContext::new(
-            "idp",
-            "idp",
-            VerifyOptions::new(IDP, AUD),
-            Arc::new(JwksSnapshot::new(&jwks)),
-        ));
+        streams.insert(
+            StreamContext::new(
+                "idp",
+                "idp",
+                VerifyOptions::new(IDP, AUD),
+                Arc::new(JwksSnapshot::new(&jwks)),
+            )
+            .with_stream_id(stream_id.map(StreamId::new)),
+        );
         let state = Arc::new(PushState::new(receiver, streams));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -199,4 +209,57 @@ async fn an_out_of_order_event_is_still_audited_as_no_change() {
         .audit(|q| q.since = Some(UnixMillis::from_secs(T0 + 3600)))
         .await;
     assert_eq!(since.len(), 2);
+}
+
+// D-EN-02 through the real pipeline: the stream id of the receiver's stream context reaches the
+// engine, so a source listed with its stream grants and the same issuer on another stream does
+// not; the refusal is audited and the decision says which rule kept the critical asset closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn d_en_02_grant_sources_see_the_stream_id_and_refusals_are_audited() {
+    let mut config = crate::jane::jane_config();
+    config.grants = GrantAuthority {
+        sources: Some(vec![GrantSource {
+            iss: IDP.into(),
+            stream_ids: vec!["stream-1".into()],
+        }]),
+        ..GrantAuthority::default()
+    };
+    let grant = set(
+        "g-1",
+        &caep("token-claims-change"),
+        email("jane@example.com"),
+        json!({"claims": {"customer_id": "C2148", "access_allowed": "read"}}),
+        Some(T0),
+    );
+    let request = |engine: &Engine| {
+        engine
+            .request_from_claims(token("jane", "s1", T0 - 60).as_object().unwrap())
+            .with_resource("customer", "C2148")
+            .with_access("read")
+    };
+
+    let listed = Rx::start_with(config.clone(), Some("stream-1")).await;
+    assert_eq!(listed.push(&grant).await, 202);
+    let d = listed.engine.decide(&request(&listed.engine));
+    assert_eq!(d.reason(), ReasonCode::AllowedByGrant);
+    let why = explain(listed.store.as_ref(), &d).await.unwrap();
+    assert_eq!(why.critical, Some(CriticalRule::Grant));
+
+    let other = Rx::start_with(config, Some("stream-2")).await;
+    assert_eq!(other.push(&grant).await, 202);
+    let rows = other.audit(|q| q.jti = Some("g-1".into())).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].action, "set.no_change");
+    let detail = &rows[0].detail;
+    assert_eq!(detail["outcome"], "refused");
+    assert_eq!(detail["refused"], 1);
+    assert_eq!(
+        detail["rules"],
+        json!(["caep.token-claims-change.refused-source"])
+    );
+    let d = other.engine.decide(&request(&other.engine));
+    assert_eq!(d.reason(), ReasonCode::GrantRequired);
+    let why = explain(other.store.as_ref(), &d).await.unwrap();
+    assert_eq!(why.critical, Some(CriticalRule::GrantRequired));
+    assert!(other.store.state_rows("grant").await.unwrap().is_empty());
 }

@@ -33,9 +33,16 @@ impl Harness {
 
     /// Plans and commits; returns the (single) plan.
     pub(crate) fn apply(&self, payload: &Value) -> Plan {
-        let mut plans = self.plan(payload);
-        assert_eq!(plans.len(), 1);
-        let plan = plans.remove(0);
+        self.apply_on(payload, None)
+    }
+
+    /// Plans and commits a SET that arrived on the transmitter's stream `stream_id`.
+    pub(crate) fn apply_on(&self, payload: &Value, stream_id: Option<&str>) -> Plan {
+        let set = SetClaims::from_json(payload, ParseMode::Strict).unwrap();
+        let (ctx, events) = events_from_claims(&set, ParseMode::Strict).unwrap();
+        let ctx = ctx.with_stream_id(stream_id.map(str::to_owned));
+        assert_eq!(events.len(), 1);
+        let plan = self.engine.plan(&events[0], &ctx);
         let report = self.engine.commit(&plan.effects);
         assert_eq!(report.invalid, 0, "{:?}", report.errors);
         plan

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "receiver")]
 mod audit;
+mod authority;
 mod common;
 mod jane;
 mod ordering;

@@ -158,7 +158,7 @@ proptest! {
     ) {
         let h = seeded();
         let uri = if use_risc { format!("{RISC}{risc_name}") } else { format!("{CAEP}{name}") };
-        let ctx = EventContext { iss: "https://idp.example.com/".into(), jti: "p".into(), txn: None, iat, toe: None };
+        let ctx = EventContext { iss: "https://idp.example.com/".into(), jti: "p".into(), txn: None, iat, toe: None, stream_id: None };
         if let Ok(event) = EnforcementEvent::from_json(&uri, &body, &sub_id) {
             let plan = h.engine.plan(&event, &ctx);
             h.engine.commit(&plan.effects);

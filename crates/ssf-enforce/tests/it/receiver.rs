@@ -83,3 +83,27 @@ fn tv_caep_01_through_the_event_handler_and_a_store_reload() {
     let d = other.decide(&req);
     assert_eq!(d.cause().unwrap().txn.as_deref(), Some("8675309"));
 }
+
+// D-EN-02: the handler reads the stream id of the received SET, so a source listed with its
+// stream grants and the same SET without it does not.
+#[test]
+fn d_en_02_the_handler_passes_the_stream_id_to_grant_sources() {
+    let mut config = crate::jane::jane_config();
+    config.grants.sources = Some(vec![ssf_enforce::GrantSource {
+        iss: crate::common::IDP.into(),
+        stream_ids: vec!["stream-1".into()],
+    }]);
+    let payload = crate::common::set(
+        "g-1",
+        &crate::common::caep("token-claims-change"),
+        crate::common::email("jane@example.com"),
+        serde_json::json!({"claims": {"customer_id": "C1", "access_allowed": "read"}}),
+        Some(T0),
+    );
+    let handler = EnforcementHandler::new(Arc::new(Harness::new(config).engine));
+    let (writes, audit) = handler.plan_with_audit(&received(&payload)).unwrap();
+    assert_eq!((writes.len(), audit.refused), (0, 1));
+    let on_stream = received(&payload).with_stream_id(Some(ssf_types::StreamId::new("stream-1")));
+    let (writes, audit) = handler.plan_with_audit(&on_stream).unwrap();
+    assert_eq!((writes.len(), audit.refused), (1, 0));
+}

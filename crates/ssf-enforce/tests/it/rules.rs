@@ -223,9 +223,10 @@ fn requirement_max_risk_and_max_age_per_asset() {
 }
 
 #[test]
-fn critical_allows_groups_when_configured() {
+fn critical_allows_token_groups_when_configured() {
+    // D-EN-04: the old `critical_allows_groups = true` no longer covers token groups.
     let mut config = crate::jane::jane_config();
-    config.access.critical_allows_groups = true;
+    config.access.critical_allows_token_groups = true.into();
     config.access.groups.insert(
         "vip".into(),
         vec![ssf_enforce::Permission {
@@ -265,6 +266,7 @@ fn unknown_events_and_unreadable_subjects_are_ignored() {
         txn: None,
         iat: T0,
         toe: None,
+        stream_id: None,
     };
     let bad = ssf_enforce::EnforcementEvent::from_json(
         &caep("session-revoked"),

@@ -2,8 +2,11 @@
 //!
 //! ```toml
 //! [enforce]                        # present (with [receiver]): applied events feed the engine
-//! # every ssf_enforce::EngineConfig key (policy, transmitters, access, token), and these of
-//! # `ssf serve`: enabled = true, pdp_token = "<bearer token the AuthZEN callers send>"
+//! # every ssf_enforce::EngineConfig key (policy, transmitters, access, token, grants), and these
+//! # of `ssf serve`: enabled = true, pdp_token = "<bearer token the AuthZEN callers send>"
+//! [enforce.grants]                 # who may grant with token-claims-change, and for how long
+//! # sources = [{ iss = "https://bridge.example.com/", stream_ids = ["..."] }]  # default: any
+//! # max_duration = "7d"
 //!
 //! [jit]                            # present: the ticket bridge runs
 //! # every ssf_jit::JitConfig key (systems, emitter, ...), and: enabled = true;
@@ -14,7 +17,7 @@ use std::{path::Path, sync::Arc};
 
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use ssf_enforce::{Engine, EngineConfig};
+use ssf_enforce::{EnforceError, Engine, EngineConfig};
 use ssf_jit::JitConfig;
 use ssf_types::SystemClock;
 use toml::{Table, Value};
@@ -141,16 +144,33 @@ pub(super) fn jit_section(
     }))
 }
 
-/// What the engine checks when it starts (the access policy compiles).
+/// What the engine checks when it starts (the access policy compiles, the grant settings hold).
 pub(super) fn check_enforce(section: &EnforceSection, origin: &Origin<'_>) -> Result<(), Failure> {
     Engine::new(section.config.clone(), Arc::new(SystemClock))
         .map(drop)
-        .map_err(|e| {
-            usage(format!(
-                "invalid setting `enforce.access` in {}: {e} (see docs/receiver.md)",
-                origin.of("enforce")
-            ))
+        .map_err(|e| invalid_enforce(&e, |key| origin.of(key)))
+}
+
+/// The failure for an engine configuration error, naming the setting: the one the error names
+/// (`grants.…`, `access.…`), else `enforce.access` (levels and permissions). `source` says where
+/// a key was set.
+pub(crate) fn invalid_enforce(e: &EnforceError, source: impl Fn(&str) -> String) -> Failure {
+    let text = e.to_string();
+    let setting = text
+        .split_whitespace()
+        .find(|w| w.starts_with("grants.") || w.starts_with("access."))
+        .map(|w| {
+            format!(
+                "enforce.{}",
+                w.trim_matches(|c: char| matches!(c, '`' | ':' | ','))
+            )
         })
+        .unwrap_or_else(|| "enforce.access".to_owned());
+    let key = setting.split('[').next().unwrap_or(&setting);
+    usage(format!(
+        "invalid setting `{setting}` in {}: {text} (see docs/receiver.md)",
+        source(key)
+    ))
 }
 
 /// What the bridge checks when it starts (systems, rules, emitter); skipped in development
@@ -175,6 +195,8 @@ pub(super) fn check_jit(section: &JitSection, origin: &Origin<'_>) -> Result<(),
 
 #[cfg(test)]
 mod tests {
+    use ssf_enforce::CriticalGroups;
+
     use super::super::{load, tests::load_str};
 
     #[test]
@@ -195,6 +217,50 @@ mod tests {
         let err =
             load_str("[receiver]\n[enforce.policy]\nclaims_overlai = true\n", &[]).unwrap_err();
         assert!(err.contains("enforce.policy.claims_overlai"), "{err}");
+    }
+
+    #[test]
+    fn enforce_grants_and_critical_group_scopes_read_from_toml() {
+        let config = load_str(
+            "[receiver]\n[enforce.grants]\nmax_duration = \"12h\"\nsources = [{ iss = \"https://bridge/\", stream_ids = [\"s1\"] }]\n\
+             [enforce.access]\ncritical = [\"customer\"]\ncritical_allows_groups = true\ncritical_allows_token_groups = [\"customer:*\"]\n",
+            &[],
+        )
+        .unwrap();
+        let c = &config.enforce.as_ref().unwrap().config;
+        assert_eq!(c.grants.max_duration.as_secs(), 12 * 3600);
+        assert!(c.grants.may_grant("https://bridge/", Some("s1")));
+        assert!(!c.grants.may_grant("https://idp/", Some("s1")));
+        assert_eq!(c.access.critical_allows_groups, CriticalGroups::All);
+        assert_eq!(
+            c.access.critical_allows_token_groups,
+            CriticalGroups::Assets(vec!["customer:*".into()])
+        );
+        // Unset: every verified transmitter may grant, for at most 7 days.
+        let plain = load_str("[receiver]\n[enforce]\n", &[]).unwrap();
+        let grants = &plain.enforce.as_ref().unwrap().config.grants;
+        assert!(grants.sources.is_none());
+        assert_eq!(grants.max_duration.as_secs(), 7 * 86_400);
+    }
+
+    #[test]
+    fn enforce_errors_name_the_setting() {
+        let err = |toml: &str| {
+            let mut c = load_str(toml, &[])?;
+            c.finalize("http://127.0.0.1:1").map_err(|e| e.to_string())
+        };
+        let e = err("[receiver]\n[enforce.grants]\nmax_duration = \"0s\"\n").unwrap_err();
+        assert!(e.contains("`enforce.grants.max_duration`"), "{e}");
+        let e = err("[receiver]\n[enforce.grants]\nmax_duration = \"7 days\"\n").unwrap_err();
+        assert!(e.contains("enforce.grants.max_duration"), "{e}");
+        let e = err("[receiver]\n[enforce.grants]\nsources = [{ iss = \"\" }]\n").unwrap_err();
+        assert!(e.contains("`enforce.grants.sources[0].iss`"), "{e}");
+        let e = err("[receiver]\n[enforce.access]\ncritical = [\"customer\"]\ncritical_allows_groups = [\"customers\"]\n")
+            .unwrap_err();
+        assert!(e.contains("`enforce.access.critical_allows_groups`"), "{e}");
+        let e = err("[receiver]\n[enforce.access]\ncritical_allows_groups = \"customer\"\n")
+            .unwrap_err();
+        assert!(e.contains("enforce.access.critical_allows_groups"), "{e}");
     }
 
     #[test]

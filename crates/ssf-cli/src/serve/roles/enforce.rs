@@ -5,6 +5,9 @@
 //! `POST /access/v1/evaluation`, `POST /access/v1/evaluations`,
 //! `GET /.well-known/authzen-configuration`.
 //!
+//! Who may grant with `token-claims-change` (`enforce.grants.sources`) and the longest a grant
+//! lasts (`enforce.grants.max_duration`) are named in the banner.
+//!
 //! With `enforce.pdp_token`, the evaluation endpoints need `Authorization: Bearer <token>`
 //! (compared digest to digest in constant time); the metadata stays public, as discovery
 //! documents are. Without it the PDP answers anyone who reaches the listener, so it must stay on
@@ -23,15 +26,15 @@ use axum::{
 use secrecy::ExposeSecret;
 use serde_json::json;
 use ssf_enforce::{
-    EnforcementHandler, Engine,
+    EnforcementHandler, Engine, GrantAuthority,
     authzen::{EVALUATION_PATH, METADATA_PATH, PdpConfig, router_with},
 };
 use ssf_transmitter::auth::{hash_secret, verify_secret};
 
 use super::RoleContext;
 use crate::{
-    input::{Failure, usage},
-    serve::config::EnforceSection,
+    input::Failure,
+    serve::config::{EnforceSection, invalid_enforce},
 };
 
 /// The engine, its handler for the receiver, and the PDP routes.
@@ -54,9 +57,10 @@ pub(crate) fn build(
     base: &str,
     exposed: bool,
 ) -> Result<Enforcement, Failure> {
+    let grants = grants_banner(&section.config.grants);
     let engine = Arc::new(
         Engine::new(section.config, Arc::clone(&ctx.clock))
-            .map_err(|e| usage(format!("invalid setting `enforce.access`: {e}")))?,
+            .map_err(|e| invalid_enforce(&e, |_| "the configuration".to_owned()))?,
     );
     let pdp = PdpConfig {
         policy_decision_point: Some(base.trim_end_matches('/').to_owned()),
@@ -84,8 +88,33 @@ pub(crate) fn build(
     Ok(Enforcement {
         handler: EnforcementHandler::new(engine),
         routes,
-        banner: vec![("authzen", banner_value)],
+        banner: vec![("authzen", banner_value), ("grants", grants)],
     })
+}
+
+/// Who may grant and for how long, for the banner (D-EN-02, D-EN-03).
+fn grants_banner(grants: &GrantAuthority) -> String {
+    let longest = ssf_http::duration_serde::format(grants.max_duration);
+    match &grants.sources {
+        None => format!(
+            "from any verified transmitter (set enforce.grants.sources to name the bridge), \
+             at most {longest}"
+        ),
+        Some(list) if list.is_empty() => "from nobody (enforce.grants.sources = [])".to_owned(),
+        Some(list) => {
+            let names: Vec<String> = list
+                .iter()
+                .map(|s| {
+                    if s.stream_ids.is_empty() {
+                        s.iss.clone()
+                    } else {
+                        format!("{} (streams {})", s.iss, s.stream_ids.join(", "))
+                    }
+                })
+                .collect();
+            format!("only from {}, at most {longest}", names.join("; "))
+        }
+    }
 }
 
 /// Lets a request through when it is the metadata or carries the configured bearer token;

@@ -34,6 +34,10 @@ use crate::{
 /// Counter of events handed to the handler, label `event_type`.
 pub(crate) const EVENTS_HANDLED: &str = "ssf_serve_events_handled_total";
 
+/// Counter of JIT grants and `groups_add` entries the engine refused because their source is
+/// not in `enforce.grants.sources` (D-EN-02), counted when planned.
+pub(crate) const GRANTS_REFUSED: &str = "ssf_serve_enforce_grants_refused_total";
+
 /// Assembles the receiver role of `section` (its public base URL already final), with the
 /// enforcement engine when `[enforce]` is on.
 pub(crate) async fn start(
@@ -191,9 +195,21 @@ impl EventHandler for LoggingHandler {
 
     // The engine's audit record is stored with its writes: forward it, or it is lost.
     fn plan_audited(&self, set: &ReceivedSet) -> Plan {
-        self.engine
+        let plan = self
+            .engine
             .as_ref()
-            .map_or_else(|| Plan::writes(Vec::new()), |e| e.plan_audited(set))
+            .map_or_else(|| Plan::writes(Vec::new()), |e| e.plan_audited(set));
+        let refused = plan
+            .audit
+            .as_ref()
+            .and_then(|a| a.detail.get("refused"))
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if refused > 0 {
+            metrics::counter!(GRANTS_REFUSED, "iss" => set.issuer.as_str().to_owned())
+                .increment(refused);
+        }
+        plan
     }
 
     fn commit(&self, writes: &[StateWrite]) {
