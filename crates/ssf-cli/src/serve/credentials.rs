@@ -155,8 +155,7 @@ fn bridge_stored(secret: &str) -> Stored {
 /// Adds a `dev-bridge` secret to an existing `credentials.json` (mode 0600 kept).
 fn add_bridge(credentials_file: &Path) -> Result<Stored, Failure> {
     let shown = credentials_file.display();
-    let text =
-        std::fs::read_to_string(credentials_file).or_runtime(format!("reading {shown}"))?;
+    let text = std::fs::read_to_string(credentials_file).or_runtime(format!("reading {shown}"))?;
     let mut plain: serde_json::Value =
         serde_json::from_str(&text).or_runtime(format!("parsing {shown}"))?;
     let secret = generate_secret();
@@ -300,7 +299,10 @@ mod tests {
     #[test]
     fn a_data_dir_from_before_the_bridge_client_gets_it() {
         let dir = tempfile::tempdir().unwrap();
-        let old = [(DEV_RECEIVER, &RECEIVER_SCOPES[..]), (DEV_PRODUCER, &PRODUCER_SCOPES[..])];
+        let old = [
+            (DEV_RECEIVER, &RECEIVER_SCOPES[..]),
+            (DEV_PRODUCER, &PRODUCER_SCOPES[..]),
+        ];
         let stored: Vec<Stored> = old
             .iter()
             .map(|(id, scopes)| Stored {
@@ -311,8 +313,12 @@ mod tests {
             .collect();
         write_hashes(&dir.path().join("dev-clients.json"), &stored).unwrap();
         let creds = json!({"producer": {"client_id": DEV_PRODUCER, "client_secret": "old"}});
-        write_private_file(&dir.path().join("credentials.json"), &creds.to_string(), true)
-            .unwrap();
+        write_private_file(
+            &dir.path().join("credentials.json"),
+            &creds.to_string(),
+            true,
+        )
+        .unwrap();
         assert!(dev_jit(dir.path()).is_err(), "no bridge secret yet");
 
         let loaded = ensure(dir.path()).unwrap();
@@ -328,8 +334,7 @@ mod tests {
             &jit.bridge_secret
         ));
         let creds: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&jit.credentials_file).unwrap())
-                .unwrap();
+            serde_json::from_str(&std::fs::read_to_string(&jit.credentials_file).unwrap()).unwrap();
         assert_eq!(creds["producer"]["client_secret"], "old", "kept");
         assert_eq!(ensure(dir.path()).unwrap().clients.len(), 3, "added once");
     }

@@ -9,7 +9,8 @@ use crate::{
     server::{Server, ssf_env},
 };
 
-const GRANT: &str = r#"claims={"customer_id":"C2148","access_allowed":"read_write","expires_at":1767225600}"#;
+const GRANT: &str =
+    r#"claims={"customer_id":"C2148","access_allowed":"read_write","expires_at":1767225600}"#;
 
 fn emit(server: &Server, client: &str, secret: &str, event: &str, field: &str) -> Run {
     ssf_env(
@@ -42,7 +43,13 @@ fn in_dev_mode_only_the_dev_bridge_can_grant_d_tx_15() {
     let (producer, bridge) = (secret("producer"), secret("bridge"));
     assert_eq!(creds["bridge"]["client_id"], "dev-bridge");
 
-    let refused = emit(&server, "dev-producer", &producer, "token-claims-change", GRANT);
+    let refused = emit(
+        &server,
+        "dev-producer",
+        &producer,
+        "token-claims-change",
+        GRANT,
+    );
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("403")
@@ -58,7 +65,13 @@ fn in_dev_mode_only_the_dev_bridge_can_grant_d_tx_15() {
     let granted = emit(&server, "dev-bridge", &bridge, "token-claims-change", GRANT);
     assert_eq!(granted.code, 0, "{}", granted.stderr);
     let escalation = r#"claims={"customer_id":"C2148","role":"admin"}"#;
-    let refused = emit(&server, "dev-bridge", &bridge, "token-claims-change", escalation);
+    let refused = emit(
+        &server,
+        "dev-bridge",
+        &bridge,
+        "token-claims-change",
+        escalation,
+    );
     assert_eq!(refused.code, 1, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("may not set the claims `role`"),
@@ -66,7 +79,11 @@ fn in_dev_mode_only_the_dev_bridge_can_grant_d_tx_15() {
         refused.stderr
     );
     let refused = emit(&server, "dev-bridge", &bridge, "session-revoked", "x=1");
-    assert_eq!(refused.code, 1, "the bridge only grants: {}", refused.stderr);
+    assert_eq!(
+        refused.code, 1,
+        "the bridge only grants: {}",
+        refused.stderr
+    );
 
     let metrics = server.metrics();
     let refusals = |reason: &str| {
@@ -79,7 +96,9 @@ fn in_dev_mode_only_the_dev_bridge_can_grant_d_tx_15() {
     assert_eq!(refusals("event_type"), Some(2.0), "{metrics}");
     assert_eq!(refusals("claims"), Some(1.0), "{metrics}");
     assert!(
-        server.log().contains("event refused: the producer may not publish it"),
+        server
+            .log()
+            .contains("event refused: the producer may not publish it"),
         "logged"
     );
 }

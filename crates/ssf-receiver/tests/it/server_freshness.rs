@@ -24,7 +24,12 @@ async fn d_rx_08_a_set_older_than_max_age_is_invalid_request_and_changes_nothing
     let mut rx = Rx::start().await;
     let stale = issued_at("old-1", NOW - 4 * DAY);
     let resp = rx.push(&stale).await;
-    assert_eq!(resp.status, 400, "{:?}", String::from_utf8_lossy(&resp.body));
+    assert_eq!(
+        resp.status,
+        400,
+        "{:?}",
+        String::from_utf8_lossy(&resp.body)
+    );
     assert_eq!(resp.err(), "invalid_request");
     let description = resp.json()["description"].as_str().unwrap().to_owned();
     assert!(description.contains("too old"), "{description}");
@@ -114,15 +119,29 @@ fn d_rx_08_dedupe_retention_must_outlast_max_age() {
         err.starts_with("invalid receiver setting `receiver.dedupe_retention`: (7d) must be longer than receiver.transmitters[0].max_age (7d)"),
         "{err}"
     );
-    assert!(err.contains("raise receiver.dedupe_retention above"), "{err}");
+    assert!(
+        err.contains("raise receiver.dedupe_retention above"),
+        "{err}"
+    );
     assert!(config("2d", "3d").is_err());
-    assert!(config("7d", "0s").unwrap_err().to_string().contains("max_age"));
+    assert!(
+        config("7d", "0s")
+            .unwrap_err()
+            .to_string()
+            .contains("max_age")
+    );
     // The default max_age is 3 days, within the default 7-day retention.
     let default: ReceiverConfig = toml::from_str(
         "[[transmitters]]\nname = \"idp\"\nissuer = \"https://idp.example.com\"\ndelivery = \"poll\"\nauth = { type = \"bearer\", token = \"t\" }",
     )
     .unwrap();
     default.validate().unwrap();
-    assert_eq!(default.transmitters[0].max_age, Duration::from_secs(3 * 86_400));
-    assert!(config("3d", "3d").is_err(), "a shorter retention than the default max_age");
+    assert_eq!(
+        default.transmitters[0].max_age,
+        Duration::from_secs(3 * 86_400)
+    );
+    assert!(
+        config("3d", "3d").is_err(),
+        "a shorter retention than the default max_age"
+    );
 }

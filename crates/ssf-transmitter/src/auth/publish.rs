@@ -235,7 +235,10 @@ mod tests {
         let refusal = rights.check("bridge", &extra).unwrap_err();
         assert_eq!(refusal.reason, RefusalReason::Claims);
         assert!(refusal.description.contains("`role`"), "{refusal:?}");
-        assert!(!refusal.description.contains("`customer_id`,"), "{refusal:?}");
+        assert!(
+            !refusal.description.contains("`customer_id`,"),
+            "{refusal:?}"
+        );
     }
 
     #[test]
@@ -254,7 +257,10 @@ mod tests {
         let rights = PublishRights::from_settings(Some(&strings(&["session-revokd"])), None);
         let revoked = event(EventType::SessionRevoked, &json!({}));
         let refusal = rights.check("x", &revoked).unwrap_err();
-        assert!(refusal.description.ends_with("(allowed: none)"), "{refusal:?}");
+        assert!(
+            refusal.description.ends_with("(allowed: none)"),
+            "{refusal:?}"
+        );
     }
 
     #[test]
@@ -268,7 +274,10 @@ mod tests {
         assert!(ok(None, Some(&["customer_id"])).is_ok());
         assert!(ok(Some(&["token-claims-change"]), Some(&["customer_id"])).is_ok());
         let e = ok(Some(&["session-revokd"]), None).unwrap_err();
-        assert!(e.contains("auth.clients `p`: events: unknown event type `session-revokd`"), "{e}");
+        assert!(
+            e.contains("auth.clients `p`: events: unknown event type `session-revokd`"),
+            "{e}"
+        );
         let e = ok(
             Some(&["https://schemas.openid.net/secevent/caep/event-type/session-revokd"]),
             None,
@@ -278,7 +287,10 @@ mod tests {
         let e = ok(Some(&["verification"]), None).unwrap_err();
         assert!(e.contains("transmitter itself"), "{e}");
         let e = ok(Some(&["session-revoked"]), Some(&["customer_id"])).unwrap_err();
-        assert!(e.contains("claims is set but events does not allow token-claims-change"), "{e}");
+        assert!(
+            e.contains("claims is set but events does not allow token-claims-change"),
+            "{e}"
+        );
         assert!(ok(Some(&[]), None).is_err());
         assert!(ok(None, Some(&[])).is_err());
     }

@@ -71,8 +71,7 @@ impl AuthService {
             .clients
             .iter()
             .map(|c| {
-                let rights =
-                    PublishRights::from_settings(c.events.as_deref(), c.claims.as_deref());
+                let rights = PublishRights::from_settings(c.events.as_deref(), c.claims.as_deref());
                 (c.client_id.clone(), rights)
             })
             .collect();

@@ -347,7 +347,8 @@ mod tests {
     #[test]
     fn producer_allow_lists_are_validated_d_tx_15() {
         let producer = |events: Option<&[&str]>, claims: Option<&[&str]>| {
-            let mut c = ClientSettings::new("p", crate::auth::hash_secret("s"), ["ssf.events.publish"]);
+            let mut c =
+                ClientSettings::new("p", crate::auth::hash_secret("s"), ["ssf.events.publish"]);
             c.events = events.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
             c.claims = claims.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
             AuthSettings {
@@ -365,11 +366,14 @@ mod tests {
         );
         let e = producer(Some(&["session-revoked"]), Some(&["customer_id"])).unwrap_err();
         assert!(
-            e.starts_with("auth.clients `p`: claims is set but events does not allow token-claims-change"),
+            e.starts_with(
+                "auth.clients `p`: claims is set but events does not allow token-claims-change"
+            ),
             "{e}"
         );
 
-        let mut issuer = ExternalIssuerSettings::new("https://idp.example", "https://idp.example/jwks", "tx");
+        let mut issuer =
+            ExternalIssuerSettings::new("https://idp.example", "https://idp.example/jwks", "tx");
         let mut bad = ProducerSettings::new("ext");
         bad.events = Some(vec!["stream-updated".to_owned()]);
         issuer.producers = vec![bad];
@@ -406,9 +410,15 @@ mod tests {
         let settings: AuthSettings = toml::from_str(text).unwrap();
         assert!(settings.validate().is_ok());
         assert_eq!(settings.clients[0].claims.as_ref().map(Vec::len), Some(3));
-        assert_eq!(settings.external_issuers[0].producers[0].client_id, "risk-engine");
+        assert_eq!(
+            settings.external_issuers[0].producers[0].client_id,
+            "risk-engine"
+        );
         let typo = text.replace("claims = [", "claim = [");
-        assert!(toml::from_str::<AuthSettings>(&typo).is_err(), "unknown keys refused");
+        assert!(
+            toml::from_str::<AuthSettings>(&typo).is_err(),
+            "unknown keys refused"
+        );
     }
 
     #[test]

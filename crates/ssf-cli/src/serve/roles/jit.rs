@@ -173,7 +173,12 @@ mod tests {
         ));
         assert_eq!(
             bridge.events.as_deref(),
-            Some(&["https://schemas.openid.net/secevent/caep/event-type/token-claims-change".to_owned()][..])
+            Some(
+                &[
+                    "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
+                        .to_owned()
+                ][..]
+            )
         );
     }
 }

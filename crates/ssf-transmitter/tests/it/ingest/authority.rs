@@ -12,7 +12,10 @@ use ssf_transmitter::{
 use super::{drain, queued};
 use crate::{
     fake_receiver::{claims, event_type, poll_stream, revoked},
-    support::{ExternalIdp, PRODUCER, RECEIVER, SESSION_REVOKED, TestServer, body_json, now_secs, secret_of},
+    support::{
+        ExternalIdp, PRODUCER, RECEIVER, SESSION_REVOKED, TestServer, body_json, now_secs,
+        secret_of,
+    },
 };
 
 const CLAIMS_CHANGE: &str =
@@ -91,17 +94,31 @@ async fn a_producer_limited_to_session_revoked_cannot_grant_d_tx_15() {
     assert_refused(
         status,
         &body,
-        &format!("client `{RISK}` may not publish event type `{CLAIMS_CHANGE}` (allowed: {SESSION_REVOKED})"),
+        &format!(
+            "client `{RISK}` may not publish event type `{CLAIMS_CHANGE}` (allowed: {SESSION_REVOKED})"
+        ),
     );
     // A batch is refused as a whole: its allowed event is not queued either.
-    let (status, body) =
-        publish_by(&server, RISK, &json!([revoked("jane@example.com"), grant()])).await;
+    let (status, body) = publish_by(
+        &server,
+        RISK,
+        &json!([revoked("jane@example.com"), grant()]),
+    )
+    .await;
     assert_refused(status, &body, &format!("events[1]: client `{RISK}`"));
-    assert_eq!(queued(&server).await, 0, "nothing queued for a refused request");
+    assert_eq!(
+        queued(&server).await,
+        0,
+        "nothing queued for a refused request"
+    );
     assert!(drain(&server, &rx, &stream).await.is_empty());
 
     let (status, body) = publish_by(&server, RISK, &revoked("jane@example.com")).await;
-    assert_eq!(status, StatusCode::ACCEPTED, "its own events still flow: {body}");
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "its own events still flow: {body}"
+    );
     let sets = drain(&server, &rx, &stream).await;
     assert_eq!(sets.len(), 1);
     assert_eq!(event_type(&sets[0].1), SESSION_REVOKED);
@@ -123,6 +140,7 @@ async fn the_bridge_may_set_only_its_claims_d_tx_15() {
         "read_write"
     );
 
+    let before = queued(&server).await;
     let groups = claims_change("jane@example.com", json!({"groups_add": ["admins"]}));
     let (status, body) = publish_by(&server, BRIDGE, &groups).await;
     assert_refused(
@@ -133,10 +151,23 @@ async fn the_bridge_may_set_only_its_claims_d_tx_15() {
     let mut extra = grant();
     extra["event"]["claims"]["role"] = json!("admin");
     let (status, body) = publish_by(&server, BRIDGE, &extra).await;
-    assert_refused(status, &body, &format!("client `{BRIDGE}` may not set the claims `role`"));
+    assert_refused(
+        status,
+        &body,
+        &format!("client `{BRIDGE}` may not set the claims `role`"),
+    );
     let (status, body) = publish_by(&server, BRIDGE, &revoked("jane@example.com")).await;
-    assert_refused(status, &body, &format!("client `{BRIDGE}` may not publish event type"));
-    assert_eq!(queued(&server).await, 0, "nothing queued for the refused ones");
+    assert_refused(
+        status,
+        &body,
+        &format!("client `{BRIDGE}` may not publish event type"),
+    );
+    assert_eq!(
+        queued(&server).await,
+        before,
+        "nothing queued for the refused ones"
+    );
+    assert!(drain(&server, &rx, &stream).await.is_empty());
 }
 
 #[tokio::test]
@@ -177,15 +208,27 @@ async fn external_issuer_clients_get_the_issuers_or_their_own_lists_d_tx_15() {
     };
 
     let (status, body) = publish_as(&server, &token("client_id", "ext-risk"), &grant()).await;
-    assert_refused(status, &body, "client `ext-risk` may not publish event type");
-    let (status, body) =
-        publish_as(&server, &token("azp", "ext-risk"), &revoked("jane@example.com")).await;
+    assert_refused(
+        status,
+        &body,
+        "client `ext-risk` may not publish event type",
+    );
+    let (status, body) = publish_as(
+        &server,
+        &token("azp", "ext-risk"),
+        &revoked("jane@example.com"),
+    )
+    .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let (status, body) = publish_as(&server, &token("sub", "ext-bridge"), &grant()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let mut extra = grant();
     extra["event"]["claims"]["role"] = json!("admin");
     let (status, body) = publish_as(&server, &token("client_id", "ext-bridge"), &extra).await;
-    assert_refused(status, &body, "client `ext-bridge` may not set the claims `role`");
+    assert_refused(
+        status,
+        &body,
+        "client `ext-bridge` may not set the claims `role`",
+    );
     assert_eq!(drain(&server, &rx, &stream).await.len(), 2);
 }
