@@ -99,19 +99,12 @@ pub(crate) fn event(name: &str, fields: &EventFields) -> Result<(String, Value),
     Ok((uri, Value::Object(event)))
 }
 
-/// The event-type URI of a name: a CAEP 1.0 name (`session-revoked`), the last segment of
-/// any standard CAEP/RISC/SSF type (`account-disabled`), or a URI as it is.
+/// The event-type URI of a name: the last segment of any standard CAEP/RISC/SSF type
+/// (`session-revoked`, `account-disabled`), or a URI as it is
+/// ([`ssf_types::EventType::from_name`], the alias table the transmitter's configuration uses too).
 pub(crate) fn event_uri(name: &str) -> Result<String, Failure> {
-    if name.contains(':') {
-        return Ok(name.to_owned());
-    }
-    if let Some((n, _)) = CAEP_EVENTS.iter().find(|(n, _)| *n == name) {
-        return Ok(format!("{CAEP_BASE}{n}"));
-    }
-    let suffix = format!("/{name}");
-    ssf_types::EventType::standard()
+    ssf_types::EventType::from_name(name)
         .map(|t| t.as_str().to_owned())
-        .find(|uri| uri.ends_with(&suffix))
         .ok_or_else(|| {
             let names: Vec<&str> = CAEP_EVENTS.iter().map(|(n, _)| *n).collect();
             usage(format!(

@@ -6,7 +6,8 @@
 //!   transmitter's `POST /events` with its own OAuth client);
 //! - the support console (`support-console`: routes behind the enforcement layer, a receiver
 //!   whose push stream it creates through the transmitter's management API, an AuthZEN PDP);
-//! - the risk engine: an OAuth client of the transmitter that publishes `session-revoked`.
+//! - the risk engine: an OAuth client of the transmitter that publishes `session-revoked` (and,
+//!   by its allow list, nothing else; only the bridge's client may publish claims changes).
 
 use std::{sync::Arc, time::Duration};
 
@@ -117,16 +118,24 @@ impl World {
                 ["ssf.read", "ssf.manage"],
             )
             .with_audience(CONSOLE_AUDIENCE),
+            // Least privilege (D-TX-15): only the bridge grants, with its claims only; the
+            // risk engine only revokes sessions.
             ClientSettings::new(
                 BRIDGE_CLIENT,
                 hash_secret(&bridge_secret),
                 ["ssf.events.publish"],
-            ),
+            )
+            .with_events(["token-claims-change"])
+            .with_claims({
+                let names = ssf_jit::config::ClaimNames::default();
+                [names.asset, names.access, names.expires]
+            }),
             ClientSettings::new(
                 RISK_CLIENT,
                 hash_secret(&risk_secret),
                 ["ssf.events.publish"],
-            ),
+            )
+            .with_events(["session-revoked"]),
         ];
         config.auth.http = ClientConfig::dev_loopback();
         config.push.http = ClientConfig::dev_loopback();

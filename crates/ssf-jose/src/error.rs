@@ -90,8 +90,9 @@ pub enum JoseError {
     /// `iat` is later than now plus the allowed clock skew (checklist SSF-SET-04).
     #[error("the SET's iat is in the future")]
     IssuedInFuture,
-    /// `iat` is older than the verifier's maximum age.
-    #[error("the SET is too old")]
+    /// `iat` is older than the verifier's maximum age (a receiver's freshness limit; checklist
+    /// SSF-RXV-20, SSF-SEC-06).
+    #[error("the SET is too old: its iat is beyond the receiver's maximum age")]
     TooOld,
     /// `exp` (allowed by configuration) has passed.
     #[error("the SET has expired")]

@@ -48,6 +48,8 @@ pub struct VerifyOptions {
 impl VerifyOptions {
     /// Largest accepted token by default: 256 KiB.
     pub const DEFAULT_MAX_TOKEN_LEN: usize = 256 * 1024;
+    /// The clock skew allowed by default: 60 s.
+    pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
     /// Accept SETs from `issuer` (compared byte for byte, SSF 1.0 §4.1.6) addressed to
     /// `audience`; RS256 only, 60 s of clock skew, no maximum age, `sub` and `exp` refused.
@@ -86,7 +88,8 @@ impl VerifyOptions {
         self
     }
 
-    /// Refuse SETs whose `iat` is older than this.
+    /// Refuse SETs whose `iat` is older than this (plus the clock skew), with
+    /// [`JoseError::TooOld`] (`invalid_request`).
     #[must_use]
     pub fn max_age(mut self, age: Duration) -> Self {
         self.max_age_secs = Some(i64::try_from(age.as_secs()).unwrap_or(i64::MAX));

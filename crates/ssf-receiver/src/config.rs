@@ -9,7 +9,7 @@
 //! [receiver]
 //! public_base_url = "https://rx.example.com"     # push endpoints: {this}/ssf/push/{name}
 //! data_file = "ssf-data/receiver.sqlite"
-//! dedupe_retention = "7d"
+//! dedupe_retention = "7d"                        # longer than every peer's max_age (D-RX-08)
 //!
 //! [[receiver.transmitters]]
 //! name = "idp"
@@ -19,6 +19,7 @@
 //! audience = "https://rx.example.com"            # checked on the stream and on every SET
 //! algorithms = ["RS256"]
 //! verification_interval = "1h"                   # "0s" turns re-verification off
+//! max_age = "3d"                                 # older SETs (by iat) are refused (D-RX-08)
 //! push_authorization = "Bearer 5f2c…"            # what the transmitter must send on push
 //! auth = { type = "client_credentials", client_id = "rx", client_secret = "…", scope = "ssf.manage ssf.read" }
 //! # auth = { type = "bearer", token = "…" }
@@ -55,7 +56,9 @@ pub struct ReceiverConfig {
     /// The embedded store's file (dedupe state, stream bookkeeping).
     pub data_file: PathBuf,
     /// How long a seen (`iss`, `jti`) is remembered: at least the transmitters' retry horizon
-    /// (SSF-RXV-20). Default 7 days.
+    /// (SSF-RXV-20), and longer than every peer's [`PeerConfig::max_age`] plus twice the clock
+    /// skew, so that a SET still fresh enough to pass is always still remembered (D-RX-08).
+    /// Default 7 days.
     #[serde(with = "ssf_http::duration_serde")]
     pub dedupe_retention: Duration,
     /// JWKS cache bounds, shared by all peers.
@@ -95,6 +98,7 @@ impl ReceiverConfig {
         for (i, peer) in self.transmitters.iter().enumerate() {
             let at = |field: &str| format!("receiver.transmitters[{i}].{field}");
             peer.validate(&at)?;
+            self.check_replay_window(&at("max_age"), peer.max_age)?;
             if !names.insert(peer.name.as_str()) {
                 return Err(ReceiverError::config(at("name"), "is used twice"));
             }
@@ -106,6 +110,32 @@ impl ReceiverConfig {
             }
         }
         Ok(())
+    }
+
+    /// D-RX-08, SSF-RXV-20, SSF-SEC-06: a replay of a SET whose (`iss`, `jti`) was already
+    /// purged from the dedupe set must fail the freshness check, or it would be applied again.
+    /// A pair is purged `dedupe_retention` after it was received, and a SET can be received up
+    /// to one clock skew before its `iat` and still pass until `max_age` plus one skew after
+    /// it; so the retention must exceed `max_age` plus twice the skew.
+    fn check_replay_window(&self, setting: &str, max_age: Duration) -> Result<(), ReceiverError> {
+        let skew = ssf_jose::VerifyOptions::DEFAULT_CLOCK_SKEW;
+        let needed = max_age.saturating_add(skew.saturating_mul(2));
+        if self.dedupe_retention > needed {
+            return Ok(());
+        }
+        let show = ssf_http::duration_serde::format;
+        Err(ReceiverError::config(
+            "receiver.dedupe_retention",
+            format!(
+                "({}) must be longer than {setting} ({}) plus twice the {} clock skew, or a SET \
+                 replayed after its jti was forgotten would pass the freshness check and be \
+                 applied again; raise receiver.dedupe_retention above {} or lower {setting}",
+                show(self.dedupe_retention),
+                show(max_age),
+                show(skew),
+                show(needed),
+            ),
+        ))
     }
 
     /// The push endpoint URL of the peer called `name`: `{public_base_url}/ssf/push/{name}`.
@@ -183,10 +213,22 @@ pub struct PeerConfig {
     /// The stream's `description` (SSF-STREAM-09).
     #[serde(default)]
     pub description: Option<String>,
+    /// Freshness (D-RX-08): a SET whose `iat` is older than this, beyond the 60 s clock skew,
+    /// is refused with `invalid_request` (push `400`, poll `setErrs`) and changes nothing: it is
+    /// neither recorded for de-duplication nor applied. SETs have no `exp` (SSF-RXV-20), so
+    /// this bounds how long a captured SET can be replayed. Keep it above the transmitter's
+    /// retry horizon and the longest pause a stream may hold SETs for (both deliver old SETs),
+    /// and below [`ReceiverConfig::dedupe_retention`]. Default 3 days.
+    #[serde(default = "default_max_age", with = "ssf_http::duration_serde")]
+    pub max_age: Duration,
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
     vec![Algorithm::Rs256]
+}
+
+fn default_max_age() -> Duration {
+    crate::pipeline::StreamContext::DEFAULT_MAX_AGE
 }
 
 fn default_verification_interval() -> Duration {
@@ -211,6 +253,7 @@ impl PeerConfig {
             verification_interval: default_verification_interval(),
             push_authorization: None,
             description: None,
+            max_age: default_max_age(),
         }
     }
 
@@ -240,6 +283,9 @@ impl PeerConfig {
             .map_err(|e| ReceiverError::config(at("issuer"), e.to_string()))?;
         if self.algorithms.is_empty() {
             return Err(ReceiverError::config(at("algorithms"), "is empty"));
+        }
+        if self.max_age.is_zero() {
+            return Err(ReceiverError::config(at("max_age"), "must be positive"));
         }
         if let Some(unknown) = self.algorithms.iter().find(|a| !a.is_known()) {
             return Err(ReceiverError::config(

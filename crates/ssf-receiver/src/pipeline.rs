@@ -9,7 +9,9 @@
 //!    prepared; if keys are unavailable the verdict is [`Verdict::Unavailable`] (push `503`),
 //!    never an acceptance;
 //! 3. [`SetVerifier::verify`]: `alg` allow-list, `typ`, `crit`, `kid`, signature, `iss` = the
-//!    peer's issuer (= the stream's `iss`), `aud`, `iat` skew, no `sub`/`exp` unless allowed;
+//!    peer's issuer (= the stream's `iss`), `aud`, `iat` not in the future beyond the skew
+//!    (SSF-SET-04) and not older than the peer's `max_age` (freshness, D-RX-08: `invalid_request`,
+//!    so the SET is neither recorded nor applied), no `sub`/`exp` unless allowed;
 //! 4. [`SetClaims::from_json`] with the peer's [`ParseMode`] (one event, `sub_id`) and
 //!    [`Event::parse`] (the event's definition): failures are `invalid_request`;
 //! 5. verification events: `sub_id` = this stream (`invalid_request`, SSF-RXV-11); a `state`
@@ -24,7 +26,7 @@
 mod checks;
 mod keys;
 
-use std::{borrow::Cow, collections::BTreeSet, fmt, sync::Arc};
+use std::{borrow::Cow, collections::BTreeSet, fmt, sync::Arc, time::Duration};
 
 use serde_json::Value;
 use ssf_jose::{SetVerifier, VerifyOptions};
@@ -64,6 +66,10 @@ pub struct StreamContext {
     /// The event-type URIs acted on (the stream's `events_delivered`); `None` acts on every
     /// known type. Others are accepted and discarded (D-05).
     pub events_requested: Option<BTreeSet<String>>,
+    /// Freshness (D-RX-08, SSF-RXV-20, SSF-SEC-06): a SET whose `iat` is older than this,
+    /// beyond the verifier's clock skew, is refused with `invalid_request` and changes nothing.
+    /// Default [`StreamContext::DEFAULT_MAX_AGE`].
+    pub max_age: Duration,
 }
 
 impl fmt::Debug for StreamContext {
@@ -73,6 +79,7 @@ impl fmt::Debug for StreamContext {
             .field("peer", &self.peer)
             .field("issuer", self.verify.issuer())
             .field("stream_id", &self.stream_id)
+            .field("max_age", &self.max_age)
             .field(
                 "push_auth",
                 &self.push_auth_sha256.as_ref().map(|_| "[redacted]"),
@@ -82,8 +89,12 @@ impl fmt::Debug for StreamContext {
 }
 
 impl StreamContext {
+    /// The default freshness limit: 3 days, above the usual transmitter retry horizon (ours
+    /// about 31 h) and below the default 7-day dedupe retention.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3 * 86_400);
+
     /// A context for `stream_key` of `peer`, strict parsing, no push authorization, no critical
-    /// members, every known event type acted on.
+    /// members, every known event type acted on, SETs up to [`Self::DEFAULT_MAX_AGE`] old.
     pub fn new(
         stream_key: impl Into<Arc<str>>,
         peer: impl Into<Arc<str>>,
@@ -100,7 +111,15 @@ impl StreamContext {
             push_auth_sha256: None,
             critical_subject_members: Vec::new(),
             events_requested: None,
+            max_age: Self::DEFAULT_MAX_AGE,
         }
+    }
+
+    /// Refusing SETs whose `iat` is older than `max_age` (D-RX-08).
+    #[must_use]
+    pub fn with_max_age(mut self, max_age: Duration) -> Self {
+        self.max_age = max_age;
+        self
     }
 
     /// With the transmitter's `stream_id`.
@@ -237,7 +256,9 @@ impl Pipeline {
             return Verdict::Unavailable(e.to_string());
         }
         let resolver: Arc<dyn ssf_jose::KeyResolver> = ctx.keys.clone();
-        let verifier = SetVerifier::new(ctx.verify.clone(), resolver, Arc::clone(&self.clock));
+        // D-RX-08: the freshness limit is the verifier's `iat` age check, on the injected clock.
+        let options = ctx.verify.clone().max_age(ctx.max_age);
+        let verifier = SetVerifier::new(options, resolver, Arc::clone(&self.clock));
         let verified = match verifier.verify(token) {
             Ok(v) => v,
             Err(e) => {

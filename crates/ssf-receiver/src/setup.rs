@@ -179,6 +179,7 @@ impl PeerHandle {
 
     /// The verifier options for this peer's SETs: the issuer, the expected audiences, the
     /// allowed algorithms and the `sub`/`exp` flags (D-07). `None` when no audience is known.
+    /// (The freshness limit travels in [`StreamContext::max_age`](crate::pipeline::StreamContext).)
     pub fn verify_options(&self) -> Option<VerifyOptions> {
         let mut audiences = self.expected_audiences().into_iter();
         let mut options = VerifyOptions::new(self.client.issuer().clone(), audiences.next()?);

@@ -8,6 +8,7 @@
 mod bearer;
 mod external;
 pub mod jwt;
+pub mod publish;
 mod secret;
 mod server_metadata;
 mod service;
@@ -18,10 +19,11 @@ use std::collections::BTreeSet;
 
 pub use self::{
     bearer::{bearer_token, query_carries_token},
+    publish::PublishRights,
     secret::{SECRET_HASH_PREFIX, generate_secret, hash_secret, is_valid_hash, verify_secret},
     server_metadata::{authorization_server_metadata, oauth_metadata_path},
     service::{AccessTokenClaims, AuthService},
-    settings::{AuthSettings, ClientSettings, ExternalIssuerSettings},
+    settings::{AuthSettings, ClientSettings, ExternalIssuerSettings, ProducerSettings},
     token::{TOKEN_PATH, issue_access_token, token_endpoint},
 };
 use crate::error::ApiError;
@@ -69,6 +71,9 @@ pub struct Principal {
     /// The audience value SETs for this receiver carry (D-12): the client's configured audience,
     /// else its client id.
     pub audience: String,
+    /// What it may publish through `POST /events` (D-TX-15): its client's, or its external
+    /// issuer's, `events` and `claims` allow lists, looked up at every request.
+    pub publish: PublishRights,
 }
 
 impl Principal {
@@ -94,6 +99,7 @@ mod tests {
             client_id: "rx".into(),
             scopes: scopes.iter().copied().collect(),
             audience: "rx".into(),
+            publish: PublishRights::unrestricted(),
         }
     }
 

@@ -7,7 +7,9 @@
 //! with that stream's `aud` ([`crate::mint`]). All SETs of the request are written with one
 //! [`enqueue`](ssf_store::TransmitterStore::enqueue), one transaction, before the producer is
 //! answered `202`: only then is the event safe. A bad event fails the whole request with `400`
-//! and queues nothing. The caller needs the `ssf.events.publish` scope.
+//! and queues nothing. The caller needs the `ssf.events.publish` scope, and every event must be
+//! one its allow lists permit ([`PublishRights`](crate::auth::PublishRights), decision
+//! D-TX-15): one that is not fails the whole request with `403` and queues nothing.
 
 pub mod request;
 
@@ -115,6 +117,7 @@ async fn publish(
         Parsed::Single(e) => (vec![*e], true),
         Parsed::Batch(v) => (v, false),
     };
+    authorize(&principal, &events, single)?;
     let results = publish_events(&state, events).await?;
     tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
     let body = if single {
@@ -129,9 +132,33 @@ async fn publish(
     Ok((StatusCode::ACCEPTED, Json(body)))
 }
 
+/// D-TX-15: every event of the request must be one the producer may publish; the first that is
+/// not refuses the whole request (`403`, nothing queued), counted and logged at WARN.
+fn authorize(principal: &Principal, events: &[ValidEvent], single: bool) -> Result<(), ApiError> {
+    for (i, event) in events.iter().enumerate() {
+        if let Err(refusal) = principal.publish.check(&principal.client_id, &event.event) {
+            metrics::event_refused(refusal.reason);
+            tracing::warn!(
+                client_id = %principal.client_id,
+                event_type = %event.event_type(),
+                reason = refusal.reason.as_str(),
+                "event refused: the producer may not publish it"
+            );
+            let description = if single {
+                refusal.description
+            } else {
+                format!("events[{i}]: {}", refusal.description)
+            };
+            return Err(ApiError::Forbidden(description));
+        }
+    }
+    Ok(())
+}
+
 /// Routes, signs and durably queues `events`; the library entry point behind `POST /events`
 /// (also for producers embedded in the same process). Returns one [`Published`] per event, in
-/// order, once every SET is durable.
+/// order, once every SET is durable. It does not check producers' allow lists: the HTTP
+/// handler does that for the authenticated client; an in-process caller is trusted.
 pub async fn publish_events(
     state: &AppState,
     events: Vec<ValidEvent>,

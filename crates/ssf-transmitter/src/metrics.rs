@@ -7,6 +7,7 @@
 //! | name | type | labels |
 //! |---|---|---|
 //! | `ssf_events_ingested_total` | counter | |
+//! | `ssf_events_refused_total` | counter | `reason` (`event_type`, `claims`): `POST /events` requests refused by a producer's allow lists (D-TX-15) |
 //! | `ssf_sets_enqueued_total` | counter | |
 //! | `ssf_outbox_sets` | gauge | `state` (`waiting`, `pending`, `held`, `leased`, `failed`, `dead`) |
 //! | `ssf_push_attempts_total` | counter | `outcome` (`delivered`, `retry`, `failed`, `unauthorized`, `dead_letter`) |
@@ -21,6 +22,8 @@ use ssf_store::OutboxCounts;
 
 /// Events accepted by `POST /events`.
 pub const EVENTS_INGESTED: &str = "ssf_events_ingested_total";
+/// `POST /events` requests refused because the producer may not publish one of their events.
+pub const EVENTS_REFUSED: &str = "ssf_events_refused_total";
 /// SETs written to the outbox (ingest and control events).
 pub const SETS_ENQUEUED: &str = "ssf_sets_enqueued_total";
 /// Outbox rows by state, sampled from the store.
@@ -69,6 +72,10 @@ pub fn describe() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         metrics::describe_counter!(EVENTS_INGESTED, "Events accepted by POST /events");
+        metrics::describe_counter!(
+            EVENTS_REFUSED,
+            "POST /events requests refused by the producer's allow lists, by reason"
+        );
         metrics::describe_counter!(SETS_ENQUEUED, "SETs written to the durable outbox");
         metrics::describe_gauge!(OUTBOX_SETS, "Outbox rows by state");
         metrics::describe_counter!(PUSH_ATTEMPTS, "RFC 8935 push attempts by outcome");
@@ -89,6 +96,11 @@ pub fn describe() {
 /// `n` events accepted.
 pub fn events_ingested(n: usize) {
     metrics::counter!(EVENTS_INGESTED).increment(as_u64(n));
+}
+
+/// One `POST /events` request refused by the producer's allow lists.
+pub fn event_refused(reason: crate::auth::publish::RefusalReason) {
+    metrics::counter!(EVENTS_REFUSED, "reason" => reason.as_str()).increment(1);
 }
 
 /// `n` SETs queued.

@@ -144,6 +144,33 @@ impl EventType {
             .map(|s| Self::from(*s))
             .filter(|t| !t.is_legacy())
     }
+
+    /// The event type an operator means by `name`: a URI as it is (any URI, known or not), or
+    /// the short name of a standard type, i.e. the last segment of its URI (`session-revoked`,
+    /// `token-claims-change`, `account-disabled`). `None` for a short name no standard type
+    /// has. The one alias table of the workspace: the CLI and configuration use it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        if name.contains(':') {
+            return Some(Self::from(name));
+        }
+        if name.is_empty() {
+            return None;
+        }
+        Self::standard().find(|t| {
+            t.as_str()
+                .rsplit_once('/')
+                .is_some_and(|(_, last)| last == name)
+        })
+    }
+
+    /// A URI under the CAEP, RISC, SSF or SSE event-type namespaces that names no event of
+    /// those specifications (most likely a typo).
+    pub fn is_unknown_standard_uri(&self) -> bool {
+        !self.is_known()
+            && [CAEP, RISC, SSF, SSE]
+                .iter()
+                .any(|p| self.as_str().starts_with(p))
+    }
 }
 
 impl From<&EventTypeUri> for EventType {
@@ -465,6 +492,39 @@ mod tests {
         let e = Event::parse(&uri, &body, ParseMode::Strict).unwrap();
         assert!(e.is_probably_millis());
         assert_eq!(Value::Object(e.to_json()), body);
+    }
+
+    #[test]
+    fn short_names_and_uris_resolve() {
+        assert_eq!(
+            EventType::from_name("session-revoked"),
+            Some(EventType::SessionRevoked)
+        );
+        assert_eq!(
+            EventType::from_name("token-claims-change"),
+            Some(EventType::TokenClaimsChange)
+        );
+        assert_eq!(
+            EventType::from_name("account-disabled"),
+            Some(EventType::AccountDisabled)
+        );
+        assert_eq!(
+            EventType::from_name(EventType::OptIn.as_str()),
+            Some(EventType::OptIn)
+        );
+        assert_eq!(
+            EventType::from_name("urn:example:custom"),
+            Some(EventType::from("urn:example:custom"))
+        );
+        assert_eq!(EventType::from_name("session-revokd"), None);
+        assert_eq!(EventType::from_name(""), None);
+        let typo = EventType::from_name(
+            "https://schemas.openid.net/secevent/caep/event-type/session-revokd",
+        )
+        .unwrap();
+        assert!(typo.is_unknown_standard_uri());
+        assert!(!EventType::from("urn:example:custom").is_unknown_standard_uri());
+        assert!(!EventType::SessionRevoked.is_unknown_standard_uri());
     }
 
     #[test]

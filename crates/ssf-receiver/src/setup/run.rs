@@ -23,7 +23,8 @@ impl PeerHandle {
     /// issuer, expected audiences, algorithms and `sub`/`exp` flags, the JWKS cache as key
     /// source, the stream id (verification events must name it), the parse mode, the digest of
     /// the push `Authorization` value, the metadata's `critical_subject_members`, and the event
-    /// types acted on (`events_delivered`, else `events_requested`; SSF-STREAM-06). `None`
+    /// types acted on (`events_delivered`, else `events_requested`; SSF-STREAM-06), and the
+    /// peer's freshness limit `max_age` (D-RX-08). `None`
     /// while no audience is known (no `audience` setting and no `aud` on the stream).
     pub fn stream_context(&self) -> Option<StreamContext> {
         let stream = self.stream();
@@ -52,7 +53,8 @@ impl PeerHandle {
                 .map(|a| authorization_digest(a.expose_secret())),
         )
         .with_critical_subject_members(self.client.metadata().critical_subject_members.clone())
-        .with_events_requested(acted_on);
+        .with_events_requested(acted_on)
+        .with_max_age(self.config.max_age);
         Some(context)
     }
 }

@@ -152,6 +152,54 @@ async fn poll_peer_end_to_end_with_the_pipeline() {
     task.await.unwrap().unwrap();
 }
 
+/// D-RX-08 over poll: the peer's `max_age` reaches the pipeline; a SET older than it is
+/// reported in `setErrs` as `invalid_request`, never acknowledged nor applied.
+#[tokio::test]
+async fn d_rx_08_a_stale_polled_set_goes_to_set_errs() {
+    let tx = FakeTransmitter::start().await;
+    let rx = receiver().await;
+    let mut peer = peer(&tx, DeliveryMode::Poll, bearer());
+    peer.max_age = std::time::Duration::from_secs(3600);
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_peer(
+        context(&rx, "https://rx.example.com"),
+        peer,
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+        cancel.clone(),
+    ));
+    wait_until("verification acknowledged", || {
+        tx.shared
+            .knobs()
+            .acks
+            .iter()
+            .any(|a| a.starts_with("verify-"))
+    })
+    .await;
+    let applied = rx.recorder.applied_count();
+    let mut stale = tx.shared.claims("stale");
+    stale["iat"] = serde_json::json!(fake_tx::now_secs() - 7200);
+    tx.shared.enqueue("stale", tx.shared.sign(&stale));
+    let good = tx.shared.enqueue_valid();
+    wait_until("good acknowledged", || {
+        tx.shared.knobs().acks.contains(&good)
+    })
+    .await;
+    wait_until("the stale one reported", || {
+        tx.shared.knobs().set_errs.contains_key("stale")
+    })
+    .await;
+    {
+        let k = tx.shared.knobs();
+        assert_eq!(k.set_errs["stale"]["err"], "invalid_request");
+        assert!(!k.acks.iter().any(|a| a == "stale"));
+    }
+    assert_eq!(rx.recorder.applied_count(), applied + 1);
+    assert!(!rx.store.is_seen(&tx.issuer(), "stale").await.unwrap());
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+}
+
 #[tokio::test]
 async fn push_peer_is_registered_for_the_push_endpoint() {
     let tx = FakeTransmitter::start().await;

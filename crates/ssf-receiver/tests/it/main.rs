@@ -15,6 +15,7 @@ mod fake_tx;
 
 // Server side (pipeline, apply task, push endpoint).
 mod server_apply;
+mod server_freshness;
 mod server_nodes;
 mod server_push;
 mod server_rxv;

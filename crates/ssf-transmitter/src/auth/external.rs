@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use ssf_http::{Url, read_body_limited, reqwest::StatusCode};
 use ssf_jose::Jwks;
 
-use super::{jwt, service::AuthService, settings::ExternalIssuerSettings};
+use super::{PublishRights, jwt, service::AuthService, settings::ExternalIssuerSettings};
 use crate::error::ApiError;
 
 /// Largest JWKS document read from an external issuer.
@@ -47,6 +47,15 @@ impl ExternalIssuer {
 
     pub(crate) fn set_audience(&self) -> Option<&str> {
         self.settings.set_audience.as_deref()
+    }
+
+    /// What `client_id` may publish (D-TX-15): its `producers` entry, else the issuer's lists.
+    pub(crate) fn publish_rights(&self, client_id: &str) -> PublishRights {
+        let s = &self.settings;
+        match s.producers.iter().find(|p| p.client_id == client_id) {
+            Some(p) => PublishRights::from_settings(p.events.as_deref(), p.claims.as_deref()),
+            None => PublishRights::from_settings(s.events.as_deref(), s.claims.as_deref()),
+        }
     }
 
     /// The client the token speaks for: the configured claim, else `client_id`, `azp`, `sub`.

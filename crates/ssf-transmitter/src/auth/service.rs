@@ -11,7 +11,8 @@ use serde_json::{Map, Value};
 use ssf_http::{ClientConfig, GuardedClient};
 
 use super::{
-    ClientSettings, Principal, Scope, external::ExternalIssuer, jwt, secret, settings::AuthSettings,
+    ClientSettings, Principal, PublishRights, Scope, external::ExternalIssuer, jwt, secret,
+    settings::AuthSettings,
 };
 use crate::{config::TransmitterConfig, error::ApiError, state::AppState};
 
@@ -45,6 +46,7 @@ pub struct AuthService {
     resource: String,
     ttl_secs: u64,
     clients: BTreeMap<String, ClientSettings>,
+    rights: BTreeMap<String, PublishRights>,
     external: Vec<ExternalIssuer>,
     http_config: ClientConfig,
     http: OnceLock<Result<GuardedClient, String>>,
@@ -65,6 +67,14 @@ impl AuthService {
             })
             .map(|c| (c.client_id.clone(), c.clone()))
             .collect();
+        let rights = settings
+            .clients
+            .iter()
+            .map(|c| {
+                let rights = PublishRights::from_settings(c.events.as_deref(), c.claims.as_deref());
+                (c.client_id.clone(), rights)
+            })
+            .collect();
         let leeway = i64::try_from(settings.external_leeway_secs).unwrap_or(30);
         Self {
             issuer: config.issuer.clone(),
@@ -74,6 +84,7 @@ impl AuthService {
                 .unwrap_or_else(|| config.issuer.clone()),
             ttl_secs: settings.access_token_ttl_secs.max(1),
             clients,
+            rights,
             external: settings
                 .external_issuers
                 .iter()
@@ -129,6 +140,7 @@ impl AuthService {
         Ok(Principal {
             audience: external.set_audience().unwrap_or(&client_id).to_owned(),
             scopes: scopes_of(&claims),
+            publish: external.publish_rights(&client_id),
             client_id,
         })
     }
@@ -174,6 +186,11 @@ impl AuthService {
                 .audience
                 .clone()
                 .unwrap_or_else(|| client.client_id.clone()),
+            publish: self
+                .rights
+                .get(&client.client_id)
+                .cloned()
+                .unwrap_or_default(),
             client_id: claims.client_id,
             scopes,
         })

@@ -12,10 +12,22 @@
 //! scopes = ["ssf.read", "ssf.manage"]
 //! audience = "https://receiver-1.example.com"
 //!
+//! [[transmitter.auth.clients]]             # an event producer: only what it needs (D-TX-15)
+//! client_id = "ticket-bridge"
+//! secret_hash = "sha256:…"
+//! scopes = ["ssf.events.publish"]
+//! events = ["token-claims-change"]
+//! claims = ["customer_id", "access_allowed", "expires_at"]
+//!
 //! [[transmitter.auth.external_issuers]]
 //! issuer = "https://idp.example.com"
 //! jwks_uri = "https://idp.example.com/jwks"
 //! audience = "https://tx.example.com"
+//! events = ["session-revoked"]              # for every client of this issuer …
+//!
+//! [[transmitter.auth.external_issuers.producers]]
+//! client_id = "risk-engine"                 # … except those listed here
+//! events = ["session-revoked", "risk-level-change"]
 //!
 //! [transmitter.auth.http]                # ssf_http::ClientConfig for the JWKS fetches
 //! connect_timeout = "5s"
@@ -48,7 +60,9 @@ pub struct AuthSettings {
 
 impl AuthSettings {
     /// Checks what would make authentication misbehave: client ids unique and non-empty, secret
-    /// hashes in the `sha256:<64 hex>` form, known scopes, external issuers with URLs.
+    /// hashes in the `sha256:<64 hex>` form, known scopes, external issuers with URLs, and
+    /// producers' `events` (known types, none of the transmitter's own) and `claims` (only with
+    /// `token-claims-change` allowed).
     pub fn validate(&self) -> Result<(), String> {
         if self.access_token_ttl_secs == 0 {
             return Err("auth.access_token_ttl_secs must be at least 1".to_owned());
@@ -73,6 +87,11 @@ impl AuthSettings {
             {
                 return Err(format!("auth.clients `{id}`: unknown scope `{scope}`"));
             }
+            super::publish::validate_settings(
+                &format!("auth.clients `{id}`"),
+                client.events.as_deref(),
+                client.claims.as_deref(),
+            )?;
         }
         for issuer in &self.external_issuers {
             for (name, value) in [("issuer", &issuer.issuer), ("jwks_uri", &issuer.jwks_uri)] {
@@ -87,6 +106,26 @@ impl AuthSettings {
                     "auth.external_issuers `{}`: audience is empty",
                     issuer.issuer
                 ));
+            }
+            let at = format!("auth.external_issuers `{}`", issuer.issuer);
+            super::publish::validate_settings(
+                &at,
+                issuer.events.as_deref(),
+                issuer.claims.as_deref(),
+            )?;
+            let mut producers = std::collections::BTreeSet::new();
+            for producer in &issuer.producers {
+                let id = &producer.client_id;
+                if id.is_empty() || !producers.insert(id.as_str()) {
+                    return Err(format!(
+                        "{at}: producers: client_id `{id}` is empty or repeated"
+                    ));
+                }
+                super::publish::validate_settings(
+                    &format!("{at}: producers `{id}`"),
+                    producer.events.as_deref(),
+                    producer.claims.as_deref(),
+                )?;
             }
         }
         Ok(())
@@ -123,6 +162,17 @@ pub struct ClientSettings {
     /// The `aud` of the SETs on this client's streams (decision D-12). Default: the client id.
     #[serde(default)]
     pub audience: Option<String>,
+    /// The event types this producer may publish through `POST /events`: event-type URIs or
+    /// short names (`session-revoked`, `token-claims-change`, `account-disabled`; see
+    /// [`EventType::from_name`](ssf_types::EventType::from_name)). Absent: any type, as before
+    /// this setting existed; production configurations set it (least privilege, D-TX-15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// The claim names this producer may set in a CAEP `token-claims-change`'s `claims`
+    /// ([CAEP 1.0 §3.2](https://openid.net/specs/openid-caep-1_0.html#section-3.2)); a claims
+    /// change carrying any other name is refused. Absent: any claims.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Vec<String>>,
 }
 
 impl ClientSettings {
@@ -137,7 +187,23 @@ impl ClientSettings {
             secret_hash: secret_hash.into(),
             scopes: scopes.into_iter().map(Into::into).collect(),
             audience: None,
+            events: None,
+            claims: None,
         }
+    }
+
+    /// This client allowed to publish only these event types (URIs or short names).
+    #[must_use]
+    pub fn with_events(mut self, events: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.events = Some(events.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// This client allowed to set only these claim names in a `token-claims-change`.
+    #[must_use]
+    pub fn with_claims(mut self, claims: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.claims = Some(claims.into_iter().map(Into::into).collect());
+        self
     }
 
     /// This client with an explicit SET audience.
@@ -155,6 +221,8 @@ impl fmt::Debug for ClientSettings {
             .field("secret_hash", &"[redacted]")
             .field("scopes", &self.scopes)
             .field("audience", &self.audience)
+            .field("events", &self.events)
+            .field("claims", &self.claims)
             .finish()
     }
 }
@@ -182,6 +250,47 @@ pub struct ExternalIssuerSettings {
     /// unknown `kid` refetches at most once per 30 seconds.
     #[serde(default = "default_jwks_ttl")]
     pub jwks_cache_secs: u64,
+    /// The event types every client of this issuer may publish (as
+    /// [`ClientSettings::events`]), unless it is listed in `producers`. Absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// The claim names every client of this issuer may set in a `token-claims-change` (as
+    /// [`ClientSettings::claims`]), unless it is listed in `producers`. Absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Vec<String>>,
+    /// Per-client allow lists, matched on the client id the token speaks for
+    /// (`client_id_claim`, else `client_id`, `azp`, `sub`); a listed client gets its own
+    /// `events`/`claims` instead of the issuer's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub producers: Vec<ProducerSettings>,
+}
+
+/// The allow lists of one client of an external issuer
+/// (`[[transmitter.auth.external_issuers.producers]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProducerSettings {
+    /// The client id, as the token's client claim names it.
+    pub client_id: String,
+    /// As [`ClientSettings::events`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// As [`ClientSettings::claims`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claims: Option<Vec<String>>,
+}
+
+impl ProducerSettings {
+    /// A client of an external issuer with no allow lists yet (see
+    /// [`ClientSettings::with_events`]-style fields).
+    pub fn new(client_id: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            events: None,
+            claims: None,
+        }
+    }
 }
 
 impl ExternalIssuerSettings {
@@ -198,6 +307,9 @@ impl ExternalIssuerSettings {
             client_id_claim: None,
             set_audience: None,
             jwks_cache_secs: default_jwks_ttl(),
+            events: None,
+            claims: None,
+            producers: Vec::new(),
         }
     }
 }
@@ -230,6 +342,83 @@ mod tests {
         let mut scope = good;
         scope.scopes.push("admin".to_owned());
         assert!(settings(vec![scope]).validate().is_err(), "unknown scope");
+    }
+
+    #[test]
+    fn producer_allow_lists_are_validated_d_tx_15() {
+        let producer = |events: Option<&[&str]>, claims: Option<&[&str]>| {
+            let mut c =
+                ClientSettings::new("p", crate::auth::hash_secret("s"), ["ssf.events.publish"]);
+            c.events = events.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
+            c.claims = claims.map(|e| e.iter().map(|s| (*s).to_owned()).collect());
+            AuthSettings {
+                clients: vec![c],
+                ..AuthSettings::default()
+            }
+            .validate()
+        };
+        assert!(producer(Some(&["session-revoked", "account-disabled"]), None).is_ok());
+        assert!(producer(Some(&["token-claims-change"]), Some(&["customer_id"])).is_ok());
+        let e = producer(Some(&["session-revoked", "sesion-revoked"]), None).unwrap_err();
+        assert!(
+            e.starts_with("auth.clients `p`: events: unknown event type `sesion-revoked`"),
+            "{e}"
+        );
+        let e = producer(Some(&["session-revoked"]), Some(&["customer_id"])).unwrap_err();
+        assert!(
+            e.starts_with(
+                "auth.clients `p`: claims is set but events does not allow token-claims-change"
+            ),
+            "{e}"
+        );
+
+        let mut issuer =
+            ExternalIssuerSettings::new("https://idp.example", "https://idp.example/jwks", "tx");
+        let mut bad = ProducerSettings::new("ext");
+        bad.events = Some(vec!["stream-updated".to_owned()]);
+        issuer.producers = vec![bad];
+        let e = AuthSettings {
+            external_issuers: vec![issuer],
+            ..AuthSettings::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(
+            e.starts_with("auth.external_issuers `https://idp.example`: producers `ext`: events:"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn producer_allow_lists_parse_from_toml() {
+        let text = r#"
+            [[clients]]
+            client_id = "ticket-bridge"
+            secret_hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+            scopes = ["ssf.events.publish"]
+            events = ["token-claims-change"]
+            claims = ["customer_id", "access_allowed", "expires_at"]
+            [[external_issuers]]
+            issuer = "https://idp.example.com"
+            jwks_uri = "https://idp.example.com/jwks"
+            audience = "https://tx.example.com"
+            events = ["session-revoked"]
+            [[external_issuers.producers]]
+            client_id = "risk-engine"
+            events = ["session-revoked", "risk-level-change"]
+        "#;
+        let settings: AuthSettings = toml::from_str(text).unwrap();
+        assert!(settings.validate().is_ok());
+        assert_eq!(settings.clients[0].claims.as_ref().map(Vec::len), Some(3));
+        assert_eq!(
+            settings.external_issuers[0].producers[0].client_id,
+            "risk-engine"
+        );
+        let typo = text.replace("claims = [", "claim = [");
+        assert!(
+            toml::from_str::<AuthSettings>(&typo).is_err(),
+            "unknown keys refused"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! `POST /events`: validation, matching (SSF 1.0 §8.1.3.1, checklist 2.4), one SET per stream
 //! (checklist 1.1).
 
+mod authority;
+
 use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
@@ -17,7 +19,7 @@ use crate::{
     },
 };
 
-async fn queued(server: &TestServer) -> u64 {
+pub(crate) async fn queued(server: &TestServer) -> u64 {
     server
         .state
         .store
@@ -27,7 +29,11 @@ async fn queued(server: &TestServer) -> u64 {
         .queued()
 }
 
-async fn drain(server: &TestServer, token: &str, stream_id: &str) -> Vec<(String, String)> {
+pub(crate) async fn drain(
+    server: &TestServer,
+    token: &str,
+    stream_id: &str,
+) -> Vec<(String, String)> {
     let (status, body) = poll(
         server,
         token,

@@ -5,7 +5,8 @@
 //!
 //! In development mode (no config file) it runs the generic system `helpdesk`, whose webhook
 //! secret is kept in `credentials.json`, and, when the transmitter role runs in the same
-//! process, sends to it as `dev-producer` over the loopback client.
+//! process, sends to it as `dev-bridge` (the only development client that may publish
+//! `token-claims-change`, D-TX-15) over the loopback client.
 
 use std::sync::Arc;
 
@@ -43,8 +44,8 @@ pub(crate) fn effective_config(
             let emitter = &mut config.emitter;
             emitter.events_url = Some(format!("{base}{}", paths::EVENTS));
             emitter.token_url = Some(format!("{base}{}", paths::TOKEN));
-            emitter.client_id = Some(credentials::DEV_PRODUCER.to_owned());
-            emitter.client_secret = Some(dev.producer_secret.into());
+            emitter.client_id = Some(credentials::DEV_BRIDGE.to_owned());
+            emitter.client_secret = Some(dev.bridge_secret.into());
             emitter.http = ClientConfig::dev_loopback();
         }
         banner.push((
@@ -139,5 +140,45 @@ impl Probe for StoreProbe {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use secrecy::ExposeSecret;
+
+    use super::*;
+    use crate::serve::config::load;
+
+    /// D-TX-15: in development mode the bridge sends as `dev-bridge`, the only development
+    /// client that may publish `token-claims-change`.
+    #[test]
+    fn the_dev_bridge_sends_as_dev_bridge_d_tx_15() {
+        let dir = tempfile::tempdir().unwrap();
+        let clients = credentials::ensure(dir.path()).unwrap().clients;
+        let mut config = load(None, Vec::new()).unwrap();
+        config.finalize("http://127.0.0.1:4000").unwrap();
+        let section = config.jit.take().unwrap();
+        let (jit, _) = effective_config(dir.path(), section).unwrap();
+        let emitter = &jit.emitter;
+        assert_eq!(emitter.client_id.as_deref(), Some(credentials::DEV_BRIDGE));
+        let bridge = clients
+            .iter()
+            .find(|c| c.client_id == credentials::DEV_BRIDGE)
+            .unwrap();
+        let secret = emitter.client_secret.as_ref().unwrap().expose_secret();
+        assert!(ssf_transmitter::auth::verify_secret(
+            &bridge.secret_hash,
+            secret
+        ));
+        assert_eq!(
+            bridge.events.as_deref(),
+            Some(
+                &[
+                    "https://schemas.openid.net/secevent/caep/event-type/token-claims-change"
+                        .to_owned()
+                ][..]
+            )
+        );
     }
 }

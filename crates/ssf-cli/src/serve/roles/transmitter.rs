@@ -45,10 +45,11 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
         banner.push((
             "credentials",
             format!(
-                "{} ({when}: OAuth clients {} and {})",
+                "{} ({when}: OAuth clients {}, {} and {})",
                 dev.credentials_file.display(),
                 credentials::DEV_RECEIVER,
-                credentials::DEV_PRODUCER
+                credentials::DEV_PRODUCER,
+                credentials::DEV_BRIDGE
             ),
         ));
     }
