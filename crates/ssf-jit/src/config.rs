@@ -488,4 +488,28 @@ mod tests {
         let c: JitConfig = toml::from_str(&TOML.replace("\"servicenow\"", "\"zendesk\"")).unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("zendesk"));
     }
+
+    #[test]
+    fn basic_auth_identities_and_state_lists_are_checked() {
+        let with = |extra: &str| {
+            let c: JitConfig = toml::from_str(
+                &TOML.replace("max_age = \"0s\"", &format!("max_age = \"0s\"\n{extra}")),
+            )
+            .unwrap();
+            c.validate().map(|()| c)
+        };
+        let c = with("auth = \"basic\"\nusername = \"svc.ssf.bridge\"").unwrap();
+        assert_eq!(c.systems["snow"].auth_mode(), WebhookAuth::Basic);
+        assert_eq!(c.systems["snow"].auth_header(), "Authorization");
+        let err = |extra: &str| with(extra).unwrap_err().to_string();
+        assert!(err("auth = \"basic\"").contains("username"));
+        assert!(err("auth = \"basic\"\nusername = \"a:b\"").contains("':'"));
+        assert!(err("username = \"svc\"").contains("only used with auth = \"basic\""));
+        assert!(err("identities = { \"acc-1\" = \"\" }").contains("acc-1"));
+        assert!(err("identities_file = \"/nonexistent/users.json\"").contains("identities_file"));
+        let both = "[systems.snow.rules]\nopen_states = [\"2\", \"3\"]\nclosed_states = [\"3\"]";
+        assert!(err(both).contains("in both open_states and closed_states"));
+        let c = with("identities = { \"acc-1\" = \"jane@example.com\" }").unwrap();
+        assert_eq!(c.systems["snow"].identities["acc-1"], "jane@example.com");
+    }
 }

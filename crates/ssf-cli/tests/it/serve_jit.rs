@@ -138,6 +138,20 @@ fn signed_webhooks_grant_and_revoke_through_the_whole_chain() {
         (200, Some("duplicate"))
     );
 
+    // A state the rules do not know: answered 200 (no retries), no grant, counted.
+    let odd = json!({"ticket_id": "SUP-43", "event_id": "evt-1", "event_type": "updated",
+        "occurred_at": now_secs(), "state": "archived",
+        "assignee": {"email": "jane@example.com"}, "fields": {"customer_id": "C2148"}})
+    .to_string();
+    let (status, answer) = webhook(&server, &odd, signed(&odd));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["no_grant"]["reason"], "unknown_state", "{answer}");
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("ssf_jit_unknown_states_total{system=\"helpdesk\"} 1"),
+        "{metrics}"
+    );
+
     let (status, health) = crate::server::get(&server.url("/healthz"));
     assert_eq!(status, 200);
     assert!(health.contains("\"jit\":\"ok\""), "{health}");
