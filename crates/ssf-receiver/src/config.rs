@@ -183,6 +183,11 @@ pub struct PeerConfig {
     /// The stream's `description` (SSF-STREAM-09).
     #[serde(default)]
     pub description: Option<String>,
+    /// Back-off between set-up attempts while the transmitter cannot be used (down, refusing
+    /// our credentials, mismatched issuer, ...); the last delay repeats, set-up never gives up.
+    /// Default 1 s, 5 s, 15 s, 30 s, then every 60 s, each ±20 %.
+    #[serde(default = "default_setup_retry")]
+    pub setup_retry: RetryConfig,
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -191,6 +196,16 @@ fn default_algorithms() -> Vec<Algorithm> {
 
 fn default_verification_interval() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_setup_retry() -> RetryConfig {
+    let mut retry = RetryConfig::default();
+    retry.delays = [1, 5, 15, 30, 60]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect();
+    retry.max_retry_after = Duration::from_secs(300);
+    retry
 }
 
 impl PeerConfig {
@@ -211,6 +226,7 @@ impl PeerConfig {
             verification_interval: default_verification_interval(),
             push_authorization: None,
             description: None,
+            setup_retry: default_setup_retry(),
         }
     }
 
@@ -260,6 +276,12 @@ impl PeerConfig {
         {
             Url::parse(url)
                 .map_err(|e| ReceiverError::config(at("auth.token_endpoint"), e.to_string()))?;
+        }
+        if self.setup_retry.delays.is_empty() || self.setup_retry.jitter_percent > 100 {
+            return Err(ReceiverError::config(
+                at("setup_retry"),
+                "needs at least one delay and a jitter of at most 100 %",
+            ));
         }
         self.poll.validate(&at("poll"))
     }
