@@ -10,11 +10,12 @@ use ssf_receiver::{
     poller::Poller,
     push::authorization_digest,
     setup::{
-        MemoryStreamBook, SetupContext, StoreBook, StreamBook, setup_peer, setup_peer_with_retry,
+        MemoryStreamBook, SetupContext, StoreBook, StreamBook, run_health_checks, setup_peer,
+        setup_peer_with_retry,
     },
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
-use ssf_types::{StreamStatus, stream::Delivery};
+use ssf_types::{Clock as _, StreamStatus, stream::Delivery};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
@@ -352,10 +353,11 @@ async fn verification_waits_for_the_streams_min_verification_interval() {
         cancel.clone(),
     ));
     clock.advance(120_000);
-    wait_until("the second verification request", || {
-        tx.shared.knobs().verifications.len() == 2
+    wait_until("the second health round", || {
+        handle.health().checked_at.is_some()
     })
     .await;
+    assert_eq!(tx.shared.knobs().verifications.len(), 2);
     // The next one is again 120 s after this round.
     let round = handle.health().checked_at.unwrap();
     assert_eq!(

@@ -59,12 +59,13 @@ async fn cluster_with(
 /// Makes the two nodes plan each `race-*` SET at the same time: the first node to plan it
 /// waits (up to 10 s) until the other has planned it too, so both passed their dedupe check
 /// before either commits, and exactly one loses the race at the insert.
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct Meeting {
     arrived: Mutex<BTreeMap<String, usize>>,
     all_here: Condvar,
 }
 
+#[derive(Debug)]
 struct RacingHandler {
     inner: Arc<StateHandler>,
     meeting: Arc<Meeting>,
