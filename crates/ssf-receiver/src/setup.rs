@@ -3,8 +3,12 @@
 //! [`setup_peer`]: discover the transmitter (SSF-META-07), obtain a token, find this receiver's
 //! stream — the one remembered from last time, or one the transmitter lists with our push URL
 //! (push) or our events (poll) — and create it otherwise (SSF-STREAM-22), reusing the existing
-//! one on `409` (SSF-STREAM-28, D-13). Then PATCH the events or delivery if they differ, and
-//! request verification with a fresh `state` (SSF-VERIFY-01).
+//! one on `409` (SSF-STREAM-28, D-13). Then PATCH a reused stream's events or delivery if they
+//! differ (a stream just created is not PATCHed), and request verification with a fresh `state`
+//! (SSF-VERIFY-01).
+//!
+//! [`setup_peer_with_retry`]: [`setup_peer`] again after every failure, with back-off, recording
+//! each peer's progress in [`PeerStates`] (for `/healthz`, the push endpoint and metrics).
 //!
 //! [`run_health_checks`]: every `verification_interval` (never faster than the stream's
 //! `min_verification_interval`), read the stream's status, re-create the stream if the
