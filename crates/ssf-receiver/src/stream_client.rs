@@ -18,7 +18,7 @@
 //! - in legacy mode, a draft-era transmitter's single stream without `stream_id` gets the local
 //!   id [`LEGACY_STREAM_ID`], never sent, and is updated by POSTing the whole configuration; a
 //!   transmitter that advertises only the draft delivery URIs is sent the draft `delivery`
-//!   shape ([`legacy`]).
+//!   shape.
 
 mod legacy;
 

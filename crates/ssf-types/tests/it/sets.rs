@@ -405,7 +405,7 @@ fn id1_verification_without_a_subject_only_in_legacy_mode() {
         c.event(ParseMode::Legacy),
         Ok(Event::Verification(_))
     ));
-    let mut other = v.clone();
+    let mut other = v;
     other["events"] = serde_json::json!({
         "https://schemas.openid.net/secevent/caep/event-type/session-revoked": {}
     });
