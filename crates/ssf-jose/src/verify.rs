@@ -42,6 +42,7 @@ pub struct VerifyOptions {
     max_age_secs: Option<i64>,
     allow_sub: bool,
     allow_exp: bool,
+    allow_missing_kid: bool,
     max_token_len: usize,
 }
 
@@ -62,6 +63,7 @@ impl VerifyOptions {
             max_age_secs: None,
             allow_sub: false,
             allow_exp: false,
+            allow_missing_kid: false,
             max_token_len: Self::DEFAULT_MAX_TOKEN_LEN,
         }
     }
@@ -108,6 +110,21 @@ impl VerifyOptions {
     pub fn allow_exp(mut self, allow: bool) -> Self {
         self.allow_exp = allow;
         self
+    }
+
+    /// Accept a SET whose header has no `kid` when the key set holds exactly one key that fits
+    /// its `alg` ([`KeyResolver::only_key`]); with none or several such keys it fails as an
+    /// unknown `kid` (`invalid_key`). For draft-era peers only: `kid` is required otherwise
+    /// (checklist SSF-SIG-03, DESIGN §7; decision D-RX-10).
+    #[must_use]
+    pub fn allow_missing_kid(mut self, allow: bool) -> Self {
+        self.allow_missing_kid = allow;
+        self
+    }
+
+    /// Whether a SET without `kid` may be verified with the only fitting key.
+    pub fn allows_missing_kid(&self) -> bool {
+        self.allow_missing_kid
     }
 
     /// The largest token accepted, in bytes.
@@ -268,12 +285,17 @@ impl SetVerifier {
             }
         } else {
             let kid = match header.get("kid") {
-                None => return Err(JoseError::MissingKid),
-                Some(Value::String(kid)) if !kid.is_empty() => kid,
-                Some(Value::String(_)) => return Err(JoseError::MissingKid),
+                None => None,
+                Some(Value::String(kid)) if !kid.is_empty() => Some(kid),
+                Some(Value::String(_)) => None,
                 Some(_) => return Err(JoseError::MalformedHeader),
             };
-            let key = self.resolver.key(kid).ok_or(JoseError::UnknownKid)?;
+            let key = match kid {
+                Some(kid) => self.resolver.key(kid),
+                None if self.options.allow_missing_kid => self.resolver.only_key(&alg),
+                None => return Err(JoseError::MissingKid),
+            }
+            .ok_or(JoseError::UnknownKid)?;
             // Never let the header alone decide how a key is used (RFC 8725 §3.1).
             if !key.fits(&alg) {
                 return Err(JoseError::KeyAlgorithmMismatch);

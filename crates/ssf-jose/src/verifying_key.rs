@@ -21,11 +21,23 @@ use crate::{Algorithm, JoseError, Jwk, Jwks, alg::KeyFamily, encoding::b64url_de
 pub trait KeyResolver: Send + Sync {
     /// The key with this `kid`, if known.
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>>;
+
+    /// The only known key that [fits](VerifyingKey::fits) `alg`, for a SET without `kid` from
+    /// a peer allowed to omit it ([`VerifyOptions::allow_missing_kid`](crate::VerifyOptions::allow_missing_kid)).
+    /// `None` when there is no such key or more than one. Default: `None`.
+    fn only_key(&self, alg: &Algorithm) -> Option<Arc<VerifyingKey>> {
+        let _ = alg;
+        None
+    }
 }
 
 impl<T: KeyResolver + ?Sized> KeyResolver for Arc<T> {
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         (**self).key(kid)
+    }
+
+    fn only_key(&self, alg: &Algorithm) -> Option<Arc<VerifyingKey>> {
+        (**self).only_key(alg)
     }
 }
 
@@ -222,10 +234,10 @@ pub struct SkippedKey {
 
 /// An immutable snapshot of a JWKS, indexed by `kid`: the simplest [`KeyResolver`].
 ///
-/// Unusable keys (unknown type or curve, encryption keys, private material, no `kid`) are
-/// skipped and listed in [`JwksSnapshot::skipped`], so one odd key does not make the whole set
-/// unusable. Two usable keys with the same `kid` are both dropped: which one a SET means would
-/// be ambiguous.
+/// Unusable keys (unknown type or curve, encryption keys, private material) are skipped and
+/// listed in [`JwksSnapshot::skipped`], so one odd key does not make the whole set unusable. A
+/// key without `kid` (draft-era sets) is indexed under its RFC 7638 thumbprint. Two usable
+/// keys with the same `kid` are both dropped: which one a SET means would be ambiguous.
 #[derive(Debug, Default)]
 pub struct JwksSnapshot {
     keys: BTreeMap<String, Arc<VerifyingKey>>,
@@ -239,6 +251,17 @@ impl JwksSnapshot {
         let mut duplicates = Vec::new();
         for jwk in &jwks.keys {
             let kid = jwk.kid.as_ref().map(|k| k.as_str().to_owned());
+            let named;
+            let thumbprint = || jwk.thumbprint().ok();
+            let jwk = match jwk.kid.is_none().then(thumbprint).flatten() {
+                Some(thumbprint) => {
+                    let mut with_kid = jwk.clone();
+                    with_kid.kid = Some(KeyId::new(thumbprint));
+                    named = with_kid;
+                    &named
+                }
+                _ => jwk,
+            };
             match VerifyingKey::from_jwk(jwk) {
                 Ok(key) => {
                     let id = key.kid().as_str().to_owned();
@@ -296,6 +319,14 @@ impl JwksSnapshot {
 impl KeyResolver for JwksSnapshot {
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         self.keys.get(kid).cloned()
+    }
+
+    fn only_key(&self, alg: &Algorithm) -> Option<Arc<VerifyingKey>> {
+        let mut fitting = self.keys.values().filter(|k| k.fits(alg));
+        match (fitting.next(), fitting.next()) {
+            (Some(only), None) => Some(Arc::clone(only)),
+            _ => None,
+        }
     }
 }
 

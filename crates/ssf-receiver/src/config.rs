@@ -221,6 +221,11 @@ pub struct PeerConfig {
     /// and below [`ReceiverConfig::dedupe_retention`]. Default 3 days.
     #[serde(default = "default_max_age", with = "ssf_http::duration_serde")]
     pub max_age: Duration,
+    /// Back-off between set-up attempts while the transmitter cannot be used (down, refusing
+    /// our credentials, mismatched issuer, ...); the last delay repeats, set-up never gives up.
+    /// Default 1 s, 5 s, 15 s, 30 s, then every 60 s, each ±20 %.
+    #[serde(default = "default_setup_retry")]
+    pub setup_retry: RetryConfig,
 }
 
 fn default_algorithms() -> Vec<Algorithm> {
@@ -233,6 +238,16 @@ fn default_max_age() -> Duration {
 
 fn default_verification_interval() -> Duration {
     Duration::from_secs(3600)
+}
+
+fn default_setup_retry() -> RetryConfig {
+    let mut retry = RetryConfig::default();
+    retry.delays = [1, 5, 15, 30, 60]
+        .into_iter()
+        .map(Duration::from_secs)
+        .collect();
+    retry.max_retry_after = Duration::from_secs(300);
+    retry
 }
 
 impl PeerConfig {
@@ -254,6 +269,7 @@ impl PeerConfig {
             push_authorization: None,
             description: None,
             max_age: default_max_age(),
+            setup_retry: default_setup_retry(),
         }
     }
 
@@ -306,6 +322,12 @@ impl PeerConfig {
         {
             Url::parse(url)
                 .map_err(|e| ReceiverError::config(at("auth.token_endpoint"), e.to_string()))?;
+        }
+        if self.setup_retry.delays.is_empty() || self.setup_retry.jitter_percent > 100 {
+            return Err(ReceiverError::config(
+                at("setup_retry"),
+                "needs at least one delay and a jitter of at most 100 %",
+            ));
         }
         self.poll.validate(&at("poll"))
     }

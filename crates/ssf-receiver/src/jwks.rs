@@ -281,6 +281,10 @@ impl KeyResolver for JwksCache {
     fn key(&self, kid: &str) -> Option<Arc<VerifyingKey>> {
         self.entry().and_then(|e| e.snapshot.key(kid))
     }
+
+    fn only_key(&self, alg: &ssf_jose::Algorithm) -> Option<Arc<VerifyingKey>> {
+        self.entry().and_then(|e| e.snapshot.only_key(alg))
+    }
 }
 
 /// The `max-age` of the `Cache-Control` headers, if any.

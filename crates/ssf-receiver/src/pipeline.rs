@@ -250,6 +250,7 @@ impl Pipeline {
         // Keys only matter when the verifier will look one up.
         if let Some((alg, kid)) = keys::peek_header(token)
             && ctx.verify.allowed_algorithms().contains(&alg)
+            && (!kid.is_empty() || ctx.verify.allows_missing_kid())
             && let Err(e) = ctx.keys.prepare(&kid).await
         {
             tracing::warn!(peer = %ctx.peer, error = %e, "SET not judged: keys unavailable");
@@ -279,7 +280,7 @@ impl Pipeline {
         };
         let handling = match &event {
             Event::Verification(v) => {
-                if !checks::names_stream(&claims, ctx.stream_id.as_ref()) {
+                if !checks::names_stream(&claims, ctx.stream_id.as_ref(), ctx.parse_mode) {
                     return reject(
                         SetErrorCode::InvalidRequest,
                         "the verification event's sub_id must be this stream",
@@ -293,7 +294,9 @@ impl Pipeline {
                 }
                 Handling::Act
             }
-            Event::StreamUpdated(_) if !checks::names_stream(&claims, ctx.stream_id.as_ref()) => {
+            Event::StreamUpdated(_)
+                if !checks::names_stream(&claims, ctx.stream_id.as_ref(), ctx.parse_mode) =>
+            {
                 Handling::Discard(DiscardReason::ForeignStreamSubject)
             }
             Event::StreamUpdated(_) => Handling::Act,

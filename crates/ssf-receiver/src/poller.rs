@@ -10,7 +10,11 @@
 //!
 //! Failures (connection refused while the transmitter restarts, timeouts, `5xx`, `429`, and
 //! also `4xx`) back off along the [`RetrySchedule`] (its last delay repeating: polling never
-//! gives up) and honour `Retry-After`. Acknowledgements are kept until a request carrying them
+//! gives up) and honour `Retry-After`. So does a round that made no progress: it brought SETs,
+//! but every one was already handled (a duplicate), refused, or left for redelivery — a
+//! transmitter that keeps handing out the same SETs (e.g. it loses our `ack`s) is then polled
+//! along the schedule, not in a tight loop (issue 12). A round that brought nothing (the long
+//! poll ended empty) polls again at once. Acknowledgements are kept until a request carrying them
 //! succeeded. The loop stops when its [`CancellationToken`] fires, after one last
 //! acknowledge-only request (`maxEvents: 0`, RFC 8936 §2.4.2) if acknowledgements are pending.
 //!
@@ -46,8 +50,10 @@ const FINAL_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Disposition {
-    /// Valid, and durably applied now or before (a duplicate, POLL-13): acknowledge it.
+    /// Valid, and durably applied now: acknowledge it.
     Acknowledge,
+    /// Valid, and applied before (a duplicate, POLL-13, SSF-RXV-13): acknowledge it again.
+    Duplicate,
     /// Invalid: report it in `setErrs` with this code and a constant description (POLL-15,
     /// SSF-SEC-17); never acknowledge it.
     Refuse {
@@ -74,14 +80,24 @@ pub trait SetProcessor: Send + Sync {
 pub struct PollRound {
     /// SETs received.
     pub received: usize,
-    /// SETs to acknowledge.
+    /// SETs to acknowledge (new and duplicates).
     pub acknowledged: usize,
+    /// Of those, SETs handled before (duplicates).
+    pub duplicates: usize,
     /// SETs refused (reported in `setErrs`).
     pub refused: usize,
     /// SETs left for redelivery.
     pub retried: usize,
     /// The transmitter has more SETs waiting.
     pub more_available: bool,
+}
+
+impl PollRound {
+    /// Whether the round brought SETs but none that was new and applied: all duplicates,
+    /// refused or left for redelivery. The poller backs off after such a round.
+    pub fn made_no_progress(&self) -> bool {
+        self.received > 0 && self.acknowledged <= self.duplicates
+    }
 }
 
 enum Endpoint {
@@ -99,6 +115,8 @@ pub struct Poller {
     processor: Arc<dyn SetProcessor>,
     clock: Arc<dyn Clock>,
     schedule: RetrySchedule,
+    /// Rounds in a row that failed or made no progress: where the back-off stands.
+    failures: u32,
     ack: Vec<Jti>,
     set_errs: BTreeMap<Jti, PushErrorBody>,
 }
@@ -135,6 +153,7 @@ impl Poller {
             processor,
             clock,
             schedule,
+            failures: 0,
             ack: Vec::new(),
             set_errs: BTreeMap::new(),
         })
@@ -171,29 +190,11 @@ impl Poller {
 
     /// Polls until `cancel` fires. Never returns early: every failure is logged and retried.
     pub async fn run(mut self, cancel: CancellationToken) {
-        let mut failures = 0u32;
         loop {
-            let result = tokio::select! {
+            let wait = tokio::select! {
                 biased;
                 () = cancel.cancelled() => break,
-                result = self.poll_once(false) => result,
-            };
-            let wait = match result {
-                Ok(round) if round.retried == 0 => {
-                    failures = 0;
-                    None
-                }
-                Ok(round) => {
-                    failures = failures.saturating_add(1);
-                    tracing::warn!(peer = %self.label, retried = round.retried, "some SETs could not be judged now; backing off");
-                    Some(backoff(&self.schedule, failures, None))
-                }
-                Err(error) => {
-                    failures = failures.saturating_add(1);
-                    let delay = backoff(&self.schedule, failures, error.retry_after());
-                    tracing::warn!(peer = %self.label, %error, ?delay, "poll failed; backing off");
-                    Some(delay)
-                }
+                wait = self.round() => wait,
             };
             if let Some(delay) = wait {
                 tokio::select! {
@@ -212,6 +213,35 @@ impl Poller {
                 Err(_) => tracing::warn!(peer = %self.label, "final acknowledgement timed out"),
             }
         }
+    }
+
+    /// One round of [`run`](Self::run): a long poll ([`poll_once`](Self::poll_once)), then how
+    /// long to wait before the next one. `None`: poll again at once (the round brought new
+    /// SETs, or nothing). A delay along the retry schedule (growing with each such round in a
+    /// row, then repeating its last value) after a failed round, a round with SETs left for
+    /// redelivery, and a round that [made no progress](PollRound::made_no_progress).
+    pub async fn round(&mut self) -> Option<Duration> {
+        let result = self.poll_once(false).await;
+        let retry_after = match result {
+            Ok(round) if round.retried == 0 && !round.made_no_progress() => {
+                self.failures = 0;
+                return None;
+            }
+            Ok(round) if round.retried > 0 => {
+                tracing::warn!(peer = %self.label, retried = round.retried, "some SETs could not be judged now; backing off");
+                None
+            }
+            Ok(round) => {
+                tracing::warn!(peer = %self.label, received = round.received, duplicates = round.duplicates, refused = round.refused, "the transmitter sent only SETs already handled or refused; backing off");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(peer = %self.label, %error, "poll failed; backing off");
+                error.retry_after()
+            }
+        };
+        self.failures = self.failures.saturating_add(1);
+        Some(backoff(&self.schedule, self.failures, retry_after))
     }
 
     /// Sends only the pending `ack` and `setErrs` (`maxEvents: 0`, `returnImmediately: true`,
@@ -236,8 +266,12 @@ impl Poller {
             ..PollRound::default()
         };
         for (jti, set) in &response.sets {
-            match self.processor.process(jti, set).await {
-                Disposition::Acknowledge => {
+            let disposition = self.processor.process(jti, set).await;
+            if disposition == Disposition::Duplicate {
+                round.duplicates += 1;
+            }
+            match disposition {
+                Disposition::Acknowledge | Disposition::Duplicate => {
                     round.acknowledged += 1;
                     count_set(&self.label, "ack");
                     if !self.ack.contains(jti) {

@@ -5,7 +5,9 @@
 //!
 //! Checks, in order, and answers:
 //! 1. a stream key that is [expected](PushState::with_expected_streams) (a configured push peer)
-//!    but not registered yet → `503` with `Retry-After`: the stream exists at the transmitter,
+//!    but not registered yet, while that peer's set-up is still running or retrying
+//!    ([`PushState::with_peer_states`]) → `503` with `Retry-After` and a JSON
+//!    `{"error","error_description"}` saying so: the stream exists at the transmitter,
 //!    which may push as soon as it is created, while this receiver's set-up has not finished; a
 //!    `400` would make the transmitter drop the SET for good. Unknown (or deleted) stream key →
 //!    `400` `{"err":"access_denied"}`: PUSH-11 names `access_denied` for a stream the receiver
@@ -38,7 +40,10 @@ use ssf_types::{SetErrorCode, set::SECEVENT_MEDIA_TYPE};
 
 use futures::StreamExt as _;
 
-use crate::receive::{Receipt, SetReceiver, StreamRegistry};
+use crate::{
+    receive::{Receipt, SetReceiver, StreamRegistry},
+    setup::PeerStates,
+};
 
 /// Lowercase hex SHA-256 of an `Authorization` value: what [`StreamContext::push_auth_sha256`]
 /// and the store keep instead of the secret.
@@ -67,6 +72,7 @@ pub struct PushState {
     max_body_bytes: usize,
     retry_after: Duration,
     expected: BTreeSet<String>,
+    peers: Option<Arc<PeerStates>>,
 }
 
 impl fmt::Debug for PushState {
@@ -90,6 +96,7 @@ impl PushState {
             max_body_bytes,
             retry_after: Duration::from_secs(5),
             expected: BTreeSet::new(),
+            peers: None,
         }
     }
 
@@ -107,9 +114,25 @@ impl PushState {
         self
     }
 
-    /// Whether `stream_key` is expected (see [`with_expected_streams`](Self::with_expected_streams)).
+    /// With the set-up progress of the peers: an expected stream key gets `503` only while its
+    /// peer is [setting up](crate::setup::PeerState::is_setting_up) (starting or retrying), not
+    /// once set-up has finished without registering a stream.
+    #[must_use]
+    pub fn with_peer_states(mut self, peers: Arc<PeerStates>) -> Self {
+        self.peers = Some(peers);
+        self
+    }
+
+    /// Whether a push for `stream_key` is answered `503` while unregistered: it is expected
+    /// (see [`with_expected_streams`](Self::with_expected_streams)) and its peer's set-up is
+    /// still running or retrying (or unknown).
     pub fn expects(&self, stream_key: &str) -> bool {
         self.expected.contains(stream_key)
+            && self.peers.as_ref().is_none_or(|peers| {
+                peers
+                    .get(stream_key)
+                    .is_none_or(|state| state.is_setting_up())
+            })
     }
 
     /// With another body limit (default: the pipeline's
@@ -154,7 +177,12 @@ pub async fn push_set(
     let Some(ctx) = state.streams.get(&stream_key) else {
         if state.expects(&stream_key) {
             tracing::info!(%stream_key, "push before the stream is set up here; asking to retry");
-            return retry_later(state.retry_after);
+            let body = json!({
+                "error": "temporarily_unavailable",
+                "error_description": "this receiver is still setting up the stream of this transmitter; retry later",
+            });
+            let response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            return with_retry_after(response, state.retry_after);
         }
         crate::metrics::count_set("rejected", SetErrorCode::AccessDenied.as_str());
         return error(
@@ -220,8 +248,11 @@ pub async fn push_set(
 
 /// `503` with `Retry-After` (whole seconds, at least 1): the transmitter retries (PUSH-16).
 fn retry_later(after: Duration) -> Response {
+    with_retry_after(StatusCode::SERVICE_UNAVAILABLE.into_response(), after)
+}
+
+fn with_retry_after(mut response: Response, after: Duration) -> Response {
     let secs = after.as_secs().max(1).to_string();
-    let mut response = StatusCode::SERVICE_UNAVAILABLE.into_response();
     if let Ok(value) = HeaderValue::from_str(&secs) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }

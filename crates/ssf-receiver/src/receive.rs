@@ -141,7 +141,8 @@ impl SetReceiver {
 }
 
 /// The poller's [`SetProcessor`] for one poll stream: the stream's context from the registry,
-/// then [`SetReceiver::receive`]. Applied and duplicate SETs are acknowledged, rejected ones
+/// then [`SetReceiver::receive`]. Applied and duplicate SETs are acknowledged (told apart, so
+/// the poller can back off from rounds of duplicates only), rejected ones
 /// reported in `setErrs`, unavailable ones left for redelivery.
 #[derive(Clone)]
 pub struct PollSetProcessor {
@@ -180,7 +181,8 @@ impl SetProcessor for PollSetProcessor {
             return Disposition::Retry("the stream is not configured".to_owned());
         };
         match self.receiver.receive(&ctx, set.as_bytes()).await {
-            Receipt::Applied | Receipt::Duplicate => Disposition::Acknowledge,
+            Receipt::Applied => Disposition::Acknowledge,
+            Receipt::Duplicate => Disposition::Duplicate,
             Receipt::Rejected { err, description } => Disposition::Refuse {
                 err,
                 description: description.into_owned(),

@@ -3,14 +3,21 @@
 //! [`setup_peer`]: discover the transmitter (SSF-META-07), obtain a token, find this receiver's
 //! stream — the one remembered from last time, or one the transmitter lists with our push URL
 //! (push) or our events (poll) — and create it otherwise (SSF-STREAM-22), reusing the existing
-//! one on `409` (SSF-STREAM-28, D-13). Then PATCH the events or delivery if they differ, and
-//! request verification with a fresh `state` (SSF-VERIFY-01).
+//! one on `409` (SSF-STREAM-28, D-13). Then PATCH a reused stream's events or delivery if they
+//! differ (a stream just created is not PATCHed), and request verification with a fresh `state`
+//! (SSF-VERIFY-01).
 //!
-//! [`run_health_checks`]: every `verification_interval`, read the stream's status, re-create the
-//! stream if the transmitter lost it, and request verification again.
+//! [`setup_peer_with_retry`]: [`setup_peer`] again after every failure, with back-off, recording
+//! each peer's progress in [`PeerStates`] (for `/healthz`, the push endpoint and metrics).
+//!
+//! [`run_health_checks`]: every `verification_interval` (never faster than the stream's
+//! `min_verification_interval`), read the stream's status, re-create the stream if the
+//! transmitter lost it, and request verification again.
 
 mod book;
+mod health;
 mod run;
+mod status;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -29,7 +36,9 @@ pub use self::{
         MemoryStreamBook, STATES_KEPT, StoreBook, StreamBook, config_without_secret, new_state,
         sha256_hex,
     },
+    health::run_health_checks,
     run::run_peer,
+    status::{PeerState, PeerStates, SetupFailure},
 };
 use crate::{
     config::{DeliveryMode, PeerConfig, ReceiverConfig},
@@ -37,7 +46,7 @@ use crate::{
     error::ReceiverError,
     jwks::JwksCache,
     receive::StreamRegistry,
-    stream_client::{CreateOutcome, StreamClient, UpdateOutcome},
+    stream_client::{CreateOutcome, StreamClient, UpdateOutcome, is_legacy_stream},
     token::TokenSource,
 };
 
@@ -58,6 +67,9 @@ pub struct SetupContext {
     /// Where the push endpoint and the poller find each stream's [`StreamContext`](crate::pipeline::StreamContext): filled as
     /// soon as a stream is ready (before verification is requested) and after a re-creation.
     pub registry: Option<Arc<StreamRegistry>>,
+    /// How each peer's set-up is doing (for `/healthz`, the push endpoint and metrics); updated
+    /// by [`setup_peer_with_retry`].
+    pub peers: Arc<PeerStates>,
 }
 
 impl SetupContext {
@@ -76,7 +88,15 @@ impl SetupContext {
             book,
             handled_events,
             registry: None,
+            peers: Arc::default(),
         }
+    }
+
+    /// Records set-up progress in `peers` (share it with `/healthz` and the push endpoint).
+    #[must_use]
+    pub fn with_peer_states(mut self, peers: Arc<PeerStates>) -> Self {
+        self.peers = peers;
+        self
     }
 
     /// Registers every set-up stream's context in `registry` (see [`Self::registry`]).
@@ -118,6 +138,8 @@ pub struct PeerHandle {
     jwks: Arc<JwksCache>,
     stream: watch::Sender<StreamConfiguration>,
     health: std::sync::Mutex<PeerHealth>,
+    /// When set-up finished: the first health round is due one interval later.
+    set_up_at: UnixMillis,
 }
 
 impl PeerHandle {
@@ -190,7 +212,9 @@ impl PeerHandle {
             options
                 .algorithms(self.config.algorithms.iter().cloned())
                 .allow_sub(self.config.allow_sub)
-                .allow_exp(self.config.allow_exp),
+                .allow_exp(self.config.allow_exp)
+                // A draft-era peer's SETs may lack `kid` (decision D-RX-10).
+                .allow_missing_kid(self.config.legacy),
         )
     }
 
@@ -217,57 +241,6 @@ impl PeerHandle {
         self.client.verify(&stream_id, Some(state.clone())).await?;
         self.update_health(|h| h.verification_requested_at = Some(clock.now()));
         Ok(state)
-    }
-
-    /// One health round: read the status; if the transmitter no longer knows the stream,
-    /// find or create it again; then request verification. Paused or disabled streams are
-    /// logged, not changed: that is the transmitter's or an operator's decision.
-    pub async fn check_health(&self, ctx: &SetupContext) -> Result<(), ReceiverError> {
-        let result = self.health_round(ctx).await;
-        let now = ctx.clock.now();
-        self.update_health(|h| {
-            h.checked_at = Some(now);
-            h.last_error = result.as_ref().err().map(ToString::to_string);
-        });
-        result
-    }
-
-    async fn health_round(&self, ctx: &SetupContext) -> Result<(), ReceiverError> {
-        let stream_id = self.stream_id();
-        let status = match &stream_id {
-            Some(id) => self.client.status(id).await,
-            None => Err(ReceiverError::InvalidRequest("no stream".to_owned())),
-        };
-        match status {
-            Ok(status) => {
-                if status.status != StreamStatus::Enabled {
-                    tracing::warn!(peer = %self.name(), status = %status.status, reason = ?status.reason, "stream is not enabled");
-                }
-                self.update_health(|h| h.status = Some(status.status.clone()));
-                ctx.book
-                    .record_status(self.name(), &status.status, status.reason.as_deref())
-                    .await?;
-                if status.status == StreamStatus::Disabled {
-                    return Ok(());
-                }
-            }
-            Err(e)
-                if e.status() == Some(404) || matches!(e, ReceiverError::ForeignStream { .. }) =>
-            {
-                tracing::warn!(peer = %self.name(), error = %e, "stream lost; setting it up again");
-                let desired = desired_config(ctx, &self.config)?;
-                let config = ensure_stream(&self.client, &desired, None).await?;
-                ctx.book.record_stream(&self.config, &config).await?;
-                self.stream.send_replace(config);
-                ctx.register(self);
-            }
-            // No status endpoint: verification alone tells whether the stream works.
-            Err(ReceiverError::MissingEndpoint(_)) => {}
-            Err(e) => return Err(e),
-        }
-        self.request_verification(ctx.book.as_ref(), ctx.clock.as_ref())
-            .await
-            .map(|_| ())
     }
 
     fn update_health(&self, f: impl FnOnce(&mut PeerHealth)) {
@@ -331,6 +304,7 @@ pub async fn setup_peer(
         jwks: Arc::new(jwks),
         stream: watch::Sender::new(stream),
         health: std::sync::Mutex::default(),
+        set_up_at: ctx.clock.now(),
     });
     ctx.register(&handle);
     if let Err(e) = handle
@@ -342,9 +316,12 @@ pub async fn setup_peer(
     Ok(handle)
 }
 
-/// [`setup_peer`], retried with `schedule` (its last delay repeating) while the failure is
-/// transient (transmitter down, `5xx`, `429`), until it succeeds or `cancel` fires. Other
-/// failures (issuer mismatch, a refused stream, bad settings) end it at once.
+/// [`setup_peer`], retried with `schedule` (its last delay repeating, jittered) until it
+/// succeeds or `cancel` fires. Every failure is retried: a transmitter that is down, a wrong
+/// client secret or issuer, a refused stream can all be fixed on either side without a restart
+/// of the receiver. Meanwhile the peer is [`PeerState::Retrying`] in [`SetupContext::peers`]
+/// (unhealthy, with the reason and what to fix; `ssf_receiver_peer_setup_failures_total`
+/// counts each attempt), and [`PeerState::Up`] once set up.
 pub async fn setup_peer_with_retry(
     ctx: &SetupContext,
     peer: &PeerConfig,
@@ -356,39 +333,22 @@ pub async fn setup_peer_with_retry(
         let error = tokio::select! {
             () = cancel.cancelled() => return Err(ReceiverError::Cancelled),
             result = setup_peer(ctx, peer) => match result {
-                Ok(handle) => return Ok(handle),
-                Err(e) if e.is_transient() => e,
-                Err(e) => return Err(e),
+                Ok(handle) => {
+                    ctx.peers.up(&peer.name);
+                    return Ok(handle);
+                }
+                Err(ReceiverError::Cancelled) => return Err(ReceiverError::Cancelled),
+                Err(e) => e,
             },
         };
         attempts = attempts.saturating_add(1);
+        let failure = SetupFailure::new(peer, &error, attempts, ctx.clock.now());
         let delay = backoff(schedule, attempts, error.retry_after());
-        tracing::warn!(peer = %peer.name, %error, ?delay, "peer setup failed; retrying");
+        tracing::warn!(peer = %peer.name, reason = failure.reason, error = %failure.detail, ?delay, "peer setup failed; retrying");
+        ctx.peers.failed(&peer.name, failure);
         tokio::select! {
             () = cancel.cancelled() => return Err(ReceiverError::Cancelled),
             () = tokio::time::sleep(delay) => {}
-        }
-    }
-}
-
-/// Runs [`PeerHandle::check_health`] every `verification_interval` of the peer until `cancel`
-/// fires. Does nothing when the interval is zero.
-pub async fn run_health_checks(
-    handle: Arc<PeerHandle>,
-    ctx: Arc<SetupContext>,
-    cancel: CancellationToken,
-) {
-    let interval = handle.config.verification_interval;
-    if interval.is_zero() {
-        return;
-    }
-    loop {
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = tokio::time::sleep(interval) => {}
-        }
-        if let Err(e) = handle.check_health(&ctx).await {
-            tracing::warn!(peer = %handle.name(), error = %e, "stream health check failed");
         }
     }
 }
@@ -440,7 +400,8 @@ pub fn desired_config(
     Ok(config)
 }
 
-/// Finds this receiver's stream or creates it, then reconciles events and delivery.
+/// Finds this receiver's stream, reconciling its events and delivery, or creates it (a stream
+/// created from `desired` is not PATCHed with the same values).
 pub async fn ensure_stream(
     client: &StreamClient,
     desired: &StreamConfiguration,
@@ -467,9 +428,10 @@ pub async fn ensure_stream(
     let config = match existing {
         Some(config) => config,
         None => match client.create(desired).await? {
+            // Created from `desired` just now: a PATCH would only repeat it (issue 12).
             CreateOutcome::Created(config) => {
                 tracing::info!(stream_id = ?config.stream_id, "stream created");
-                *config
+                return Ok(*config);
             }
             CreateOutcome::Conflict => {
                 // One stream per receiver and it exists (SSF-STREAM-27/28): take it over.
@@ -558,6 +520,11 @@ async fn reconcile(
     }
     let mut patch = StreamConfiguration::new();
     patch.stream_id = Some(stream_id.clone());
+    if is_legacy_stream(&stream_id) {
+        // A draft-era stream is replaced as a whole (a POST of the full configuration).
+        patch = desired.clone();
+        patch.stream_id = Some(stream_id.clone());
+    }
     if events_differ {
         patch.events_requested.clone_from(&desired.events_requested);
     }

@@ -14,7 +14,13 @@
 //!   update or subject call is made for it afterwards (SSF-AUTH-15; CONF
 //!   `receiver-stream-issuer-mismatch`);
 //! - every error carries the HTTP status and the transmitter's error body
-//!   ([`ReceiverError::Transmitter`]).
+//!   ([`ReceiverError::Transmitter`]);
+//! - in legacy mode, a draft-era transmitter's single stream without `stream_id` gets the local
+//!   id [`LEGACY_STREAM_ID`], never sent, and is updated by POSTing the whole configuration; a
+//!   transmitter that advertises only the draft delivery URIs is sent the draft `delivery`
+//!   shape.
+
+mod legacy;
 
 use std::{
     collections::BTreeSet,
@@ -38,6 +44,7 @@ use ssf_types::{
     },
 };
 
+pub use self::legacy::{LEGACY_STREAM_ID, is_legacy_stream};
 use crate::{
     discovery::discover,
     error::ReceiverError,
@@ -170,13 +177,14 @@ impl StreamClient {
     ) -> Result<CreateOutcome, ReceiverError> {
         const OP: &str = "create stream";
         check_events_requested(request)?;
-        let body = request.receiver_supplied();
+        let body = self.outgoing(request.receiver_supplied())?;
         let url = self.endpoint(
             &self.metadata.configuration_endpoint,
             "configuration_endpoint",
         )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         match response.status().as_u16() {
+            // 200: a draft-era transmitter's update of its single stream.
             201 | 200 => Ok(CreateOutcome::Created(Box::new(
                 self.config_from(response, OP).await?,
             ))),
@@ -189,12 +197,11 @@ impl StreamClient {
     /// is allowed for a refused stream: if it now passes the checks, it is usable again.
     pub async fn get(&self, stream_id: &StreamId) -> Result<StreamConfiguration, ReceiverError> {
         const OP: &str = "read stream";
-        let mut url = self.endpoint(
+        let url = self.stream_url(
             &self.metadata.configuration_endpoint,
             "configuration_endpoint",
+            stream_id,
         )?;
-        url.query_pairs_mut()
-            .append_pair("stream_id", stream_id.as_str());
         let response = self.call::<()>(Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(self.error(response, OP).await);
@@ -290,10 +297,17 @@ impl StreamClient {
         check_events_requested(request)?;
         let mut body = request.receiver_supplied();
         body.stream_id = Some(stream_id.clone());
+        let body = legacy::without_stream_id(self.outgoing(body)?, stream_id);
         let url = self.endpoint(
             &self.metadata.configuration_endpoint,
             "configuration_endpoint",
         )?;
+        // A draft-era stream is updated by POSTing the whole configuration.
+        let method = if is_legacy_stream(stream_id) {
+            Method::POST
+        } else {
+            method
+        };
         let response = self.call(method, url, Some(&body)).await?;
         match response.status().as_u16() {
             200 | 201 => {
@@ -314,12 +328,11 @@ impl StreamClient {
     /// Deletes a stream (`DELETE {configuration_endpoint}?stream_id=…`, SSF 1.0 §8.1.1.5,
     /// SSF-STREAM-45). Allowed for a refused stream, so it can be cleaned up.
     pub async fn delete(&self, stream_id: &StreamId) -> Result<(), ReceiverError> {
-        let mut url = self.endpoint(
+        let url = self.stream_url(
             &self.metadata.configuration_endpoint,
             "configuration_endpoint",
+            stream_id,
         )?;
-        url.query_pairs_mut()
-            .append_pair("stream_id", stream_id.as_str());
         let response = self.call::<()>(Method::DELETE, url, None).await?;
         // 204 is the final answer (SSF-STREAM-46); ID1 transmitters answered 200.
         if status_in(response.status(), &[200, 202, 204]) {
@@ -332,9 +345,7 @@ impl StreamClient {
     pub async fn status(&self, stream_id: &StreamId) -> Result<StatusResponse, ReceiverError> {
         const OP: &str = "read stream status";
         self.usable(stream_id)?;
-        let mut url = self.endpoint(&self.metadata.status_endpoint, "status_endpoint")?;
-        url.query_pairs_mut()
-            .append_pair("stream_id", stream_id.as_str());
+        let url = self.stream_url(&self.metadata.status_endpoint, "status_endpoint", stream_id)?;
         let response = self.call::<()>(Method::GET, url, None).await?;
         if !response.status().is_success() {
             return Err(self.error(response, OP).await);
@@ -352,7 +363,10 @@ impl StreamClient {
         const OP: &str = "update stream status";
         self.usable(stream_id)?;
         let url = self.endpoint(&self.metadata.status_endpoint, "status_endpoint")?;
-        let body = StatusRequest::new(stream_id.clone(), status, reason);
+        let body = self.body_for(
+            stream_id,
+            StatusRequest::new(stream_id.clone(), status, reason),
+        )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         match response.status().as_u16() {
             200 => Ok(StatusOutcome::Updated(
@@ -376,7 +390,10 @@ impl StreamClient {
             &self.metadata.verification_endpoint,
             "verification_endpoint",
         )?;
-        let body = VerificationRequest::new(stream_id.clone(), state);
+        let body = self.body_for(
+            stream_id,
+            VerificationRequest::new(stream_id.clone(), state),
+        )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         if response.status().is_success() {
             return Ok(());
@@ -394,7 +411,10 @@ impl StreamClient {
     ) -> Result<(), ReceiverError> {
         self.usable(stream_id)?;
         let url = self.endpoint(&self.metadata.add_subject_endpoint, "add_subject_endpoint")?;
-        let body = AddSubjectRequest::new(stream_id.clone(), subject, verified);
+        let body = self.body_for(
+            stream_id,
+            AddSubjectRequest::new(stream_id.clone(), subject, verified),
+        )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         // 200 (SSF-SUBJ-03); 204 per SSF §9.1 (B-01).
         if response.status().is_success() {
@@ -414,7 +434,10 @@ impl StreamClient {
             &self.metadata.remove_subject_endpoint,
             "remove_subject_endpoint",
         )?;
-        let body = RemoveSubjectRequest::new(stream_id.clone(), subject);
+        let body = self.body_for(
+            stream_id,
+            RemoveSubjectRequest::new(stream_id.clone(), subject),
+        )?;
         let response = self.call(Method::POST, url, Some(&body)).await?;
         if response.status().is_success() {
             return Ok(());
@@ -519,8 +542,11 @@ impl StreamClient {
         body: &Value,
         op: &'static str,
     ) -> Result<StreamConfiguration, ReceiverError> {
-        let config = StreamConfiguration::from_json(body, self.mode)
+        let mut config = StreamConfiguration::from_json(body, self.mode)
             .map_err(ReceiverError::body("stream configuration"))?;
+        if self.mode.is_legacy() {
+            legacy::fill_stream_id(&mut config);
+        }
         if config.stream_id.is_none() {
             return Err(ReceiverError::InvalidResponse {
                 operation: op,

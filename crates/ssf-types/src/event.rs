@@ -255,13 +255,28 @@ impl Event {
     /// status, risk levels, `change_direction`, account-disabled `reason`, stream-updated
     /// `status`; TV-NEG-07, 08, 13, 14, 23). Open enumerations (`credential_type`, `namespace`,
     /// `principal`) take any string. A millisecond `event_timestamp` is accepted and flagged
-    /// ([`Self::is_probably_millis`], TV-NEG-10). `mode` only decides whether the ID1 SSF event
-    /// URIs are recognised (legacy) or left [`Event::Unknown`] (strict).
+    /// ([`Self::is_probably_millis`], TV-NEG-10). `mode` decides whether the ID1 SSF event
+    /// URIs are recognised (legacy) or left [`Event::Unknown`] (strict), and whether an
+    /// `initiating_entity` outside the enumeration is refused (strict) or ignored (legacy).
     pub fn parse(uri: &EventTypeUri, value: &Value, mode: ParseMode) -> Result<Self, EventError> {
         let mut ty = EventType::from(uri);
         if ty.is_legacy() && mode.is_legacy() {
             ty = ty.canonical();
         }
+        let tolerated;
+        let value = match value.get("initiating_entity").and_then(Value::as_str) {
+            // Draft-era transmitters sent values outside the final enumeration: ignored in
+            // legacy mode (the member is dropped), refused in strict mode (CAEP-05, TV-NEG-08).
+            Some(e) if mode.is_legacy() && !InitiatingEntity::from(e.to_owned()).is_known() => {
+                let mut without = value.clone();
+                if let Some(map) = without.as_object_mut() {
+                    map.remove("initiating_entity");
+                }
+                tolerated = without;
+                &tolerated
+            }
+            _ => value,
+        };
         Ok(match ty {
             EventType::SessionRevoked => Self::SessionRevoked(SessionRevoked::parse(value)?),
             EventType::TokenClaimsChange => {

@@ -13,8 +13,9 @@
 ///   Google's `subject_type` instead of `format` (RISC §3.1, SSF-SUB-24), the draft subject formats
 ///   `jwt-id`, `saml-assertion-id` and `phone`, a complex subject without `format`, a `subject`
 ///   inside the event instead of `sub_id` (SSF-RXV-19, TV-NEG-12), the ID1 `…/sse/event-type/…`
-///   URIs, the RISC delivery-method URIs and `delivery_method`/`url` keys (TV-NEG-26), and the poll
-///   member `acks` (TV-NEG-27).
+///   URIs, the RISC delivery-method URIs and `delivery_method`/`url` keys (TV-NEG-26), the poll
+///   member `acks` (TV-NEG-27), ID1 verification and stream-updated events without any subject,
+///   and an `initiating_entity` outside the CAEP enumeration (ignored, not refused).
 ///
 /// Things every mode accepts because the checklist says a receiver accepts them (D-19): a numeric
 /// `txn`, a millisecond `event_timestamp` (flagged, see

@@ -166,7 +166,8 @@ impl SetClaims {
     ///   (SSF-RXV-06, SSF-SET-15..17, TV-NEG-04, TV-NEG-05). In legacy mode several members are
     ///   accepted only when they are alternative URIs of one event type (SSF 1.0 §4.2.1);
     /// - `sub_id` present and structurally valid (SSF-RXV-07, TV-NEG-01), or, in legacy mode only,
-    ///   a valid `subject` inside the event (TV-NEG-12, D-19).
+    ///   a valid `subject` inside the event (TV-NEG-12, D-19), or no subject at all for an ID1
+    ///   verification or stream-updated event (checklist section 13).
     ///
     /// Not checked here: `sub`/`exp` (the JOSE layer, see [`Self::forbidden_claims`]), the
     /// event's own fields ([`SetClaims::event`]), signature, issuer and audience values.
@@ -205,6 +206,9 @@ impl SetClaims {
             None => {
                 let legacy = events.values().find_map(|e| e.get("subject"));
                 match legacy {
+                    // ID1 verification and stream-updated events named no subject at all
+                    // (checklist section 13): the stream is the one they arrived on.
+                    None if mode.is_legacy() && events.keys().all(is_stream_event) => None,
                     None => return Err(SetShapeError::MissingSubId),
                     Some(_) if !mode.is_legacy() => return Err(SetShapeError::LegacyEventSubject),
                     Some(subject) => {
@@ -281,6 +285,14 @@ impl<'de> Deserialize<'de> for SetClaims {
         let value = Value::deserialize(d)?;
         Self::from_json(&value, ParseMode::Strict).map_err(serde::de::Error::custom)
     }
+}
+
+/// A verification or stream-updated event URI, final or ID1 (`…/sse/event-type/…`).
+fn is_stream_event(uri: &EventTypeUri) -> bool {
+    matches!(
+        crate::EventType::from(uri).canonical(),
+        crate::EventType::Verification | crate::EventType::StreamUpdated
+    )
 }
 
 fn take_events(

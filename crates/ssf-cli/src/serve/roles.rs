@@ -1,6 +1,6 @@
 //! The roles `ssf serve` runs, each assembled by one function into a [`Role`], and the one
-//! HTTP application they share: the roles' routes, `GET /healthz` (every role's store) and
-//! `GET /metrics` (Prometheus text).
+//! HTTP application they share: the roles' routes, `GET /healthz` (every role's store, and the
+//! peers a role depends on) and `GET /metrics` (Prometheus text).
 //!
 //! Adding a role is one more function returning a [`Role`] and one line in `serve.rs`. Paths do
 //! not clash, so one listener serves all: the transmitter owns `/.well-known/*`, `/oauth/token`,
@@ -54,6 +54,13 @@ pub(crate) struct RoleContext {
 pub(crate) trait Probe: Send + Sync {
     /// `Err` with the reason when the role is not healthy.
     async fn check(&self) -> Result<(), String>;
+
+    /// Checks of the remote peers the role depends on, by check name (e.g. `peer:idp`), with
+    /// the reason and what to fix when one cannot be used. A failing peer makes `/healthz`
+    /// answer `degraded`, not `503`: the node itself still works (decision D-RX-09).
+    fn peers(&self) -> Vec<(String, Result<(), String>)> {
+        Vec::new()
+    }
 }
 
 /// A running role.
@@ -127,10 +134,14 @@ pub(crate) fn app(roles: &mut [Role], metrics: PrometheusHandle) -> Result<Route
 }
 
 /// `GET /healthz`: `200 {"status":"ok","checks":{...}}` when every role's probe passes, else
-/// `503` with the failing role marked `unavailable` (the reason is logged, not answered).
+/// `503` with the failing role marked `unavailable` (the reason is logged, not answered). A
+/// peer a role cannot use (e.g. a receiver's transmitter whose set-up keeps failing) is its own
+/// check, `"peer:<name>": "unhealthy: <reason and fix>"`, and makes the answer
+/// `200 {"status":"degraded",...}` when the roles themselves are fine (decision D-RX-09).
 async fn healthz(probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>>) -> Response {
     let mut checks = Map::new();
     let mut healthy = true;
+    let mut degraded = false;
     for (name, probe) in probes.iter() {
         let result = match tokio::time::timeout(PROBE_TIMEOUT, probe.check()).await {
             Ok(result) => result,
@@ -145,13 +156,23 @@ async fn healthz(probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>>) -> Response {
             }
         };
         checks.insert((*name).to_owned(), Value::from(status));
+        for (peer, result) in probe.peers() {
+            let value = match result {
+                Ok(()) => "ok".to_owned(),
+                Err(reason) => {
+                    degraded = true;
+                    format!("unhealthy: {reason}")
+                }
+            };
+            checks.insert(peer, Value::from(value));
+        }
     }
-    let status = if healthy {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (status, text) = match (healthy, degraded) {
+        (false, _) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (true, true) => (StatusCode::OK, "degraded"),
+        (true, false) => (StatusCode::OK, "ok"),
     };
-    let body = json!({ "status": if healthy { "ok" } else { "unavailable" }, "checks": checks });
+    let body = json!({ "status": text, "checks": checks });
     (status, Json(body)).into_response()
 }
 

@@ -202,6 +202,48 @@ fn unknown_or_missing_kid_is_refused() {
     );
 }
 
+/// Decision D-RX-10 (issue 12): a SET without `kid` verifies only when the options allow it
+/// (draft-era peers) and exactly one key of the set fits its `alg`; none or several fitting keys
+/// fail as an unknown `kid` (`invalid_key`, SSF-RXV-02). A JWK without `kid` (draft-era sets) is
+/// usable under its RFC 7638 thumbprint.
+#[test]
+fn missing_kid_only_when_allowed_and_one_key_fits() {
+    let key = rs256();
+    let token = forge(
+        &json!({"typ": "secevent+jwt", "alg": "RS256"}),
+        &common::claims(),
+        &key,
+    );
+    let legacy = common::all_algs().allow_missing_kid(true);
+    // Every fixed key is known, but only one fits RS256 (the PS256 key names its own alg).
+    assert!(common::verifier(legacy.clone()).verify(&token).is_ok());
+    assert!(matches!(common::verify(&token), Err(JoseError::MissingKid)));
+    let with = |jwks: Vec<ssf_jose::Jwk>| {
+        SetVerifier::new(
+            legacy.clone(),
+            Arc::new(JwksSnapshot::new(&ssf_jose::Jwks { keys: jwks })),
+            common::clock(),
+        )
+        .verify(&token)
+    };
+    let twin = ssf_jose::KeyPair::generate(Algorithm::Rs256, Some(KeyId::new("twin"))).unwrap();
+    let err = with(vec![key.public_jwk(), twin.public_jwk()]).unwrap_err();
+    assert!(matches!(err, JoseError::UnknownKid), "ambiguous: {err:?}");
+    assert_eq!(err.set_error_code(), Some(SetErrorCode::InvalidKey));
+    let err = with(vec![common::key(&Algorithm::Es256).public_jwk()]).unwrap_err();
+    assert!(matches!(err, JoseError::UnknownKid), "no RSA key: {err:?}");
+    let mut bare = key.public_jwk();
+    bare.kid = None;
+    let snapshot = JwksSnapshot::new(&ssf_jose::Jwks {
+        keys: vec![bare.clone()],
+    });
+    assert_eq!(
+        snapshot.kids().collect::<Vec<_>>(),
+        vec![bare.thumbprint().unwrap().as_str()]
+    );
+    assert!(with(vec![bare]).is_ok(), "a draft-era JWKS without kid");
+}
+
 #[test]
 fn tampered_payload_or_signature_is_refused() {
     for alg in Algorithm::SIGNING {

@@ -268,7 +268,8 @@ impl Task {
     }
 
     /// Waits for the commit (unless `done` already holds its outcome) and answers every job.
-    /// `false` if it failed, or stored less than was planned: memory must then be reloaded.
+    /// `false` if it failed: memory must then be reloaded. SETs another node recorded first are
+    /// answered as duplicates and change nothing else.
     async fn finish(
         &mut self,
         flight: InFlight,
@@ -294,20 +295,19 @@ impl Task {
                                 }
                                 ApplyOutcome::Applied
                             }
-                            // Recorded meanwhile by another receiver node: our planned effects
-                            // were not stored, so memory must come from the store again.
+                            // Recorded meanwhile by another receiver node (it lost the dedupe
+                            // race). The effects planned into memory are this same SET's; the
+                            // winner stored its own, which this node follows from the state log.
+                            // Writes obey the event-time rule, so holding both converges to the
+                            // stored state: no reload, and the next batch goes on (D-RX-13).
                             _ => {
-                                let wrote = flight.has_writes.get(n).copied().unwrap_or(false);
-                                self.needs_reload |= wrote;
+                                ::metrics::counter!(metrics::DEDUPE_RACES_TOTAL).increment(1);
+                                tracing::debug!(jti = %job.set.jti(), "another receiver node recorded this SET first");
                                 ApplyOutcome::Duplicate
                             }
                         },
                     };
                     finish_job(job, Ok(outcome));
-                }
-                if self.needs_reload {
-                    self.reload("other_node").await;
-                    return false;
                 }
                 true
             }

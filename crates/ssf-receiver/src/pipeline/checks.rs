@@ -3,7 +3,8 @@
 use std::collections::BTreeSet;
 
 use ssf_types::{
-    Event, EventType, SetClaims, SetShapeError, StreamId, SubjectId, subject::SubjectFormat,
+    Event, EventType, ParseMode, SetClaims, SetShapeError, StreamId, SubjectId,
+    subject::SubjectFormat,
 };
 
 use crate::handler::{DiscardReason, Handling, ReceiptNote};
@@ -36,12 +37,18 @@ pub(crate) fn shape_description(error: &SetShapeError) -> &'static str {
 
 /// Whether a verification or stream-updated `sub_id` names this stream: `{"format":"opaque",
 /// "id":<stream_id>}` (SSF 1.0 §8.1.4.1, SSF-RXV-11, SSF-EVT-12). When the receiver does not know
-/// its stream id yet, any `opaque` subject passes.
-pub(crate) fn names_stream(claims: &SetClaims, stream_id: Option<&StreamId>) -> bool {
+/// its stream id yet, any `opaque` subject passes. In legacy mode an event without any subject
+/// (ID1) passes too.
+pub(crate) fn names_stream(
+    claims: &SetClaims,
+    stream_id: Option<&StreamId>,
+    mode: ParseMode,
+) -> bool {
     match (claims.sub_id.as_ref(), stream_id) {
         (Some(sub), Some(id)) => sub.is_stream(id),
         (Some(sub), None) => sub.format() == SubjectFormat::Opaque,
-        (None, _) => false,
+        // ID1 verification and stream-updated events had no subject: the stream they came on.
+        (None, _) => mode.is_legacy() && claims.subject().is_none(),
     }
 }
 
@@ -194,11 +201,15 @@ mod tests {
         let id = StreamId::new("s1");
         let verification = "https://schemas.openid.net/secevent/ssf/event-type/verification";
         let ok = claims(verification, json!({}), &SubjectId::for_stream(&id));
-        assert!(names_stream(&ok, Some(&id)));
-        assert!(!names_stream(&ok, Some(&StreamId::new("s2"))));
-        assert!(names_stream(&ok, None));
+        assert!(names_stream(&ok, Some(&id), ParseMode::Strict));
+        assert!(!names_stream(
+            &ok,
+            Some(&StreamId::new("s2")),
+            ParseMode::Strict
+        ));
+        assert!(names_stream(&ok, None, ParseMode::Strict));
         let email = claims(verification, json!({}), &SubjectId::email("a@example.com"));
-        assert!(!names_stream(&email, None));
+        assert!(!names_stream(&email, None, ParseMode::Strict));
     }
 
     #[test]

@@ -15,8 +15,10 @@ use crate::{error::ReceiverError, jwks::JwksCache};
 /// A transmitter's signing keys for the pipeline.
 ///
 /// [`prepare`](Self::prepare) is awaited before the (synchronous) signature check, for tokens
-/// whose header names an allowed `alg` and a `kid`; afterwards the pipeline looks the key up
-/// through [`KeyResolver::key`]. Implementations decide the unknown-`kid` policy (checklist
+/// whose header names an allowed `alg` and a `kid` (or no `kid`, from a draft-era peer allowed
+/// to omit it: then `kid` is empty and a usable set is made ready, decision D-RX-10);
+/// afterwards the pipeline looks the key up through [`KeyResolver::key`] (or
+/// [`KeyResolver::only_key`]). Implementations decide the unknown-`kid` policy (checklist
 /// SSF-SIG-06): refetch at most once per window and then answer `Ok` with the key still absent
 /// (the SET fails with `invalid_key`), or `Err` when no usable key set can be had at all.
 #[async_trait]
@@ -38,10 +40,12 @@ impl KeySource for JwksSnapshot {
 #[async_trait]
 impl KeySource for JwksCache {
     async fn prepare(&self, kid: &str) -> Result<(), ReceiverError> {
-        self.resolve(kid)
-            .await
-            .map(|_| ())
-            .map_err(|e| ReceiverError::JwksUnavailable(e.to_string()))
+        let ready = if kid.is_empty() {
+            self.snapshot().await.map(|_| ())
+        } else {
+            self.resolve(kid).await.map(|_| ())
+        };
+        ready.map_err(|e| ReceiverError::JwksUnavailable(e.to_string()))
     }
 }
 
@@ -64,15 +68,19 @@ impl KeySource for UnavailableKeys {
 }
 
 /// The `alg` and `kid` of a compact token's JOSE header, read without verification to decide
-/// whether keys must be fetched. `None` when the header cannot be read (the verifier then
-/// rejects the token with the right `err` without any key).
+/// whether keys must be fetched; the `kid` is empty when the header has none. `None` when the
+/// header cannot be read or has no `alg` (the verifier then rejects the token with the right
+/// `err` without any key).
 pub(crate) fn peek_header(token: &[u8]) -> Option<(Algorithm, String)> {
     let end = token.iter().position(|b| *b == b'.')?;
     let bytes = URL_SAFE_NO_PAD.decode(&token[..end]).ok()?;
     let header: Map<String, Value> = serde_json::from_slice(&bytes).ok()?;
     let alg = Algorithm::from(header.get("alg")?.as_str()?);
-    let kid = header.get("kid")?.as_str()?;
-    (!kid.is_empty()).then(|| (alg, kid.to_owned()))
+    let kid = match header.get("kid") {
+        None => "",
+        Some(kid) => kid.as_str()?,
+    };
+    Some((alg, kid.to_owned()))
 }
 
 #[cfg(test)]
@@ -93,12 +101,15 @@ mod tests {
             peek_header(token.as_bytes()),
             Some((Algorithm::Rs256, "k1".to_owned()))
         );
-        for header in [
-            r#"{"alg":"RS256"}"#,
-            r#"{"alg":"RS256","kid":""}"#,
-            r#"{"kid":"k"}"#,
-            "[]",
-        ] {
+        for header in [r#"{"alg":"RS256"}"#, r#"{"alg":"RS256","kid":""}"#] {
+            let token = format!("{}.e30.sig", b64(header));
+            assert_eq!(
+                peek_header(token.as_bytes()),
+                Some((Algorithm::Rs256, String::new())),
+                "{header}"
+            );
+        }
+        for header in [r#"{"kid":"k"}"#, r#"{"alg":"RS256","kid":1}"#, "[]"] {
             let token = format!("{}.e30.sig", b64(header));
             assert_eq!(peek_header(token.as_bytes()), None, "{header}");
         }

@@ -2,10 +2,10 @@
 //! judges its SETs with, and [`run_peer`], everything one peer needs while the receiver runs
 //! (setup with retries, registration, health checks, and the poller for a poll stream).
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc};
 
 use secrecy::ExposeSecret;
-use ssf_http::{RetryConfig, RetrySchedule};
+use ssf_http::RetrySchedule;
 use tokio_util::sync::CancellationToken;
 
 use super::{PeerHandle, SetupContext, run_health_checks, setup_peer_with_retry};
@@ -16,6 +16,7 @@ use crate::{
     poller::Poller,
     push::authorization_digest,
     receive::{PollSetProcessor, SetReceiver, StreamRegistry},
+    stream_client::is_legacy_stream,
 };
 
 impl PeerHandle {
@@ -44,7 +45,8 @@ impl PeerHandle {
             self.verify_options()?,
             Arc::clone(&self.jwks) as Arc<dyn crate::pipeline::KeySource>,
         )
-        .with_stream_id(stream.stream_id)
+        // A draft-era stream has no id of its own: its verification events are not matched to one.
+        .with_stream_id(stream.stream_id.filter(|id| !is_legacy_stream(id)))
         .with_parse_mode(self.config.parse_mode())
         .with_push_auth_sha256(
             self.config
@@ -59,22 +61,17 @@ impl PeerHandle {
     }
 }
 
-/// The back-off of a peer's setup while its transmitter is unreachable: 1 s, 5 s, 15 s, 30 s,
-/// then every 60 s.
-pub(crate) fn setup_schedule() -> RetrySchedule {
-    let mut config = RetryConfig::default();
-    config.delays = [1, 5, 15, 30, 60]
-        .into_iter()
-        .map(Duration::from_secs)
-        .collect();
-    RetrySchedule::new(&config).unwrap_or_default()
+/// The back-off of a peer's set-up while its transmitter cannot be used: the peer's
+/// `setup_retry` (default 1 s, 5 s, 15 s, 30 s, then every 60 s, jittered).
+pub(crate) fn setup_schedule(peer: &PeerConfig) -> RetrySchedule {
+    RetrySchedule::new(&peer.setup_retry).unwrap_or_default()
 }
 
-/// Runs one peer until `cancel` fires: sets it up (retrying while its transmitter is
-/// unreachable), registers its stream context in `registry` (so pushes are judged), runs the
-/// scheduled health checks, and, for a poll stream, the poller (through
-/// [`PollSetProcessor`]). Returns early only when setup fails for a reason retrying cannot fix
-/// (issuer mismatch, a foreign stream, bad settings).
+/// Runs one peer until `cancel` fires: sets it up (retrying, with back-off, whatever keeps its
+/// transmitter from being used; the progress is in [`SetupContext::peers`]), registers its
+/// stream context in `registry` (so pushes are judged), runs the scheduled health checks, and,
+/// for a poll stream, the poller (through [`PollSetProcessor`]). Returns `Err` only when
+/// cancelled during set-up or when a poll stream has no usable poll URL.
 pub async fn run_peer(
     ctx: Arc<SetupContext>,
     peer: PeerConfig,
@@ -83,7 +80,10 @@ pub async fn run_peer(
     cancel: CancellationToken,
 ) -> Result<(), ReceiverError> {
     let ctx = Arc::new(SetupContext::clone(&ctx).with_registry(Arc::clone(&registry)));
-    let handle = setup_peer_with_retry(&ctx, &peer, &setup_schedule(), &cancel).await?;
+    if ctx.peers.get(&peer.name).is_none() {
+        ctx.peers.starting([peer.name.clone()]);
+    }
+    let handle = setup_peer_with_retry(&ctx, &peer, &setup_schedule(&peer), &cancel).await?;
     let health = tokio::spawn(run_health_checks(
         Arc::clone(&handle),
         Arc::clone(&ctx),
@@ -132,6 +132,13 @@ mod tests {
             Duration::from_secs(60),
             "Retry-After is capped"
         );
-        assert_eq!(setup_schedule().delays().len(), 5);
+        let peer = crate::config::PeerConfig::new(
+            "idp",
+            "https://idp.example.com",
+            crate::config::PeerAuth::Bearer {
+                token: secrecy::SecretString::from("t".to_owned()),
+            },
+        );
+        assert_eq!(setup_schedule(&peer).delays().len(), 5);
     }
 }

@@ -229,3 +229,58 @@ async fn pending_acks_are_flushed_on_cancel() {
     p.run(cancel).await;
     assert_eq!(acked(&tx, &jti), 1, "final acknowledge-only request");
 }
+
+/// Issue 12, item 5 (POLL-13, POLL-15, SSF-RXV-13): a transmitter that keeps handing out the
+/// same SETs (it loses our `ack` and `setErrs`) is not polled in a tight loop. Driven round by
+/// round, one poll request each: a round with a new SET polls again at once; rounds of only
+/// duplicates or refused SETs wait along the retry schedule (10, 20, 40 ms, then 40 ms again);
+/// a new SET resets it.
+#[tokio::test]
+async fn rounds_of_duplicates_or_refused_sets_back_off_instead_of_spinning() {
+    use std::time::Duration;
+    let ms = Duration::from_millis;
+    let tx = FakeTransmitter::start().await;
+    tx.shared.knobs().sticky_sets = true;
+    let processor = TestProcessor::new(&tx, jwks(&tx));
+    let mut p = poller(&tx, processor.clone());
+    let first = tx.shared.enqueue_valid();
+    assert_eq!(p.round().await, None, "a new SET: poll again at once");
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        waits.push(p.round().await);
+    }
+    assert_eq!(
+        waits,
+        [Some(ms(10)), Some(ms(20)), Some(ms(40)), Some(ms(40))],
+        "the same SET again and again: a duplicate each round"
+    );
+    assert_eq!(processor.applied(), vec![first.clone()], "applied once");
+    assert_eq!(acked(&tx, &first), 4, "acknowledged again each time");
+    assert_eq!(
+        tx.shared.knobs().poll_requests.len(),
+        5,
+        "one request per round"
+    );
+
+    // Refused SETs only (the transmitter ignores setErrs too): still backing off.
+    tx.shared.knobs().queue.clear();
+    let stranger = KeyPair::generate(Algorithm::Es256, Some(KeyId::new("k1"))).unwrap();
+    tx.shared.enqueue(
+        "forged",
+        sign_with(&stranger, &tx.shared.claims("forged")).unwrap(),
+    );
+    assert_eq!(p.round().await, Some(ms(40)));
+    assert_eq!(p.round().await, Some(ms(40)));
+
+    // Progress again: a new SET among the refused one resets the back-off.
+    let second = tx.shared.enqueue_valid();
+    assert_eq!(p.round().await, None);
+    assert_eq!(processor.applied(), vec![first, second]);
+    tx.shared.knobs().queue.clear();
+    tx.shared.enqueue(
+        "forged",
+        sign_with(&stranger, &tx.shared.claims("forged")).unwrap(),
+    );
+    assert_eq!(p.round().await, Some(ms(10)), "the schedule starts over");
+    assert_eq!(tx.shared.knobs().poll_requests.len(), 9);
+}

@@ -8,25 +8,27 @@ use ssf_jose::{Algorithm, KeyPair, sign_with};
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, ReceiverConfig},
-    handler::{EventHandler, RecordingHandler},
+    handler::{EventHandler, ReceivedSet, RecordingHandler},
     pipeline::{Pipeline, PipelineConfig},
     push::PushState,
     receive::{SetReceiver, StreamRegistry},
     router::router,
-    setup::{SetupContext, StoreBook, run_peer},
+    setup::{PeerState, PeerStates, SetupContext, StoreBook, run_peer},
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
 use ssf_types::KeyId;
 use tokio_util::sync::CancellationToken;
 
 use crate::{
-    client_support::{bearer, http, peer, system_clock, wait_until},
+    client_support::{bearer, client_credentials, http, peer, system_clock, wait_until},
     fake_tx::{self, FakeTransmitter},
 };
 
 pub(crate) struct Receiver {
     pub(crate) store: Arc<dyn ReceiverStore>,
     pub(crate) recorder: Arc<RecordingHandler>,
+    /// Every SET the handler applied, in order.
+    pub(crate) events: std::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<ReceivedSet>>,
     pub(crate) receiver: Arc<SetReceiver>,
     pub(crate) registry: Arc<StreamRegistry>,
     _dir: tempfile::TempDir,
@@ -53,7 +55,7 @@ pub(crate) async fn receiver() -> Receiver {
             .await
             .unwrap(),
     );
-    let (recorder, _events) = RecordingHandler::new();
+    let (recorder, events) = RecordingHandler::new();
     let applier = Applier::start(
         Arc::clone(&store),
         Arc::clone(&recorder) as Arc<dyn EventHandler>,
@@ -72,6 +74,7 @@ pub(crate) async fn receiver() -> Receiver {
         registry: Arc::new(StreamRegistry::new()),
         store,
         recorder,
+        events: std::sync::Mutex::new(events),
         _dir: dir,
     }
 }
@@ -245,6 +248,82 @@ async fn push_peer_is_registered_for_the_push_endpoint() {
     let event = tx.shared.sign(&tx.shared.claims("e1"));
     assert_eq!(push(event).await.unwrap().status(), 202);
     assert_eq!(rx.recorder.applied_count(), 2);
+    cancel.cancel();
+    task.await.unwrap().unwrap();
+    server.abort();
+}
+
+/// Issue 12, item 3 (decisions D-RX-05, D-RX-09): a push peer whose transmitter refuses our
+/// client secret keeps being set up with back-off; meanwhile its state says why and what to fix
+/// (for `/healthz`), and pushes for its stream get `503` + `Retry-After` with a JSON reason.
+/// Once the secret is right at the transmitter, the peer comes up without a restart: its stream
+/// is registered and pushes are judged (`202`).
+#[tokio::test]
+async fn a_peer_whose_setup_fails_is_visible_and_recovers_without_a_restart() {
+    let tx = FakeTransmitter::start().await;
+    tx.shared.knobs().client_secret = "rotated-at-the-transmitter".to_owned();
+    let rx = receiver().await;
+    let peers = Arc::new(PeerStates::new());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let state = Arc::new(
+        PushState::new(Arc::clone(&rx.receiver), Arc::clone(&rx.registry))
+            .with_expected_streams(["idp"])
+            .with_peer_states(Arc::clone(&peers)),
+    );
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router(state)).await.unwrap();
+    });
+    let ctx =
+        Arc::new(SetupContext::clone(&context(&rx, &base)).with_peer_states(Arc::clone(&peers)));
+    let mut p = peer(&tx, DeliveryMode::Push, client_credentials(None));
+    p.setup_retry = toml::from_str("delays = [\"10ms\", \"20ms\"]\njitter_percent = 0").unwrap();
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_peer(
+        ctx,
+        p,
+        Arc::clone(&rx.receiver),
+        Arc::clone(&rx.registry),
+        cancel.clone(),
+    ));
+    wait_until(
+        "several failed attempts",
+        || matches!(peers.get("idp"), Some(PeerState::Retrying(f)) if f.attempts >= 3),
+    )
+    .await;
+    let Some(PeerState::Retrying(failure)) = peers.get("idp") else {
+        unreachable!()
+    };
+    assert_eq!(failure.reason, "auth");
+    let why = peers.get("idp").unwrap().check().unwrap_err();
+    assert!(why.contains("receiver.transmitters.idp.auth"), "{why}");
+    assert!(!why.contains("rx-secret"), "no secret in the reason: {why}");
+    assert!(rx.registry.get("idp").is_none());
+    let push = |set: String| {
+        reqwest::Client::new()
+            .post(format!("{base}/ssf/push/idp"))
+            .header("content-type", "application/secevent+jwt")
+            .header("authorization", "Bearer push-secret")
+            .body(set)
+            .send()
+    };
+    let early = push(tx.shared.sign(&tx.shared.claims("early")))
+        .await
+        .unwrap();
+    assert_eq!(early.status(), 503);
+    assert!(early.headers().contains_key("retry-after"));
+    let body: serde_json::Value = early.json().await.unwrap();
+    assert_eq!(body["error"], "temporarily_unavailable");
+
+    // The operator fixes the secret at the transmitter: the next attempt succeeds.
+    tx.shared.knobs().client_secret = fake_tx::CLIENT_SECRET.to_owned();
+    wait_until("the peer is up", || peers.get("idp") == Some(PeerState::Up)).await;
+    assert!(peers.get("idp").unwrap().check().is_ok());
+    assert!(rx.registry.get("idp").is_some());
+    let late = push(tx.shared.sign(&tx.shared.claims("late")))
+        .await
+        .unwrap();
+    assert_eq!(late.status(), 202);
     cancel.cancel();
     task.await.unwrap().unwrap();
     server.abort();

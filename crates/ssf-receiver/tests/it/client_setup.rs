@@ -10,16 +10,18 @@ use ssf_receiver::{
     poller::Poller,
     push::authorization_digest,
     setup::{
-        MemoryStreamBook, SetupContext, StoreBook, StreamBook, setup_peer, setup_peer_with_retry,
+        MemoryStreamBook, SetupContext, StoreBook, StreamBook, run_health_checks, setup_peer,
+        setup_peer_with_retry,
     },
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
-use ssf_types::{StreamStatus, stream::Delivery};
+use ssf_types::{Clock as _, StreamStatus, stream::Delivery};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     client_support::{
-        TestProcessor, bearer, client_credentials, http, peer, system_clock, wait_until,
+        TestProcessor, bearer, client_credentials, http, manual_clock, peer, system_clock,
+        wait_until,
     },
     fake_tx::{self, FakeTransmitter},
 };
@@ -290,4 +292,88 @@ async fn stream_bookkeeping_in_the_receiver_store() {
     assert_eq!(again.stream_id(), handle.stream_id());
     assert_eq!(tx.shared.knobs().create_bodies.len(), 1);
     store.close().await;
+}
+
+/// Issue 12, item 7 (SSF-STREAM-22/23): a stream created from the desired configuration is
+/// not PATCHed with the same values afterwards: one create, no PATCH, for push (with its
+/// `authorization_header`) and poll alike. A reused stream is still reconciled (see
+/// `conflict_on_create_reuses_and_updates_the_existing_stream_ssf_stream_28`).
+#[tokio::test]
+async fn a_freshly_created_stream_is_not_patched_with_the_same_values() {
+    for delivery in [DeliveryMode::Push, DeliveryMode::Poll] {
+        let tx = FakeTransmitter::start().await;
+        let ctx = context(Arc::new(MemoryStreamBook::new()));
+        setup_peer(&ctx, &peer(&tx, delivery, bearer()))
+            .await
+            .unwrap();
+        let k = tx.shared.knobs();
+        assert_eq!(k.create_bodies.len(), 1, "{delivery:?}");
+        assert!(
+            k.patch_bodies.is_empty(),
+            "{delivery:?}: {:?}",
+            k.patch_bodies
+        );
+        assert_eq!(k.verifications.len(), 1);
+    }
+}
+
+/// Issue 12, item 7 (SSF-STREAM-08, SSF-VERIFY-12, SSF 1.0 §8.1.4): verification is requested
+/// no faster than the stream's `min_verification_interval` (120 s here) even when the peer's
+/// `verification_interval` is shorter (30 s), so the transmitter has no reason to answer `429`.
+/// The schedule follows the injected clock.
+#[tokio::test]
+async fn verification_waits_for_the_streams_min_verification_interval() {
+    let tx = FakeTransmitter::start().await;
+    tx.shared.knobs().min_verification_interval = Some(120);
+    let clock = manual_clock();
+    let ctx = Arc::new(SetupContext::new(
+        http(),
+        Arc::new(clock.clone()),
+        receiver(),
+        Arc::new(MemoryStreamBook::new()),
+        vec![fake_tx::SESSION_REVOKED.into()],
+    ));
+    let mut p = peer(&tx, DeliveryMode::Push, bearer());
+    p.verification_interval = Duration::from_secs(30);
+    let handle = Arc::new(setup_peer(&ctx, &p).await.unwrap());
+    let t0 = clock.now();
+    assert_eq!(
+        handle.verification_interval(),
+        Some(Duration::from_secs(120))
+    );
+    assert_eq!(
+        handle.next_health_round_at(),
+        Some(t0.plus_millis(120_000)),
+        "not at t0 + 30 s"
+    );
+    let cancel = CancellationToken::new();
+    let task = tokio::spawn(run_health_checks(
+        Arc::clone(&handle),
+        Arc::clone(&ctx),
+        cancel.clone(),
+    ));
+    clock.advance(120_000);
+    wait_until("the second health round", || {
+        handle.health().checked_at.is_some()
+    })
+    .await;
+    assert_eq!(tx.shared.knobs().verifications.len(), 2);
+    // The next one is again 120 s after this round.
+    let round = handle.health().checked_at.unwrap();
+    assert_eq!(
+        handle.next_health_round_at(),
+        Some(round.plus_millis(120_000))
+    );
+    cancel.cancel();
+    task.await.unwrap();
+
+    // Without a minimum on the stream, the peer's own interval rules.
+    let plain = FakeTransmitter::start().await;
+    let mut p = peer(&plain, DeliveryMode::Push, bearer());
+    p.verification_interval = Duration::from_secs(30);
+    let handle = setup_peer(&ctx, &p).await.unwrap();
+    assert_eq!(
+        handle.verification_interval(),
+        Some(Duration::from_secs(30))
+    );
 }

@@ -145,9 +145,10 @@ impl SetProcessor for TestProcessor {
                 description: "state does not match the verification request".to_owned(),
             };
         }
-        if self.seen.lock().unwrap().insert(jti.as_str().to_owned()) {
-            self.applied.lock().unwrap().push(jti.as_str().to_owned());
+        if !self.seen.lock().unwrap().insert(jti.as_str().to_owned()) {
+            return Disposition::Duplicate;
         }
+        self.applied.lock().unwrap().push(jti.as_str().to_owned());
         Disposition::Acknowledge
     }
 }

@@ -40,6 +40,8 @@ pub(crate) struct Knobs {
     pub(crate) serve_risc: bool,
     pub(crate) delivery_methods: Vec<&'static str>,
     // tokens
+    /// The client secret the token endpoint accepts (default [`CLIENT_SECRET`]).
+    pub(crate) client_secret: String,
     pub(crate) token_lifetime: u64,
     pub(crate) valid_tokens: BTreeSet<String>,
     pub(crate) tokens_issued: u32,
@@ -55,6 +57,8 @@ pub(crate) struct Knobs {
     pub(crate) verifications: Vec<(String, Option<String>)>,
     pub(crate) subjects: Vec<(String, Value)>,
     pub(crate) auto_verify_events: bool,
+    /// `min_verification_interval` of the streams it creates (SSF-STREAM-08).
+    pub(crate) min_verification_interval: Option<u64>,
     // jwks
     pub(crate) keys: Vec<KeyPair>,
     pub(crate) jwks_cache_control: Option<String>,
@@ -67,6 +71,8 @@ pub(crate) struct Knobs {
     pub(crate) poll_failures: VecDeque<(u16, Option<&'static str>)>,
     pub(crate) poll_requests: Vec<Value>,
     pub(crate) next_jti: u32,
+    /// Keeps handing out SETs whatever `ack` and `setErrs` say (a transmitter that loses them).
+    pub(crate) sticky_sets: bool,
 }
 
 pub(crate) struct Shared {
@@ -181,6 +187,7 @@ impl FakeTransmitter {
                 serve_sse: false,
                 serve_risc: false,
                 delivery_methods: vec!["urn:ietf:rfc:8935", "urn:ietf:rfc:8936"],
+                client_secret: CLIENT_SECRET.to_owned(),
                 token_lifetime: 3600,
                 valid_tokens: BTreeSet::from([STATIC_TOKEN.to_owned()]),
                 tokens_issued: 0,
@@ -195,6 +202,7 @@ impl FakeTransmitter {
                 verifications: Vec::new(),
                 subjects: Vec::new(),
                 auto_verify_events: true,
+                min_verification_interval: None,
                 keys: vec![key],
                 jwks_cache_control: None,
                 jwks_down: false,
@@ -205,6 +213,7 @@ impl FakeTransmitter {
                 poll_failures: VecDeque::new(),
                 poll_requests: Vec::new(),
                 next_jti: 0,
+                sticky_sets: false,
             }),
             issuer: format!("{base}/tenant1"),
             base,

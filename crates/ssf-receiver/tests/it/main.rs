@@ -6,11 +6,13 @@
 mod client_discovery;
 mod client_e2e;
 mod client_jwks;
+mod client_legacy;
 mod client_poller;
 mod client_run;
 mod client_setup;
 mod client_stream;
 mod client_support;
+mod draft_tx;
 mod fake_tx;
 
 // Server side (pipeline, apply task, push endpoint).

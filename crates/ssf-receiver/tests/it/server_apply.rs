@@ -178,8 +178,8 @@ async fn poll_processor_acknowledges_refuses_or_retries() {
     );
     assert_eq!(
         processor.process(&jti, &token).await,
-        Disposition::Acknowledge,
-        "POLL-13"
+        Disposition::Duplicate,
+        "POLL-13: acknowledged again, told apart so the poller can back off"
     );
     let mut bad = claims("p-2");
     bad["aud"] = json!("someone-else");

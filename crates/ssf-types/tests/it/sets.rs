@@ -348,7 +348,13 @@ fn nonconforming_events_are_refused_tv_neg_06_to_15_and_23() {
     ];
     for (id, expected) in cases {
         let claims = strict(&load(id)).unwrap_or_else(|e| panic!("{id}: shape is fine, got {e}"));
-        for mode in [ParseMode::Strict, ParseMode::Legacy] {
+        // Legacy mode ignores an unknown initiating_entity (see the test after this one).
+        let modes: &[ParseMode] = if *id == "TV-NEG-08" {
+            &[ParseMode::Strict]
+        } else {
+            &[ParseMode::Strict, ParseMode::Legacy]
+        };
+        for &mode in modes {
             match claims.event(mode) {
                 Err(e @ SetShapeError::Event { .. }) => {
                     let SetShapeError::Event { ref source, .. } = e else {
@@ -361,6 +367,52 @@ fn nonconforming_events_are_refused_tv_neg_06_to_15_and_23() {
             }
         }
     }
+}
+
+/// CAEP-02, CAEP-05, D-19 (issue 12): a draft-era `initiating_entity` outside the enumeration
+/// is refused in strict mode (TV-NEG-08) and ignored in legacy mode: the event parses without
+/// it, everything else kept.
+#[test]
+fn unknown_initiating_entity_is_ignored_in_legacy_mode_tv_neg_08() {
+    let claims = strict(&load("TV-NEG-08")).unwrap();
+    assert!(claims.event(ParseMode::Strict).is_err());
+    let Ok(Event::CredentialChange(change)) = claims.event(ParseMode::Legacy) else {
+        panic!("accepted in legacy mode");
+    };
+    assert_eq!(change.common.initiating_entity, None);
+    assert!(change.common.reason_admin.is_some());
+    // A known value is kept in legacy mode too.
+    let (_, claims, _) = parse_ok("TV-CAEP-07");
+    let Ok(Event::CredentialChange(change)) = claims.event(ParseMode::Legacy) else {
+        panic!("parses");
+    };
+    assert!(change.common.initiating_entity.is_some());
+}
+
+/// Checklist section 13 (ID1): a verification or stream-updated event without any subject is
+/// accepted in legacy mode only; other events still need one.
+#[test]
+fn id1_verification_without_a_subject_only_in_legacy_mode() {
+    let v = serde_json::json!({
+        "iss": "https://tx.example.com", "jti": "v1", "iat": 1_615_305_159,
+        "aud": "https://rx.example.com",
+        "events": {"https://schemas.openid.net/secevent/sse/event-type/verification": {"state": "s"}}
+    });
+    assert_eq!(strict(&v), Err(SetShapeError::MissingSubId));
+    let c = SetClaims::from_json(&v, ParseMode::Legacy).unwrap();
+    assert_eq!(c.sub_id, None);
+    assert!(matches!(
+        c.event(ParseMode::Legacy),
+        Ok(Event::Verification(_))
+    ));
+    let mut other = v;
+    other["events"] = serde_json::json!({
+        "https://schemas.openid.net/secevent/caep/event-type/session-revoked": {}
+    });
+    assert_eq!(
+        SetClaims::from_json(&other, ParseMode::Legacy),
+        Err(SetShapeError::MissingSubId)
+    );
 }
 
 /// CAEP-06, D-19: a millisecond `event_timestamp` is accepted and flagged.

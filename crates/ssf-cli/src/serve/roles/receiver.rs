@@ -20,7 +20,7 @@ use ssf_receiver::{
     push::{PushState, push_set},
     receive::{SetReceiver, StreamRegistry},
     router::PUSH_ROUTE,
-    setup::{SetupContext, StoreBook, run_peer},
+    setup::{PeerStates, SetupContext, StoreBook, run_peer},
 };
 use ssf_store::receiver::ReceiverStore;
 use ssf_types::{EventType, EventTypeUri};
@@ -70,16 +70,22 @@ pub(crate) async fn start(
     );
     let receiver = Arc::new(SetReceiver::new(pipeline, Arc::clone(&applier)));
     let registry = Arc::new(StreamRegistry::new());
+    // Every peer's set-up progress: per-peer /healthz checks, metrics, and push answers.
+    let peer_states = Arc::new(PeerStates::new());
+    peer_states.starting(config.transmitters.iter().map(|p| p.name.clone()));
     // A configured push peer may push before its set-up here has registered the stream: the
-    // library answers those 503 + Retry-After instead of a final 400.
+    // library answers those 503 + Retry-After (while set-up runs or retries) instead of a
+    // final 400.
     let push = Arc::new(
-        PushState::new(Arc::clone(&receiver), Arc::clone(&registry)).with_expected_streams(
-            config
-                .transmitters
-                .iter()
-                .filter(|p| p.delivery == DeliveryMode::Push)
-                .map(|p| p.name.clone()),
-        ),
+        PushState::new(Arc::clone(&receiver), Arc::clone(&registry))
+            .with_expected_streams(
+                config
+                    .transmitters
+                    .iter()
+                    .filter(|p| p.delivery == DeliveryMode::Push)
+                    .map(|p| p.name.clone()),
+            )
+            .with_peer_states(Arc::clone(&peer_states)),
     );
     let mut routes = Router::new()
         .route(PUSH_ROUTE, post(push_set))
@@ -89,13 +95,16 @@ pub(crate) async fn start(
     }
     let http = ssf_http::build_client(&section.http)
         .map_err(|e| crate::input::usage(format!("invalid setting `receiver.http`: {e}")))?;
-    let setup = Arc::new(SetupContext::new(
-        http,
-        Arc::clone(&ctx.clock),
-        config.clone(),
-        Arc::new(StoreBook(Arc::clone(&store))),
-        handled_events(),
-    ));
+    let setup = Arc::new(
+        SetupContext::new(
+            http,
+            Arc::clone(&ctx.clock),
+            config.clone(),
+            Arc::new(StoreBook(Arc::clone(&store))),
+            handled_events(),
+        )
+        .with_peer_states(Arc::clone(&peer_states)),
+    );
     let mut peers = Vec::new();
     let mut tasks = Vec::new();
     for peer in config.transmitters.iter().cloned() {
@@ -114,8 +123,11 @@ pub(crate) async fn start(
             ctx.shutdown.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = run.await {
-                tracing::error!(peer = %name, error = %e, "this transmitter cannot be used; fix the setting and restart");
+            // Set-up retries until it works (see /healthz for why it does not yet); an error
+            // here is a shutdown during set-up, or a poll stream without a poll URL.
+            match run.await {
+                Ok(()) | Err(ssf_receiver::ReceiverError::Cancelled) => {}
+                Err(e) => tracing::error!(peer = %name, error = %e, "this transmitter's stream cannot be used"),
             }
         }));
     }
@@ -141,7 +153,10 @@ pub(crate) async fn start(
         name: "receiver",
         routes,
         fallback: None,
-        probe: Arc::new(StoreProbe(store)),
+        probe: Arc::new(ReceiverProbe {
+            store,
+            peers: peer_states,
+        }),
         stop: Box::pin(async move {
             for task in tasks {
                 let _ = task.await;
@@ -243,16 +258,29 @@ impl EventHandler for LoggingHandler {
 }
 
 /// Healthy when the de-duplication table answers a lookup: one indexed point query, so a health
-/// check costs the same with ten rows or ten million (`seen_count` scans the whole table).
-struct StoreProbe(Arc<dyn ReceiverStore>);
+/// check costs the same with ten rows or ten million (`seen_count` scans the whole table). Each
+/// configured transmitter is a check of its own, `peer:<name>`: unhealthy while its set-up
+/// keeps failing, with the reason and what to fix.
+struct ReceiverProbe {
+    store: Arc<dyn ReceiverStore>,
+    peers: Arc<PeerStates>,
+}
 
 #[async_trait]
-impl Probe for StoreProbe {
+impl Probe for ReceiverProbe {
     async fn check(&self) -> Result<(), String> {
-        self.0
+        self.store
             .is_seen("", "")
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    fn peers(&self) -> Vec<(String, Result<(), String>)> {
+        self.peers
+            .all()
+            .into_iter()
+            .map(|(name, state)| (format!("peer:{name}"), state.check()))
+            .collect()
     }
 }

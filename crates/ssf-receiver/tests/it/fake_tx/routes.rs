@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use ssf_jose::{Jwks, SigningKey};
 use tokio::{net::TcpListener, task::JoinHandle};
 
-use super::{AUD, CLIENT_ID, CLIENT_SECRET, CREDENTIAL_CHANGE, Knobs, SESSION_REVOKED, Shared};
+use super::{AUD, CLIENT_ID, CREDENTIAL_CHANGE, Knobs, SESSION_REVOKED, Shared};
 
 pub(super) fn serve(listener: TcpListener, shared: Arc<Shared>) -> JoinHandle<()> {
     let app = Router::new()
@@ -108,14 +108,15 @@ async fn as_metadata(State(s): S) -> Json<Value> {
 
 async fn token(State(s): S, headers: HeaderMap, body: String) -> Response {
     use base64::Engine as _;
+    let secret = s.knobs().client_secret.clone();
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
+        base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{secret}"))
     );
     let basic_ok = headers
         .get(header::AUTHORIZATION)
         .is_some_and(|v| v.as_bytes() == expected.as_bytes());
-    let post_ok = body.contains(&format!("client_secret={CLIENT_SECRET}"));
+    let post_ok = body.contains(&format!("client_secret={secret}"));
     if !(basic_ok || post_ok) || !body.contains("grant_type=client_credentials") {
         return (
             StatusCode::UNAUTHORIZED,
@@ -259,6 +260,9 @@ async fn create(State(s): S, headers: HeaderMap, body: Bytes) -> Response {
     k.next_id += 1;
     let id = format!("s{}", k.next_id);
     let mut config = json!({"stream_id": id, "aud": AUD});
+    if let Some(secs) = k.min_verification_interval {
+        config["min_verification_interval"] = json!(secs);
+    }
     fill(&s, &id, &body, &mut config);
     k.streams.insert(id.clone(), config.clone());
     k.statuses.insert(id, "enabled".to_owned());
@@ -397,14 +401,19 @@ async fn poll(
             }
             return r;
         }
+        let sticky = k.sticky_sets;
         for jti in body["ack"].as_array().into_iter().flatten() {
             let jti = jti.as_str().unwrap().to_owned();
-            k.queue.remove(&jti);
+            if !sticky {
+                k.queue.remove(&jti);
+            }
             k.acks.push(jti);
         }
         if let Some(errs) = body["setErrs"].as_object() {
             for (jti, e) in errs {
-                k.queue.remove(jti);
+                if !sticky {
+                    k.queue.remove(jti);
+                }
                 k.set_errs.insert(jti.clone(), e.clone());
             }
         }
