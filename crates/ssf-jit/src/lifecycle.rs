@@ -403,7 +403,7 @@ mod tests {
         let jane = AssigneeUpdate::Person(person("jane@example.com"));
         let bob = AssigneeUpdate::Person(person("bob@example.com"));
         let first = seq(ev(TicketEventKind::Assigned, 10, jane.clone()), 6);
-        let second = seq(ev(TicketEventKind::Reassigned, 10, bob.clone()), 7);
+        let second = seq(ev(TicketEventKind::Reassigned, 10, bob), 7);
 
         let in_order = apply(Some(&apply(None, &first)), &second);
         assert_eq!(in_order.assignee, Some(person("bob@example.com")));
@@ -444,7 +444,7 @@ mod tests {
         let jane = AssigneeUpdate::Person(person("jane@example.com"));
         let bob = AssigneeUpdate::Person(person("bob@example.com"));
         let s1 = apply(None, &ev(TicketEventKind::Assigned, 10, bob.clone()));
-        let s2 = apply(Some(&s1), &ev(TicketEventKind::Assigned, 10, jane.clone()));
+        let s2 = apply(Some(&s1), &ev(TicketEventKind::Assigned, 10, jane));
         assert!(s2.conflict);
         assert_eq!(s2.assignee, None, "the possibly older assignee is not kept");
         let s3 = apply(
