@@ -24,7 +24,7 @@ use crate::{
     ticket::{Person, TicketEventKind},
 };
 
-/// The asset type of a group membership from a [`GroupRule`](crate::config::GroupRule); the
+/// The asset type of a group membership from a [`GroupRule`]; the
 /// asset id is the group's name. `@` keeps it apart from configured asset types.
 pub const GROUP: &str = "@group";
 /// The one access level of a group membership.
