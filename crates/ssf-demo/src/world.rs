@@ -128,7 +128,13 @@ impl World {
             .with_events(["token-claims-change"])
             .with_claims({
                 let names = ssf_jit::config::ClaimNames::default();
-                [names.asset, names.access, names.expires]
+                [
+                    names.asset,
+                    names.access,
+                    names.expires,
+                    names.groups_add,
+                    names.groups_remove,
+                ]
             }),
             ClientSettings::new(
                 RISK_CLIENT,

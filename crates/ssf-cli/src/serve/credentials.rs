@@ -129,7 +129,13 @@ fn client(stored: Stored) -> ClientSettings {
             let names = ssf_jit::config::ClaimNames::default();
             client
                 .with_events([EventType::TokenClaimsChange.as_str()])
-                .with_claims([names.asset, names.access, names.expires])
+                .with_claims([
+                    names.asset,
+                    names.access,
+                    names.expires,
+                    names.groups_add,
+                    names.groups_remove,
+                ])
         }
         _ => client,
     }
@@ -285,9 +291,15 @@ mod tests {
         assert_eq!(
             bridge.claims,
             Some(
-                ["customer_id", "access_allowed", "expires_at"]
-                    .map(str::to_owned)
-                    .to_vec()
+                [
+                    "customer_id",
+                    "access_allowed",
+                    "expires_at",
+                    "groups_add",
+                    "groups_remove"
+                ]
+                .map(str::to_owned)
+                .to_vec()
             )
         );
         assert_eq!(find(DEV_RECEIVER).events, None);

@@ -90,9 +90,13 @@ fn signed_webhooks_grant_and_revoke_through_the_whole_chain() {
     ));
     let (status, answer) = webhook(&server, &assigned, forged);
     assert_eq!(status, 401, "{answer}");
+    let refused = audit(&server);
+    assert_eq!(refused.len(), 2, "{refused:?}");
     assert!(
-        audit(&server).is_empty(),
-        "a refused webhook records nothing"
+        refused
+            .iter()
+            .all(|r| r["action"] == "refused" && r["detail"]["reason"] == "unauthenticated"),
+        "a refused webhook is audited and records nothing else: {refused:?}"
     );
 
     // Signed: applied, one event queued; it reaches the receiver and the PDP opens C2148.
