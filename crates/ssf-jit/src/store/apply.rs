@@ -129,8 +129,10 @@ pub(super) async fn apply_event(
         report.outcome = ApplyOutcome::Duplicate;
         return Ok(report);
     }
-    adopt_alias(conn, event, &txn, now).await?;
-    let prev = load_ticket(conn, sys, ticket).await?;
+    let mut prev = load_ticket(conn, sys, ticket).await?;
+    if prev.is_none() && adopt_alias(conn, event, &txn, now).await? {
+        prev = load_ticket(conn, sys, ticket).await?;
+    }
     let state = match lifecycle::transition(system, prev.as_ref(), event) {
         Transition::Stale { known_at } => {
             sqlx::query("UPDATE jit_deliveries SET outcome = 'stale' WHERE system = $1 AND delivery_id = $2")
@@ -500,17 +502,15 @@ fn withhold_increases(
 
 /// Moves a ticket known under one of `event.aliases` (e.g. a Jira issue key, stored by an
 /// earlier version of the bridge or before the issue moved) to `event.ticket_id`, so that its
-/// grants follow it.
+/// grants follow it. Called only when nothing is stored under `ticket_id`; `true` when a
+/// ticket moved.
 async fn adopt_alias(
     conn: &mut AnyConnection,
     event: &TicketEvent,
     txn: &str,
     now: UnixMillis,
-) -> Result<(), JitError> {
+) -> Result<bool, JitError> {
     let (sys, ticket) = (event.system.as_str(), event.ticket_id.as_str());
-    if event.aliases.is_empty() || load_ticket(conn, sys, ticket).await?.is_some() {
-        return Ok(());
-    }
     for alias in event.aliases.iter().filter(|a| a.as_str() != ticket) {
         let moved = sqlx::query(
             "UPDATE jit_tickets SET ticket_id = $1 WHERE system = $2 AND ticket_id = $3",
@@ -548,9 +548,9 @@ async fn adopt_alias(
             to = ticket,
             "ticket known under another id: its state and grants follow it"
         );
-        return Ok(());
+        return Ok(true);
     }
-    Ok(())
+    Ok(false)
 }
 
 pub(super) fn asset(key: &Key) -> String {
