@@ -206,7 +206,9 @@ async fn pg_connect(location: &StoreLocation, url: &str) -> Result<PgConnection,
     let connect = PgConnection::connect_with(&options);
     match tokio::time::timeout(location.postgres.acquire_timeout, connect).await {
         Ok(conn) => Ok(conn?),
-        Err(_) => Err(StoreError::Database(sqlx::Error::PoolTimedOut)),
+        Err(_) => Err(StoreError::Unavailable(std::sync::Arc::new(
+            sqlx::Error::PoolTimedOut,
+        ))),
     }
 }
 

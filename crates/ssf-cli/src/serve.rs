@@ -12,6 +12,7 @@ pub(crate) mod env;
 pub(crate) mod roles;
 pub(crate) mod stores;
 pub(crate) mod telemetry;
+pub(crate) mod throttle;
 pub(crate) mod tls;
 
 use std::{future::IntoFuture, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
@@ -146,7 +147,14 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
     if let Some(section) = config.jit.take() {
         roles.push(roles::jit::start(&ctx, section, &base).await?);
     }
-    let app = roles::app(&mut roles, metrics)?;
+    let throttle = Arc::new(throttle::AuthThrottle::new(
+        config.server.auth_throttle.clone(),
+        Arc::clone(&ctx.clock),
+    ));
+    let app = roles::app(&mut roles, metrics)?.layer(axum::middleware::from_fn_with_state(
+        throttle,
+        throttle::throttle,
+    ));
     print_banner(&base, &roles);
     tracing::info!(url = %base, roles = ?roles.iter().map(|r| r.name).collect::<Vec<_>>(), "ssf serve started");
 
@@ -184,8 +192,11 @@ async fn run_until_signal<L>(
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
+    throttle::PeerAddr:
+        for<'a> axum::extract::connect_info::Connected<axum::serve::IncomingStream<'a, L>>,
 {
     let token = shutdown.clone();
+    let app = app.into_make_service_with_connect_info::<throttle::PeerAddr>();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { token.cancelled().await })
         .into_future();

@@ -81,10 +81,37 @@ struct Batch {
 }
 
 /// PDP settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PdpConfig {
     /// The PDP's identifier (its base URL) for the metadata. Default: `http://<Host header>`.
     pub policy_decision_point: Option<String>,
+    /// Most items one `POST /access/v1/evaluations` may carry; a larger batch is refused with
+    /// `400` naming the limit. Default [`DEFAULT_MAX_EVALUATIONS`].
+    pub max_evaluations: usize,
+}
+
+/// The default [`PdpConfig::max_evaluations`]: far above what one page of an application
+/// checks at once, small enough that one request cannot occupy a thread for long.
+pub const DEFAULT_MAX_EVALUATIONS: usize = 256;
+
+impl Default for PdpConfig {
+    fn default() -> Self {
+        Self {
+            policy_decision_point: None,
+            max_evaluations: DEFAULT_MAX_EVALUATIONS,
+        }
+    }
+}
+
+impl PdpConfig {
+    /// The defaults with `policy_decision_point` as the PDP's identifier.
+    pub fn at(policy_decision_point: impl Into<String>) -> Self {
+        Self {
+            policy_decision_point: Some(policy_decision_point.into()),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -246,14 +273,51 @@ async fn evaluations(
         };
         return with_request_id(&headers, response);
     };
+    let limit = pdp.config.max_evaluations;
+    if items.len() > limit {
+        let why = format!(
+            "this request carries {} evaluations; at most {limit} are allowed per request \
+             (enforce.pdp_max_evaluations): split the batch",
+            items.len()
+        );
+        return with_request_id(&headers, bad_request(why));
+    }
     let semantic = batch
         .options
         .get("evaluations_semantic")
         .and_then(Value::as_str)
-        .unwrap_or("execute_all");
+        .unwrap_or("execute_all")
+        .to_owned();
+    // A batch is CPU work of unbounded length for the async executor: it runs on the blocking
+    // pool, so one large batch cannot hold up `/healthz`, pushes or other evaluations.
+    let engine = Arc::clone(&pdp.engine);
+    let judged =
+        tokio::task::spawn_blocking(move || judge_all(&engine, &batch.defaults, &items, &semantic))
+            .await;
+    let response = match judged {
+        Ok(out) => Json(json!({"evaluations": out})).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "an evaluations batch failed");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Json(json!({"error": "server_error", "error_description": "the batch failed"})),
+            )
+                .into_response()
+        }
+    };
+    with_request_id(&headers, response)
+}
+
+/// Judges the items of a batch in order, stopping early as `semantic` says.
+fn judge_all(
+    engine: &Engine,
+    defaults: &Evaluation,
+    items: &[Evaluation],
+    semantic: &str,
+) -> Vec<Value> {
     let mut out = Vec::with_capacity(items.len());
-    for item in &items {
-        let answer = match evaluate(&pdp.engine, &merged(&batch.defaults, item)) {
+    for item in items {
+        let answer = match evaluate(engine, &merged(defaults, item)) {
             Ok(d) => answer(&d),
             // One bad item does not fail the batch: it is a denial with the reason.
             Err(why) => {
@@ -271,7 +335,7 @@ async fn evaluations(
             break;
         }
     }
-    with_request_id(&headers, Json(json!({"evaluations": out})).into_response())
+    out
 }
 
 /// The host the request was sent to, for the default PDP identifier.

@@ -2,10 +2,13 @@
 
 use axum::{
     Json,
-    http::StatusCode,
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use serde_json::json;
+
+/// The `Retry-After` of a `503` answered while the bridge's database is unavailable.
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Everything that can go wrong in the bridge.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,9 @@ impl JitError {
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
             Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::Database(err) if ssf_store::database_unavailable(err) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
+            }
             Self::Config(_)
             | Self::Database(_)
             | Self::Open { .. }
@@ -99,10 +105,18 @@ impl IntoResponse for JitError {
             }
             e => e.to_string(),
         };
-        (
+        let mut response = (
             status,
             Json(json!({"error": code, "error_description": description})),
         )
-            .into_response()
+            .into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Ticket systems retry a webhook on 5xx; say when the database may be back.
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }

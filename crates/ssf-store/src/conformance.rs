@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod leases;
+pub mod outage;
 mod outbox;
 pub mod pg;
 mod poll;

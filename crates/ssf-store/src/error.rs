@@ -5,9 +5,15 @@ use crate::model::DeliveryMethod;
 /// Everything a store operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database failed: I/O, lock timeout, constraint, corrupt file.
+    /// The database failed: a constraint, a corrupt file, a query it refused.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[source] sqlx::Error),
+    /// The database could not be reached or stayed busy: no connection within the pool's
+    /// timeout, a connection refused or lost, the server shutting down or out of connections,
+    /// a SQLite file locked past `busy_timeout`. Nothing was stored; the same operation may
+    /// succeed when retried, so servers answer `503` with `Retry-After`.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] std::sync::Arc<sqlx::Error>),
     /// Applying the embedded migrations failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -58,7 +64,7 @@ impl StoreError {
             Self::StreamNotFound => 404,
             Self::Conflict(_) | Self::RevisionMismatch { .. } => 409,
             Self::WrongDeliveryMethod { .. } | Self::InvalidArgument(_) => 400,
-            Self::Closed => 503,
+            Self::Closed | Self::Unavailable(_) => 503,
             Self::Database(_)
             | Self::Migrate(_)
             | Self::Io(_)
@@ -68,6 +74,12 @@ impl StoreError {
         }
     }
 
+    /// Whether the same operation may succeed when retried later: the database was
+    /// unavailable or the store is shutting down. Nothing of the failed operation was stored.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable(_) | Self::Closed)
+    }
+
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
     pub(crate) fn conflict_or(err: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &err {
@@ -75,6 +87,53 @@ impl StoreError {
             _ => Self::Database(err),
         }
     }
+}
+
+impl From<sqlx::Error> for StoreError {
+    /// Sorts a database error into [`StoreError::Unavailable`] (retry later) or
+    /// [`StoreError::Database`] (the operation itself failed), by [`database_unavailable`].
+    fn from(err: sqlx::Error) -> Self {
+        if database_unavailable(&err) {
+            Self::Unavailable(std::sync::Arc::new(err))
+        } else {
+            Self::Database(err)
+        }
+    }
+}
+
+/// Whether `err` says the database is out of reach or busy rather than that the operation was
+/// wrong: the caller may retry the same operation later. Also used by the other crates with
+/// their own sqlx pools (the JIT store).
+///
+/// - pool: no connection within `acquire_timeout`, or the pool is closed;
+/// - transport: I/O (connection refused or reset), a TLS failure, a protocol break, a crashed
+///   SQLite worker;
+/// - PostgreSQL SQLSTATE class `08` (connection exception), `57P01`..`57P03` (shutdown, cannot
+///   connect now), `53300` (too many connections), `53100` (disk full);
+/// - SQLite `SQLITE_BUSY` (5) and `SQLITE_LOCKED` (6), with their extended codes, and
+///   `SQLITE_FULL` (13).
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| unavailable_code(&code)),
+        _ => false,
+    }
+}
+
+/// PostgreSQL SQLSTATEs and SQLite result codes that mean "not now" (see [`database_unavailable`]).
+fn unavailable_code(code: &str) -> bool {
+    if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "53100") {
+        return true;
+    }
+    // SQLite reports the (extended) result code as a decimal number; the low byte is the
+    // primary code.
+    code.parse::<u32>()
+        .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 13))
 }
 
 /// Shorthand for store results.

@@ -28,7 +28,7 @@ pub mod sqlite;
 pub mod transmitter;
 pub mod wake;
 
-pub use error::{StoreError, StoreResult};
+pub use error::{StoreError, StoreResult, database_unavailable};
 pub use model::{
     AuditEntry, AuditQuery, ClientRecord, DefaultSubjects, DeliveryMethod, NewAuditEntry,
     NewStream, OAuthClient, StatusChange, StreamRecord, StreamStatus, StreamUpdate, SubjectEntry,

@@ -111,7 +111,7 @@ pub(crate) fn retry_pause(attempt: u32) -> Duration {
 pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::PoolClosed => StoreError::Closed,
-        err => StoreError::Database(err),
+        err => StoreError::from(err),
     }
 }
 

@@ -14,6 +14,10 @@ use axum::{
 };
 use serde_json::json;
 
+/// The `Retry-After` of a `503`: long enough for a database fail-over or restart to begin,
+/// short enough that producers do not pile up events meanwhile.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
 /// Every way a transmitter request can fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -72,8 +76,9 @@ pub enum ApiError {
     /// A fault on our side; details are logged, not returned: `500`.
     #[error("internal error")]
     Internal(String),
-    /// Storage is unavailable; the caller should retry: `503`.
-    #[error("temporarily unavailable")]
+    /// Storage (or another dependency) is unavailable; nothing was done and the caller should
+    /// retry: `503` with `Retry-After: 5` ([`UNAVAILABLE_RETRY_AFTER_SECS`]).
+    #[error("temporarily unavailable; retry later")]
     Unavailable(String),
 }
 
@@ -127,7 +132,7 @@ impl From<ssf_store::StoreError> for ApiError {
             E::WrongDeliveryMethod { .. } | E::InvalidArgument(_) => {
                 Self::BadRequest(err.to_string())
             }
-            E::Closed => Self::Unavailable(err.to_string()),
+            E::Closed | E::Unavailable(_) => Self::Unavailable(err.to_string()),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -162,12 +167,15 @@ impl IntoResponse for ApiError {
         if let Some(value) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             headers.insert(header::WWW_AUTHENTICATE, value);
         }
-        if let Self::TooManyRequests {
-            retry_after_secs: Some(secs),
-            ..
-        } = &self
-        {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+        let retry_after = match &self {
+            Self::TooManyRequests {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            Self::Unavailable(_) => Some(UNAVAILABLE_RETRY_AFTER_SECS),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         response
@@ -216,6 +224,18 @@ mod tests {
             challenge,
             "Bearer error=\"insufficient_scope\", scope=\"ssf.manage\""
         );
+    }
+
+    #[test]
+    fn an_unavailable_database_is_503_with_retry_after() {
+        let err = ssf_store::StoreError::from(sqlx::Error::PoolTimedOut);
+        let response = ApiError::from(err).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        let other = ssf_store::StoreError::Corrupt("bad row".into());
+        let response = ApiError::from(other).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!response.headers().contains_key(header::RETRY_AFTER));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! | `ssf_sets_dead_lettered_total` | counter | |
 //! | `ssf_push_latency_seconds` | histogram | (one HTTP push, request to response) |
 //! | `ssf_poll_requests_total` | counter | |
+//! | `ssf_push_failing_streams` | gauge | (push streams whose last attempt failed, D-TX-20; which ones: `/healthz`) |
 
 use std::{sync::Once, time::Duration};
 
@@ -38,6 +39,8 @@ pub const SETS_DEAD_LETTERED: &str = "ssf_sets_dead_lettered_total";
 pub const PUSH_LATENCY: &str = "ssf_push_latency_seconds";
 /// RFC 8936 poll requests answered.
 pub const POLL_REQUESTS: &str = "ssf_poll_requests_total";
+/// Push streams whose last attempt failed.
+pub const FAILING_PUSH_STREAMS: &str = "ssf_push_failing_streams";
 
 /// How one push attempt ended, the `outcome` label of [`PUSH_ATTEMPTS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +93,10 @@ pub fn describe() {
             "Duration of one push request"
         );
         metrics::describe_counter!(POLL_REQUESTS, "RFC 8936 poll requests answered");
+        metrics::describe_gauge!(
+            FAILING_PUSH_STREAMS,
+            "Push streams whose last delivery attempt failed"
+        );
     });
 }
 
@@ -119,6 +126,12 @@ pub fn push_attempt(outcome: PushOutcome, elapsed: Option<Duration>) {
     if let Some(elapsed) = elapsed {
         metrics::histogram!(PUSH_LATENCY).record(elapsed.as_secs_f64());
     }
+}
+
+/// `n` push streams are failing now.
+#[allow(clippy::cast_precision_loss)] // counts far below 2^52
+pub fn failing_push_streams(n: usize) {
+    metrics::gauge!(FAILING_PUSH_STREAMS).set(n as f64);
 }
 
 /// One poll answered.

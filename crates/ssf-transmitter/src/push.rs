@@ -14,12 +14,16 @@
 //! | schedule exhausted | dead-lettered (kept for inspection and replay) |
 //! | other `4xx`, `3xx` (never followed), refused destination | failed |
 //!
+//! Failures are logged per stream at `WARN`, rate-limited, and the streams that keep failing show
+//! in `/healthz` and `ssf_push_failing_streams` ([`health`]).
+//!
 //! Retries are durable: `next_attempt_at` is in the store, so a restart loses nothing; a worker
 //! that dies mid-delivery loses only its lease, and the reaper hands the rows to the next worker.
 //! Workers wake the moment a SET is queued (the store's wake-ups), else look again every
 //! `idle_poll_interval`, and stop after their current batch when `state.shutdown` fires.
 
 pub mod attempt;
+pub mod health;
 pub mod worker;
 
 use std::time::Duration;
@@ -52,6 +56,10 @@ pub struct PushSettings {
     pub auth_failure_attempts: u32,
     /// The retry schedule, jitter and `Retry-After` cap (PUSH-16).
     pub retry: RetryConfig,
+    /// A stream whose pushes keep failing is logged at `WARN` at its first failure and then at
+    /// most this often ([`health`], D-TX-20). Default 60 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub failure_log_interval: Duration,
     /// The outbound HTTP client: timeouts, SSRF guard and its allow-list (PUSH-05, PUSH-20).
     pub http: ClientConfig,
 }
@@ -67,6 +75,7 @@ impl Default for PushSettings {
             accept_any_2xx: false,
             auth_failure_attempts: 3,
             retry: RetryConfig::default(),
+            failure_log_interval: Duration::from_secs(60),
             http: ClientConfig::default(),
         }
     }

@@ -33,6 +33,8 @@ pub struct Shared {
     pub matcher: crate::matching::Matcher,
     /// Tells waiters when particular SETs have left the queue (transmitter status changes).
     pub deliveries: crate::control_events::DeliveryWatch,
+    /// The push streams whose last attempt failed (logs, `/healthz`, metrics).
+    pub push_health: crate::push::health::PushHealth,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
         shutdown: CancellationToken,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
+        let push_health = crate::push::health::PushHealth::new(config.push.failure_log_interval);
         Self(Arc::new(Shared {
             config,
             store,
@@ -54,6 +57,7 @@ impl AppState {
             auth,
             matcher: Default::default(),
             deliveries: Default::default(),
+            push_health,
         }))
     }
 }

@@ -71,6 +71,8 @@ pub(crate) struct ServerSettings {
     /// How long requests in flight and background tasks get to finish after SIGINT/SIGTERM.
     #[serde(with = "ssf_http::duration_serde")]
     pub(crate) shutdown_timeout: Duration,
+    /// `[server.auth_throttle]`: failed authentications per address before `429`.
+    pub(crate) auth_throttle: super::throttle::ThrottleSettings,
 }
 
 impl Default for ServerSettings {
@@ -82,6 +84,7 @@ impl Default for ServerSettings {
             log_level: "info".to_owned(),
             tls: None,
             shutdown_timeout: Duration::from_secs(10),
+            auth_throttle: super::throttle::ThrottleSettings::default(),
         }
     }
 }

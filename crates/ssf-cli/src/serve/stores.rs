@@ -158,21 +158,26 @@ pub(crate) async fn open_receiver(
 /// The location is shown with its password hidden; sqlx's messages carry no URL.
 pub(crate) fn explain(err: &StoreError, location: &StoreLocation, doing: &str) -> Failure {
     let key = location.key;
-    let hint = match err {
-        StoreError::Database(sqlx::Error::Io(_)) => format!(
+    let database = match err {
+        StoreError::Database(e) => Some(e),
+        StoreError::Unavailable(e) => Some(&**e),
+        _ => None,
+    };
+    let hint = match (database, err) {
+        (Some(sqlx::Error::Io(_)), _) => format!(
             "cannot reach the database server: check the host and port in `{key}` and that the \
              server is running and accepts connections from here"
         ),
-        StoreError::Database(sqlx::Error::PoolTimedOut) => format!(
+        (Some(sqlx::Error::PoolTimedOut), _) => format!(
             "no database connection within {:?}: the server is slow, unreachable or out of \
              connections (check `{key}`, or raise the postgres.acquire_timeout of this role)",
             location.postgres.acquire_timeout
         ),
-        StoreError::Database(sqlx::Error::Tls(_)) => format!(
+        (Some(sqlx::Error::Tls(_)), _) => format!(
             "the TLS handshake with the database failed: check `sslmode` (and `sslrootcert`) in \
              `{key}`"
         ),
-        StoreError::Database(sqlx::Error::Database(db)) => match db.code().as_deref() {
+        (Some(sqlx::Error::Database(db)), _) => match db.code().as_deref() {
             Some("28P01" | "28000") => format!(
                 "the server refused the login: check the user and password in `{key}` (and the \
                  server's pg_hba.conf)"
@@ -193,11 +198,11 @@ pub(crate) fn explain(err: &StoreError, location: &StoreLocation, doing: &str) -
                 .to_owned(),
             _ => format!("check `{key}`"),
         },
-        StoreError::Migrate(_) => format!(
+        (_, StoreError::Migrate(_)) => format!(
             "the schema could not be brought up to date: run `ssf migrate` to see which \
              migration fails, and check that `{key}` is not used by another, newer version"
         ),
-        StoreError::Io(_) => format!(
+        (_, StoreError::Io(_)) => format!(
             "check that the directory of `{key}` exists and is writable (or set `{key}` \
              elsewhere)"
         ),

@@ -50,5 +50,13 @@ pub(crate) fn install_metrics() -> Result<PrometheusHandle, Failure> {
         .or_runtime("installing the metrics recorder")?;
     ssf_transmitter::metrics::describe();
     ssf_receiver::metrics::describe();
+    metrics::describe_counter!(
+        super::throttle::AUTH_FAILURES,
+        "Requests answered 401 (failed authentication), by surface"
+    );
+    metrics::describe_counter!(
+        super::throttle::AUTH_THROTTLED,
+        "Requests refused with 429 after too many failed authentications from their address"
+    );
     Ok(handle)
 }

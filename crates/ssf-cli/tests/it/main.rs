@@ -16,6 +16,7 @@ mod serve;
 mod serve_authority;
 mod serve_enforce;
 mod serve_jit;
+mod serve_limits;
 mod serve_receiver;
 mod serve_tls;
 mod server;

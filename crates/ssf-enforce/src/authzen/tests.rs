@@ -50,12 +50,7 @@ async fn metadata_names_both_endpoints() {
         m["access_evaluations_endpoint"],
         format!("{base}{EVALUATIONS_PATH}")
     );
-    let fixed = router_with(
-        f.engine,
-        PdpConfig {
-            policy_decision_point: Some("https://pdp.example.com/".into()),
-        },
-    );
+    let fixed = router_with(f.engine, PdpConfig::at("https://pdp.example.com/"));
     let base = serve(fixed).await;
     let m: Value = reqwest::get(format!("{base}{METADATA_PATH}"))
         .await
@@ -152,4 +147,32 @@ async fn batch_takes_defaults_from_the_top_level_and_honours_the_semantic() {
     let single = json!({"subject": jane(), "action": {"name": "read"}, "resource": {"type": "kb", "id": "a1"}});
     let (_, v) = post(&base, EVALUATIONS_PATH, &single).await;
     assert_eq!(v["decision"], true);
+}
+
+/// Issue 12 item 12: a batch over `max_evaluations` is refused with the limit in the message
+/// and nothing evaluated; one at the limit is answered in full.
+#[tokio::test]
+async fn a_batch_over_the_item_cap_is_refused_with_the_limit() {
+    let f = fixture();
+    let config = PdpConfig {
+        max_evaluations: 3,
+        ..PdpConfig::default()
+    };
+    let base = serve(router_with(Arc::clone(&f.engine), config)).await;
+    let item = json!({"resource": {"type": "kb", "id": "a1"}});
+    let batch = |n: usize| {
+        json!({"subject": jane(), "action": {"name": "read"},
+            "evaluations": std::iter::repeat_n(item.clone(), n).collect::<Vec<_>>()})
+    };
+    let (s, v) = post(&base, EVALUATIONS_PATH, &batch(4)).await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")));
+    let why = v["error_description"].as_str().unwrap();
+    assert!(
+        why.contains("4 evaluations") && why.contains("at most 3"),
+        "{why}"
+    );
+
+    let (s, v) = post(&base, EVALUATIONS_PATH, &batch(3)).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["evaluations"].as_array().unwrap().len(), 3);
 }

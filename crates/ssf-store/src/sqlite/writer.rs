@@ -26,8 +26,35 @@ use crate::error::{StoreError, StoreResult};
 /// A boxed, sendable future.
 pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Delivers a job's answer once its group's fate is known (`Some(reason)`: the commit failed).
-type Done = Box<dyn FnOnce(Option<&str>) + Send>;
+/// Delivers a job's answer once its group's fate is known (`Some(failure)`: the commit failed).
+type Done = Box<dyn FnOnce(Option<&GroupFailure>) + Send>;
+
+/// Why a whole group failed; every job of it gets this as its error.
+#[derive(Debug)]
+struct GroupFailure {
+    /// The database's message.
+    reason: String,
+    /// Set when the database was locked or unreachable: the jobs may be retried.
+    unavailable: Option<Arc<sqlx::Error>>,
+}
+
+impl GroupFailure {
+    fn new(err: sqlx::Error) -> Self {
+        let reason = err.to_string();
+        let unavailable = crate::error::database_unavailable(&err).then(|| Arc::new(err));
+        Self {
+            reason,
+            unavailable,
+        }
+    }
+
+    fn to_store_error(&self) -> StoreError {
+        match &self.unavailable {
+            Some(err) => StoreError::Unavailable(Arc::clone(err)),
+            None => StoreError::CommitFailed(self.reason.clone()),
+        }
+    }
+}
 
 /// Runs a job's work; says whether it succeeded and how to answer.
 type Run = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, (bool, Done)> + Send>;
@@ -37,7 +64,7 @@ struct Job {
     /// Runs the work.
     run: Run,
     /// Answers without running (the transaction could not even start).
-    abort: Box<dyn FnOnce(&str) + Send>,
+    abort: Box<dyn FnOnce(&GroupFailure) + Send>,
 }
 
 fn job_runner<F>(f: F) -> Run
@@ -85,7 +112,7 @@ impl Writer {
                 let ok = result.is_ok();
                 let done: Done = Box::new(move |commit_error| {
                     let answer = match (commit_error, result) {
-                        (Some(reason), Ok(_)) => Err(StoreError::CommitFailed(reason.to_owned())),
+                        (Some(failure), Ok(_)) => Err(failure.to_store_error()),
                         (_, result) => result,
                     };
                     send(&slot, answer);
@@ -93,11 +120,8 @@ impl Writer {
                 (ok, done)
             })
         });
-        let abort = Box::new(move |reason: &str| {
-            send(
-                &abort_slot,
-                Err(StoreError::CommitFailed(reason.to_owned())),
-            );
+        let abort = Box::new(move |failure: &GroupFailure| {
+            send(&abort_slot, Err(failure.to_store_error()));
         });
         let queue = self
             .queue
@@ -159,17 +183,17 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
     let mut tx = match conn.begin_with("BEGIN IMMEDIATE").await {
         Ok(tx) => tx,
         Err(err) => {
-            let reason = err.to_string();
-            tracing::error!(%reason, "sqlite writer could not begin a transaction");
+            let failure = GroupFailure::new(err);
+            tracing::error!(reason = %failure.reason, "sqlite writer could not begin a transaction");
             for job in group.drain(..) {
-                (job.abort)(&reason);
+                (job.abort)(&failure);
             }
             return;
         }
     };
     let mut done = Vec::with_capacity(group.len());
     let mut jobs = group.drain(..);
-    let mut broken: Option<String> = None;
+    let mut broken: Option<GroupFailure> = None;
     let mut single_failed = false;
     for job in jobs.by_ref() {
         if single {
@@ -181,8 +205,9 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
         let mut savepoint = match tx.begin().await {
             Ok(sp) => sp,
             Err(err) => {
-                (job.abort)(&err.to_string());
-                broken = Some(err.to_string());
+                let failure = GroupFailure::new(err);
+                (job.abort)(&failure);
+                broken = Some(failure);
                 break;
             }
         };
@@ -194,19 +219,19 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
         };
         done.push(answer);
         if let Err(err) = closed {
-            broken = Some(err.to_string());
+            broken = Some(GroupFailure::new(err));
             break;
         }
     }
-    if let Some(reason) = broken {
+    if let Some(failure) = broken {
         for job in jobs {
-            (job.abort)(&reason);
+            (job.abort)(&failure);
         }
         if let Err(err) = tx.rollback().await {
             tracing::error!(%err, "sqlite writer rollback failed");
         }
         for answer in done {
-            answer(Some(&reason));
+            answer(Some(&failure));
         }
         return;
     }
@@ -215,11 +240,11 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
     } else {
         tx.commit().await
     };
-    let reason = finished.err().map(|err| err.to_string());
-    if let Some(reason) = &reason {
-        tracing::error!(%reason, "sqlite group commit failed");
+    let failure = finished.err().map(GroupFailure::new);
+    if let Some(failure) = &failure {
+        tracing::error!(reason = %failure.reason, "sqlite group commit failed");
     }
     for answer in done {
-        answer(reason.as_deref());
+        answer(failure.as_ref());
     }
 }

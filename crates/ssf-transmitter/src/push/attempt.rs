@@ -160,12 +160,9 @@ impl Attempter<'_> {
                 )
             }
             Outcome::Unauthorized(status) => {
-                tracing::error!(
-                    stream_id = %set.stream_id, jti = %set.jti, status = status.as_u16(),
-                    attempts = set.attempts,
-                    "push receiver refused the transmitter's credentials: check the stream's \
-                     authorization_header (D-08)"
-                );
+                // Logged per stream, rate-limited, by `PushHealth` (D-TX-20).
+                tracing::debug!(stream_id = %set.stream_id, jti = %set.jti,
+                    status = status.as_u16(), attempts = set.attempts, "push unauthorized");
                 let error = err(&format!("http_{}", status.as_u16()), outcome.to_string());
                 if set.attempts >= self.auth_failure_attempts {
                     return self.failed(set, error, PushOutcome::Unauthorized, Some(elapsed));
@@ -199,7 +196,7 @@ impl Attempter<'_> {
                     }
                     None => {
                         metrics::push_attempt(PushOutcome::DeadLetter, Some(elapsed));
-                        tracing::warn!(stream_id = %set.stream_id, jti = %set.jti,
+                        tracing::debug!(stream_id = %set.stream_id, jti = %set.jti,
                             attempts = set.attempts, error = %error.code,
                             "push retries exhausted; SET dead-lettered");
                         DeliveryOutcome::DeadLetter { id: set.id, error }
@@ -224,7 +221,7 @@ impl Attempter<'_> {
         elapsed: Option<Duration>,
     ) -> DeliveryOutcome {
         metrics::push_attempt(outcome, elapsed);
-        tracing::warn!(
+        tracing::debug!(
             stream_id = %set.stream_id, jti = %set.jti, err = %error.code,
             description = error.description.as_deref().unwrap_or(""),
             "push failed permanently; SET parked as failed"

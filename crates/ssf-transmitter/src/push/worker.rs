@@ -163,6 +163,12 @@ impl Pusher {
         if outcomes.is_empty() {
             return;
         }
+        let now = self.state.clock.now();
+        for outcome in &outcomes {
+            if let Some(set) = claimed.iter().find(|c| c.id == outcome.id()) {
+                self.state.push_health.record(&set.stream_id, outcome, now);
+            }
+        }
         let finished: Vec<_> = outcomes
             .iter()
             .filter(|o| !matches!(o, DeliveryOutcome::Retry { .. }))
@@ -204,12 +210,12 @@ impl Pusher {
                 id: set.id,
                 next_attempt_at: clock.now(),
                 error: DeliveryError {
-                    code: "stream_not_pushing".to_owned(),
+                    code: super::health::NOT_PUSHING.to_owned(),
                     description: Some("the stream is not an enabled push stream".into()),
                 },
             }),
             Some(Route::Broken(why)) => {
-                tracing::warn!(stream_id = %set.stream_id, jti = %set.jti, error = %why,
+                tracing::debug!(stream_id = %set.stream_id, jti = %set.jti, error = %why,
                     "push stream configuration unusable; SET parked as failed");
                 Some(DeliveryOutcome::Failed {
                     id: set.id,

@@ -12,6 +12,7 @@ mod ingest;
 mod management;
 mod metadata;
 mod nodes;
+mod outage;
 mod poll;
 mod postgres;
 mod push;

@@ -2,10 +2,10 @@
 //! helper `ssf_store::conformance::pg`, which skips or fails as `SSF_REQUIRE_POSTGRES` says),
 //! and [`PgStore`]s on it, one per simulated node.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use ssf_store::{
-    PgStore,
+    PgOptions, PgStore,
     conformance::pg::{TestSchema, TestServer},
 };
 use ssf_types::SystemClock;
@@ -34,5 +34,24 @@ impl Schema {
             self.schema.options(),
         );
         Arc::new(store.await.unwrap())
+    }
+
+    /// The server's URL (for a proxy in front of it).
+    pub(crate) fn server_url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// A node's store on this schema reached through `url` (an outage proxy), giving up on a
+    /// connection after `acquire_timeout`.
+    pub(crate) async fn node_through(&self, url: &str, acquire_timeout: Duration) -> Arc<PgStore> {
+        let options = PgOptions {
+            acquire_timeout,
+            ..self.schema.options()
+        };
+        Arc::new(
+            PgStore::connect(url, Arc::new(SystemClock), options)
+                .await
+                .unwrap(),
+        )
     }
 }

@@ -118,6 +118,42 @@ async fn a_500_is_retried_and_the_set_delivered_once() {
     assert_eq!(rx.received().len(), 2, "nothing after the 202");
 }
 
+/// Issue 12 item 4, D-TX-20: a stream whose pushes keep failing is tracked (for `/healthz`,
+/// the `ssf_push_failing_streams` gauge and the rate-limited WARN log) with its last answer,
+/// until a push to it succeeds again.
+#[tokio::test]
+async fn a_failing_stream_is_reported_until_a_push_to_it_succeeds() {
+    let server = server().await;
+    let rx = FakeReceiver::start().await;
+    rx.always(Reply::Status(503));
+    let token = server.token(RECEIVER).await;
+    let stream_id = push_stream(&server, &token, &rx.url, None, &[SESSION_REVOKED]).await;
+    publish(&server, &revoked("jdoe@example.com")).await;
+    // Three attempts (the fast schedule has two retries), then the SET is dead-lettered.
+    eventually("the stream to be failing with its SET given up", || async {
+        server.state.push_health.failing().iter().any(|(id, f)| {
+            id.as_str() == stream_id
+                && f.consecutive_failures == 3
+                && f.last_error == "http_503"
+                && f.next_attempt_at.is_none()
+        })
+    })
+    .await;
+    let (_, failing) = server.state.push_health.failing().remove(0);
+    let summary = failing.summary(server.state.clock.now());
+    assert!(
+        summary.contains("3 push attempt(s) failed") && summary.contains("given up"),
+        "{summary}"
+    );
+
+    rx.always(Reply::Status(202));
+    publish(&server, &revoked("jdoe@example.com")).await;
+    eventually("the stream to recover", || async {
+        server.state.push_health.failing().is_empty()
+    })
+    .await;
+}
+
 /// PUSH-17: 400 with `err` is permanent: parked as failed with the reason, not retried.
 #[tokio::test]
 async fn a_400_with_err_is_failed_and_not_retried() {

@@ -3,7 +3,8 @@
 //! ```toml
 //! [enforce]                        # present (with [receiver]): applied events feed the engine
 //! # every ssf_enforce::EngineConfig key (policy, transmitters, access, token, grants), and these
-//! # of `ssf serve`: enabled = true, pdp_token = "<bearer token the AuthZEN callers send>"
+//! # of `ssf serve`: enabled = true, pdp_token = "<bearer token the AuthZEN callers send>",
+//! # pdp_max_evaluations = 256 (items per POST /access/v1/evaluations)
 //! [enforce.grants]                 # who may grant with token-claims-change, and for how long
 //! # sources = [{ iss = "https://bridge.example.com/", stream_ids = ["..."] }]  # default: any
 //! # max_duration = "7d"
@@ -37,6 +38,7 @@ const MIN_PDP_TOKEN: usize = 16;
 struct EnforceExtras {
     enabled: bool,
     pdp_token: Option<SecretString>,
+    pdp_max_evaluations: usize,
 }
 
 impl Default for EnforceExtras {
@@ -44,11 +46,12 @@ impl Default for EnforceExtras {
         Self {
             enabled: true,
             pdp_token: None,
+            pdp_max_evaluations: ssf_enforce::authzen::DEFAULT_MAX_EVALUATIONS,
         }
     }
 }
 
-const ENFORCE_EXTRAS: &[&str] = &["enabled", "pdp_token"];
+const ENFORCE_EXTRAS: &[&str] = &["enabled", "pdp_token", "pdp_max_evaluations"];
 
 /// The enforcement settings: the engine's policy and how the AuthZEN PDP is protected.
 #[derive(Debug)]
@@ -58,6 +61,8 @@ pub(crate) struct EnforceSection {
     /// The bearer token AuthZEN callers must send; `None`: the PDP is open (trusted networks
     /// only).
     pub(crate) pdp_token: Option<SecretString>,
+    /// Most items of one `POST /access/v1/evaluations`.
+    pub(crate) pdp_max_evaluations: usize,
 }
 
 /// The keys `ssf serve` adds to `[jit]`.
@@ -108,10 +113,19 @@ pub(super) fn enforce_section(
             origin.of("enforce.pdp_token")
         )));
     }
+    if extras.pdp_max_evaluations == 0 {
+        return Err(usage(format!(
+            "invalid setting `enforce.pdp_max_evaluations` in {}: it must be at least 1 (the \
+             default is {})",
+            origin.of("enforce.pdp_max_evaluations"),
+            ssf_enforce::authzen::DEFAULT_MAX_EVALUATIONS
+        )));
+    }
     let config: EngineConfig = typed(Value::Table(table), "enforce", origin)?;
     Ok(Some(EnforceSection {
         config,
         pdp_token: extras.pdp_token,
+        pdp_max_evaluations: extras.pdp_max_evaluations,
     }))
 }
 

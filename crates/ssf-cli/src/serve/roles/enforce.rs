@@ -62,9 +62,8 @@ pub(crate) fn build(
         Engine::new(section.config, Arc::clone(&ctx.clock))
             .map_err(|e| invalid_enforce(&e, |_| "the configuration".to_owned()))?,
     );
-    let pdp = PdpConfig {
-        policy_decision_point: Some(base.trim_end_matches('/').to_owned()),
-    };
+    let mut pdp = PdpConfig::at(base.trim_end_matches('/'));
+    pdp.max_evaluations = section.pdp_max_evaluations;
     let mut routes = router_with(Arc::clone(&engine), pdp);
     let endpoint = format!("{}{EVALUATION_PATH}", base.trim_end_matches('/'));
     let banner_value = match &section.pdp_token {

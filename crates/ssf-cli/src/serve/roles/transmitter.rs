@@ -94,7 +94,10 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
         name: "transmitter",
         routes: Router::new(),
         fallback: Some(fallback),
-        probe: Arc::new(StoreProbe(store)),
+        probe: Arc::new(TransmitterProbe {
+            store,
+            state: state.clone(),
+        }),
         stop: Box::pin(async move {
             workers.join().await;
             let _ = reload.await;
@@ -119,16 +122,31 @@ async fn reload_keys(keys: Arc<FileKeyStore>, shutdown: tokio_util::sync::Cancel
     }
 }
 
-/// Healthy when the outbox can be counted.
-struct StoreProbe(Arc<dyn TransmitterStore>);
+/// Healthy when the outbox can be counted; each push stream whose last attempt failed is a
+/// `stream:<id>` check (D-TX-20), which makes `/healthz` `degraded`, not `503`: a receiver
+/// being down is not this node's fault.
+struct TransmitterProbe {
+    store: Arc<dyn TransmitterStore>,
+    state: AppState,
+}
 
 #[async_trait]
-impl Probe for StoreProbe {
+impl Probe for TransmitterProbe {
     async fn check(&self) -> Result<(), String> {
-        self.0
+        self.store
             .outbox_counts(None)
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    fn peers(&self) -> Vec<(String, Result<(), String>)> {
+        let now = self.state.clock.now();
+        self.state
+            .push_health
+            .failing()
+            .into_iter()
+            .map(|(stream_id, failing)| (format!("stream:{stream_id}"), Err(failing.summary(now))))
+            .collect()
     }
 }

@@ -1,0 +1,150 @@
+//! What an operator sees when something fails, and what an attacker meets (issue 12): failed
+//! authentications are counted and throttled per address (item 12, D-SRV-01), and a push
+//! stream whose receiver is down makes `/healthz` degraded with the reason (item 4, D-TX-20).
+
+use serde_json::{Value, json};
+
+use crate::{
+    serve::{SESSION_REVOKED, TRANSMITTER, sample},
+    server::{Server, get, post, runtime, token, wait_for},
+};
+
+/// `POST /oauth/token` with basic auth; the status and `Retry-After`.
+fn token_attempt(server: &Server, client_id: &str, secret: &str) -> (u16, Option<String>) {
+    let url = server.url("/oauth/token");
+    let (client_id, secret) = (client_id.to_owned(), secret.to_owned());
+    runtime().block_on(async move {
+        let response = reqwest::Client::new()
+            .post(&url)
+            .basic_auth(client_id, Some(secret))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("grant_type=client_credentials")
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), retry_after)
+    })
+}
+
+/// Item 12: after `max_failures` wrong secrets from one address, the token endpoint answers
+/// `429` with `Retry-After` even to the right secret, until the window ends; failures and
+/// refusals are in the metrics; other surfaces are not affected.
+#[test]
+fn failed_authentications_are_counted_and_throttled_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
+    let server = Server::start(dir.path(), &config, &[]);
+    let creds = server.credentials("data");
+    let id = creds["receiver"]["client_id"].as_str().unwrap();
+    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    let good = token(&server, id, secret);
+
+    for _ in 0..3 {
+        assert_eq!(token_attempt(&server, id, "wrong-secret").0, 401);
+    }
+    let (status, retry_after) = token_attempt(&server, id, secret);
+    assert_eq!(status, 429, "the right secret is refused while throttled");
+    let retry_after: u64 = retry_after.expect("Retry-After").parse().unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+
+    // The management API is another surface: the token issued before still works.
+    let (status, body) = post(
+        &server.url("/ssf/streams"),
+        Some(&good),
+        None,
+        "application/json",
+        json!({"delivery": {"method": "urn:ietf:rfc:8936"}, "events_requested": [SESSION_REVOKED]})
+            .to_string(),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+
+    let metrics = server.metrics();
+    assert_eq!(
+        sample(&metrics, "ssf_auth_failures_total", "surface=\"token\""),
+        Some(3.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(&metrics, "ssf_auth_throttled_total", "surface=\"token\""),
+        Some(1.0)
+    );
+    assert!(server.log().contains("too many failed authentications"));
+}
+
+/// Item 4: a push stream whose receiver is down shows as a `stream:<id>` check of `/healthz`
+/// (`degraded`, still `200`), counted by `ssf_push_failing_streams`, and logged at WARN with
+/// the answer and the next attempt.
+#[test]
+fn a_push_stream_that_keeps_failing_makes_healthz_degraded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), TRANSMITTER, &[]);
+    let creds = server.credentials("data");
+    let id = creds["receiver"]["client_id"].as_str().unwrap();
+    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    let bearer = token(&server, id, secret);
+    // Nothing listens on port 9 of loopback (discard): every push fails to connect.
+    let (status, body) = post(
+        &server.url("/ssf/streams"),
+        Some(&bearer),
+        None,
+        "application/json",
+        json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "http://127.0.0.1:9/push"},
+            "events_requested": [SESSION_REVOKED]})
+        .to_string(),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+    let stream_id = serde_json::from_str::<Value>(&body).unwrap()["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let producer = token(
+        &server,
+        creds["producer"]["client_id"].as_str().unwrap(),
+        creds["producer"]["client_secret"].as_str().unwrap(),
+    );
+    let event = json!({"event_type": SESSION_REVOKED,
+        "sub_id": {"format": "email", "email": "jane@example.com"},
+        "event": {"event_timestamp": 1_735_689_600}});
+    let (status, body) = post(
+        &server.url("/events"),
+        Some(&producer),
+        None,
+        "application/json",
+        event.to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+
+    let check = format!("stream:{stream_id}");
+    let health = wait_for("the stream to show in /healthz", || {
+        let (status, body) = get(&server.url("/healthz"));
+        let body: Value = serde_json::from_str(&body).ok()?;
+        body["checks"]
+            .get(&check)
+            .is_some()
+            .then_some((status, body))
+    });
+    assert_eq!(
+        health.0, 200,
+        "a receiver being down does not make this node unavailable"
+    );
+    assert_eq!(health.1["status"], "degraded");
+    let reason = health.1["checks"][&check].as_str().unwrap();
+    assert!(
+        reason.starts_with("unhealthy: ") && reason.contains("transport_error"),
+        "{reason}"
+    );
+    assert_eq!(
+        sample(&server.metrics(), "ssf_push_failing_streams", ""),
+        Some(1.0)
+    );
+    let log = server.log();
+    assert!(
+        log.contains("push to the receiver failed; will retry") && log.contains(&stream_id),
+        "{log}"
+    );
+}
