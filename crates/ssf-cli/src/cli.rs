@@ -117,7 +117,11 @@ pub(crate) enum Command {
         long_about = "Publish one event to a transmitter's POST /events and print its \
         answer: the txn, how many streams it was queued for, and the jti of each SET. The \
         client needs the ssf.events.publish scope. Events and subjects are given like for \
-        `ssf set sign`.\n\nExamples:\n  \
+        `ssf set sign`.\n\n--transmitter is the issuer, with its path if it has one: the events \
+        endpoint is read from its metadata (events_endpoint), else {URL}/events. Every request \
+        carries an Idempotency-Key (a new UUID, or --idempotency-key), so after a 503 or 429 \
+        answer, a connection failure or a timeout the same request is sent again (--retries, \
+        default 4; one line on stderr per retry) without risk of queuing the event twice.\n\nExamples:\n  \
         SSF_CLIENT_SECRET=... ssf emit --transmitter http://127.0.0.1:8080 --client-id dev-producer \\\n    \
         --event session-revoked --subject email:jane@example.com --reason-admin \"Policy violation\"\n  \
         ssf emit --transmitter https://idp.example.com --token \"$TOKEN\" --event token-claims-change \\\n    \

@@ -7,6 +7,7 @@
 // Test-support code: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod idempotency;
 mod leases;
 pub mod outage;
 mod outbox;
@@ -22,6 +23,7 @@ use ssf_types::{Jti, ManualClock, StreamId, UnixMillis};
 
 use crate::{DeliveryMethod, NewSet, NewStream, StreamRecord, TransmitterStore};
 
+pub use idempotency::*;
 pub use leases::*;
 pub use outbox::*;
 pub use poll::*;
@@ -168,6 +170,11 @@ macro_rules! transmitter_conformance_tests {
             poll_never_returns_another_streams_sets,
             poll_paused_stream_returns_nothing,
             poll_rejects_wrong_client_and_push_streams,
+            idempotent_enqueue_queues_once,
+            idempotency_keys_are_scoped_by_client,
+            idempotency_window_expires_and_purges,
+            idempotent_enqueue_is_atomic,
+            concurrent_idempotent_enqueues_queue_once,
         );
     };
     (@each $harness:expr; $($name:ident),+ $(,)?) => {

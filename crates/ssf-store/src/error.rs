@@ -80,6 +80,12 @@ impl StoreError {
         matches!(self, Self::Unavailable(_) | Self::Closed)
     }
 
+    /// A key that could be neither claimed nor read: its record was purged between the two
+    /// statements. The caller may retry.
+    pub(crate) fn idempotency_key_vanished() -> Self {
+        Self::Conflict("the idempotency key changed concurrently; retry".to_owned())
+    }
+
     /// Maps a unique-constraint violation to [`StoreError::Conflict`], anything else to `Database`.
     pub(crate) fn conflict_or(err: sqlx::Error, what: impl FnOnce() -> String) -> Self {
         match &err {

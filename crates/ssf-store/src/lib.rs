@@ -33,6 +33,9 @@ pub use model::{
     AuditEntry, AuditQuery, ClientRecord, DefaultSubjects, DeliveryMethod, NewAuditEntry,
     NewStream, OAuthClient, StatusChange, StreamRecord, StreamStatus, StreamUpdate, SubjectEntry,
     VerificationGate,
+    idempotency::{
+        IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond, StoredResponse,
+    },
     outbox::{
         ClaimedSet, DeliveryError, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts,
         OutboxEntry, OutboxId, OutboxState, OutcomeReport, ParkedQuery, PollRequest, PollResponse,

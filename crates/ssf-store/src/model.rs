@@ -1,9 +1,10 @@
 //! Records the transmitter store reads and writes: streams, subjects, audit entries, OAuth clients.
-//! Outbox types live in [`outbox`].
+//! Outbox types live in [`outbox`], idempotency keys of the ingest endpoint in [`idempotency`].
 //!
 //! The store is deliberately independent of the detailed protocol types: a stream configuration
 //! and a subject are kept as JSON (`serde_json::Value`), next to the few columns the store filters on.
 
+pub mod idempotency;
 pub mod outbox;
 
 use std::fmt;

@@ -24,6 +24,7 @@
 //! turned off).
 
 mod api;
+mod idempotency;
 pub mod listen;
 mod outbox;
 mod poll;

@@ -8,6 +8,7 @@ use crate::{
     model::{
         AuditEntry, ClientRecord, DefaultSubjects, DeliveryMethod, OAuthClient, StreamRecord,
         StreamStatus, SubjectEntry,
+        idempotency::{IdempotencyRecord, StoredResponse},
         outbox::{ClaimedSet, DeliveryError, OutboxEntry, OutboxId, OutboxState},
     },
 };
@@ -214,6 +215,36 @@ impl ClientRow {
             },
             created_at: UnixMillis(self.created_at),
             updated_at: UnixMillis(self.updated_at),
+        })
+    }
+}
+
+/// An `idempotency_keys` row.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct IdempotencyRow {
+    client_id: String,
+    idem_key: String,
+    request_hash: String,
+    status: i64,
+    body: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl IdempotencyRow {
+    pub(crate) fn into_record(self) -> StoreResult<IdempotencyRecord> {
+        let status = u16::try_from(self.status)
+            .map_err(|_| StoreError::Corrupt(format!("idempotency status {}", self.status)))?;
+        Ok(IdempotencyRecord {
+            client_id: self.client_id,
+            key: self.idem_key,
+            request_hash: self.request_hash,
+            response: StoredResponse {
+                status,
+                body: self.body,
+            },
+            created_at: UnixMillis(self.created_at),
+            expires_at: UnixMillis(self.expires_at),
         })
     }
 }

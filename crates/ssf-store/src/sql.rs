@@ -297,6 +297,28 @@ pub(crate) fn pow2_chunks<T>(items: &[T], max: usize) -> impl Iterator<Item = &[
     })
 }
 
+/// A duration in milliseconds, saturating.
+pub(crate) fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+// --- Idempotency keys (D-TX-16) -------------------------------------------------------------
+
+/// Claims a key for a request: inserts it with an empty response, or takes over a row whose
+/// window has passed (`$6` is now). Returns a row only when the claim succeeded; a live row of
+/// an earlier request is left alone (on PostgreSQL after waiting for its transaction to end).
+pub(crate) const CLAIM_IDEMPOTENCY: &str = "INSERT INTO idempotency_keys (client_id, idem_key, \
+    request_hash, status, body, created_at, expires_at) VALUES ($1, $2, $3, 0, '', $4, $5) \
+    ON CONFLICT (client_id, idem_key) DO UPDATE SET request_hash = excluded.request_hash, \
+    status = 0, body = '', created_at = excluded.created_at, expires_at = excluded.expires_at \
+    WHERE idempotency_keys.expires_at <= $6 RETURNING client_id";
+/// Stores the response of a claimed key, in the claim's transaction.
+pub(crate) const RESPOND_IDEMPOTENCY: &str = "UPDATE idempotency_keys SET status = $3, body = $4 \
+    WHERE client_id = $1 AND idem_key = $2";
+pub(crate) const SELECT_IDEMPOTENCY: &str = "SELECT client_id, idem_key, request_hash, status, \
+    body, created_at, expires_at FROM idempotency_keys WHERE client_id = $1 AND idem_key = $2";
+pub(crate) const PURGE_IDEMPOTENCY: &str = "DELETE FROM idempotency_keys WHERE expires_at <= $1";
+
 #[cfg(test)]
 mod tests {
     use super::*;

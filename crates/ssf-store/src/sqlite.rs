@@ -5,6 +5,7 @@
 //! with the writer. Migrations under `migrations/sqlite/` are embedded and applied on open.
 
 mod api;
+mod idempotency;
 mod outbox;
 mod poll;
 pub mod receiver;

@@ -10,6 +10,7 @@ use crate::{
     model::{
         AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
         StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        idempotency::{IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond},
         outbox::{
             ClaimedSet, DeliveryError, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts,
             OutboxEntry, OutboxId, OutcomeReport, ParkedQuery, PollRequest, PollResponse,
@@ -164,6 +165,33 @@ pub trait TransmitterStore: Send + Sync + fmt::Debug {
     /// undelivered SET with the same stream and subject key waits for it (SSF-STATUS-14). Any
     /// error (e.g. a duplicate jti) stores nothing. Wakes subscribers of the affected streams.
     async fn enqueue(&self, sets: Vec<NewSet>) -> StoreResult<EnqueueReport>;
+
+    /// [`enqueue`](Self::enqueue) under an idempotency key (D-TX-16), in one transaction with
+    /// the key: if `claim.key` of `claim.client_id` is held by an earlier request whose window
+    /// has not passed, nothing is queued and that request's record is returned
+    /// ([`IdempotentEnqueue::Existing`], whatever its `request_hash`: comparing is the
+    /// caller's). Otherwise the SETs are queued (`sets` may be empty), the key is remembered with
+    /// `claim.request_hash`, the response `respond` builds from the report and
+    /// `expires_at = now + claim.window`, and both commit together. A key whose window has
+    /// passed is taken over as if new. Two concurrent calls with one key: exactly one queues; the
+    /// other waits for it and gets `Existing` (or queues, if the first failed).
+    async fn enqueue_idempotent(
+        &self,
+        sets: Vec<NewSet>,
+        claim: IdempotencyClaim,
+        respond: Respond,
+    ) -> StoreResult<IdempotentEnqueue>;
+
+    /// The stored record of `key` for `client_id`, live or expired but not purged yet (check
+    /// [`IdempotencyRecord::is_live`]).
+    async fn idempotency_record(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// Deletes every idempotency key whose window has passed by now. Returns how many.
+    async fn purge_idempotency_keys(&self) -> StoreResult<u64>;
 
     /// Leases up to `max` due push SETs of `enabled` streams to `lease_owner` for `lease`,
     /// oldest due first, and counts an attempt on each. Never returns a row leased to someone

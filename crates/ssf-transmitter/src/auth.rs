@@ -21,7 +21,9 @@ pub use self::{
     bearer::{bearer_token, query_carries_token},
     publish::PublishRights,
     secret::{SECRET_HASH_PREFIX, generate_secret, hash_secret, is_valid_hash, verify_secret},
-    server_metadata::{authorization_server_metadata, oauth_metadata_path},
+    server_metadata::{
+        authorization_server_document, authorization_server_metadata, oauth_metadata_path,
+    },
     service::{AccessTokenClaims, AuthService},
     settings::{AuthSettings, ClientSettings, ExternalIssuerSettings, ProducerSettings},
     token::{TOKEN_PATH, issue_access_token, token_endpoint},

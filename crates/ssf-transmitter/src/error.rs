@@ -67,6 +67,12 @@ pub enum ApiError {
         /// Seconds until a retry may succeed (`Retry-After`).
         retry_after_secs: Option<u64>,
     },
+    /// An `Idempotency-Key` already used by this client, within its window, for a request with
+    /// another body (D-TX-16): `422`.
+    #[error(
+        "this Idempotency-Key was already used for a different request; use a new key for a new request"
+    )]
+    IdempotencyKeyReused,
     /// The body is larger than allowed: `413`.
     #[error("request body too large")]
     PayloadTooLarge,
@@ -94,6 +100,7 @@ impl ApiError {
             Self::StreamNotFound | Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -113,6 +120,7 @@ impl ApiError {
             Self::StreamNotFound | Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::TooManyRequests { .. } => "too_many_requests",
+            Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Internal(_) => "server_error",

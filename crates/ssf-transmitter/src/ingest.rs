@@ -10,7 +10,12 @@
 //! and queues nothing. The caller needs the `ssf.events.publish` scope, and every event must be
 //! one its allow lists permit ([`PublishRights`](crate::auth::PublishRights), decision
 //! D-TX-15): one that is not fails the whole request with `403` and queues nothing.
+//!
+//! A producer that may retry sends an `Idempotency-Key` (or asks for its events' `txn` to act
+//! as one): a retry of a request that was accepted gets the first answer again and queues
+//! nothing ([`idempotency`], decision D-TX-16).
 
+pub mod idempotency;
 pub mod request;
 
 use std::{sync::Arc, time::Duration};
@@ -20,6 +25,7 @@ use axum::{
     body::Body,
     extract::State,
     http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
     routing::post,
 };
 use serde::{Deserialize, Serialize};
@@ -62,6 +68,11 @@ pub struct IngestSettings {
     /// safety net behind both. Default 5 min.
     #[serde(with = "ssf_http::duration_serde")]
     pub subject_index_reload: Duration,
+    /// How long an `Idempotency-Key` is remembered (D-TX-16): a retry within the window gets
+    /// the first answer again and queues nothing; after it the key is free and the record is
+    /// purged by the lease reaper. Default 24 h.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub idempotency_window: Duration,
 }
 
 impl Default for IngestSettings {
@@ -71,6 +82,7 @@ impl Default for IngestSettings {
             max_body_bytes: 4 * 1024 * 1024,
             stream_cache_ttl: Duration::from_secs(1),
             subject_index_reload: Duration::from_secs(300),
+            idempotency_window: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -96,7 +108,7 @@ async fn publish(
     principal: Principal,
     headers: HeaderMap,
     body: Body,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     principal.require(Scope::Publish)?;
     if let Some(ct) = headers.get(header::CONTENT_TYPE) {
         let json = ct.to_str().is_ok_and(|v| {
@@ -109,6 +121,7 @@ async fn publish(
             ));
         }
     }
+    let source = idempotency::KeySource::from_headers(&headers)?;
     let bytes = axum::body::to_bytes(body, state.config.ingest.max_body_bytes)
         .await
         .map_err(|_| ApiError::PayloadTooLarge)?;
@@ -118,9 +131,23 @@ async fn publish(
         Parsed::Batch(v) => (v, false),
     };
     authorize(&principal, &events, single)?;
+    if let Some(key) = source.key(&events)? {
+        let request = idempotency::KeyedRequest {
+            client_id: &principal.client_id,
+            key,
+            body: &bytes,
+            single,
+        };
+        return idempotency::publish(&state, request, events).await;
+    }
     let results = publish_events(&state, events).await?;
     tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
-    let body = if single {
+    Ok((StatusCode::ACCEPTED, Json(answer(results, single))).into_response())
+}
+
+/// The `202` body: the one [`Published`] of a single event, or `{"events": [...]}` for a batch.
+fn answer(results: Vec<Published>, single: bool) -> Value {
+    if single {
         results
             .into_iter()
             .next()
@@ -128,8 +155,7 @@ async fn publish(
             .unwrap_or(Value::Null)
     } else {
         json!({ "events": results })
-    };
-    Ok((StatusCode::ACCEPTED, Json(body)))
+    }
 }
 
 /// D-TX-15: every event of the request must be one the producer may publish; the first that is
@@ -163,68 +189,97 @@ pub async fn publish_events(
     state: &AppState,
     events: Vec<ValidEvent>,
 ) -> Result<Vec<Published>, ApiError> {
-    let types: Vec<_> = events.iter().map(ValidEvent::event_type).collect();
-    let routable: Vec<Routable<'_>> = events
-        .iter()
-        .zip(&types)
-        .map(|(e, t)| Routable {
-            event_type: t,
-            subject: &e.sub_id,
-        })
-        .collect();
-    let routes = state.matcher.route(state, &routable).await?;
-    let now = state.clock.now();
-    let events: Arc<Vec<(ValidEvent, String)>> = Arc::new(
-        events
-            .into_iter()
-            .map(|e| {
-                let txn = e.txn.clone().unwrap_or_else(|| mint::new_txn(now));
-                (e, txn)
-            })
-            .collect(),
-    );
-    let jobs: Vec<(usize, Arc<Target>)> = routes
-        .into_iter()
-        .enumerate()
-        .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
-        .collect();
-    let signed = sign_jobs(state, &events, jobs, now).await?;
-
-    let sets: Vec<NewSet> = signed
-        .iter()
-        .map(|s| NewSet {
-            stream_id: s.stream_id.clone(),
-            jti: s.jti.clone(),
-            subject_key: s.subject_key.clone(),
-            set_jwt: s.jwt.clone(),
-        })
-        .collect();
+    let prepared = Prepared::new(state, events).await?;
+    let sets = prepared.sets();
     let report = if sets.is_empty() {
         ssf_store::EnqueueReport::default()
     } else {
         state.store.enqueue(sets).await?
     };
-    metrics::events_ingested(events.len());
-    metrics::sets_enqueued(report.queued);
+    prepared.count(&report);
+    Ok(prepared.results(&report))
+}
 
-    let mut results: Vec<Published> = events
-        .iter()
-        .map(|(_, txn)| Published {
-            txn: txn.clone(),
-            streams: 0,
-            jtis: Vec::new(),
-        })
-        .collect();
-    for s in signed {
-        if report.dropped_streams.contains(&s.stream_id) {
-            continue;
-        }
-        if let Some(r) = results.get_mut(s.event) {
-            r.streams += 1;
-            r.jtis.push(s.jti);
-        }
+/// A request's events, routed and signed, ready to queue.
+pub(crate) struct Prepared {
+    events: Arc<Vec<(ValidEvent, String)>>,
+    signed: Vec<Signed>,
+}
+
+impl Prepared {
+    /// Routes `events` to their streams and signs one SET per (event, stream); a missing `txn`
+    /// is generated.
+    pub(crate) async fn new(state: &AppState, events: Vec<ValidEvent>) -> Result<Self, ApiError> {
+        let types: Vec<_> = events.iter().map(ValidEvent::event_type).collect();
+        let routable: Vec<Routable<'_>> = events
+            .iter()
+            .zip(&types)
+            .map(|(e, t)| Routable {
+                event_type: t,
+                subject: &e.sub_id,
+            })
+            .collect();
+        let routes = state.matcher.route(state, &routable).await?;
+        let now = state.clock.now();
+        let events: Arc<Vec<(ValidEvent, String)>> = Arc::new(
+            events
+                .into_iter()
+                .map(|e| {
+                    let txn = e.txn.clone().unwrap_or_else(|| mint::new_txn(now));
+                    (e, txn)
+                })
+                .collect(),
+        );
+        let jobs: Vec<(usize, Arc<Target>)> = routes
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
+            .collect();
+        let signed = sign_jobs(state, &events, jobs, now).await?;
+        Ok(Self { events, signed })
     }
-    Ok(results)
+
+    /// The SETs to queue.
+    pub(crate) fn sets(&self) -> Vec<NewSet> {
+        self.signed
+            .iter()
+            .map(|s| NewSet {
+                stream_id: s.stream_id.clone(),
+                jti: s.jti.clone(),
+                subject_key: s.subject_key.clone(),
+                set_jwt: s.jwt.clone(),
+            })
+            .collect()
+    }
+
+    /// Counts the events and the queued SETs in the metrics.
+    pub(crate) fn count(&self, report: &ssf_store::EnqueueReport) {
+        metrics::events_ingested(self.events.len());
+        metrics::sets_enqueued(report.queued);
+    }
+
+    /// One [`Published`] per event, leaving out SETs of streams the store dropped.
+    pub(crate) fn results(&self, report: &ssf_store::EnqueueReport) -> Vec<Published> {
+        let mut results: Vec<Published> = self
+            .events
+            .iter()
+            .map(|(_, txn)| Published {
+                txn: txn.clone(),
+                streams: 0,
+                jtis: Vec::new(),
+            })
+            .collect();
+        for s in &self.signed {
+            if report.dropped_streams.contains(&s.stream_id) {
+                continue;
+            }
+            if let Some(r) = results.get_mut(s.event) {
+                r.streams += 1;
+                r.jtis.push(s.jti.clone());
+            }
+        }
+        results
+    }
 }
 
 /// One signed SET and where it goes.

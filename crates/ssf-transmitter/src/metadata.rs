@@ -156,9 +156,16 @@ pub fn well_known_path(well_known: &str, issuer: &str) -> String {
     format!("{well_known}{path}")
 }
 
+/// The metadata member naming the event ingest endpoint (`POST /events`), an extension
+/// ([SSF 1.0 §7.1](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-7.1)
+/// allows additional members; receivers ignore it): producers such as `ssf emit` find the
+/// endpoint here when the issuer has a path or `base_url` differs from it (D-TX-17).
+pub const EVENTS_ENDPOINT_MEMBER: &str = "events_endpoint";
+
 /// The metadata document (SSF 1.0 §7.1, TV-META-01): `spec_version` `1_0`, every endpoint
-/// served, push and poll, OAuth 2.0 as the authorization scheme (SSF-META-20), and
-/// `default_subjects` (D-15). Empty arrays are omitted (SSF-META-22) by [`TransmitterMetadata`].
+/// served, push and poll, OAuth 2.0 as the authorization scheme (SSF-META-20),
+/// `default_subjects` (D-15) and the ingest endpoint ([`EVENTS_ENDPOINT_MEMBER`]). Empty
+/// arrays are omitted (SSF-META-22) by [`TransmitterMetadata`].
 pub fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
     let ep = Endpoints::new(config);
     let mut doc = TransmitterMetadata::new(Issuer::new(config.issuer.as_str()));
@@ -174,6 +181,10 @@ pub fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
     doc.default_subjects = Some(DefaultSubjects::from(
         config.streams.default_subjects.as_str(),
     ));
+    doc.extra.insert(
+        EVENTS_ENDPOINT_MEMBER.to_owned(),
+        Value::String(ep.url(paths::EVENTS)),
+    );
     doc
 }
 
@@ -262,6 +273,16 @@ mod tests {
                 discovery_path(issuer, DiscoveryFlavor::Ssf).unwrap()
             );
         }
+    }
+
+    #[test]
+    fn metadata_names_the_ingest_endpoint_d_tx_17() {
+        let config = TransmitterConfig {
+            issuer: "https://tr.example.com/tenant".to_owned(),
+            ..TransmitterConfig::default()
+        };
+        let doc = serde_json::to_value(transmitter_metadata(&config)).unwrap();
+        assert_eq!(doc["events_endpoint"], "https://tr.example.com/events");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The transmitter's background tasks: push workers, the lease reaper, the inactivity sweep,
+//! The transmitter's background tasks: push workers, the lease reaper (which also purges expired
+//! idempotency keys), the inactivity sweep,
 //! the outbox metrics sampler and, on a store shared with other nodes, the follower of their
 //! stream and subject changes. [`Transmitter::start`] spawns them; they stop when
 //! `state.shutdown` fires (push workers finish and record their current batch first).
@@ -6,12 +7,16 @@
 use std::time::Duration;
 
 use ssf_store::{Wake, WorkSubscription};
+use ssf_types::UnixMillis;
 use tokio::task::JoinHandle;
 
 use crate::{inactivity, metrics, push::worker::Pusher, state::AppState};
 
 /// How often the outbox gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How often expired idempotency keys are purged, in milliseconds of the injected clock.
+const PURGE_INTERVAL_MS: i64 = 60_000;
 
 /// The longest single wait of the configuration follower; it only bounds one `wait` call (the
 /// follower waits again), shutdown ends it at once.
@@ -82,9 +87,12 @@ impl Workers {
     }
 }
 
-/// Returns SETs whose lease expired (a crashed worker, an unacknowledged poll) to the queue.
+/// Returns SETs whose lease expired (a crashed worker, an unacknowledged poll) to the queue,
+/// and at most every minute of the injected clock deletes expired idempotency
+/// keys of the ingest endpoint (D-TX-16).
 async fn reaper(state: AppState) {
     let interval = state.config.push.reap_interval();
+    let mut last_purge: Option<UnixMillis> = None;
     loop {
         tokio::select! {
             () = state.shutdown.cancelled() => break,
@@ -94,6 +102,15 @@ async fn reaper(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(sets = n, "expired leases returned to the queue"),
             Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
+        }
+        let now = state.clock.now();
+        if last_purge.is_none_or(|at| now.0.saturating_sub(at.0) >= PURGE_INTERVAL_MS) {
+            last_purge = Some(now);
+            match state.store.purge_idempotency_keys().await {
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(keys = n, "expired idempotency keys purged"),
+                Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
+            }
         }
     }
 }
@@ -142,6 +159,7 @@ mod tests {
         max_body_bytes = 4194304
         stream_cache_ttl = "1s"
         subject_index_reload = "5m"
+        idempotency_window = "24h"
 
         [push]
         workers = 8                       # not the default
@@ -180,6 +198,10 @@ mod tests {
         assert_eq!(config.push.http.allowed_networks.len(), 1);
         assert_eq!(config.poll.long_poll_wait, Duration::from_secs(25));
         assert_eq!(config.ingest.subject_index_reload, Duration::from_secs(300));
+        assert_eq!(
+            config.ingest.idempotency_window,
+            Duration::from_secs(24 * 3600)
+        );
         assert_eq!(config.inactivity.action, InactivityAction::Disable);
         assert!(config.push.validate().is_ok());
         assert!(

@@ -57,7 +57,9 @@ pub(crate) struct Connection {
 
 #[derive(Debug, Args)]
 pub(crate) struct EmitArgs {
-    /// The transmitter's base URL; the event is POSTed to {URL}/events.
+    /// The transmitter's issuer (it may have a path); the event is POSTed to the
+    /// `events_endpoint` of its metadata (/.well-known/ssf-configuration with path insertion),
+    /// else to {URL}/events.
     #[arg(long, env = "SSF_TRANSMITTER", value_name = "URL")]
     pub(crate) transmitter: String,
     #[command(flatten)]
@@ -86,6 +88,15 @@ pub(crate) struct EmitArgs {
     /// Extra event member NAME=VALUE; VALUE is JSON if it parses, else a string (repeatable).
     #[arg(long = "field", value_name = "NAME=VALUE")]
     pub(crate) fields: Vec<String>,
+    /// The Idempotency-Key sent with the event (default: a new UUID): a transmitter answers a
+    /// second request with the same key and event with the first answer and queues nothing.
+    /// 1 to 255 printable ASCII characters.
+    #[arg(long, value_name = "KEY")]
+    pub(crate) idempotency_key: Option<String>,
+    /// How often to try again, with the same Idempotency-Key, after a 503 or 429 answer, a
+    /// connection failure or a timeout (Retry-After honoured up to 30 s; else 1 s, 2 s, 4 s...).
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub(crate) retries: u32,
 }
 
 #[derive(Debug, Subcommand)]

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
 mod demo;
+mod emit;
 mod jit_cli;
 mod keys;
 mod multinode;

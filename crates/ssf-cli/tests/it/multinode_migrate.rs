@@ -33,7 +33,9 @@ fn migrate_checks_then_applies_every_store_on_postgres() {
     let check = migrate(&["--check"]);
     assert_eq!(check.code, 1, "{}{}", check.stdout, check.stderr);
     assert!(
-        check.stdout.contains("transmitter") && check.stdout.contains("1 pending: 0001"),
+        check
+            .stdout
+            .contains("2 pending: 0001 transmitter, 0002 idempotency"),
         "{}",
         check.stdout
     );
@@ -87,9 +89,9 @@ fn migrate_on_the_default_sqlite_stores() {
     let check = ssf_env(p, &["migrate", "--config", "ssf.toml", "--check"], &[]);
     assert_eq!(check.code, 1, "{}", check.stderr);
     assert!(
-        check
-            .stdout
-            .contains("sqlite://data/transmitter.db: 1 pending"),
+        check.stdout.contains(
+            "sqlite://data/transmitter.db: 2 pending: 0001 transmitter, 0002 idempotency"
+        ),
         "{}",
         check.stdout
     );

@@ -9,12 +9,15 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
 
-use super::{PgStore, notify_config_in, notify_in, outbox, poll, records, streams, transaction};
+use super::{
+    PgStore, idempotency, notify_config_in, notify_in, outbox, poll, records, streams, transaction,
+};
 use crate::{
     error::{StoreError, StoreResult},
     model::{
         AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
         StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        idempotency::{IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond},
         outbox::{
             ClaimedSet, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts, OutboxEntry,
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
@@ -221,6 +224,35 @@ impl TransmitterStore for PgStore {
         })?;
         self.wake_local(&woken);
         Ok(report)
+    }
+
+    async fn enqueue_idempotent(
+        &self,
+        sets: Vec<NewSet>,
+        claim: IdempotencyClaim,
+        respond: Respond,
+    ) -> StoreResult<IdempotentEnqueue> {
+        let now = self.now();
+        let (outcome, woken) = transaction!(self.pool, |tx| {
+            let (outcome, woken) = idempotency::enqueue(tx, &sets, &claim, &respond, now).await?;
+            notify_in(tx, &self.notifier, Some(&woken)).await?;
+            Ok((outcome, woken))
+        })?;
+        self.wake_local(&woken);
+        Ok(outcome)
+    }
+
+    async fn idempotency_record(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        idempotency::record(&self.pool, client_id, key).await
+    }
+
+    async fn purge_idempotency_keys(&self) -> StoreResult<u64> {
+        let now = self.now();
+        transaction!(self.pool, |tx| idempotency::purge(tx, now).await)
     }
 
     async fn claim_push(

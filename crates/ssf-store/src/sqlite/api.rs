@@ -6,12 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
 
-use super::{SqliteStore, outbox, poll, records, streams};
+use super::{SqliteStore, idempotency, outbox, poll, records, streams};
 use crate::{
     error::{StoreError, StoreResult},
     model::{
         AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
         StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        idempotency::{IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond},
         outbox::{
             ClaimedSet, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts, OutboxEntry,
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
@@ -215,6 +216,36 @@ impl TransmitterStore for SqliteStore {
             .await?;
         self.wake(&woken);
         Ok(report)
+    }
+
+    async fn enqueue_idempotent(
+        &self,
+        sets: Vec<NewSet>,
+        claim: IdempotencyClaim,
+        respond: Respond,
+    ) -> StoreResult<IdempotentEnqueue> {
+        let now = self.now();
+        let (outcome, woken) = self
+            .write(move |c| {
+                Box::pin(async move { idempotency::enqueue(c, sets, claim, respond, now).await })
+            })
+            .await?;
+        self.wake(&woken);
+        Ok(outcome)
+    }
+
+    async fn idempotency_record(
+        &self,
+        client_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        idempotency::record(&self.readers, client_id, key).await
+    }
+
+    async fn purge_idempotency_keys(&self) -> StoreResult<u64> {
+        let now = self.now();
+        self.write(move |c| Box::pin(async move { idempotency::purge(c, now).await }))
+            .await
     }
 
     async fn claim_push(

@@ -6,10 +6,11 @@ use axum::{
     extract::State,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Scope;
 use crate::{
+    config::TransmitterConfig,
     metadata::{Endpoints, paths, well_known_path},
     state::AppState,
 };
@@ -21,19 +22,55 @@ pub fn oauth_metadata_path(issuer: &str) -> String {
 
 /// `GET /.well-known/oauth-authorization-server[/<issuer path>]` (RFC 8414 §3.2).
 pub async fn authorization_server_metadata(State(state): State<AppState>) -> Response {
-    let ep = Endpoints::new(&state.config);
+    Json(authorization_server_document(&state.config)).into_response()
+}
+
+/// The metadata document. Members with zero elements are omitted
+/// ([RFC 8414 §3.2](https://www.rfc-editor.org/rfc/rfc8414#section-3.2): "Claims with zero
+/// elements MUST be omitted"), so `response_types_supported` (there is no authorization
+/// endpoint, hence no response type) is left out rather than sent as `[]`.
+pub fn authorization_server_document(config: &TransmitterConfig) -> Value {
+    let ep = Endpoints::new(config);
     let scopes: Vec<&str> = [Scope::Read, Scope::Manage, Scope::Publish]
         .map(Scope::as_str)
         .to_vec();
-    Json(json!({
-        "issuer": state.config.issuer,
+    let response_types: [&str; 0] = [];
+    let mut doc = json!({
+        "issuer": config.issuer,
         "token_endpoint": ep.url(paths::TOKEN),
         "jwks_uri": ep.url(paths::JWKS),
         "grant_types_supported": ["client_credentials"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
         "scopes_supported": scopes,
-        // RFC 8414 requires the member; there is no authorization endpoint, so no response type.
-        "response_types_supported": [],
-    }))
-    .into_response()
+        "response_types_supported": response_types,
+    });
+    if let Value::Object(members) = &mut doc {
+        members.retain(|_, v| !v.as_array().is_some_and(Vec::is_empty));
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_member_is_an_empty_array_rfc8414_3_2() {
+        let config = TransmitterConfig {
+            issuer: "https://tx.example.com/tenant".to_owned(),
+            ..TransmitterConfig::default()
+        };
+        let doc = authorization_server_document(&config);
+        let members = doc.as_object().unwrap();
+        for (name, value) in members {
+            assert!(
+                !value.as_array().is_some_and(Vec::is_empty),
+                "{name} is an empty array"
+            );
+        }
+        assert!(!members.contains_key("response_types_supported"));
+        assert_eq!(doc["issuer"], "https://tx.example.com/tenant");
+        assert_eq!(doc["token_endpoint"], "https://tx.example.com/oauth/token");
+        assert_eq!(doc["grant_types_supported"][0], "client_credentials");
+    }
 }

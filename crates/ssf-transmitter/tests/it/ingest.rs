@@ -2,6 +2,7 @@
 //! (checklist 1.1).
 
 mod authority;
+mod idempotency;
 
 use std::collections::BTreeSet;
 

@@ -215,6 +215,14 @@ async fn oauth_authorization_server_metadata_rfc_8414() {
     assert!(methods.contains(&"client_secret_post".into()));
     let scopes = doc["scopes_supported"].as_array().unwrap();
     assert!(scopes.contains(&"ssf.read".into()) && scopes.contains(&"ssf.manage".into()));
+    // RFC 8414 §3.2: members with zero elements are omitted, never sent as `[]`.
+    for (name, value) in doc.as_object().unwrap() {
+        assert!(
+            !value.as_array().is_some_and(Vec::is_empty),
+            "{name} is an empty array"
+        );
+    }
+    assert!(doc.get("response_types_supported").is_none());
     // The advertised token endpoint works.
     let token = server.token(RECEIVER).await;
     assert!(!token.is_empty());

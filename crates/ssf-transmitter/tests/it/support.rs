@@ -77,6 +77,7 @@ pub struct Builder {
     workers: bool,
     configure: Vec<Configure>,
     store: Option<Arc<dyn TransmitterStore>>,
+    postgres: Option<Arc<crate::postgres::Schema>>,
 }
 
 impl Builder {
@@ -117,6 +118,13 @@ impl Builder {
         self
     }
 
+    /// Keep the state in `schema` on PostgreSQL (a `PgStore` on the server's clock) instead of a
+    /// fresh SQLite file; [`crate::postgres::Db::builder`] picks this or SQLite.
+    pub fn postgres(mut self, schema: Arc<crate::postgres::Schema>) -> Self {
+        self.postgres = Some(schema);
+        self
+    }
+
     /// Changes the configuration before the server starts.
     pub fn configure(mut self, f: impl FnOnce(&mut TransmitterConfig) + Send + 'static) -> Self {
         self.configure.push(Box::new(f));
@@ -145,9 +153,10 @@ impl Builder {
             f(&mut config);
         }
         let dir = tempfile::tempdir().expect("tempdir");
-        let store: Arc<dyn TransmitterStore> = match self.store {
-            Some(store) => store,
-            None => Arc::new(
+        let store: Arc<dyn TransmitterStore> = match (self.store, &self.postgres) {
+            (Some(store), _) => store,
+            (None, Some(schema)) => schema.node_with(clock.clone()).await,
+            (None, None) => Arc::new(
                 SqliteStore::open_path(dir.path().join("transmitter.db"), clock.clone())
                     .await
                     .expect("open store"),
@@ -176,6 +185,7 @@ impl Builder {
             task,
             workers,
             _dir: dir,
+            _postgres: self.postgres,
         }
     }
 }
@@ -196,6 +206,7 @@ pub struct TestServer {
     task: JoinHandle<std::io::Result<()>>,
     workers: Option<ssf_transmitter::workers::Workers>,
     _dir: TempDir,
+    _postgres: Option<Arc<crate::postgres::Schema>>,
 }
 
 impl Drop for TestServer {
@@ -215,6 +226,7 @@ impl TestServer {
             workers: false,
             configure: Vec::new(),
             store: None,
+            postgres: None,
         }
     }
 
