@@ -72,6 +72,19 @@ pub enum ApiError {
     /// A fault on our side; details are logged, not returned: `500`.
     #[error("internal error")]
     Internal(String),
+    /// A stored secret (a push `authorization_header`, D-TX-18) does not decrypt with the
+    /// configured secrets keys: `500`. The text names the stream and never the value.
+    #[error(
+        "the stored authorization_header of stream {stream_id} cannot be read: {reason} \
+         (check the transmitter's secrets key: transmitter.storage.secrets_key_file or \
+         SSF_SECRETS_KEY, and previous_secrets_key_file during a rotation)"
+    )]
+    SecretUnreadable {
+        /// The stream whose value failed.
+        stream_id: ssf_types::StreamId,
+        /// Why, without the value.
+        reason: String,
+    },
     /// Storage is unavailable; the caller should retry: `503`.
     #[error("temporarily unavailable")]
     Unavailable(String),
@@ -91,7 +104,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::SecretUnreadable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -110,7 +123,7 @@ impl ApiError {
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Internal(_) => "server_error",
+            Self::Internal(_) | Self::SecretUnreadable { .. } => "server_error",
             Self::Unavailable(_) => "temporarily_unavailable",
         }
     }
@@ -139,6 +152,9 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Internal(detail) | Self::Unavailable(detail) => {
                 tracing::error!(error = %detail, status = status.as_u16(), "request failed");
+            }
+            Self::SecretUnreadable { .. } => {
+                tracing::error!(error = %self, status = status.as_u16(), "request failed");
             }
             _ => tracing::debug!(error = %self, status = status.as_u16(), "request refused"),
         }

@@ -33,16 +33,41 @@ pub struct Shared {
     pub matcher: crate::matching::Matcher,
     /// Tells waiters when particular SETs have left the queue (transmitter status changes).
     pub deliveries: crate::control_events::DeliveryWatch,
+    /// Encrypts the push `authorization_header` at rest (SSF-SEC-14, D-TX-18).
+    pub secrets: crate::secrets::SecretsCipher,
 }
 
 impl AppState {
-    /// Wraps the shared parts.
+    /// Wraps the shared parts, with a secrets key for this process only
+    /// ([`SecretsCipher::ephemeral`](crate::secrets::SecretsCipher::ephemeral)): push
+    /// `authorization_header` values it stores cannot be read after a restart. A store that
+    /// outlives the process needs [`AppState::with_secrets`].
     pub fn new(
         config: TransmitterConfig,
         store: Arc<dyn TransmitterStore>,
         signer: SetSigner,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
+    ) -> Self {
+        Self::with_secrets(
+            config,
+            store,
+            signer,
+            clock,
+            shutdown,
+            crate::secrets::SecretsCipher::ephemeral(),
+        )
+    }
+
+    /// Wraps the shared parts; `secrets` encrypts the push `authorization_header` at rest
+    /// (every node on one database needs the same key).
+    pub fn with_secrets(
+        config: TransmitterConfig,
+        store: Arc<dyn TransmitterStore>,
+        signer: SetSigner,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+        secrets: crate::secrets::SecretsCipher,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
         Self(Arc::new(Shared {
@@ -54,6 +79,7 @@ impl AppState {
             auth,
             matcher: Default::default(),
             deliveries: Default::default(),
+            secrets,
         }))
     }
 }

@@ -16,7 +16,8 @@
 //! # plus every ssf_transmitter::TransmitterConfig key, and these of `ssf serve`:
 //! # enabled = true, signing_alg = "RS256", keys_dir = "<data_dir>/keys",
 //! # database = "<data_dir>/transmitter.db" (a path, sqlite:// or postgres://),
-//! # [transmitter.postgres] (max_connections, acquire_timeout, schema), dev_credentials = <auto>
+//! # [transmitter.postgres] (max_connections, acquire_timeout, schema), dev_credentials = <auto>,
+//! # [transmitter.storage] (secrets_key_file, previous_secrets_key_file: [`super::secrets`])
 //!
 //! [receiver]                       # present: the receiver runs
 //! # every ssf_receiver::ReceiverConfig key, and these of `ssf serve`:
@@ -32,6 +33,7 @@
 //! loopback destinations allowed for outbound requests, development OAuth clients, and a
 //! development ticket system (`helpdesk`) whose events go to the transmitter in this process.
 
+mod public_urls;
 mod sections;
 
 use std::{
@@ -50,6 +52,7 @@ use toml::{Table, Value};
 pub(crate) use self::sections::{EnforceSection, JitSection, invalid_enforce};
 use super::{
     env::{self, Override},
+    secrets::{KeySources, StorageSettings},
     stores::{PgSettings, StoreLocation},
 };
 use crate::input::{Context, Failure, usage};
@@ -116,6 +119,7 @@ struct TransmitterExtras {
     database: Option<String>,
     postgres: PgSettings,
     dev_credentials: Option<bool>,
+    storage: StorageSettings,
 }
 
 impl Default for TransmitterExtras {
@@ -127,6 +131,7 @@ impl Default for TransmitterExtras {
             database: None,
             postgres: PgSettings::default(),
             dev_credentials: None,
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -138,6 +143,7 @@ const TRANSMITTER_EXTRAS: &[&str] = &[
     "database",
     "postgres",
     "dev_credentials",
+    "storage",
 ];
 
 /// The keys `ssf serve` adds to `[receiver]`.
@@ -191,6 +197,8 @@ pub(crate) struct TransmitterSection {
     pub(crate) signing_alg: Algorithm,
     /// Create development OAuth clients (default: when none is configured).
     pub(crate) dev_credentials: bool,
+    /// Where the secrets key comes from (`[transmitter.storage]`, `SSF_SECRETS_KEY`).
+    pub(crate) secrets: KeySources,
 }
 
 /// The receiver role's settings.
@@ -217,7 +225,7 @@ pub(crate) struct ServeConfig {
     pub(crate) enforce: Option<EnforceSection>,
     /// `[jit]`, when the ticket bridge is enabled.
     pub(crate) jit: Option<JitSection>,
-    /// No file: development defaults.
+    /// No file, or `--dev`: development defaults.
     pub(crate) dev: bool,
     /// Where the settings came from, for messages.
     pub(crate) source: String,
@@ -231,7 +239,17 @@ pub(crate) fn load(
     path: Option<&Path>,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<ServeConfig, Failure> {
-    let (mut tree, source, dev) = match path {
+    load_with(path, vars, false)
+}
+
+/// [`load`], in development mode also with a file when `dev` (`ssf serve --dev`).
+pub(crate) fn load_with(
+    path: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+    dev: bool,
+) -> Result<ServeConfig, Failure> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let (mut tree, source, no_file) = match path {
         Some(path) => {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).or_usage(format!("reading {shown}"))?;
@@ -249,7 +267,8 @@ pub(crate) fn load(
             (tree, "the built-in defaults".to_owned(), true)
         }
     };
-    let overrides = env::overlay(&mut tree, vars).map_err(usage)?;
+    let dev = dev || no_file;
+    let overrides = env::overlay(&mut tree, vars.iter().cloned()).map_err(usage)?;
     let origin = Origin {
         source: &source,
         overrides: &overrides,
@@ -257,7 +276,7 @@ pub(crate) fn load(
     let raw: RawFile = typed(Value::Table(tree), "", &origin)?;
     let data_dir = raw.server.data_dir.clone();
     let transmitter = match raw.transmitter {
-        Some(table) => transmitter_section(table, &data_dir, dev, &origin)?,
+        Some(table) => transmitter_section(table, &data_dir, dev, &origin, &vars)?,
         None => None,
     };
     let receiver = match raw.receiver {
@@ -300,6 +319,7 @@ fn transmitter_section(
     data_dir: &Path,
     dev: bool,
     origin: &Origin<'_>,
+    vars: &[(String, String)],
 ) -> Result<Option<TransmitterSection>, Failure> {
     let extras: TransmitterExtras =
         typed(take(&mut table, TRANSMITTER_EXTRAS), "transmitter", origin)?;
@@ -346,6 +366,7 @@ fn transmitter_section(
         database,
         signing_alg: extras.signing_alg,
         dev_credentials: extras.dev_credentials.unwrap_or(auto_dev),
+        secrets: KeySources::new(extras.storage, vars),
     }))
 }
 
@@ -432,6 +453,9 @@ impl ServeConfig {
         }
         if let Some(enforce) = &self.enforce {
             sections::check_enforce(enforce, &origin)?;
+        }
+        if !self.dev {
+            public_urls::check(self, &origin)?;
         }
         if let Some(jit) = &mut self.jit {
             if jit.dev && self.transmitter.is_some() {

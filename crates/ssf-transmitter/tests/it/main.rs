@@ -15,4 +15,5 @@ mod nodes;
 mod poll;
 mod postgres;
 mod push;
+mod secrets;
 mod support;

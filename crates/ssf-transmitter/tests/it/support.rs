@@ -24,6 +24,7 @@ use ssf_transmitter::{
     auth::{ClientSettings, ExternalIssuerSettings, Scope, hash_secret, issue_access_token, jwt},
     metadata::paths,
     router,
+    secrets::SecretsCipher,
 };
 use ssf_types::{Clock, KeyId, ManualClock, SystemClock, UnixMillis};
 use tempfile::TempDir;
@@ -77,6 +78,7 @@ pub struct Builder {
     workers: bool,
     configure: Vec<Configure>,
     store: Option<Arc<dyn TransmitterStore>>,
+    secrets: Option<SecretsCipher>,
 }
 
 impl Builder {
@@ -114,6 +116,12 @@ impl Builder {
     /// Use `store` (e.g. a `PgStore` shared with other nodes) instead of a fresh SQLite file.
     pub fn store(mut self, store: Arc<dyn TransmitterStore>) -> Self {
         self.store = Some(store);
+        self
+    }
+
+    /// Encrypt stored secrets with `cipher` (default: a key for this server only).
+    pub fn secrets(mut self, cipher: SecretsCipher) -> Self {
+        self.secrets = Some(cipher);
         self
     }
 
@@ -157,7 +165,8 @@ impl Builder {
         let keys = Arc::new(MemoryKeyStore::with_current(clock.clone(), key));
         let signer = SetSigner::new(keys.clone());
         let shutdown = CancellationToken::new();
-        let state = AppState::new(config, store, signer, clock, shutdown.clone());
+        let secrets = self.secrets.unwrap_or_else(SecretsCipher::ephemeral);
+        let state = AppState::with_secrets(config, store, signer, clock, shutdown.clone(), secrets);
         let workers = self
             .workers
             .then(|| ssf_transmitter::workers::Transmitter::start(&state).expect("start workers"));
@@ -215,6 +224,7 @@ impl TestServer {
             workers: false,
             configure: Vec::new(),
             store: None,
+            secrets: None,
         }
     }
 
