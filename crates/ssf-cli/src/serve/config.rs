@@ -34,6 +34,7 @@
 //! development ticket system (`helpdesk`) whose events go to the transmitter in this process.
 
 mod public_urls;
+mod reading;
 mod sections;
 
 use std::{
@@ -42,13 +43,14 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::Deserialize;
 use ssf_http::ClientConfig;
 use ssf_jose::Algorithm;
 use ssf_receiver::config::ReceiverConfig;
 use ssf_transmitter::{TransmitterConfig, metadata};
 use toml::{Table, Value};
 
+use self::reading::{Origin, take, typed};
 pub(crate) use self::sections::{EnforceSection, JitSection, invalid_enforce};
 use super::{
     env::{self, Override},
@@ -483,73 +485,6 @@ impl ServeConfig {
         }
         roles
     }
-}
-
-/// Moves `keys` out of `table` into a table of their own.
-fn take(table: &mut Table, keys: &[&str]) -> Value {
-    let mut taken = Table::new();
-    for key in keys {
-        if let Some(value) = table.remove(*key) {
-            taken.insert((*key).to_owned(), value);
-        }
-    }
-    Value::Table(taken)
-}
-
-/// Where settings came from, for error messages.
-struct Origin<'a> {
-    source: &'a str,
-    overrides: &'a [Override],
-}
-
-impl Origin<'_> {
-    /// `the environment (SSF_...)` when an override set `key` or something inside or around
-    /// it, else the file.
-    fn of(&self, key: &str) -> String {
-        let vars: Vec<&str> = self
-            .overrides
-            .iter()
-            .filter(|o| {
-                o.key == key
-                    || o.key.starts_with(&format!("{key}."))
-                    || key.starts_with(&format!("{}.", o.key))
-            })
-            .map(|o| o.var.as_str())
-            .collect();
-        if vars.is_empty() {
-            self.source.to_owned()
-        } else {
-            format!("{} or the environment ({})", self.source, vars.join(", "))
-        }
-    }
-}
-
-/// Reads `value` as `T`; an error names the dotted key under `prefix` and how to fix it.
-fn typed<T: DeserializeOwned>(
-    value: Value,
-    prefix: &str,
-    origin: &Origin<'_>,
-) -> Result<T, Failure> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let key = match (prefix.is_empty(), path.as_str()) {
-            (true, p) => p.to_owned(),
-            (false, ".") => prefix.to_owned(),
-            (false, p) => format!("{prefix}.{p}"),
-        };
-        let inner = e.into_inner().to_string();
-        let inner = inner.trim();
-        let hint = if inner.contains("unknown field") {
-            "; remove it or fix its spelling (docs/transmitter.md, docs/receiver.md and \
-             docs/jit.md list every key)"
-        } else {
-            ""
-        };
-        usage(format!(
-            "invalid setting `{key}` in {}: {inner}{hint}",
-            origin.of(&key)
-        ))
-    })
 }
 
 #[cfg(test)]
