@@ -88,7 +88,11 @@ pub(crate) enum Command {
         Without --config: every role on 127.0.0.1:8080 with data in ./ssf-data, a signing key \
         generated on first start, development OAuth clients whose secrets are written once \
         to ssf-data/credentials.json (mode 0600), and a development ticket system `helpdesk` \
-        whose webhook secret is kept there too and whose events go to this transmitter. Every setting can be overridden from the \
+        whose webhook secret is kept there too and whose events go to this transmitter; \
+        --dev gives a configuration file the same development mode. Outside it, a transmitter \
+        needs a secrets key (SSF_SECRETS_KEY or transmitter.storage.secrets_key_file) that \
+        encrypts push secrets in its database, and its issuer must be https unless on loopback. \
+        Every setting can be overridden from the \
         environment: SSF_<SECTION>__<KEY>[__<SUBKEY>...], e.g. SSF_SERVER__LISTEN=0.0.0.0:9000 \
         or SSF_TRANSMITTER__ISSUER=https://idp.example.com (values are TOML: 42, true, \
         [\"a\"], else a string). SIGINT or SIGTERM stops the server gracefully (exit 0). See \

@@ -180,9 +180,7 @@ async fn status(
 async fn apply(target: &Target<'_>) -> Result<(), StoreError> {
     match &target.location.url {
         StoreUrl::Sqlite(path) => {
-            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)?;
-            }
+            ssf_store::private_files::prepare_sqlite_file(path)?;
             let options = SqliteConnectOptions::new()
                 .filename(path)
                 .create_if_missing(true);
@@ -190,6 +188,7 @@ async fn apply(target: &Target<'_>) -> Result<(), StoreError> {
             let ran = target.migrations.sqlite.run(&mut conn).await;
             conn.close().await?;
             ran?;
+            ssf_store::private_files::tighten_sqlite_companions(path)?;
         }
         StoreUrl::Postgres(url) => {
             let mut conn = pg_connect(target.location, url).await?;

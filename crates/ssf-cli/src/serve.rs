@@ -10,6 +10,7 @@ pub(crate) mod config;
 pub(crate) mod credentials;
 pub(crate) mod env;
 pub(crate) mod roles;
+pub(crate) mod secrets;
 pub(crate) mod stores;
 pub(crate) mod telemetry;
 pub(crate) mod throttle;
@@ -33,7 +34,7 @@ use crate::{
 
 /// Runs `ssf serve`.
 pub(crate) fn run(args: ServeArgs) -> CmdResult {
-    let mut config = config::load(args.config.as_deref(), std::env::vars())?;
+    let mut config = config::load_with(args.config.as_deref(), std::env::vars(), args.dev)?;
     if args.check {
         let base = base_url(config.server.listen, config.server.tls.is_some());
         config.finalize(&base)?;
@@ -50,8 +51,10 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
             config.server.data_dir.display()
         );
         if let Some(tx) = &config.transmitter {
+            let key = secrets::resolve(&tx.secrets, &config.server.data_dir, config.dev, false)?;
             println!("  issuer {}", tx.config.issuer);
             println!("  transmitter database {}", tx.database);
+            println!("  secrets key {}", key.source);
         }
         if let Some(rx) = &config.receiver {
             println!("  receiver database {}", rx.database);
@@ -105,7 +108,9 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
     let metrics = telemetry::install_metrics()?;
     ssf_jose::install_crypto_provider();
     let data_dir = config.server.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).or_runtime(format!("creating {}", data_dir.display()))?;
+    // Owner-only (0700), tightened when an older version left it open (SSF-SEC-14, D-TX-18).
+    ssf_store::private_files::ensure_private_dir(&data_dir)
+        .or_runtime(format!("creating {}", data_dir.display()))?;
     let acceptor = config.server.tls.as_ref().map(tls::acceptor).transpose()?;
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen)
@@ -124,6 +129,7 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
         data_dir,
         clock: Arc::new(SystemClock),
         shutdown: shutdown.clone(),
+        dev: config.dev,
     };
     let mut roles: Vec<Role> = Vec::new();
     if let Some(section) = config.transmitter.take() {

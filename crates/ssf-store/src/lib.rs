@@ -21,6 +21,7 @@ pub mod error;
 pub mod model;
 pub mod open;
 pub mod postgres;
+pub mod private_files;
 pub mod receiver;
 mod rows;
 mod sql;

@@ -82,6 +82,19 @@ pub enum ApiError {
     /// A fault on our side; details are logged, not returned: `500`.
     #[error("internal error")]
     Internal(String),
+    /// A stored secret (a push `authorization_header`, D-TX-18) does not decrypt with the
+    /// configured secrets keys: `500`. The text names the stream and never the value.
+    #[error(
+        "the stored authorization_header of stream {stream_id} cannot be read: {reason} \
+         (check the transmitter's secrets key: transmitter.storage.secrets_key_file or \
+         SSF_SECRETS_KEY, and previous_secrets_key_file during a rotation)"
+    )]
+    SecretUnreadable {
+        /// The stream whose value failed.
+        stream_id: ssf_types::StreamId,
+        /// Why, without the value.
+        reason: String,
+    },
     /// Storage (or another dependency) is unavailable; nothing was done and the caller should
     /// retry: `503` with `Retry-After: 5` ([`UNAVAILABLE_RETRY_AFTER_SECS`]).
     #[error("temporarily unavailable; retry later")]
@@ -103,7 +116,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::SecretUnreadable { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -123,7 +136,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => "idempotency_key_reused",
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
-            Self::Internal(_) => "server_error",
+            Self::Internal(_) | Self::SecretUnreadable { .. } => "server_error",
             Self::Unavailable(_) => "temporarily_unavailable",
         }
     }
@@ -152,6 +165,9 @@ impl IntoResponse for ApiError {
         match &self {
             Self::Internal(detail) | Self::Unavailable(detail) => {
                 tracing::error!(error = %detail, status = status.as_u16(), "request failed");
+            }
+            Self::SecretUnreadable { .. } => {
+                tracing::error!(error = %self, status = status.as_u16(), "request failed");
             }
             _ => tracing::debug!(error = %self, status = status.as_u16(), "request refused"),
         }

@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod poll;
 pub mod push;
 pub mod router;
+pub mod secrets;
 pub mod state;
 pub mod subject_key;
 pub mod workers;

@@ -35,16 +35,41 @@ pub struct Shared {
     pub deliveries: crate::control_events::DeliveryWatch,
     /// The push streams whose last attempt failed (logs, `/healthz`, metrics).
     pub push_health: crate::push::health::PushHealth,
+    /// Encrypts the push `authorization_header` at rest (SSF-SEC-14, D-TX-18).
+    pub secrets: crate::secrets::SecretsCipher,
 }
 
 impl AppState {
-    /// Wraps the shared parts.
+    /// Wraps the shared parts, with a secrets key for this process only
+    /// ([`SecretsCipher::ephemeral`](crate::secrets::SecretsCipher::ephemeral)): push
+    /// `authorization_header` values it stores cannot be read after a restart. A store that
+    /// outlives the process needs [`AppState::with_secrets`].
     pub fn new(
         config: TransmitterConfig,
         store: Arc<dyn TransmitterStore>,
         signer: SetSigner,
         clock: Arc<dyn Clock>,
         shutdown: CancellationToken,
+    ) -> Self {
+        Self::with_secrets(
+            config,
+            store,
+            signer,
+            clock,
+            shutdown,
+            crate::secrets::SecretsCipher::ephemeral(),
+        )
+    }
+
+    /// Wraps the shared parts; `secrets` encrypts the push `authorization_header` at rest
+    /// (every node on one database needs the same key).
+    pub fn with_secrets(
+        config: TransmitterConfig,
+        store: Arc<dyn TransmitterStore>,
+        signer: SetSigner,
+        clock: Arc<dyn Clock>,
+        shutdown: CancellationToken,
+        secrets: crate::secrets::SecretsCipher,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
         let push_health = crate::push::health::PushHealth::new(config.push.failure_log_interval);
@@ -58,6 +83,7 @@ impl AppState {
             matcher: Default::default(),
             deliveries: Default::default(),
             push_health,
+            secrets,
         }))
     }
 }

@@ -14,6 +14,12 @@ pub(crate) struct ServeArgs {
     /// Validate the configuration (file plus SSF_* overrides), print a summary and exit.
     #[arg(long)]
     pub(crate) check: bool,
+    /// Development mode also with --config: plain http issuer and public URLs on any host,
+    /// http and loopback allowed for outbound requests unless configured, the development
+    /// ticket system, and a secrets key generated once into the data directory. Local
+    /// testing only.
+    #[arg(long)]
+    pub(crate) dev: bool,
 }
 
 /// How a command authenticates to a transmitter: a bearer token, or OAuth 2.0 client

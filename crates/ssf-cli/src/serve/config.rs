@@ -16,7 +16,8 @@
 //! # plus every ssf_transmitter::TransmitterConfig key, and these of `ssf serve`:
 //! # enabled = true, signing_alg = "RS256", keys_dir = "<data_dir>/keys",
 //! # database = "<data_dir>/transmitter.db" (a path, sqlite:// or postgres://),
-//! # [transmitter.postgres] (max_connections, acquire_timeout, schema), dev_credentials = <auto>
+//! # [transmitter.postgres] (max_connections, acquire_timeout, schema), dev_credentials = <auto>,
+//! # [transmitter.storage] (secrets_key_file, previous_secrets_key_file: [`super::secrets`])
 //!
 //! [receiver]                       # present: the receiver runs
 //! # every ssf_receiver::ReceiverConfig key, and these of `ssf serve`:
@@ -32,6 +33,8 @@
 //! loopback destinations allowed for outbound requests, development OAuth clients, and a
 //! development ticket system (`helpdesk`) whose events go to the transmitter in this process.
 
+mod public_urls;
+mod reading;
 mod sections;
 
 use std::{
@@ -40,16 +43,18 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, de::DeserializeOwned};
+use serde::Deserialize;
 use ssf_http::ClientConfig;
 use ssf_jose::Algorithm;
 use ssf_receiver::config::ReceiverConfig;
 use ssf_transmitter::{TransmitterConfig, metadata};
 use toml::{Table, Value};
 
+use self::reading::{Origin, take, typed};
 pub(crate) use self::sections::{EnforceSection, JitSection, invalid_enforce};
 use super::{
     env::{self, Override},
+    secrets::{KeySources, StorageSettings},
     stores::{PgSettings, StoreLocation},
 };
 use crate::input::{Context, Failure, usage};
@@ -119,6 +124,7 @@ struct TransmitterExtras {
     database: Option<String>,
     postgres: PgSettings,
     dev_credentials: Option<bool>,
+    storage: StorageSettings,
 }
 
 impl Default for TransmitterExtras {
@@ -130,6 +136,7 @@ impl Default for TransmitterExtras {
             database: None,
             postgres: PgSettings::default(),
             dev_credentials: None,
+            storage: StorageSettings::default(),
         }
     }
 }
@@ -141,6 +148,7 @@ const TRANSMITTER_EXTRAS: &[&str] = &[
     "database",
     "postgres",
     "dev_credentials",
+    "storage",
 ];
 
 /// The keys `ssf serve` adds to `[receiver]`.
@@ -194,6 +202,8 @@ pub(crate) struct TransmitterSection {
     pub(crate) signing_alg: Algorithm,
     /// Create development OAuth clients (default: when none is configured).
     pub(crate) dev_credentials: bool,
+    /// Where the secrets key comes from (`[transmitter.storage]`, `SSF_SECRETS_KEY`).
+    pub(crate) secrets: KeySources,
 }
 
 /// The receiver role's settings.
@@ -220,7 +230,7 @@ pub(crate) struct ServeConfig {
     pub(crate) enforce: Option<EnforceSection>,
     /// `[jit]`, when the ticket bridge is enabled.
     pub(crate) jit: Option<JitSection>,
-    /// No file: development defaults.
+    /// No file, or `--dev`: development defaults.
     pub(crate) dev: bool,
     /// Where the settings came from, for messages.
     pub(crate) source: String,
@@ -234,7 +244,17 @@ pub(crate) fn load(
     path: Option<&Path>,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<ServeConfig, Failure> {
-    let (mut tree, source, dev) = match path {
+    load_with(path, vars, false)
+}
+
+/// [`load`], in development mode also with a file when `dev` (`ssf serve --dev`).
+pub(crate) fn load_with(
+    path: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+    dev: bool,
+) -> Result<ServeConfig, Failure> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let (mut tree, source, no_file) = match path {
         Some(path) => {
             let shown = path.display().to_string();
             let text = std::fs::read_to_string(path).or_usage(format!("reading {shown}"))?;
@@ -252,7 +272,8 @@ pub(crate) fn load(
             (tree, "the built-in defaults".to_owned(), true)
         }
     };
-    let overrides = env::overlay(&mut tree, vars).map_err(usage)?;
+    let dev = dev || no_file;
+    let overrides = env::overlay(&mut tree, vars.iter().cloned()).map_err(usage)?;
     let origin = Origin {
         source: &source,
         overrides: &overrides,
@@ -260,7 +281,7 @@ pub(crate) fn load(
     let raw: RawFile = typed(Value::Table(tree), "", &origin)?;
     let data_dir = raw.server.data_dir.clone();
     let transmitter = match raw.transmitter {
-        Some(table) => transmitter_section(table, &data_dir, dev, &origin)?,
+        Some(table) => transmitter_section(table, &data_dir, dev, &origin, &vars)?,
         None => None,
     };
     let receiver = match raw.receiver {
@@ -303,6 +324,7 @@ fn transmitter_section(
     data_dir: &Path,
     dev: bool,
     origin: &Origin<'_>,
+    vars: &[(String, String)],
 ) -> Result<Option<TransmitterSection>, Failure> {
     let extras: TransmitterExtras =
         typed(take(&mut table, TRANSMITTER_EXTRAS), "transmitter", origin)?;
@@ -349,6 +371,7 @@ fn transmitter_section(
         database,
         signing_alg: extras.signing_alg,
         dev_credentials: extras.dev_credentials.unwrap_or(auto_dev),
+        secrets: KeySources::new(extras.storage, vars),
     }))
 }
 
@@ -436,6 +459,9 @@ impl ServeConfig {
         if let Some(enforce) = &self.enforce {
             sections::check_enforce(enforce, &origin)?;
         }
+        if !self.dev {
+            public_urls::check(self, &origin)?;
+        }
         if let Some(jit) = &mut self.jit {
             if jit.dev && self.transmitter.is_some() {
                 jit.local_transmitter = Some(base_url.to_owned());
@@ -462,73 +488,6 @@ impl ServeConfig {
         }
         roles
     }
-}
-
-/// Moves `keys` out of `table` into a table of their own.
-fn take(table: &mut Table, keys: &[&str]) -> Value {
-    let mut taken = Table::new();
-    for key in keys {
-        if let Some(value) = table.remove(*key) {
-            taken.insert((*key).to_owned(), value);
-        }
-    }
-    Value::Table(taken)
-}
-
-/// Where settings came from, for error messages.
-struct Origin<'a> {
-    source: &'a str,
-    overrides: &'a [Override],
-}
-
-impl Origin<'_> {
-    /// `the environment (SSF_...)` when an override set `key` or something inside or around
-    /// it, else the file.
-    fn of(&self, key: &str) -> String {
-        let vars: Vec<&str> = self
-            .overrides
-            .iter()
-            .filter(|o| {
-                o.key == key
-                    || o.key.starts_with(&format!("{key}."))
-                    || key.starts_with(&format!("{}.", o.key))
-            })
-            .map(|o| o.var.as_str())
-            .collect();
-        if vars.is_empty() {
-            self.source.to_owned()
-        } else {
-            format!("{} or the environment ({})", self.source, vars.join(", "))
-        }
-    }
-}
-
-/// Reads `value` as `T`; an error names the dotted key under `prefix` and how to fix it.
-fn typed<T: DeserializeOwned>(
-    value: Value,
-    prefix: &str,
-    origin: &Origin<'_>,
-) -> Result<T, Failure> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let key = match (prefix.is_empty(), path.as_str()) {
-            (true, p) => p.to_owned(),
-            (false, ".") => prefix.to_owned(),
-            (false, p) => format!("{prefix}.{p}"),
-        };
-        let inner = e.into_inner().to_string();
-        let inner = inner.trim();
-        let hint = if inner.contains("unknown field") {
-            "; remove it or fix its spelling (docs/transmitter.md, docs/receiver.md and \
-             docs/jit.md list every key)"
-        } else {
-            ""
-        };
-        usage(format!(
-            "invalid setting `{key}` in {}: {inner}{hint}",
-            origin.of(&key)
-        ))
-    })
 }
 
 #[cfg(test)]

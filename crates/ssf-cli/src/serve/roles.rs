@@ -47,6 +47,8 @@ pub(crate) struct RoleContext {
     pub(crate) clock: Arc<dyn Clock>,
     /// Fires on SIGINT/SIGTERM: workers, pollers and long polls stop.
     pub(crate) shutdown: CancellationToken,
+    /// Development mode (no `--config`, or `--dev`).
+    pub(crate) dev: bool,
 }
 
 /// Checks that a role can do its work (its store answers).

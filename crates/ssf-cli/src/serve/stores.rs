@@ -96,12 +96,14 @@ impl StoreLocation {
         }
     }
 
-    /// Creates the parent directory of an SQLite file.
+    /// Creates the parent directory of an SQLite file (mode 0700; the store creates the file
+    /// itself with 0600).
     fn prepare(&self) -> Result<(), Failure> {
         if let StoreUrl::Sqlite(path) = &self.url
             && let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
         {
-            std::fs::create_dir_all(parent).or_runtime(format!("creating {}", parent.display()))?;
+            ssf_store::private_files::create_private_dir(parent)
+                .or_runtime(format!("creating {}", parent.display()))?;
         }
         Ok(())
     }

@@ -14,6 +14,7 @@ mod multinode_receivers;
 mod multinode_receivers_kill;
 mod multinode_restart;
 mod serve;
+mod serve_at_rest;
 mod serve_authority;
 mod serve_enforce;
 mod serve_jit;

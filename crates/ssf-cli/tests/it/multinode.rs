@@ -257,11 +257,7 @@ impl Node {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(File::create(dir.join("server.log")).unwrap());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("SSF_") {
-                command.env_remove(key);
-            }
-        }
+        crate::server::clear_ssf_env(&mut command);
         let mut child = command.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();

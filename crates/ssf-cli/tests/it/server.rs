@@ -67,10 +67,35 @@ impl Server {
 
     /// Like [`Self::start`], but returns as soon as the banner names the URL.
     pub(crate) fn spawn(dir: &Path, config: &str, env: &[(&str, &str)]) -> Self {
+        Self::spawn_args(dir, config, env, &[])
+    }
+
+    /// [`Self::start`] with more arguments after `serve --config ssf.toml` (e.g. `--dev`).
+    pub(crate) fn start_args(
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
+        let server = Self::spawn_args(dir, config, env, args);
+        wait_for("/healthz", || {
+            (get(&server.url("/healthz")).0 == 200).then_some(())
+        });
+        server
+    }
+
+    /// [`Self::spawn`] with more arguments.
+    pub(crate) fn spawn_args(
+        dir: &Path,
+        config: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Self {
         std::fs::write(dir.join("ssf.toml"), config).unwrap();
         let mut command = Command::new(env!("CARGO_BIN_EXE_ssf"));
         command
             .args(["serve", "--config", "ssf.toml"])
+            .args(args)
             .current_dir(dir)
             .env("RUST_LOG", "info,ssf_transmitter=debug")
             .stdin(Stdio::null())
@@ -147,13 +172,19 @@ impl Drop for Server {
     }
 }
 
-/// Removes every `SSF_*` variable of the test's environment from `command`.
-fn clear_ssf_env(command: &mut Command) {
+/// The secrets key every server of these tests gets (`SSF_SECRETS_KEY`, D-TX-18) unless a test
+/// sets its own (an empty value: none).
+pub(crate) const TEST_SECRETS_KEY: &str = "dGVzdC1zZWNyZXRzLWtleS0wMTIzNDU2Nzg5YWJjZGU=";
+
+/// Removes every `SSF_*` variable of the test's environment from `command`, then sets
+/// [`TEST_SECRETS_KEY`].
+pub(crate) fn clear_ssf_env(command: &mut Command) {
     for (key, _) in std::env::vars() {
         if key.starts_with("SSF_") {
             command.env_remove(key);
         }
     }
+    command.env("SSF_SECRETS_KEY", TEST_SECRETS_KEY);
 }
 
 /// Runs `ssf args...` in `dir` with `env` (and no other `SSF_*` variable).
@@ -216,6 +247,22 @@ pub(crate) fn get(url: &str) -> (u16, String) {
     let url = url.to_owned();
     runtime().block_on(async move {
         match reqwest::get(&url).await {
+            Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
+            Err(_) => (0, String::new()),
+        }
+    })
+}
+
+/// `GET url` with a bearer token: status and body.
+pub(crate) fn get_with_token(url: &str, bearer: &str) -> (u16, String) {
+    let (url, bearer) = (url.to_owned(), bearer.to_owned());
+    runtime().block_on(async move {
+        match reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&bearer)
+            .send()
+            .await
+        {
             Ok(r) => (r.status().as_u16(), r.text().await.unwrap_or_default()),
             Err(_) => (0, String::new()),
         }

@@ -97,9 +97,9 @@ impl Connections {
     pub(super) async fn open(location: StoreUrl) -> Result<Self, JitError> {
         match &location {
             StoreUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    tokio::fs::create_dir_all(dir).await?;
-                }
+                // Owner-only file and directory (SSF-SEC-14, D-TX-18); SQLite gives the -wal
+                // and -shm it creates the same mode.
+                ssf_store::private_files::prepare_sqlite_file(path)?;
                 let connect = options(&sqlite_url(path)?)?;
                 let mut writer = connect.connect().await?;
                 sqlx::raw_sql(SQLITE_PRAGMAS).execute(&mut writer).await?;
@@ -116,6 +116,7 @@ impl Connections {
                     })
                     .connect_with(connect)
                     .await?;
+                ssf_store::private_files::tighten_sqlite_companions(path)?;
                 Ok(Self {
                     location,
                     pool,

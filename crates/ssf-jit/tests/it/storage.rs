@@ -57,3 +57,28 @@ async fn unusable_locations_say_what_to_write() {
     let err = Bridge::open(JitConfig::default(), clock).await.unwrap_err();
     assert!(err.to_string().contains("postgres://"), "{err}");
 }
+
+/// Item 11a of issue 12 (SSF-SEC-14, D-TX-18): the bridge's SQLite file, its -wal/-shm and a
+/// directory it creates are the owner's only; a world-readable file from an older version is
+/// tightened when the store opens.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_file_and_its_directory_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use ssf_store::private_files::mode_of;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jit").join("jit.db");
+    let store = JitStore::open_path(&path).await.unwrap();
+    assert_eq!(mode_of(&path), Some(0o600));
+    assert_eq!(mode_of(&dir.path().join("jit")), Some(0o700));
+    let wal = dir.path().join("jit").join("jit.db-wal");
+    assert!(wal.exists(), "the migrations wrote through the WAL");
+    assert_eq!(mode_of(&wal), Some(0o600));
+    store.close().await;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let store = JitStore::open_path(&path).await.unwrap();
+    assert_eq!(mode_of(&path), Some(0o600));
+    store.close().await;
+}

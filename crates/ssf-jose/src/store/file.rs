@@ -56,11 +56,19 @@ pub struct FileKeyStore {
 
 impl FileKeyStore {
     /// Opens the store in `dir`, creating the directory (mode 0700) if needed. An empty or new
-    /// directory is an empty store.
+    /// directory is an empty store. On Unix an existing directory, index or key file that
+    /// group or others can access is tightened (0700, 0600) and logged at INFO.
     pub fn open(dir: impl Into<PathBuf>, clock: Arc<dyn Clock>) -> Result<Self, JoseError> {
         let dir = dir.into();
         create_private_dir(&dir)?;
+        tighten(&dir, 0o700)?;
         let ring = load(&dir)?;
+        tighten(&dir.join(INDEX), 0o600)?;
+        for entry in &ring.entries {
+            if let Some(file) = &entry.file {
+                tighten(&dir.join(file), 0o600)?;
+            }
+        }
         Ok(Self {
             dir,
             clock,
@@ -254,6 +262,35 @@ fn create_private_dir(dir: &Path) -> Result<(), JoseError> {
     builder
         .create(dir)
         .map_err(JoseError::io("creating the key directory"))
+}
+
+/// Sets `path` to `mode` when group or others have any access to it (nothing when missing).
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32) -> Result<(), JoseError> {
+    use std::os::unix::fs::PermissionsExt;
+    let current = match fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(JoseError::Io {
+                context: "reading the mode of a key store file",
+                source: e,
+            });
+        }
+    };
+    if current & 0o077 == 0 {
+        return Ok(());
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(JoseError::io("tightening the mode of a key store file"))?;
+    tracing::info!(path = %path.display(), from = format!("{current:04o}"), to = format!("{mode:04o}"),
+        "tightened the permissions of the key store (readable by its owner only)");
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn tighten(_path: &Path, _mode: u32) -> Result<(), JoseError> {
+    Ok(())
 }
 
 /// Writes `name` in `dir` so that readers see the old or the new content, never a mix, and the

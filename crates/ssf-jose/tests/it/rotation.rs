@@ -150,6 +150,36 @@ fn file_store_rotation_and_reopen() {
     assert_eq!(published(&reopened), vec!["k2", "k3"]);
 }
 
+/// Item 11a of issue 12 (SSF-SEC-14): a key directory an older version (or a copy) left open
+/// to others is tightened when the store opens: directory 0700, index and keys 0600.
+#[cfg(unix)]
+#[test]
+fn file_store_tightens_loose_modes_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let set = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys");
+    let store = FileKeyStore::open(&path, common::clock()).unwrap();
+    store
+        .stage(Algorithm::Es256, Some(KeyId::new("k1")))
+        .unwrap();
+    let pem = std::fs::read_dir(&path)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pem"))
+        .unwrap();
+    set(&path, 0o755);
+    set(&path.join("keys.json"), 0o644);
+    set(&pem, 0o644);
+    FileKeyStore::open(&path, common::clock()).unwrap();
+    assert_eq!(mode(&path), 0o700);
+    assert_eq!(mode(&path.join("keys.json")), 0o600);
+    assert_eq!(mode(&pem), 0o600);
+}
+
 #[test]
 fn file_store_refuses_a_corrupt_index() {
     let dir = tempfile::tempdir().unwrap();

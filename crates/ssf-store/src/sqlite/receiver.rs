@@ -53,12 +53,11 @@ pub struct SqliteReceiverStore {
 }
 
 impl SqliteReceiverStore {
-    /// Opens (creating file and directory if needed) and migrates the receiver database at
+    /// Opens (creating file and directory if needed, owner-only as in
+    /// [`private_files`](crate::private_files)) and migrates the receiver database at
     /// `options.path`, taking times from `clock`.
     pub async fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> StoreResult<Self> {
-        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            tokio::fs::create_dir_all(dir).await?;
-        }
+        crate::private_files::prepare_sqlite_file(&options.path)?;
         let connect = options.connect_options();
         let mut conn = connect.connect().await?;
         // `run_direct` rather than `run`: `run`'s `Acquire` bound makes callers' futures lose `Send`.
@@ -68,6 +67,8 @@ impl SqliteReceiverStore {
             .min_connections(0)
             .connect_with(connect)
             .await?;
+        // SQLite created any missing -wal/-shm with the main file's mode; older ones may be looser.
+        crate::private_files::tighten_sqlite_companions(&options.path)?;
         Ok(Self {
             path: options.path,
             writer: Writer::start(conn, options.max_group),

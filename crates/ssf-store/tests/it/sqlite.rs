@@ -112,3 +112,60 @@ async fn a_failing_write_does_not_spoil_its_group() {
     assert_eq!(failed, 1);
     assert_eq!(store.outbox_counts(None).await.unwrap().pending, 200);
 }
+
+/// Item 11a of issue 12 (SSF-SEC-14, D-TX-18): a new database, its `-wal` and `-shm` and its
+/// directory are readable by the owner only; files an older version left open to others are
+/// tightened when the store opens.
+#[cfg(unix)]
+#[tokio::test]
+async fn database_files_are_private_new_and_old() {
+    use std::os::unix::fs::PermissionsExt;
+
+    use ssf_store::{
+        private_files::mode_of, receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore,
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data").join("ssf.db");
+    let store = SqliteStore::open_path(&path, clock()).await.unwrap();
+    // A write makes SQLite create the -wal and -shm itself.
+    store
+        .append_audit(ssf_store::NewAuditEntry {
+            actor: "a".into(),
+            action: "b".into(),
+            stream_id: None,
+            detail: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let wal = dir.path().join("data").join("ssf.db-wal");
+    let shm = dir.path().join("data").join("ssf.db-shm");
+    assert!(wal.exists() && shm.exists());
+    assert_eq!(mode_of(&path), Some(0o600));
+    assert_eq!(
+        mode_of(&wal),
+        Some(0o600),
+        "SQLite copies the main file's mode"
+    );
+    assert_eq!(mode_of(&shm), Some(0o600));
+    assert_eq!(mode_of(&dir.path().join("data")), Some(0o700));
+    store.close().await;
+
+    // Left world-readable by an older version: tightened at the next open.
+    let loose = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(&path, loose.clone()).unwrap();
+    std::fs::write(&wal, b"").unwrap();
+    std::fs::set_permissions(&wal, loose).unwrap();
+    let again = SqliteStore::open_path(&path, clock()).await.unwrap();
+    assert_eq!(mode_of(&path), Some(0o600));
+    assert_eq!(mode_of(&wal), Some(0o600));
+    again.close().await;
+
+    let rx_path = dir.path().join("rx").join("receiver.sqlite");
+    let rx = SqliteReceiverStore::open_path(&rx_path, clock())
+        .await
+        .unwrap();
+    assert_eq!(mode_of(&rx_path), Some(0o600));
+    assert_eq!(mode_of(&dir.path().join("rx")), Some(0o700));
+    rx.close().await;
+}

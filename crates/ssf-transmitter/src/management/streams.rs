@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use ssf_store::{DeliveryMethod as StoreMethod, NewStream, StreamRecord, StreamUpdate};
 use ssf_types::{
     Audience, Delivery, EventTypeUri, Issuer, ParseMode, StreamConfiguration, StreamId,
-    stream::{PollDelivery, PushDelivery},
+    stream::{AuthorizationHeader, PollDelivery, PushDelivery},
 };
 
 use super::{JsonBody, audit, bad_body, query_stream_id, require_query_stream_id, touch};
@@ -19,6 +19,7 @@ use crate::{
     auth::{Principal, Scope},
     error::ApiError,
     metadata::Endpoints,
+    secrets::{public_config, seal_config},
     state::AppState,
 };
 
@@ -90,7 +91,7 @@ pub(super) async fn create(
     )
     .await;
     tracing::info!(%stream_id, client_id = %principal.client_id, "stream created");
-    Ok((StatusCode::CREATED, Json(record.config)).into_response())
+    Ok((StatusCode::CREATED, Json(public_config(record.config))).into_response())
 }
 
 /// `GET` — Read Stream (SSF 1.0 §8.1.1.2): one configuration with `?stream_id=`, else a JSON
@@ -105,11 +106,11 @@ pub(super) async fn read(
         Some(stream_id) => {
             let record = owned(&state, &principal, &stream_id).await?;
             touch(&state, &principal, &stream_id).await;
-            Ok(Json(record.config).into_response())
+            Ok(Json(public_config(record.config)).into_response())
         }
         None => {
             let all = state.store.list_streams(&principal.client_id).await?;
-            let configs: Vec<Value> = all.into_iter().map(|r| r.config).collect();
+            let configs: Vec<Value> = all.into_iter().map(|r| public_config(r.config)).collect();
             Ok(Json(configs).into_response())
         }
     }
@@ -219,6 +220,8 @@ async fn change(
         next.events_delivered = Some(delivered(&supported, next.events_requested.as_deref()));
     }
     next.description = truncate(next.description, settings.max_description_len);
+    // A header kept from a row an older version wrote in plaintext is encrypted now.
+    seal_config(&state.secrets, &stream_id, &mut next)?;
 
     let update = StreamUpdate {
         config: to_json(&next)?,
@@ -240,7 +243,7 @@ async fn change(
         "stream.replace"
     };
     audit(&state, &principal, action, Some(&stream_id), summary(&next)).await;
-    Ok(Json(updated.config).into_response())
+    Ok(Json(public_config(updated.config)).into_response())
 }
 
 /// The stream if it is this receiver's; `404` otherwise, also for another receiver's stream
@@ -299,8 +302,23 @@ fn resolve_delivery(
                 ApiError::BadRequest(format!("delivery.endpoint_url is not allowed: {e}"))
             })?;
             let mut push = PushDelivery::new(p.endpoint_url.clone());
-            if let Some(header) = &p.authorization_header {
-                push = push.with_authorization(header.clone());
+            match (
+                &p.authorization_header,
+                current.and_then(|c| c.delivery.as_ref()),
+            ) {
+                // The request's value, encrypted before it is stored (D-TX-18).
+                (Some(header), _) => {
+                    let sealed = state.secrets.seal(stream_id, header.expose())?;
+                    push = push.with_authorization(AuthorizationHeader::new(sealed));
+                }
+                // Responses never show the header, so a delivery sent back without one for the
+                // same endpoint keeps the stored one (D-TX-18).
+                (None, Some(Delivery::Push(have))) if have.endpoint_url == p.endpoint_url => {
+                    if let Some(stored) = &have.authorization_header {
+                        push = push.with_authorization(stored.clone());
+                    }
+                }
+                (None, _) => {}
             }
             Ok(Delivery::Push(push))
         }

@@ -13,7 +13,7 @@ use super::{
     PushSettings,
     attempt::{Attempter, Endpoint},
 };
-use crate::state::AppState;
+use crate::{secrets::SecretsCipher, state::AppState};
 
 /// The smallest idle wait, so a due-but-unclaimable row cannot make a worker spin.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -243,7 +243,8 @@ impl Pusher {
                     {
                         Route::Requeue
                     } else {
-                        endpoint(&record.config).map_or_else(Route::Broken, Route::Push)
+                        endpoint(&self.state.secrets, &set.stream_id, &record.config)
+                            .map_or_else(Route::Broken, Route::Push)
                     }
                 }
                 Ok(None) => Route::Gone,
@@ -258,8 +259,14 @@ impl Pusher {
     }
 }
 
-/// The push endpoint and `Authorization` value of a stored configuration (SSF 1.0 §6.1.1).
-fn endpoint(config: &serde_json::Value) -> Result<Endpoint, String> {
+/// The push endpoint and `Authorization` value of a stored configuration (SSF 1.0 §6.1.1):
+/// the only place the stored `authorization_header` is decrypted (D-TX-18); a plaintext value
+/// an older version stored is used as it is.
+fn endpoint(
+    secrets: &SecretsCipher,
+    stream_id: &StreamId,
+    config: &serde_json::Value,
+) -> Result<Endpoint, String> {
     let config =
         StreamConfiguration::from_json(config, ParseMode::Legacy).map_err(|e| e.to_string())?;
     let Some(Delivery::Push(push)) = config.delivery else {
@@ -269,7 +276,10 @@ fn endpoint(config: &serde_json::Value) -> Result<Endpoint, String> {
     let authorization = push
         .authorization_header
         .map(|h| {
-            let mut value = HeaderValue::from_str(h.expose())
+            let (plain, _) = secrets
+                .open(stream_id, h.expose())
+                .map_err(|e| e.to_string())?;
+            let mut value = HeaderValue::from_str(&plain)
                 .map_err(|_| "authorization_header is not a valid header value".to_owned())?;
             value.set_sensitive(true);
             Ok::<_, String>(value)
@@ -286,15 +296,38 @@ mod tests {
 
     #[test]
     fn endpoint_reads_url_and_authorization_verbatim_ssf_stream_17() {
-        let e = endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8935",
+        let secrets = SecretsCipher::ephemeral();
+        let id = StreamId::new("s1");
+        let endpoint = |config| endpoint(&secrets, &id, &config);
+        // Plaintext, as an older version stored it (D-TX-18: still works).
+        let e = endpoint(json!({"delivery": {"method": "urn:ietf:rfc:8935",
             "endpoint_url": "https://rx.example/push", "authorization_header": "Bearer abc"}}))
         .unwrap();
         assert_eq!(e.url.as_str(), "https://rx.example/push");
         assert_eq!(e.authorization.unwrap(), "Bearer abc");
-        let none = endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8935",
+        let sealed = secrets.seal(&id, "Bearer abc").unwrap();
+        let e = endpoint(json!({"delivery": {"method": "urn:ietf:rfc:8935",
+            "endpoint_url": "https://rx.example/push", "authorization_header": sealed}}))
+        .unwrap();
+        assert_eq!(
+            e.authorization.unwrap(),
+            "Bearer abc",
+            "decrypted, SSF-SEC-14"
+        );
+        let other = StreamId::new("s2");
+        let moved = super::endpoint(
+            &secrets,
+            &other,
+            &json!({"delivery": {"method": "urn:ietf:rfc:8935",
+            "endpoint_url": "https://rx.example/push", "authorization_header": sealed}}),
+        )
+        .err()
+        .unwrap();
+        assert!(moved.contains("s2") && !moved.contains("Bearer"), "{moved}");
+        let none = endpoint(json!({"delivery": {"method": "urn:ietf:rfc:8935",
             "endpoint_url": "https://rx.example/push"}}))
         .unwrap();
         assert!(none.authorization.is_none(), "SSF-STREAM-18");
-        assert!(endpoint(&json!({"delivery": {"method": "urn:ietf:rfc:8936"}})).is_err());
+        assert!(endpoint(json!({"delivery": {"method": "urn:ietf:rfc:8936"}})).is_err());
     }
 }

@@ -16,4 +16,5 @@ mod outage;
 mod poll;
 mod postgres;
 mod push;
+mod secrets;
 mod support;

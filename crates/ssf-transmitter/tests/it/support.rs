@@ -24,6 +24,7 @@ use ssf_transmitter::{
     auth::{ClientSettings, ExternalIssuerSettings, Scope, hash_secret, issue_access_token, jwt},
     metadata::paths,
     router,
+    secrets::SecretsCipher,
 };
 use ssf_types::{Clock, KeyId, ManualClock, SystemClock, UnixMillis};
 use tempfile::TempDir;
@@ -78,6 +79,7 @@ pub struct Builder {
     configure: Vec<Configure>,
     store: Option<Arc<dyn TransmitterStore>>,
     postgres: Option<Arc<crate::postgres::Schema>>,
+    secrets: Option<SecretsCipher>,
 }
 
 impl Builder {
@@ -125,6 +127,12 @@ impl Builder {
         self
     }
 
+    /// Encrypt stored secrets with `cipher` (default: a key for this server only).
+    pub fn secrets(mut self, cipher: SecretsCipher) -> Self {
+        self.secrets = Some(cipher);
+        self
+    }
+
     /// Changes the configuration before the server starts.
     pub fn configure(mut self, f: impl FnOnce(&mut TransmitterConfig) + Send + 'static) -> Self {
         self.configure.push(Box::new(f));
@@ -166,7 +174,8 @@ impl Builder {
         let keys = Arc::new(MemoryKeyStore::with_current(clock.clone(), key));
         let signer = SetSigner::new(keys.clone());
         let shutdown = CancellationToken::new();
-        let state = AppState::new(config, store, signer, clock, shutdown.clone());
+        let secrets = self.secrets.unwrap_or_else(SecretsCipher::ephemeral);
+        let state = AppState::with_secrets(config, store, signer, clock, shutdown.clone(), secrets);
         let workers = self
             .workers
             .then(|| ssf_transmitter::workers::Transmitter::start(&state).expect("start workers"));
@@ -227,6 +236,7 @@ impl TestServer {
             configure: Vec::new(),
             store: None,
             postgres: None,
+            secrets: None,
         }
     }
 

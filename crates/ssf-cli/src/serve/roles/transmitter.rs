@@ -19,7 +19,7 @@ use ssf_transmitter::{
 use super::{Probe, Role, RoleContext};
 use crate::{
     input::{Context, Failure, usage},
-    serve::{config::TransmitterSection, credentials, stores},
+    serve::{config::TransmitterSection, credentials, secrets, stores},
 };
 
 /// How often the key directory is re-read.
@@ -53,8 +53,13 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
             ),
         ));
     }
+    let key = secrets::resolve(&section.secrets, &ctx.data_dir, ctx.dev, true)?;
+    let cipher = key
+        .cipher
+        .ok_or_else(|| usage("the secrets key was not resolved".to_owned()))?;
     let store = stores::open_transmitter(&section.database, Arc::clone(&ctx.clock)).await?;
     banner.push(("database", section.database.to_string()));
+    banner.push(("secrets key", key.source));
     let keys = FileKeyStore::open(&section.keys_dir, Arc::clone(&ctx.clock)).or_runtime(
         format!("opening the key directory {}", section.keys_dir.display()),
     )?;
@@ -79,13 +84,24 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
     );
     banner.insert(2, ("token", endpoints.url(paths::TOKEN)));
     banner.insert(3, ("events", endpoints.url(paths::EVENTS)));
-    let state = AppState::new(
+    let state = AppState::with_secrets(
         config,
         Arc::clone(&store),
         signer,
         Arc::clone(&ctx.clock),
         ctx.shutdown.clone(),
+        cipher,
     );
+    // A wrong key fails here, naming the stream, not at that stream's next push; plaintext
+    // values from older versions and values under the previous key are re-encrypted (D-TX-18).
+    ssf_transmitter::secrets::reseal_stored(&state)
+        .await
+        .map_err(|e| match e {
+            ssf_transmitter::error::ApiError::SecretUnreadable { .. } => usage(e),
+            other => Failure::Runtime(anyhow::anyhow!(
+                "checking the stored push secrets: {other:?}"
+            )),
+        })?;
     let workers = Transmitter::start(&state)
         .map_err(|e| usage(format!("invalid setting `transmitter.push`: {e}")))?;
     let fallback = ssf_transmitter::router::router(state.clone());

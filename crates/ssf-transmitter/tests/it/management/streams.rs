@@ -220,8 +220,11 @@ async fn transmitter_supplied_members_on_create_are_ignored_d_02() {
     assert!(config.get("x-unknown").is_none());
 }
 
+/// SSF-SEC-14, D-TX-18 (replacing D-09): `authorization_header` is stored encrypted and never
+/// returned (create, read, list, update); a delivery sent back without it for the same
+/// endpoint keeps the stored one; it never reaches the audit log.
 #[tokio::test]
-async fn authorization_header_is_returned_to_the_owner_d_09() {
+async fn authorization_header_is_never_returned_and_kept_on_round_trips_d_tx_18() {
     let server = TestServer::start().await;
     let token = server.token(RECEIVER).await;
     let mut delivery = push_delivery();
@@ -229,11 +232,84 @@ async fn authorization_header_is_returned_to_the_owner_d_09() {
     let config = server
         .create_stream(&token, json!({"delivery": delivery}))
         .await;
-    let id = config["stream_id"].as_str().unwrap();
-    assert_eq!(
-        read_stream(&server, &token, id).await["delivery"]["authorization_header"],
-        "Bearer push-secret"
+    assert!(
+        config["delivery"].get("authorization_header").is_none(),
+        "{config}"
     );
+    let id = config["stream_id"].as_str().unwrap();
+    let stored = || async {
+        let record = server
+            .state
+            .store
+            .find_stream(&ssf_types::StreamId::new(id))
+            .await
+            .unwrap()
+            .unwrap();
+        record.config["delivery"]["authorization_header"].clone()
+    };
+    let sealed = stored().await;
+    let sealed_text = sealed.as_str().unwrap();
+    assert!(sealed_text.starts_with("enc:v1:") && !sealed_text.contains("push-secret"));
+    let read = read_stream(&server, &token, id).await;
+    assert!(
+        read["delivery"].get("authorization_header").is_none(),
+        "{read}"
+    );
+    assert_eq!(
+        read["delivery"]["endpoint_url"],
+        push_delivery()["endpoint_url"]
+    );
+    let list = expect(get(&server, paths::STREAMS, &token).await, StatusCode::OK).await;
+    assert!(!list.to_string().contains("authorization_header"), "{list}");
+
+    // What a GET showed, sent back: the stored header stays.
+    let patched = expect(
+        call(
+            &server,
+            Method::PATCH,
+            paths::STREAMS,
+            &token,
+            &json!({"stream_id": id, "delivery": read["delivery"].clone()}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(patched["delivery"].get("authorization_header").is_none());
+    assert_eq!(stored().await, sealed, "kept as stored");
+    // A new value replaces it (encrypted again); another endpoint without one drops it.
+    let mut renewed = push_delivery();
+    renewed["authorization_header"] = json!("Bearer renewed");
+    expect(
+        call(
+            &server,
+            Method::PUT,
+            paths::STREAMS,
+            &token,
+            &json!({"stream_id": id, "delivery": renewed}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    let again = stored().await;
+    assert!(again.as_str().unwrap().starts_with("enc:v1:") && again != sealed);
+    let elsewhere =
+        json!({"method": "urn:ietf:rfc:8935", "endpoint_url": "https://other.example.com/events"});
+    expect(
+        call(
+            &server,
+            Method::PATCH,
+            paths::STREAMS,
+            &token,
+            &json!({"stream_id": id, "delivery": elsewhere}),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert!(stored().await.is_null());
+
     let audit = server
         .state
         .store
@@ -244,8 +320,9 @@ async fn authorization_header_is_returned_to_the_owner_d_09() {
         .await
         .unwrap();
     assert!(audit.iter().any(|e| e.action == "stream.create"));
+    let audit = format!("{audit:?}");
     assert!(
-        !format!("{audit:?}").contains("push-secret"),
+        !audit.contains("push-secret") && !audit.contains("renewed") && !audit.contains("enc:v1:"),
         "secrets never reach the audit log"
     );
 }
