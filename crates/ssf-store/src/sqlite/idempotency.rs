@@ -57,15 +57,16 @@ pub(super) async fn enqueue(
     Ok((IdempotentEnqueue::Enqueued { report, response }, woken))
 }
 
-async fn select(
-    conn: &mut SqliteConnection,
+/// The record of a key, read through `executor` (the writer's transaction or the read pool).
+async fn select<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
     client_id: &str,
     key: &str,
 ) -> StoreResult<Option<IdempotencyRecord>> {
     let row: Option<IdempotencyRow> = sqlx::query_as(sql::SELECT_IDEMPOTENCY)
         .bind(client_id)
         .bind(key)
-        .fetch_optional(&mut *conn)
+        .fetch_optional(executor)
         .await?;
     row.map(IdempotencyRow::into_record).transpose()
 }
@@ -76,12 +77,7 @@ pub(super) async fn record(
     client_id: &str,
     key: &str,
 ) -> StoreResult<Option<IdempotencyRecord>> {
-    let row: Option<IdempotencyRow> = sqlx::query_as(sql::SELECT_IDEMPOTENCY)
-        .bind(client_id)
-        .bind(key)
-        .fetch_optional(pool)
-        .await?;
-    row.map(IdempotencyRow::into_record).transpose()
+    select(pool, client_id, key).await
 }
 
 /// Deletes the keys expired by `now`.
