@@ -19,12 +19,14 @@
 //! # }
 //! ```
 
+mod guide;
 pub mod report;
 pub mod scenario;
 pub mod world;
 
 use std::{sync::Arc, time::Duration};
 
+pub use guide::serve_guide;
 pub use report::{Report, StepResult};
 pub use scenario::Scenario;
 use ssf_types::Clock;
@@ -75,39 +77,4 @@ pub async fn run(options: DemoOptions) -> Result<Report, DemoError> {
 /// Starts every party and leaves them running (`ssf demo --serve`); see [`serve_guide`].
 pub async fn serve(options: DemoOptions) -> Result<World, DemoError> {
     World::start(options.clock, options.ready_timeout).await
-}
-
-/// What to try by hand against a running world: the URLs, a fresh token for Jane, and `curl`
-/// commands for each step.
-pub fn serve_guide(world: &World) -> Result<String, DemoError> {
-    let sid = format!("sess-{}", uuid::Uuid::new_v4().simple());
-    let token = world.sign_in_jane(&sid)?;
-    let console = &world.console.base_url;
-    let assigned = world.ticket_event("SUP-2148", "assigned", "C2148");
-    let closed = world.ticket_event("SUP-2148", "closed", "C2148");
-    let incident = world.incident_event("INC-0042", "assigned");
-    let resolved = world.incident_event("INC-0042", "resolved");
-    Ok(format!(
-        "Everything runs on loopback until Ctrl-C.\n\n\
-         transmitter (IdP)  {tx}   metadata: {tx}/.well-known/ssf-configuration\n\
-         ticket bridge      {bridge}   webhook: {webhook}\n\
-         support console    {console}   AuthZEN: {console}/.well-known/authzen-configuration\n\n\
-         Jane's access token (session {sid}, 1 h):\n  export TOKEN={token}\n\n\
-         curl -i -H \"Authorization: Bearer $TOKEN\" {console}/kb/article-42        # 200, by role\n\
-         curl -i -H \"Authorization: Bearer $TOKEN\" {console}/customers/C2148      # 403 until a case is assigned\n\n\
-         # assign the case (webhooks are valid for 1 h; each event_id only once)\n\
-         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{assigned}' {webhook}\n\
-         # close it\n\
-         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{closed}' {webhook}\n\n\
-         curl -i -H \"Authorization: Bearer $TOKEN\" {console}/runbooks/db-failover  # 403 until an incident is hers\n\
-         # assign a major incident: she joins the dynamic group incident-responders\n\
-         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{incident}' {incidents}\n\
-         # resolve it: she leaves the group\n\
-         curl -i -H 'Authorization: Bearer {secret}' -H 'content-type: application/json' \\\n  -d '{resolved}' {incidents}\n",
-        incidents = world.webhook_url_of(world::INCIDENTS),
-        tx = world.transmitter_url,
-        bridge = world.bridge_url,
-        webhook = world.webhook_url(),
-        secret = world.webhook_secret,
-    ))
 }

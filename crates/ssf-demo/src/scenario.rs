@@ -16,11 +16,12 @@ use crate::{
     world::{JANE, JANE_SUB, World},
 };
 
-const SESSION_REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
-const C2148: &str = "/customers/C2148";
-const C9999: &str = "/customers/C9999";
-const KB: &str = "/kb/article-42";
-const RUNBOOK: &str = "/runbooks/db-failover";
+pub(crate) const SESSION_REVOKED: &str =
+    "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
+pub(crate) const C2148: &str = "/customers/C2148";
+pub(crate) const C9999: &str = "/customers/C9999";
+pub(crate) const KB: &str = "/kb/article-42";
+pub(crate) const RUNBOOK: &str = "/runbooks/db-failover";
 const TICKET: &str = "SUP-2148";
 const INCIDENT: &str = "INC-0042";
 
@@ -122,6 +123,30 @@ async fn ask(world: &World, token: &str, probe: Probe) -> Observed {
         reason: reason.unwrap_or("-").to_owned(),
         jti: jti.map(str::to_owned),
     }
+}
+
+/// The risk engine's `POST /events` body: Jane's session `sid` is revoked.
+pub(crate) fn revoke_event(sid: &str, now: i64) -> Value {
+    json!({
+        "event_type": SESSION_REVOKED,
+        "sub_id": {"format": "opaque", "id": sid},
+        "event": {
+            "event_timestamp": now,
+            "initiating_entity": "policy",
+            "reason_admin": {"en": "Sign-in from an unfamiliar country with a leaked password"},
+        },
+    })
+}
+
+/// An AuthZEN evaluation: may Jane, in session `sid`, read kb:article-42?
+pub(crate) fn authzen_request(world: &World, sid: &str, issued_at: i64) -> Value {
+    json!({
+        "subject": {"type": "user", "id": JANE, "properties": {
+            "iss": world.transmitter_url, "sub": JANE_SUB, "sid": sid,
+            "iat": issued_at, "roles": [support_console::SUPPORT_AGENT]}},
+        "resource": {"type": "kb", "id": "article-42"},
+        "action": {"name": "read"},
+    })
 }
 
 fn millis_since(start: Instant) -> f64 {
@@ -241,15 +266,7 @@ impl<'w> Scenario<'w> {
             .risk_engine_token()
             .await
             .map_err(|e| e.to_string())?;
-        let event = json!({
-            "event_type": SESSION_REVOKED,
-            "sub_id": {"format": "opaque", "id": sid},
-            "event": {
-                "event_timestamp": self.world.clock().now().as_secs(),
-                "initiating_entity": "policy",
-                "reason_admin": {"en": "Sign-in from an unfamiliar country with a leaked password"},
-            },
-        });
+        let event = revoke_event(sid, self.world.clock().now().as_secs());
         let response = self
             .world
             .http()
@@ -272,13 +289,7 @@ impl<'w> Scenario<'w> {
 
     /// The PDP's view of Jane's session on the knowledge base.
     async fn authzen(&mut self, name: &str, sid: &str, issued_at: i64, expect: Expect) {
-        let request = json!({
-            "subject": {"type": "user", "id": JANE, "properties": {
-                "iss": self.world.transmitter_url, "sub": JANE_SUB, "sid": sid,
-                "iat": issued_at, "roles": [support_console::SUPPORT_AGENT]}},
-            "resource": {"type": "kb", "id": "article-42"},
-            "action": {"name": "read"},
-        });
+        let request = authzen_request(self.world, sid, issued_at);
         let start = Instant::now();
         let seen = match self
             .world

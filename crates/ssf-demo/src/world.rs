@@ -81,7 +81,7 @@ pub struct World {
     /// The webhook secret of the helpdesk system (`Authorization: Bearer <secret>`).
     pub webhook_secret: String,
     /// The risk engine's client secret.
-    risk_secret: String,
+    pub(crate) risk_secret: String,
     idp_key: KeyPair,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,

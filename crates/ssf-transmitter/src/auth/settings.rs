@@ -77,7 +77,9 @@ impl AuthSettings {
             }
             if !super::is_valid_hash(&client.secret_hash) {
                 return Err(format!(
-                    "auth.clients `{id}`: secret_hash must be `sha256:<64 hex digits>`"
+                    "auth.clients `{id}`: secret_hash must be `sha256:<64 hex digits>`, the SHA-256 \
+                     of the client's secret (make one: `SECRET=$(openssl rand -hex 32)`, then \
+                     `printf 'sha256:%s' \"$(printf %s \"$SECRET\" | sha256sum | cut -d' ' -f1)\"`)"
                 ));
             }
             if let Some(scope) = client
