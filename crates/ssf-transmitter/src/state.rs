@@ -32,9 +32,9 @@ pub struct Shared {
     /// Routes events to streams (cached stream records and complex subjects).
     pub matcher: crate::matching::Matcher,
     /// Tells waiters when particular SETs have left the queue (transmitter status changes).
-    pub deliveries: crate::control_events::DeliveryWatch,
+    pub deliveries: Arc<crate::control_events::DeliveryWatch>,
     /// The push streams whose last attempt failed (logs, `/healthz`, metrics).
-    pub push_health: crate::push::health::PushHealth,
+    pub push_health: Arc<crate::push::health::PushHealth>,
     /// Encrypts the push `authorization_header` at rest (SSF-SEC-14, D-TX-18).
     pub secrets: crate::secrets::SecretsCipher,
 }
@@ -72,7 +72,9 @@ impl AppState {
         secrets: crate::secrets::SecretsCipher,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
-        let push_health = crate::push::health::PushHealth::new(config.push.failure_log_interval);
+        let push_health = Arc::new(crate::push::health::PushHealth::new(
+            config.push.failure_log_interval,
+        ));
         Self(Arc::new(Shared {
             config,
             store,

@@ -10,7 +10,11 @@ use ssf_store::{Wake, WorkSubscription};
 use ssf_types::UnixMillis;
 use tokio::task::JoinHandle;
 
-use crate::{inactivity, metrics, push::worker::Pusher, state::AppState};
+use crate::{
+    inactivity, metrics,
+    push::worker::{PushContext, Pusher},
+    state::AppState,
+};
 
 /// How often the outbox gauges are refreshed.
 const METRICS_INTERVAL: Duration = Duration::from_secs(10);
@@ -42,16 +46,17 @@ impl Transmitter {
     /// are unusable.
     pub fn start(state: &AppState) -> Result<Workers, String> {
         metrics::describe();
-        let pusher = Pusher::new(state)?;
+        let cx = PushContext::of(state);
+        let pusher = Pusher::new(cx.clone())?;
         let node = uuid::Uuid::new_v4().simple().to_string();
         let mut handles = Vec::new();
         for i in 0..state.config.push.workers {
             let owner = format!("push-{}-{i}", &node[..12]);
             handles.push(tokio::spawn(std::sync::Arc::clone(&pusher).run(owner)));
         }
-        handles.push(tokio::spawn(reaper(state.clone())));
+        handles.push(tokio::spawn(reaper(cx.clone())));
         handles.push(tokio::spawn(inactivity::run(state.clone())));
-        handles.push(tokio::spawn(sampler(state.clone())));
+        handles.push(tokio::spawn(sampler(cx)));
         // Subscribed before the caches warm up, so a change committed meanwhile is not missed.
         if let Some(changes) = state.store.config_changes() {
             handles.push(tokio::spawn(follow_config(state.clone(), changes)));
@@ -90,23 +95,23 @@ impl Workers {
 /// Returns SETs whose lease expired (a crashed worker, an unacknowledged poll) to the queue,
 /// and at most every minute of the injected clock deletes expired idempotency
 /// keys of the ingest endpoint (D-TX-16).
-async fn reaper(state: AppState) {
-    let interval = state.config.push.reap_interval();
+async fn reaper(cx: PushContext) {
+    let interval = cx.settings.reap_interval();
     let mut last_purge: Option<UnixMillis> = None;
     loop {
         tokio::select! {
-            () = state.shutdown.cancelled() => break,
+            () = cx.shutdown.cancelled() => break,
             () = tokio::time::sleep(interval) => {}
         }
-        match state.store.reap_expired_leases().await {
+        match cx.store.reap_expired_leases().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(sets = n, "expired leases returned to the queue"),
             Err(e) => tracing::warn!(error = %e, "reaping expired leases failed"),
         }
-        let now = state.clock.now();
+        let now = cx.clock.now();
         if last_purge.is_none_or(|at| now.0.saturating_sub(at.0) >= PURGE_INTERVAL_MS) {
             last_purge = Some(now);
-            match state.store.purge_idempotency_keys().await {
+            match cx.store.purge_idempotency_keys().await {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(keys = n, "expired idempotency keys purged"),
                 Err(e) => tracing::warn!(error = %e, "purging idempotency keys failed"),
@@ -132,14 +137,14 @@ async fn follow_config(state: AppState, mut changes: WorkSubscription) {
 }
 
 /// Samples the outbox counts into the `ssf_outbox_sets` gauge.
-async fn sampler(state: AppState) {
+async fn sampler(cx: PushContext) {
     loop {
-        match state.store.outbox_counts(None).await {
+        match cx.store.outbox_counts(None).await {
             Ok(counts) => metrics::outbox(&counts),
             Err(e) => tracing::debug!(error = %e, "outbox counts unavailable"),
         }
         tokio::select! {
-            () = state.shutdown.cancelled() => break,
+            () = cx.shutdown.cancelled() => break,
             () = tokio::time::sleep(METRICS_INTERVAL) => {}
         }
     }

@@ -6,14 +6,18 @@ use futures::StreamExt as _;
 use ssf_http::{
     GuardedClient, RetrySchedule, SuccessPolicy, Url, build_client, reqwest::header::HeaderValue,
 };
-use ssf_store::{ClaimedSet, DeliveryError, DeliveryMethod, DeliveryOutcome, StreamStatus};
-use ssf_types::{Delivery, ParseMode, StreamConfiguration, StreamId};
+use ssf_store::{
+    ClaimedSet, DeliveryError, DeliveryMethod, DeliveryOutcome, StreamStatus, TransmitterStore,
+};
+use ssf_types::{Clock, Delivery, ParseMode, StreamConfiguration, StreamId};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     PushSettings,
     attempt::{Attempter, Endpoint},
+    health::PushHealth,
 };
-use crate::{secrets::SecretsCipher, state::AppState};
+use crate::{control_events::DeliveryWatch, secrets::SecretsCipher, state::AppState};
 
 /// The smallest idle wait, so a due-but-unclaimable row cannot make a worker spin.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -31,37 +35,70 @@ enum Route {
     Broken(String),
 }
 
+/// What the push workers use of the transmitter, and nothing else: no HTTP server state, no
+/// ingest or management parts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PushContext {
+    /// Claims, outcomes and stream records.
+    pub store: Arc<dyn TransmitterStore>,
+    /// The only source of "now".
+    pub clock: Arc<dyn Clock>,
+    /// Workers stop (after recording their current batch) when it fires.
+    pub shutdown: CancellationToken,
+    /// Opens the stored push `authorization_header` (D-TX-18).
+    pub secrets: SecretsCipher,
+    /// Where failing streams are reported (logs, `/healthz`, metrics).
+    pub health: Arc<PushHealth>,
+    /// Told which SETs have left the queue (stream status changes wait on it).
+    pub deliveries: Arc<DeliveryWatch>,
+    /// `[transmitter.push]`.
+    pub settings: PushSettings,
+}
+
+impl PushContext {
+    /// The push workers' part of a transmitter's shared state.
+    pub fn of(state: &AppState) -> Self {
+        Self {
+            store: Arc::clone(&state.store),
+            clock: Arc::clone(&state.clock),
+            shutdown: state.shutdown.clone(),
+            secrets: state.secrets.clone(),
+            health: Arc::clone(&state.push_health),
+            deliveries: Arc::clone(&state.deliveries),
+            settings: state.config.push.clone(),
+        }
+    }
+}
+
 /// Shared by every worker of one transmitter.
 #[derive(Debug)]
 pub struct Pusher {
-    state: AppState,
+    cx: PushContext,
     client: GuardedClient,
     schedule: RetrySchedule,
-    settings: PushSettings,
     /// Held by the idle worker that waits for wake-ups (see [`Self::run`]).
     idle: tokio::sync::Mutex<()>,
 }
 
 impl Pusher {
-    /// Builds the client and schedule from `state.config.push`.
-    pub fn new(state: &AppState) -> Result<Arc<Self>, String> {
-        let settings = state.config.push.clone();
-        settings.validate()?;
-        let client = build_client(&settings.http).map_err(|e| format!("push client: {e}"))?;
+    /// Builds the client and schedule from `cx.settings`.
+    pub fn new(cx: PushContext) -> Result<Arc<Self>, String> {
+        cx.settings.validate()?;
+        let client = build_client(&cx.settings.http).map_err(|e| format!("push client: {e}"))?;
         let schedule =
-            RetrySchedule::new(&settings.retry).map_err(|e| format!("push.retry: {e}"))?;
+            RetrySchedule::new(&cx.settings.retry).map_err(|e| format!("push.retry: {e}"))?;
         Ok(Arc::new(Self {
-            state: state.clone(),
+            cx,
             client,
             schedule,
-            settings,
             idle: tokio::sync::Mutex::new(()),
         }))
     }
 
-    /// Claims and delivers until `state.shutdown` fires; `owner` names this worker's leases.
+    /// Claims and delivers until `cx.shutdown` fires; `owner` names this worker's leases.
     pub async fn run(self: Arc<Self>, owner: String) {
-        let shutdown = &self.state.shutdown;
+        let shutdown = &self.cx.shutdown;
         while !shutdown.is_cancelled() {
             // Busy: keep claiming while there is work.
             let claimed = self.claim(&owner).await;
@@ -90,11 +127,11 @@ impl Pusher {
 
     /// Claims a batch; errors are logged and count as no work.
     async fn claim(&self, owner: &str) -> Vec<ClaimedSet> {
-        let batch = self.settings.batch_size;
+        let batch = self.cx.settings.batch_size;
         match self
-            .state
+            .cx
             .store
-            .claim_push(owner, batch, self.settings.lease)
+            .claim_push(owner, batch, self.cx.settings.lease)
             .await
         {
             Ok(claimed) => claimed,
@@ -108,10 +145,10 @@ impl Pusher {
     /// The idle leader: waits for a wake-up, a retry coming due or the poll interval, and
     /// claims, until it finds work or shutdown.
     async fn lead(&self, owner: &str) -> Vec<ClaimedSet> {
-        let shutdown = &self.state.shutdown;
+        let shutdown = &self.cx.shutdown;
         while !shutdown.is_cancelled() {
             // Subscribe before looking, so an enqueue in between still wakes us.
-            let mut wake = self.state.store.subscribe(None);
+            let mut wake = self.cx.store.subscribe(None);
             let claimed = self.claim(owner).await;
             if !claimed.is_empty() {
                 return claimed;
@@ -127,10 +164,10 @@ impl Pusher {
 
     /// Until the next retry comes due, at most `idle_poll_interval`.
     async fn idle_wait(&self) -> Duration {
-        let interval = self.settings.idle_poll_interval;
-        match self.state.store.next_push_due().await {
+        let interval = self.cx.settings.idle_poll_interval;
+        match self.cx.store.next_push_due().await {
             Ok(Some(due)) => {
-                let millis = due.0.saturating_sub(self.state.clock.now().0);
+                let millis = due.0.saturating_sub(self.cx.clock.now().0);
                 let until = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
                 until.clamp(MIN_IDLE_WAIT, interval.max(MIN_IDLE_WAIT))
             }
@@ -144,29 +181,29 @@ impl Pusher {
         let attempter = Attempter {
             client: &self.client,
             schedule: &self.schedule,
-            policy: if self.settings.accept_any_2xx {
+            policy: if self.cx.settings.accept_any_2xx {
                 SuccessPolicy::Any2xx
             } else {
                 SuccessPolicy::Only202
             },
-            auth_failure_attempts: self.settings.auth_failure_attempts.max(1),
+            auth_failure_attempts: self.cx.settings.auth_failure_attempts.max(1),
         };
         let attempts: Vec<_> = claimed
             .iter()
             .map(|set| self.attempt(&attempter, routes.get(&set.stream_id), set))
             .collect();
         let outcomes: Vec<Option<DeliveryOutcome>> = futures::stream::iter(attempts)
-            .buffer_unordered(self.settings.concurrency)
+            .buffer_unordered(self.cx.settings.concurrency)
             .collect()
             .await;
         let outcomes: Vec<DeliveryOutcome> = outcomes.into_iter().flatten().collect();
         if outcomes.is_empty() {
             return;
         }
-        let now = self.state.clock.now();
+        let now = self.cx.clock.now();
         for outcome in &outcomes {
             if let Some(set) = claimed.iter().find(|c| c.id == outcome.id()) {
-                self.state.push_health.record(&set.stream_id, outcome, now);
+                self.cx.health.record(&set.stream_id, outcome, now);
             }
         }
         let finished: Vec<_> = outcomes
@@ -174,7 +211,7 @@ impl Pusher {
             .filter(|o| !matches!(o, DeliveryOutcome::Retry { .. }))
             .map(DeliveryOutcome::id)
             .collect();
-        match self.state.store.record_outcomes(owner, outcomes).await {
+        match self.cx.store.record_outcomes(owner, outcomes).await {
             Ok(report) => {
                 if !report.stale.is_empty() {
                     tracing::debug!(
@@ -186,7 +223,7 @@ impl Pusher {
                     .iter()
                     .filter(|c| finished.contains(&c.id) && !report.stale.contains(&c.id))
                     .map(|c| &c.jti);
-                self.state.deliveries.finished(jtis);
+                self.cx.deliveries.finished(jtis);
             }
             // The leases expire and the reaper requeues the rows: delivered ones are sent again
             // with the same jti, which receivers answer 202 (at least once, RFC 8935 §2).
@@ -201,7 +238,7 @@ impl Pusher {
         route: Option<&Route>,
         set: &ClaimedSet,
     ) -> Option<DeliveryOutcome> {
-        let clock = &self.state.clock;
+        let clock = &self.cx.clock;
         match route {
             Some(Route::Push(endpoint)) => {
                 Some(attempter.push(endpoint, set, || clock.now()).await)
@@ -236,14 +273,14 @@ impl Pusher {
             if routes.contains_key(&set.stream_id) {
                 continue;
             }
-            let route = match self.state.store.find_stream(&set.stream_id).await {
+            let route = match self.cx.store.find_stream(&set.stream_id).await {
                 Ok(Some(record)) => {
                     if record.status != StreamStatus::Enabled
                         || record.delivery != DeliveryMethod::Push
                     {
                         Route::Requeue
                     } else {
-                        endpoint(&self.state.secrets, &set.stream_id, &record.config)
+                        endpoint(&self.cx.secrets, &set.stream_id, &record.config)
                             .map_or_else(Route::Broken, Route::Push)
                     }
                 }
