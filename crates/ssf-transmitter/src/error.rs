@@ -142,6 +142,16 @@ impl ApiError {
     }
 }
 
+impl From<crate::mint::MintError> for ApiError {
+    fn from(err: crate::mint::MintError) -> Self {
+        use crate::mint::MintError as E;
+        match err {
+            E::Shape(_) => Self::BadRequest(err.to_string()),
+            E::Signing(_) => Self::Internal(err.to_string()),
+        }
+    }
+}
+
 impl From<ssf_store::StoreError> for ApiError {
     fn from(err: ssf_store::StoreError) -> Self {
         use ssf_store::StoreError as E;

@@ -235,7 +235,7 @@ impl Prepared {
             .enumerate()
             .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
             .collect();
-        let signed = sign_jobs(state, &events, jobs, now).await?;
+        let signed = sign_jobs(&mint::Minter::of(state), &events, jobs, now).await?;
         Ok(Self { events, signed })
     }
 
@@ -297,19 +297,19 @@ const SIGN_CHUNK: usize = 32;
 /// Signs every (event, stream) pair. RSA signing is CPU-bound (about 0.3 ms), so anything beyond
 /// one SET is signed on the blocking pool, in chunks that run in parallel on every core.
 async fn sign_jobs(
-    state: &AppState,
+    minter: &mint::Minter,
     events: &Arc<Vec<(ValidEvent, String)>>,
     jobs: Vec<(usize, Arc<Target>)>,
     now: ssf_types::UnixMillis,
 ) -> Result<Vec<Signed>, ApiError> {
     if jobs.len() <= 1 {
-        return sign_chunk(state, events, &jobs, now);
+        return sign_chunk(minter, events, &jobs, now);
     }
     let mut tasks = Vec::new();
     for chunk in jobs.chunks(SIGN_CHUNK) {
-        let (state, events, chunk) = (state.clone(), Arc::clone(events), chunk.to_vec());
+        let (minter, events, chunk) = (minter.clone(), Arc::clone(events), chunk.to_vec());
         tasks.push(tokio::task::spawn_blocking(move || {
-            sign_chunk(&state, &events, &chunk, now)
+            sign_chunk(&minter, &events, &chunk, now)
         }));
     }
     let mut out = Vec::with_capacity(jobs.len());
@@ -323,7 +323,7 @@ async fn sign_jobs(
 }
 
 fn sign_chunk(
-    state: &AppState,
+    minter: &mint::Minter,
     events: &[(ValidEvent, String)],
     jobs: &[(usize, Arc<Target>)],
     now: ssf_types::UnixMillis,
@@ -340,7 +340,7 @@ fn sign_chunk(
                 txn,
                 now,
             };
-            let (jti, jwt) = mint::sign_set(state, parts)?;
+            let (jti, jwt) = minter.sign(parts)?;
             Ok(Signed {
                 event: *i,
                 stream_id: target.stream_id.clone(),

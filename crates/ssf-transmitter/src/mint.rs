@@ -1,16 +1,17 @@
 //! Minting one SET: claims in the final SSF 1.0 format, signed with the current key.
 //!
-//! Every SET this transmitter emits goes through [`sign_set`]: `iss` from the configuration
+//! Every SET this transmitter emits goes through [`Minter::sign`]: `iss` from the configuration
 //! (SSF-SET-03), `iat` from the injected clock in whole seconds (SSF-SET-04), a fresh `jti`
 //! (SSF-SET-05), the stream's `aud` (SSF-SET-07), a string `txn` (SSF-SET-10/11), `sub_id`
 //! (SSF-SET-12), exactly one event (SSF-SET-17) and never `sub` or `exp` (SSF-SET-13/14) —
 //! the last three enforced by [`SetClaims::builder`]
 //! ([SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)).
 
-use ssf_types::{Audience, Event, Issuer, Jti, SetClaims, SubjectId, UnixMillis};
+use ssf_jose::{JoseError, SetSigner};
+use ssf_types::{Audience, Event, Issuer, Jti, SetClaims, SetShapeError, SubjectId, UnixMillis};
 use uuid::{NoContext, Timestamp, Uuid};
 
-use crate::{error::ApiError, state::AppState};
+use crate::state::AppState;
 
 /// A UUIDv7 stamped with `now` (74 random bits: collisions are negligible, SSF-SET-05).
 fn uuid_v7(now: UnixMillis) -> Uuid {
@@ -45,25 +46,57 @@ pub struct SetParts<'a> {
     pub now: UnixMillis,
 }
 
-/// Builds and signs one SET; returns its `jti` and compact serialization.
-pub fn sign_set(state: &AppState, parts: SetParts<'_>) -> Result<(Jti, String), ApiError> {
-    let jti = new_jti(parts.now);
-    let claims = SetClaims::builder(
-        Issuer::new(state.config.issuer.as_str()),
-        jti.clone(),
-        parts.now.as_secs(),
-        parts.sub_id.clone(),
-    )
-    .aud(parts.aud.clone())
-    .txn(parts.txn)
-    .event(parts.event)
-    .build()
-    .map_err(|e| ApiError::BadRequest(format!("the event cannot be sent as a SET: {e}")))?;
-    let jwt = state
-        .signer
-        .sign(&claims)
-        .map_err(|e| ApiError::Internal(format!("signing a SET failed: {e}")))?;
-    Ok((jti, jwt))
+/// Why a SET could not be minted. Mapped to HTTP answers in [`crate::error`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MintError {
+    /// The event and subject do not make a valid SSF SET (the producer's mistake).
+    #[error("the event cannot be sent as a SET: {0}")]
+    Shape(#[source] SetShapeError),
+    /// The key store or the signature failed (the transmitter's problem).
+    #[error("signing a SET failed: {0}")]
+    Signing(#[source] JoseError),
+}
+
+/// What minting needs of the transmitter: its issuer and its signer, nothing of the HTTP layer.
+/// Cheap to clone (into blocking signing tasks).
+#[derive(Debug, Clone)]
+pub struct Minter {
+    issuer: Issuer,
+    signer: SetSigner,
+}
+
+impl Minter {
+    /// SETs with `iss` = `issuer`, signed by `signer`'s current key.
+    pub fn new(issuer: Issuer, signer: SetSigner) -> Self {
+        Self { issuer, signer }
+    }
+
+    /// The minter of a running transmitter (its configured issuer and signer).
+    pub fn of(state: &AppState) -> Self {
+        Self::new(
+            Issuer::new(state.config.issuer.as_str()),
+            state.signer.clone(),
+        )
+    }
+
+    /// Builds and signs one SET; returns its `jti` and compact serialization.
+    pub fn sign(&self, parts: SetParts<'_>) -> Result<(Jti, String), MintError> {
+        let jti = new_jti(parts.now);
+        let claims = SetClaims::builder(
+            self.issuer.clone(),
+            jti.clone(),
+            parts.now.as_secs(),
+            parts.sub_id.clone(),
+        )
+        .aud(parts.aud.clone())
+        .txn(parts.txn)
+        .event(parts.event)
+        .build()
+        .map_err(MintError::Shape)?;
+        let jwt = self.signer.sign(&claims).map_err(MintError::Signing)?;
+        Ok((jti, jwt))
+    }
 }
 
 #[cfg(test)]
