@@ -18,7 +18,8 @@ use ssf_jose::{Algorithm, KeyPair, MemoryKeyStore, SetSigner, SigningKey};
 use ssf_store::SqliteStore;
 use ssf_transmitter::{
     AppState, TransmitterConfig,
-    auth::{ClientSettings, hash_secret, jwt::encode_jwt},
+    auth::{hash_secret, jwt::encode_jwt},
+    config::ClientSettings,
     metadata::paths,
 };
 use ssf_types::{Clock, KeyId};

@@ -26,7 +26,8 @@ use ssf_jose::{Algorithm, KeyPair, SetSigner, decode_unverified};
 use ssf_store::{DeliveryMethod, NewStream, SqliteStore};
 use ssf_transmitter::{
     AppState, TransmitterConfig,
-    auth::{ClientSettings, Scope, hash_secret, issue_access_token},
+    auth::{Scope, hash_secret, issue_access_token},
+    config::ClientSettings,
     router,
     workers::Transmitter,
 };

@@ -42,7 +42,8 @@ use ssf_store::{
 };
 use ssf_transmitter::{
     AppState, TransmitterConfig,
-    auth::{ClientSettings, Scope, hash_secret, issue_access_token},
+    auth::{Scope, hash_secret, issue_access_token},
+    config::ClientSettings,
     router,
     workers::{Transmitter, Workers},
 };

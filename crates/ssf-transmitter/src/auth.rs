@@ -12,7 +12,6 @@ pub mod publish;
 mod secret;
 mod server_metadata;
 mod service;
-mod settings;
 pub mod token;
 
 use std::collections::BTreeSet;
@@ -25,7 +24,6 @@ pub use self::{
         authorization_server_document, authorization_server_metadata, oauth_metadata_path,
     },
     service::{AccessTokenClaims, AuthService},
-    settings::{AuthSettings, ClientSettings, ExternalIssuerSettings, ProducerSettings},
     token::{TOKEN_PATH, issue_access_token, token_endpoint},
 };
 use crate::error::ApiError;

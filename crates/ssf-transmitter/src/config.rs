@@ -1,9 +1,20 @@
-//! Transmitter settings: the `[transmitter]` section of `ssf.toml`.
+//! Transmitter settings: the `[transmitter]` section of `ssf.toml`, every settings type of the
+//! crate in one place.
 //!
 //! Unknown keys are rejected (`deny_unknown_fields`) so a typo is an error at start, not a
 //! silently ignored setting. Every field has a default that works on loopback.
 
+mod auth;
+mod delivery;
+mod streams;
+
 use serde::{Deserialize, Serialize};
+
+pub use self::{
+    auth::{AuthSettings, ClientSettings, ExternalIssuerSettings, ProducerSettings},
+    delivery::{IngestSettings, PollSettings, PushSettings},
+    streams::{InactivityAction, InactivitySettings, MetadataSettings, StreamSettings},
+};
 
 /// All transmitter settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,19 +31,19 @@ pub struct TransmitterConfig {
     /// Largest request body accepted, in bytes (`413` beyond it).
     pub max_body_bytes: usize,
     /// OAuth: token endpoint clients, access-token lifetime, external issuers (`[transmitter.auth]`).
-    pub auth: crate::auth::AuthSettings,
+    pub auth: AuthSettings,
     /// Stream management (`[transmitter.streams]`).
-    pub streams: crate::management::StreamSettings,
+    pub streams: StreamSettings,
     /// Discovery metadata (`[transmitter.metadata]`).
-    pub metadata: crate::metadata::MetadataSettings,
+    pub metadata: MetadataSettings,
     /// Event ingest (`[transmitter.ingest]`).
-    pub ingest: crate::ingest::IngestSettings,
+    pub ingest: IngestSettings,
     /// Push delivery (`[transmitter.push]`).
-    pub push: crate::push::PushSettings,
+    pub push: PushSettings,
     /// Poll delivery (`[transmitter.poll]`).
-    pub poll: crate::poll::PollSettings,
+    pub poll: PollSettings,
     /// Inactive streams (`[transmitter.inactivity]`).
-    pub inactivity: crate::inactivity::InactivitySettings,
+    pub inactivity: InactivitySettings,
 }
 
 impl Default for TransmitterConfig {
@@ -41,13 +52,13 @@ impl Default for TransmitterConfig {
             issuer: "http://127.0.0.1:8080".to_owned(),
             base_url: None,
             max_body_bytes: 64 * 1024,
-            auth: crate::auth::AuthSettings::default(),
-            streams: crate::management::StreamSettings::default(),
-            metadata: crate::metadata::MetadataSettings::default(),
-            ingest: crate::ingest::IngestSettings::default(),
-            push: crate::push::PushSettings::default(),
-            poll: crate::poll::PollSettings::default(),
-            inactivity: crate::inactivity::InactivitySettings::default(),
+            auth: AuthSettings::default(),
+            streams: StreamSettings::default(),
+            metadata: MetadataSettings::default(),
+            ingest: IngestSettings::default(),
+            push: PushSettings::default(),
+            poll: PollSettings::default(),
+            inactivity: InactivitySettings::default(),
         }
     }
 }

@@ -10,49 +10,9 @@
 use std::time::Duration;
 
 use futures::StreamExt as _;
-use serde::{Deserialize, Serialize};
 use ssf_store::StreamStatus;
 
-use crate::{control_events, error::ApiError, state::AppState};
-
-/// What happens to a stream whose `inactivity_timeout` ran out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum InactivityAction {
-    /// Pause it: events are held until it is enabled again. Default.
-    #[default]
-    Pause,
-    /// Disable it: nothing is transmitted or held.
-    Disable,
-    /// Leave it alone.
-    None,
-}
-
-/// Inactivity settings: `[transmitter.inactivity]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct InactivitySettings {
-    /// `pause`, `disable` or `none`.
-    pub action: InactivityAction,
-    /// How often streams are checked. Default 60 s.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub sweep_interval: Duration,
-    /// How long the stream-updated event may take to reach the receiver before the stream is
-    /// stopped anyway. Default 30 s.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub notify_grace: Duration,
-}
-
-impl Default for InactivitySettings {
-    fn default() -> Self {
-        Self {
-            action: InactivityAction::Pause,
-            sweep_interval: Duration::from_secs(60),
-            notify_grace: Duration::from_secs(30),
-        }
-    }
-}
+use crate::{config::InactivityAction, control_events, error::ApiError, state::AppState};
 
 /// Streams handled in parallel by one sweep.
 const PARALLEL: usize = 16;
@@ -119,21 +79,5 @@ pub async fn run(state: AppState) {
             Ok(n) => tracing::info!(streams = n, "inactive streams stopped"),
             Err(e) => tracing::warn!(error = %e, "inactivity sweep failed"),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn action_spelling() {
-        #[derive(Deserialize)]
-        struct W {
-            a: InactivityAction,
-        }
-        let w: W = serde_json::from_str(r#"{"a":"disable"}"#).unwrap();
-        assert_eq!(w.a, InactivityAction::Disable);
-        assert!(serde_json::from_str::<W>(r#"{"a":"delete"}"#).is_err());
     }
 }

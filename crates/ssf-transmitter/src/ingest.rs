@@ -18,7 +18,7 @@
 pub mod idempotency;
 pub mod request;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use axum::{
     Json, Router,
@@ -45,47 +45,6 @@ use crate::{
 
 /// The path of the ingest endpoint.
 pub const EVENTS_PATH: &str = "/events";
-
-/// Ingest settings: `[transmitter.ingest]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct IngestSettings {
-    /// Most events in one batch request. Default 1000.
-    pub max_batch: usize,
-    /// Largest `POST /events` body in bytes (`413` beyond). Default 4 MiB.
-    pub max_body_bytes: usize,
-    /// Stream records are re-read at least this often. Changes made through this process's
-    /// management API apply at once ([`Matcher::invalidate`](crate::matching::Matcher::invalidate)),
-    /// and so do changes made through another node on the same PostgreSQL database (announced
-    /// with `NOTIFY`, [`Matcher::invalidate_all`](crate::matching::Matcher::invalidate_all));
-    /// the TTL is the safety net behind both. Default 1 s.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub stream_cache_ttl: Duration,
-    /// The in-memory index of complex added/removed subjects is fully reloaded this often. It is
-    /// updated at once by this process's subject calls, and reloaded at once after another
-    /// node on the same PostgreSQL database changed a stream or subject; this period is the
-    /// safety net behind both. Default 5 min.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub subject_index_reload: Duration,
-    /// How long an `Idempotency-Key` is remembered (D-TX-16): a retry within the window gets
-    /// the first answer again and queues nothing; after it the key is free and the record is
-    /// purged by the lease reaper. Default 24 h.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub idempotency_window: Duration,
-}
-
-impl Default for IngestSettings {
-    fn default() -> Self {
-        Self {
-            max_batch: 1000,
-            max_body_bytes: 4 * 1024 * 1024,
-            stream_cache_ttl: Duration::from_secs(1),
-            subject_index_reload: Duration::from_secs(300),
-            idempotency_window: Duration::from_secs(24 * 3600),
-        }
-    }
-}
 
 /// The ingest route, to merge into the transmitter's router.
 pub fn routes() -> Router<AppState> {

@@ -9,7 +9,6 @@
 //! stream counts as receiver activity (SSF-STREAM-11), and every change is written to the
 //! audit log.
 
-mod settings;
 mod status;
 mod streams;
 mod subjects;
@@ -28,7 +27,7 @@ use serde_json::Value;
 use ssf_store::NewAuditEntry;
 use ssf_types::{BodyError, StreamId};
 
-pub use self::{settings::StreamSettings, verification::send_verification};
+pub use self::verification::send_verification;
 use crate::{auth::Principal, error::ApiError, metadata::paths, state::AppState};
 
 /// The management routes, with `Cache-Control: no-store` on every response.

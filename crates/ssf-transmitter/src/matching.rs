@@ -14,12 +14,12 @@
 //! and a simple subject against a complex one through its `user` member (SSF-SUB-43).
 //!
 //! How it is fast: stream records are cached (reloaded after [`Matcher::invalidate`] and every
-//! [`IngestSettings::stream_cache_ttl`](crate::ingest::IngestSettings)); simple added/removed
+//! [`IngestSettings::stream_cache_ttl`](crate::config::IngestSettings)); simple added/removed
 //! subjects are found with one indexed [`TransmitterStore::subject_entries`] query per batch,
 //! under the canonical key of [`crate::subject_key`]; complex added/removed subjects, which a key
 //! lookup cannot find when they are more specific than the event (TV-MATCH-02), are kept in an
 //! in-memory index, loaded once, updated by [`Matcher::subject_changed`], and fully reloaded every
-//! [`IngestSettings::subject_index_reload`](crate::ingest::IngestSettings).
+//! [`IngestSettings::subject_index_reload`](crate::config::IngestSettings).
 //!
 //! **Contract with stream management**: after every change to a stream (create, update, replace,
 //! delete, status) call [`Matcher::invalidate`] (or [`Matcher::stream_removed`] on delete), and

@@ -9,7 +9,6 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ssf_types::{
     Issuer, TransmitterMetadata,
@@ -56,26 +55,6 @@ pub mod paths {
     pub const HEALTHZ: &str = "/healthz";
     /// The OpenAPI document.
     pub const OPENAPI: &str = "/openapi.json";
-}
-
-/// The `[transmitter.metadata]` settings.
-///
-/// ```toml
-/// [transmitter.metadata]
-/// legacy_discovery = false            # also serve sse-configuration and risc-configuration
-/// critical_subject_members = ["tenant"]
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct MetadataSettings {
-    /// Also serve the metadata at the draft-era `/.well-known/sse-configuration` and the RISC
-    /// `/.well-known/risc-configuration` (SSF-META-05). Off by default: new deployments should
-    /// not use them.
-    pub legacy_discovery: bool,
-    /// `critical_subject_members` (SSF-META-19): complex-subject member names receivers MUST
-    /// understand. Omitted from the metadata when empty (SSF-META-22).
-    pub critical_subject_members: Vec<String>,
 }
 
 /// Absolute URLs of this transmitter's endpoints, under the configured `base_url` (default:

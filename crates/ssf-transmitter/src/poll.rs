@@ -16,8 +16,6 @@
 
 pub mod body;
 
-use std::time::Duration;
-
 use axum::{
     Json, Router,
     body::Bytes,
@@ -26,7 +24,6 @@ use axum::{
     response::{IntoResponse, Response},
     routing::post,
 };
-use serde::{Deserialize, Serialize};
 use ssf_store::{PollRequest as StorePoll, PollResponse as StoreAnswer, StoreError, wake::Wake};
 use ssf_types::{Jti, PollRequest, PollResponse, StreamId};
 
@@ -48,42 +45,6 @@ pub fn poll_url(base_url: &str, stream_id: &StreamId) -> String {
         base_url.trim_end_matches('/'),
         stream_id.as_str()
     )
-}
-
-/// Poll delivery settings: `[transmitter.poll]`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-#[non_exhaustive]
-pub struct PollSettings {
-    /// The longest a long poll waits for a SET (POLL-07; D-14: below proxy idle timeouts).
-    /// Default 25 s.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub long_poll_wait: Duration,
-    /// The most SETs one answer carries, also when `maxEvents` is omitted or larger (D-17).
-    /// Default 100.
-    pub max_events_cap: u32,
-    /// SETs handed out and not acknowledged within this time are returned again (POLL-12).
-    /// Default 60 s.
-    #[serde(with = "ssf_http::duration_serde")]
-    pub redelivery_after: Duration,
-}
-
-impl Default for PollSettings {
-    fn default() -> Self {
-        Self {
-            long_poll_wait: Duration::from_secs(25),
-            max_events_cap: 100,
-            redelivery_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl PollSettings {
-    /// The poll route's timeout, which never cuts a long poll short: the wait plus 15 s. The
-    /// handler applies it itself; a router-wide timeout layer must not be shorter on this route.
-    pub fn route_timeout(&self) -> Duration {
-        self.long_poll_wait + Duration::from_secs(15)
-    }
 }
 
 /// The poll route, to merge into the transmitter's router.
@@ -237,6 +198,7 @@ fn report(state: &AppState, stream_id: &StreamId, request: &PollRequest, respons
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::PollSettings;
 
     #[test]
     fn poll_urls_are_unique_per_stream_ssf_stream_19() {

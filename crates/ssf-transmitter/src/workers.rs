@@ -154,7 +154,7 @@ async fn sampler(cx: PushContext) {
 mod tests {
     use std::time::Duration;
 
-    use crate::{TransmitterConfig, inactivity::InactivityAction};
+    use crate::{TransmitterConfig, config::InactivityAction};
 
     /// The delivery-side settings as an operator writes them (every key shown at its default
     /// except where noted).

@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use ssf_transmitter::auth::{ClientSettings, generate_secret, hash_secret};
+use ssf_transmitter::{
+    auth::{generate_secret, hash_secret},
+    config::ClientSettings,
+};
 use ssf_types::EventType;
 
 use crate::input::{Context, Failure, usage, write_private_file};

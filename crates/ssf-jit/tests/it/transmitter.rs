@@ -8,10 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssf_jose::{Algorithm, KeyPair, MemoryKeyStore, SetSigner};
 use ssf_store::SqliteStore;
-use ssf_transmitter::{
-    AppState, TransmitterConfig,
-    auth::{ClientSettings, hash_secret},
-};
+use ssf_transmitter::{AppState, TransmitterConfig, auth::hash_secret, config::ClientSettings};
 use ssf_types::{Clock, KeyId, ManualClock, UnixMillis};
 use tokio_util::sync::CancellationToken;
 

@@ -10,9 +10,7 @@ use ssf_jose::{KeyPair, MemoryKeyStore, SetSigner};
 use ssf_receiver::config::{DeliveryMode, PeerAuth};
 use ssf_store::SqliteStore;
 use ssf_transmitter::{
-    AppState, TransmitterConfig,
-    auth::{ClientSettings, hash_secret},
-    router,
+    AppState, TransmitterConfig, auth::hash_secret, config::ClientSettings, router,
 };
 use ssf_types::KeyId;
 use tokio_util::sync::CancellationToken;

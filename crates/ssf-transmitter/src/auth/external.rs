@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use ssf_http::{Url, read_body_limited, reqwest::StatusCode};
 use ssf_jose::Jwks;
 
-use super::{PublishRights, jwt, service::AuthService, settings::ExternalIssuerSettings};
+use super::{PublishRights, jwt, service::AuthService};
+use crate::config::ExternalIssuerSettings;
 use crate::error::ApiError;
 
 /// Largest JWKS document read from an external issuer.

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use ssf_types::{Event, EventType};
 
 /// A producer's allow lists, resolved from its `events` and `claims` settings
-/// ([`ClientSettings`](super::ClientSettings), [`ExternalIssuerSettings`](super::ExternalIssuerSettings)).
+/// ([`ClientSettings`](crate::config::ClientSettings), [`ExternalIssuerSettings`](crate::config::ExternalIssuerSettings)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishRights {
     /// The event types it may publish; `None`: any.
@@ -54,7 +54,7 @@ impl PublishRights {
 
     /// The rights of `events` and `claims` settings. Names resolve with
     /// [`EventType::from_name`]; a name that does not resolve (refused by
-    /// [`AuthSettings::validate`](super::AuthSettings::validate)) allows nothing, so a list
+    /// [`AuthSettings::validate`](crate::config::AuthSettings::validate)) allows nothing, so a list
     /// that was not validated still only narrows.
     pub fn from_settings(events: Option<&[String]>, claims: Option<&[String]>) -> Self {
         Self {

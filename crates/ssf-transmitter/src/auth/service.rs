@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use ssf_http::{ClientConfig, GuardedClient};
 
-use super::{
-    ClientSettings, Principal, PublishRights, Scope, external::ExternalIssuer, jwt, secret,
-    settings::AuthSettings,
+use super::{Principal, PublishRights, Scope, external::ExternalIssuer, jwt, secret};
+use crate::{
+    config::{AuthSettings, ClientSettings, TransmitterConfig},
+    error::ApiError,
+    state::AppState,
 };
-use crate::{config::TransmitterConfig, error::ApiError, state::AppState};
 
 /// Claims of the access tokens this transmitter issues (RFC 9068 §2.2).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

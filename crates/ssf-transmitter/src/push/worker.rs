@@ -13,11 +13,12 @@ use ssf_types::{Clock, Delivery, ParseMode, StreamConfiguration, StreamId};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    PushSettings,
     attempt::{Attempter, Endpoint},
     health::PushHealth,
 };
-use crate::{control_events::DeliveryWatch, secrets::SecretsCipher, state::AppState};
+use crate::{
+    config::PushSettings, control_events::DeliveryWatch, secrets::SecretsCipher, state::AppState,
+};
 
 /// The smallest idle wait, so a due-but-unclaimable row cannot make a worker spin.
 const MIN_IDLE_WAIT: Duration = Duration::from_millis(50);

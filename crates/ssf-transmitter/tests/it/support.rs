@@ -21,7 +21,8 @@ use ssf_jose::{Algorithm, KeyPair, KeyStore, MemoryKeyStore, SetSigner, SigningK
 use ssf_store::{SqliteStore, TransmitterStore};
 use ssf_transmitter::{
     AppState, TransmitterConfig,
-    auth::{ClientSettings, ExternalIssuerSettings, Scope, hash_secret, issue_access_token, jwt},
+    auth::{Scope, hash_secret, issue_access_token, jwt},
+    config::{ClientSettings, ExternalIssuerSettings},
     metadata::paths,
     router,
     secrets::SecretsCipher,

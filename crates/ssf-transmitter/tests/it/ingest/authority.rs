@@ -5,7 +5,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use ssf_transmitter::{
-    auth::{ClientSettings, ProducerSettings, hash_secret},
+    auth::hash_secret,
+    config::{ClientSettings, ProducerSettings},
     metadata::paths,
 };
 

@@ -8,7 +8,7 @@
 //!
 //! [[transmitter.auth.clients]]
 //! client_id = "receiver-1"
-//! secret_hash = "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+//! secret_hash = "sha256:<hex SHA-256 of the secret>"
 //! scopes = ["ssf.read", "ssf.manage"]
 //! audience = "https://receiver-1.example.com"
 //!
@@ -75,7 +75,7 @@ impl AuthSettings {
                     "auth.clients: client_id `{id}` is empty or repeated"
                 ));
             }
-            if !super::is_valid_hash(&client.secret_hash) {
+            if !crate::auth::is_valid_hash(&client.secret_hash) {
                 return Err(format!(
                     "auth.clients `{id}`: secret_hash must be `sha256:<64 hex digits>`, the SHA-256 \
                      of the client's secret (make one: `SECRET=$(openssl rand -hex 32)`, then \
@@ -85,11 +85,11 @@ impl AuthSettings {
             if let Some(scope) = client
                 .scopes
                 .iter()
-                .find(|s| super::Scope::parse(s).is_none())
+                .find(|s| crate::auth::Scope::parse(s).is_none())
             {
                 return Err(format!("auth.clients `{id}`: unknown scope `{scope}`"));
             }
-            super::publish::validate_settings(
+            crate::auth::publish::validate_settings(
                 &format!("auth.clients `{id}`"),
                 client.events.as_deref(),
                 client.claims.as_deref(),
@@ -110,7 +110,7 @@ impl AuthSettings {
                 ));
             }
             let at = format!("auth.external_issuers `{}`", issuer.issuer);
-            super::publish::validate_settings(
+            crate::auth::publish::validate_settings(
                 &at,
                 issuer.events.as_deref(),
                 issuer.claims.as_deref(),
@@ -123,7 +123,7 @@ impl AuthSettings {
                         "{at}: producers: client_id `{id}` is empty or repeated"
                     ));
                 }
-                super::publish::validate_settings(
+                crate::auth::publish::validate_settings(
                     &format!("{at}: producers `{id}`"),
                     producer.events.as_deref(),
                     producer.claims.as_deref(),
@@ -155,8 +155,8 @@ impl Default for AuthSettings {
 pub struct ClientSettings {
     /// The client id; the streams the client creates belong to it (SSF-AUTH-02).
     pub client_id: String,
-    /// `sha256:<hex>` of the client secret; make it with [`hash_secret`](super::hash_secret)
-    /// from a secret of [`generate_secret`](super::generate_secret). The secret itself is never
+    /// `sha256:<hex>` of the client secret; make it with [`hash_secret`](crate::auth::hash_secret)
+    /// from a secret of [`generate_secret`](crate::auth::generate_secret). The secret itself is never
     /// stored.
     pub secret_hash: String,
     /// Scopes the client may obtain: `ssf.read`, `ssf.manage`, `ssf.events.publish`.

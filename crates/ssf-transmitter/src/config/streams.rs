@@ -1,4 +1,6 @@
-//! The `[transmitter.streams]` settings.
+//! The settings of streams: `[transmitter.streams]` ([`StreamSettings`]), `[transmitter.inactivity]`
+//! ([`InactivitySettings`]) and `[transmitter.metadata]` ([`MetadataSettings`]).
+//!
 //!
 //! ```toml
 //! [transmitter.streams]
@@ -10,6 +12,8 @@
 //! proprietary_subject_formats = []     # subject formats agreed out of band (D-04)
 //! # events_supported = [...]           # default: every CAEP 1.0 and RISC 1.0 event type
 //! ```
+
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use ssf_store::DefaultSubjects;
@@ -80,6 +84,65 @@ impl StreamSettings {
     }
 }
 
+/// The `[transmitter.metadata]` settings.
+///
+/// ```toml
+/// [transmitter.metadata]
+/// legacy_discovery = false            # also serve sse-configuration and risc-configuration
+/// critical_subject_members = ["tenant"]
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct MetadataSettings {
+    /// Also serve the metadata at the draft-era `/.well-known/sse-configuration` and the RISC
+    /// `/.well-known/risc-configuration` (SSF-META-05). Off by default: new deployments should
+    /// not use them.
+    pub legacy_discovery: bool,
+    /// `critical_subject_members` (SSF-META-19): complex-subject member names receivers MUST
+    /// understand. Omitted from the metadata when empty (SSF-META-22).
+    pub critical_subject_members: Vec<String>,
+}
+
+/// What happens to a stream whose `inactivity_timeout` ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InactivityAction {
+    /// Pause it: events are held until it is enabled again. Default.
+    #[default]
+    Pause,
+    /// Disable it: nothing is transmitted or held.
+    Disable,
+    /// Leave it alone.
+    None,
+}
+
+/// Inactivity settings: `[transmitter.inactivity]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct InactivitySettings {
+    /// `pause`, `disable` or `none`.
+    pub action: InactivityAction,
+    /// How often streams are checked. Default 60 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub sweep_interval: Duration,
+    /// How long the stream-updated event may take to reach the receiver before the stream is
+    /// stopped anyway. Default 30 s.
+    #[serde(with = "ssf_http::duration_serde")]
+    pub notify_grace: Duration,
+}
+
+impl Default for InactivitySettings {
+    fn default() -> Self {
+        Self {
+            action: InactivityAction::Pause,
+            sweep_interval: Duration::from_secs(60),
+            notify_grace: Duration::from_secs(30),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +162,16 @@ mod tests {
                 .any(|e| e.contains("/ssf/event-type/"))
         );
         assert_eq!(s.default_subjects, DefaultSubjects::All);
+    }
+
+    #[test]
+    fn action_spelling() {
+        #[derive(Deserialize)]
+        struct W {
+            a: InactivityAction,
+        }
+        let w: W = serde_json::from_str(r#"{"a":"disable"}"#).unwrap();
+        assert_eq!(w.a, InactivityAction::Disable);
+        assert!(serde_json::from_str::<W>(r#"{"a":"delete"}"#).is_err());
     }
 }
