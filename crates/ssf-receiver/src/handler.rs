@@ -18,6 +18,7 @@ use std::{
     },
 };
 
+use ssf_jose::VerifiedSet;
 pub use ssf_store::receiver::{StateRow, StateWrite};
 use ssf_types::{Event, Issuer, SetClaims, StreamId, UnixMillis};
 use tokio::sync::mpsc;
@@ -76,6 +77,10 @@ pub enum ReceiptNote {
 }
 
 /// A SET that passed every check of the [pipeline](crate::pipeline), with its typed event.
+///
+/// Only this crate assembles one: from what [`SetVerifier::verify`](ssf_jose::SetVerifier::verify)
+/// typed ([`VerifiedSet`]), in the pipeline or with [`ReceivedSet::from_verified`], so a handler
+/// never sees claims that skipped verification.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReceivedSet {
@@ -103,9 +108,9 @@ pub struct ReceivedSet {
 }
 
 impl ReceivedSet {
-    /// Assembles a received SET (the pipeline does this; tests and custom pipelines may too).
+    /// Assembles a received SET from the parts of a [`VerifiedSet`] (the pipeline does this).
     #[allow(clippy::too_many_arguments)] // a plain record: every field is needed
-    pub fn new(
+    pub(crate) fn new(
         peer: Arc<str>,
         stream_key: Arc<str>,
         claims: SetClaims,
@@ -127,6 +132,31 @@ impl ReceivedSet {
             handling,
             notes,
         }
+    }
+
+    /// A SET verified outside the [pipeline](crate::pipeline) (custom pipelines, tests) that
+    /// `peer` sent on `stream_key`, received at `received_at`, to be acted on
+    /// ([`Handling::Act`]), with the same [`ReceiptNote`]s the pipeline would note. The
+    /// pipeline's receiver-side checks (verification-event state, critical subject members,
+    /// requested event types) are the caller's to make.
+    pub fn from_verified(
+        peer: Arc<str>,
+        stream_key: Arc<str>,
+        verified: VerifiedSet,
+        received_at: UnixMillis,
+    ) -> Self {
+        let (claims, event, token) = verified.into_parts();
+        let notes = crate::pipeline::notes(&claims, &event);
+        Self::new(
+            peer,
+            stream_key,
+            claims,
+            event,
+            Arc::from(token),
+            received_at,
+            Handling::Act,
+            notes,
+        )
     }
 
     /// With the transmitter's `stream_id` (the pipeline sets it from its stream context).
