@@ -10,7 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ssf_types::{
-    EventTypeUri, ParseMode, SetClaims, SubjectId, event::Event, time::is_probably_millis,
+    EventType, EventTypeUri, ParseMode, SetClaims, SubjectId, event::Event,
+    time::is_probably_millis,
 };
 
 use crate::{
@@ -124,10 +125,10 @@ impl EnforcementEvent {
         Ok(Self::new(event, subject))
     }
 
-    /// The event-type URI (the final 1.0 URI for the types `ssf-types` knows), as causes and
-    /// audit entries name it.
-    pub fn event_type(&self) -> String {
-        self.event.uri().as_str().to_owned()
+    /// The event type (the final 1.0 URI for the types `ssf-types` knows), as causes and audit
+    /// entries name it.
+    pub fn event_type(&self) -> EventType {
+        self.event.event_type()
     }
 
     /// `event_timestamp` in epoch milliseconds, when present
@@ -242,7 +243,7 @@ mod tests {
         let e = EnforcementEvent::parse("urn:example:custom", &json!({}), &sub, ParseMode::Strict)
             .unwrap();
         assert!(matches!(e.event, Event::Unknown { .. }));
-        assert_eq!(e.event_type(), "urn:example:custom");
+        assert_eq!(e.event_type().as_str(), "urn:example:custom");
         let legacy = EnforcementEvent::parse(
             EventType::AccountEnabled.as_str(),
             &json!({"subject": {"format": "email", "email": "a@b"}}),
