@@ -400,4 +400,42 @@ mod tests {
             "unknown_event_type"
         );
     }
+
+    /// D-19: a SET verified outside the pipeline is acted on with the pipeline's notes.
+    #[test]
+    fn from_verified_acts_with_the_pipelines_notes() {
+        use ssf_jose::{
+            Algorithm, Jwks, JwksSnapshot, KeyPair, SetVerifier, SigningKey as _, VerifyOptions,
+            sign_with,
+        };
+        use ssf_types::{KeyId, ManualClock};
+
+        let key = KeyPair::generate(Algorithm::EdDsa, Some(KeyId::new("k"))).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let verifier = SetVerifier::new(
+            VerifyOptions::new("https://tx.example", "rx").algorithms([Algorithm::EdDsa]),
+            Arc::new(JwksSnapshot::new(&jwks)),
+            Arc::new(ManualClock::new(UnixMillis::from_secs(1_700_000_000))),
+        );
+        let claims = json!({
+            "iss": "https://tx.example", "jti": "j1", "iat": 1_700_000_000, "aud": "rx",
+            "txn": 42, "sub_id": SubjectId::email("a@example.com").to_json(),
+            "events": {"https://schemas.openid.net/secevent/caep/event-type/session-revoked":
+                {"event_timestamp": 1_650_000_000_123_i64}}
+        });
+        let verified = verifier.verify(sign_with(&key, &claims).unwrap()).unwrap();
+        let set = ReceivedSet::from_verified("p".into(), "p".into(), verified, UnixMillis(5));
+        assert_eq!((set.jti(), set.handling), ("j1", Handling::Act));
+        assert_eq!(
+            set.notes,
+            [
+                ReceiptNote::MillisecondEventTimestamp,
+                ReceiptNote::NumericTxn
+            ]
+        );
+        assert_eq!(set.issuer.as_str(), "https://tx.example");
+        assert!(matches!(set.event, Event::SessionRevoked(_)));
+    }
 }
