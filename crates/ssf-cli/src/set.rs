@@ -167,7 +167,7 @@ fn verify(args: VerifyArgs) -> CmdResult {
             );
             println!(
                 "{}",
-                serde_json::to_string_pretty(&set.claims).or_runtime("printing")?
+                serde_json::to_string_pretty(&set.claims().to_json()).or_runtime("printing")?
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -91,7 +91,8 @@ async fn tail(args: TailArgs) -> CmdResult {
             VerifyOptions::new(client.issuer().clone(), first.as_str()),
             |o, a| o.audience(a.as_str()),
         )
-        .algorithms(algorithms);
+        .algorithms(algorithms)
+        .parse_mode(client.mode());
     let verifier = SetVerifier::new(options, Arc::clone(&jwks) as Arc<dyn KeyResolver>, clock());
     let tail = Tail {
         http,
@@ -220,7 +221,7 @@ impl Tail {
 
 /// One block per verified SET: jti, event type, subject, iat, txn and the event's members.
 fn print_verified(set: &VerifiedSet) {
-    let claims = &set.claims;
+    let claims = set.claims().to_json();
     let mut block = format!(
         "verified {}  ({}, kid {})\n",
         set.jti(),

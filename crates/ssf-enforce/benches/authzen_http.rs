@@ -31,7 +31,7 @@ use ssf_enforce::{
     AccessPolicy, AccessRequest, EnforcementEvent, Engine, EngineConfig, EventContext, Permission,
     authzen::{self, EVALUATION_PATH, EVALUATIONS_PATH},
 };
-use ssf_types::SystemClock;
+use ssf_types::{ParseMode, SystemClock};
 use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
 
 const IDP: &str = "https://idp.example.com/";
@@ -71,7 +71,9 @@ fn populated() -> Engine {
             toe: None,
             stream_id: None,
         };
-        let event = EnforcementEvent::from_json(&format!("{CAEP}{name}"), &body, &sub_id).unwrap();
+        let event =
+            EnforcementEvent::parse(&format!("{CAEP}{name}"), &body, &sub_id, ParseMode::Strict)
+                .unwrap();
         engine.commit(&engine.plan(&event, &ctx).effects);
     };
     for u in 0..USERS {

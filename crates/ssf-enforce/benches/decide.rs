@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use ssf_enforce::{
     AccessPolicy, AccessRequest, EnforcementEvent, Engine, EngineConfig, EventContext, Permission,
 };
-use ssf_types::SystemClock;
+use ssf_types::{ParseMode, SystemClock};
 
 const IDP: &str = "https://idp.example.com/";
 const CAEP: &str = "https://schemas.openid.net/secevent/caep/event-type/";
@@ -50,7 +50,8 @@ fn apply(engine: &Engine, jti: usize, name: &str, sub_id: Value, body: Value) {
         stream_id: None,
     };
     let event =
-        EnforcementEvent::from_json(&format!("{CAEP}{name}"), &body, &sub_id).expect("event");
+        EnforcementEvent::parse(&format!("{CAEP}{name}"), &body, &sub_id, ParseMode::Strict)
+            .expect("event");
     let plan = engine.plan(&event, &ctx);
     engine.commit(&plan.effects);
 }

@@ -187,7 +187,7 @@ impl Denied {
         if let (Some(cause), Some(map)) = (decision.cause(), body.as_object_mut()) {
             map.insert("jti".into(), cause.jti.clone().into());
             map.insert("iss".into(), cause.iss.clone().into());
-            map.insert("event_type".into(), cause.event_type.clone().into());
+            map.insert("event_type".into(), cause.event_type.as_str().into());
             map.insert("rule".into(), cause.rule.as_str().into());
         }
         Some(Self {

@@ -2,7 +2,8 @@
 //! events build, and the answer to "may this request go on?".
 //!
 //! # Flow
-//! The receiver verifies a SET, builds an [`EventContext`] and one [`EnforcementEvent`] per event,
+//! The receiver verifies a SET, builds an [`EventContext`] and one [`EnforcementEvent`] (the
+//! typed [`ssf_types::Event`] and the SET's subject) per event,
 //! calls [`Engine::plan`] (pure: state + event → [`Effect`]s and an [`AuditEntry`]), persists the
 //! effects in the transaction that records the SET's (`iss`, `jti`), then calls
 //! [`Engine::commit`]. At start-up (or when another node changed the store) it calls
@@ -87,9 +88,7 @@ mod state;
 pub use decision::{ClaimsOverlay, CriticalRule, Decision, DenyKind, HttpChallenge, ReasonCode};
 pub use engine::{CommitReport, Engine, EngineStats};
 pub use error::EnforceError;
-pub use event::{
-    EnforcementEvent, EventContext, EventKind, events_from_claims, events_from_set, pattern_of,
-};
+pub use event::{EnforcementEvent, EventContext, events_from_claims, events_from_set, pattern_of};
 pub use handle::{HandleKey, SubjectPattern, subject_pattern};
 pub use plan::FLAG_CLAIM;
 pub use policy::{

@@ -7,10 +7,11 @@ mod claims;
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
+use ssf_types::Event;
 
 use crate::{
-    event::{EnforcementEvent, EventContext, EventKind},
-    handle::{HandleKey, SubjectPattern, member, subject_pattern},
+    event::{EnforcementEvent, EventContext, pattern_of},
+    handle::{HandleKey, SubjectPattern, member},
     policy::{DisableRevokes, EnforcementPolicy, EngineConfig, RequiredAction, RiskLevel},
     row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow},
     state::{AccountStatus, Data, State},
@@ -58,8 +59,8 @@ pub(crate) fn row_value<const N: usize>(
     Value::Object(m)
 }
 
-fn opt(s: Option<&String>) -> Value {
-    s.map_or(Value::Null, |s| Value::String(s.clone()))
+fn opt(s: Option<&str>) -> Value {
+    s.map_or(Value::Null, Value::from)
 }
 
 pub(crate) struct Planner<'a> {
@@ -96,7 +97,7 @@ impl<'a> Planner<'a> {
             iss: self.ctx.iss.clone(),
             jti: self.ctx.jti.clone(),
             txn: self.ctx.txn.clone(),
-            event_type: self.event.event_type.clone(),
+            event_type: self.event.event_type(),
             rule,
             at,
         }
@@ -187,7 +188,7 @@ impl<'a> Planner<'a> {
         &mut self,
         pattern: &SubjectPattern,
         status: AccountStatus,
-        reason: Option<&String>,
+        reason: Option<&str>,
         rule: Rule,
     ) -> Note {
         let fields = [
@@ -221,7 +222,7 @@ impl<'a> Planner<'a> {
     }
 
     /// RISC §2.5: every row naming the old email / phone moves to the new one.
-    fn identifier_changed(&mut self, pattern: &SubjectPattern, new_value: Option<&String>) -> Note {
+    fn identifier_changed(&mut self, pattern: &SubjectPattern, new_value: Option<&str>) -> Note {
         let [clause] = pattern.clauses() else {
             return Note::Ignored("identifier-changed needs an email or phone_number subject");
         };
@@ -288,7 +289,7 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn session(&mut self, pattern: &SubjectPattern, kind: &EventKind) -> Note {
+    fn session(&mut self, pattern: &SubjectPattern, event: &Event) -> Note {
         let key = row_key(pattern, None);
         let existing = self.state.get(RowKind::Session, &key);
         let mut value = existing.map_or_else(|| row_value(pattern, []), |e| e.value.clone());
@@ -301,25 +302,20 @@ impl<'a> Planner<'a> {
                 m.insert(k.to_owned(), v);
             }
         };
-        let rule = match kind {
-            EventKind::SessionEstablished {
-                acr,
-                amr,
-                fp_ua,
-                ext_id,
-            } => {
+        let rule = match event {
+            Event::SessionEstablished(e) => {
                 set("established_at", Value::from(self.at));
-                set("acr", opt(acr.as_ref()));
-                if !amr.is_empty() {
+                set("acr", opt(e.acr.as_deref()));
+                if let Some(amr) = e.amr.as_ref().filter(|amr| !amr.is_empty()) {
                     set("amr", Value::from(amr.clone()));
                 }
-                set("fp_ua", opt(fp_ua.as_ref()));
-                set("ext_id", opt(ext_id.as_ref()));
+                set("fp_ua", opt(e.fp_ua.as_deref()));
+                set("ext_id", opt(e.ext_id.as_deref()));
                 Rule::SessionEstablished
             }
-            EventKind::SessionPresented { fp_ua, ext_id } => {
-                set("fp_ua", opt(fp_ua.as_ref()));
-                set("ext_id", opt(ext_id.as_ref()));
+            Event::SessionPresented(e) => {
+                set("fp_ua", opt(e.fp_ua.as_deref()));
+                set("ext_id", opt(e.ext_id.as_deref()));
                 Rule::SessionPresented
             }
             _ => return Note::Ignored("not a session event"),
@@ -335,51 +331,50 @@ impl<'a> Planner<'a> {
 
     fn apply(&mut self, pattern: &SubjectPattern) -> Note {
         let policy = self.policy;
-        match &self.event.kind {
-            EventKind::SessionRevoked => self.revoke(pattern, Rule::SessionRevoked),
-            EventKind::SessionsRevoked => self.revoke(pattern, Rule::SessionsRevoked),
-            EventKind::CredentialChange {
-                credential_type,
-                change_type,
-            } => {
-                if matches!(change_type.as_str(), "create" | "update") {
+        match &self.event.event {
+            Event::SessionRevoked(_) => self.revoke(pattern, Rule::SessionRevoked),
+            Event::SessionsRevoked(_) => self.revoke(pattern, Rule::SessionsRevoked),
+            Event::CredentialChange(e) => {
+                let change_type = e.change_type.as_str();
+                if matches!(change_type, "create" | "update") {
                     self.lift_credential_requirement(pattern, Rule::CredentialChangeSatisfies);
                 }
-                if policy.credential_change_revokes(credential_type, change_type) {
+                if policy.credential_change_revokes(e.credential_type.as_str(), change_type) {
                     self.revoke(pattern, Rule::CredentialChangeRevoke);
                 } else if self.effects.is_empty() {
                     return Note::Recorded("this credential change does not revoke sessions");
                 }
             }
-            EventKind::CredentialCompromise { .. } => {
+            Event::CredentialCompromise(_) => {
                 if !policy.credential_compromise_revokes {
                     return Note::Recorded("policy: credential-compromise does not revoke");
                 }
                 self.revoke(pattern, Rule::CredentialCompromise);
             }
-            EventKind::AccountDisabled { reason } => {
+            Event::AccountDisabled(e) => {
+                let reason = e.reason.as_ref().map(|r| r.as_str());
                 let note = self.account(
                     pattern,
                     AccountStatus::Disabled,
-                    reason.as_ref(),
+                    reason,
                     Rule::AccountDisabled,
                 );
                 let revoke = match policy.disable_revokes_sessions {
                     DisableRevokes::Never => false,
                     DisableRevokes::Always => true,
-                    DisableRevokes::Hijacking => reason.as_deref() == Some("hijacking"),
+                    DisableRevokes::Hijacking => reason == Some("hijacking"),
                 };
                 if revoke {
                     self.revoke(pattern, Rule::AccountDisabledRevoke);
                 }
                 return note;
             }
-            EventKind::AccountEnabled => {
+            Event::AccountEnabled(_) => {
                 self.lift_credential_requirement(pattern, Rule::AccountEnabled);
                 return self.account(pattern, AccountStatus::Enabled, None, Rule::AccountEnabled);
             }
-            EventKind::AccountPurged => return self.purge(pattern),
-            EventKind::AccountCredentialChangeRequired => match policy.credential_change_required {
+            Event::AccountPurged(_) => return self.purge(pattern),
+            Event::AccountCredentialChangeRequired(_) => match policy.credential_change_required {
                 RequiredAction::RevokeSessions => {
                     self.revoke(pattern, Rule::CredentialChangeRequired);
                 }
@@ -408,16 +403,16 @@ impl<'a> Planner<'a> {
                     );
                 }
             },
-            EventKind::IdentifierChanged { new_value } => {
-                return self.identifier_changed(pattern, new_value.as_ref());
+            Event::IdentifierChanged(e) => {
+                return self.identifier_changed(pattern, e.new_value.as_deref());
             }
-            EventKind::OptIn
-            | EventKind::OptOutInitiated
-            | EventKind::OptOutCancelled
-            | EventKind::OptOutEffective => {
-                let state = match self.event.kind {
-                    EventKind::OptOutInitiated => "opt-out-initiated",
-                    EventKind::OptOutEffective => "opt-out",
+            Event::OptIn(_)
+            | Event::OptOutInitiated(_)
+            | Event::OptOutCancelled(_)
+            | Event::OptOutEffective(_) => {
+                let state = match self.event.event {
+                    Event::OptOutInitiated(_) => "opt-out-initiated",
+                    Event::OptOutEffective(_) => "opt-out",
                     _ => "opt-in",
                 };
                 if !self.per_user(
@@ -429,23 +424,20 @@ impl<'a> Planner<'a> {
                     return Note::Ignored("the subject names no user");
                 }
             }
-            EventKind::IdentifierRecycled
-            | EventKind::RecoveryActivated
-            | EventKind::RecoveryInformationChanged => {
+            Event::IdentifierRecycled(_)
+            | Event::RecoveryActivated(_)
+            | Event::RecoveryInformationChanged(_) => {
                 return Note::Recorded("no access effect");
             }
-            EventKind::TokenClaimsChange { claims } => return claims::plan(self, pattern, claims),
-            EventKind::AssuranceLevelChange {
-                namespace,
-                current_level,
-                previous_level,
-            } => {
+            Event::TokenClaimsChange(e) => return claims::plan(self, pattern, &e.claims),
+            Event::AssuranceLevelChange(e) => {
+                let namespace = e.namespace.as_str();
                 let value = row_value(
                     pattern,
                     [
-                        ("namespace", Value::from(namespace.as_str())),
-                        ("level", Value::from(current_level.as_str())),
-                        ("previous_level", opt(previous_level.as_ref())),
+                        ("namespace", Value::from(namespace)),
+                        ("level", Value::from(e.current_level.as_str())),
+                        ("previous_level", opt(e.previous_level.as_deref())),
                     ],
                 );
                 self.put(
@@ -455,20 +447,17 @@ impl<'a> Planner<'a> {
                     Rule::AssuranceLevel,
                 );
             }
-            EventKind::RiskLevelChange {
-                principal,
-                current_level,
-                previous_level,
-            } => {
-                let Some(level) = RiskLevel::parse(current_level) else {
+            Event::RiskLevelChange(e) => {
+                let Some(level) = RiskLevel::parse(e.current_level.as_str()) else {
                     return Note::Ignored("unknown risk level");
                 };
+                let previous_level = e.previous_level.as_ref().map(|l| l.as_str());
                 let value = row_value(
                     pattern,
                     [
                         ("level", Value::from(level.as_str())),
-                        ("principal", Value::from(principal.as_str())),
-                        ("previous_level", opt(previous_level.as_ref())),
+                        ("principal", Value::from(e.principal.as_str())),
+                        ("previous_level", opt(previous_level)),
                     ],
                 );
                 self.put(
@@ -478,18 +467,16 @@ impl<'a> Planner<'a> {
                     Rule::RiskLevel,
                 );
             }
-            EventKind::DeviceComplianceChange {
-                current_status,
-                previous_status,
-            } => {
-                if !matches!(current_status.as_str(), "compliant" | "not-compliant") {
+            Event::DeviceComplianceChange(e) => {
+                let current_status = e.current_status.as_str();
+                if !matches!(current_status, "compliant" | "not-compliant") {
                     return Note::Ignored("unknown compliance status");
                 }
                 let value = row_value(
                     pattern,
                     [
-                        ("status", Value::from(current_status.as_str())),
-                        ("previous_status", opt(previous_status.as_ref())),
+                        ("status", Value::from(current_status)),
+                        ("previous_status", opt(Some(e.previous_status.as_str()))),
                     ],
                 );
                 self.put(
@@ -499,10 +486,12 @@ impl<'a> Planner<'a> {
                     Rule::DeviceCompliance,
                 );
             }
-            kind @ (EventKind::SessionEstablished { .. } | EventKind::SessionPresented { .. }) => {
-                return self.session(pattern, kind);
+            event @ (Event::SessionEstablished(_) | Event::SessionPresented(_)) => {
+                return self.session(pattern, event);
             }
-            EventKind::Other => return Note::Ignored("event type has no enforcement rule"),
+            // SSF verification and stream-updated, unknown (proprietary) types, and any type
+            // `ssf-types` adds before a rule here names it (D-05).
+            _ => return Note::Ignored("event type has no enforcement rule"),
         }
         Note::Done("state updated")
     }
@@ -537,7 +526,7 @@ impl<'a> Planner<'a> {
                 iss: self.ctx.iss.clone(),
                 jti: self.ctx.jti.clone(),
                 txn: self.ctx.txn.clone(),
-                event_type: self.event.event_type.clone(),
+                event_type: self.event.event_type(),
                 at: self.at,
                 subject: subject.map(SubjectPattern::canonical),
                 outcome,
@@ -561,10 +550,10 @@ pub(crate) fn plan(
     now: i64,
 ) -> Plan {
     let policy = config.policy_for(&ctx.iss);
-    let opaque = match event.kind {
-        EventKind::SessionRevoked
-        | EventKind::SessionEstablished { .. }
-        | EventKind::SessionPresented { .. } => &policy.opaque_subject.session_events,
+    let opaque = match event.event {
+        Event::SessionRevoked(_) | Event::SessionEstablished(_) | Event::SessionPresented(_) => {
+            &policy.opaque_subject.session_events
+        }
         _ => &policy.opaque_subject.other_events,
     };
     let mut p = Planner {
@@ -581,12 +570,12 @@ pub(crate) fn plan(
         refused: 0,
         capped: 0,
     };
-    let Ok(pattern) = subject_pattern(&event.sub_id, opaque) else {
+    let Ok(pattern) = pattern_of(&event.subject, opaque) else {
         return p.finish(None, Note::Ignored("the subject could not be read"));
     };
     let account_event = matches!(
-        event.kind,
-        EventKind::AccountEnabled | EventKind::AccountDisabled { .. } | EventKind::AccountPurged
+        event.event,
+        Event::AccountEnabled(_) | Event::AccountDisabled(_) | Event::AccountPurged(_)
     );
     if !account_event && p.purged_since(&pattern) {
         p.stale += 1;

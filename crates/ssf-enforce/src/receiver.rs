@@ -72,11 +72,11 @@ impl EnforcementHandler {
     }
 
     /// The audit entry and writes of one received SET (what [`EventHandler::plan`] returns,
-    /// plus the audit the receiver may store beside it). `None` when the SET has no subject or
-    /// its event does not map (it was verified, so this is rare; nothing is acted on).
+    /// plus the audit the receiver may store beside it). `None` when the SET has no subject
+    /// (it was verified, so this is rare; nothing is acted on).
     pub fn plan_with_audit(&self, set: &ReceivedSet) -> Option<(Vec<StateWrite>, AuditEntry)> {
-        let subject = set.claims.subject()?;
-        let event = EnforcementEvent::from_typed(&set.event, &subject).ok()?;
+        let subject = set.claims.subject()?.into_owned();
+        let event = EnforcementEvent::new(set.event.clone(), subject);
         let ctx = EventContext::from_set(&set.claims)
             .with_stream_id(set.stream_id.as_ref().map(|s| s.as_str().to_owned()));
         let plan = self.engine.plan(&event, &ctx);

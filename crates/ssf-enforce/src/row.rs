@@ -10,6 +10,7 @@ use std::{borrow::Cow, fmt};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use ssf_types::EventType;
 
 use crate::error::EnforceError;
 
@@ -220,8 +221,8 @@ pub struct Cause {
     /// The SET's `txn`, if any (RFC 8417 §2.2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
-    /// The event-type URI.
-    pub event_type: String,
+    /// The event type (serialized as its URI).
+    pub event_type: EventType,
     /// The rule that turned the event into this effect.
     pub rule: Rule,
     /// The event time in epoch milliseconds: `event_timestamp` (CAEP §2), else the SET `iat`.
@@ -359,7 +360,7 @@ impl Effect {
                     iss: String::new(),
                     jti: String::new(),
                     txn: None,
-                    event_type: String::new(),
+                    event_type: EventType::from(""),
                     rule: Rule::Recorded,
                     at: event_time,
                 },
@@ -395,8 +396,8 @@ pub struct AuditEntry {
     /// The SET's `txn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub txn: Option<String>,
-    /// The event-type URI.
-    pub event_type: String,
+    /// The event type (serialized as its URI).
+    pub event_type: EventType,
     /// The event time (epoch ms).
     pub at: i64,
     /// The subject as a canonical pattern, when it could be read.

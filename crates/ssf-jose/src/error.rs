@@ -4,7 +4,7 @@
 //! values or any other part of the token (checklist SSF-SEC-17), because a push endpoint sends
 //! them back to whoever posted the SET.
 
-use ssf_types::SetErrorCode;
+use ssf_types::{SetErrorCode, SetShapeError};
 
 /// Everything that can go wrong in this crate.
 ///
@@ -100,6 +100,13 @@ pub enum JoseError {
     /// `nbf` lies in the future.
     #[error("the SET is not valid yet")]
     NotYetValid,
+    /// Signature and claims verified, but the claims do not have the shape of an SSF SET or the
+    /// event does not conform to its definition ([`SetClaims::from_json`](ssf_types::SetClaims::from_json),
+    /// [`SetClaims::event`](ssf_types::SetClaims::event); checklist SSF-RXV-06, SSF-RXV-07,
+    /// SSF-RXV-09). The `err` is the shape error's own ([`SetShapeError::err_code`]); the source
+    /// may quote SET content, so answer a peer with a constant text, never with it.
+    #[error("the SET's claims or event do not have the shape SSF requires")]
+    Shape(#[source] SetShapeError),
 
     // ---- local failures: keys, signing, stores ----
     /// A key could not be read or is not acceptable (format, size, curve, private material in a
@@ -187,6 +194,7 @@ impl JoseError {
             | Self::UnknownKid
             | Self::KeyAlgorithmMismatch
             | Self::BadSignature => InvalidKey,
+            Self::Shape(e) => e.err_code(),
             Self::IssuerMismatch => InvalidIssuer,
             Self::AudienceMismatch => InvalidAudience,
             Self::InvalidKey { .. }
@@ -248,5 +256,10 @@ mod tests {
             Some(SetErrorCode::InvalidRequest)
         );
         assert_eq!(JoseError::NoSigningKey.set_error_code(), None);
+        assert_eq!(
+            JoseError::Shape(SetShapeError::MissingSubId).set_error_code(),
+            Some(SetErrorCode::InvalidRequest),
+            "SSF-RXV-07"
+        );
     }
 }

@@ -7,8 +7,9 @@
 //! - **Verify**: [`SetVerifier`] with [`VerifyOptions`] checks `alg` against an allow-list
 //!   (`none` and HMAC refused unless listed), `typ` (RFC 7515 §4.1.9 comparison), `crit`
 //!   (refused), `kid` and the key's fit to `alg`, the signature, then `iss`, `aud`, `iat`, `jti`,
-//!   and the absence of `sub`/`exp`. Every failure is a [`JoseError`] whose
-//!   [`set_error_code`](JoseError::set_error_code) is the RFC 8935 `err` to answer with.
+//!   and the absence of `sub`/`exp`, and last types the claims and the event with `ssf_types`
+//!   into a [`VerifiedSet`], which nothing else can construct. Every failure is a [`JoseError`]
+//!   whose [`set_error_code`](JoseError::set_error_code) is the RFC 8935 `err` to answer with.
 //! - **Keys**: [`KeyPair`] (generation, PKCS#8 PEM, public [`Jwk`]), [`Jwks`], [`VerifyingKey`],
 //!   [`KeyResolver`] / [`JwksSnapshot`], and the stores [`MemoryKeyStore`] and [`FileKeyStore`].
 //!

@@ -5,13 +5,16 @@
 //! Order of checks: size, compact form, header (`alg` against the allow-list, `typ`, `crit`,
 //! `kid`), key lookup and key/alg fit, signature, and only then the claims. Claims are parsed
 //! only after the signature verified, so unauthenticated JSON never reaches the claim checks.
+//! Last, the claims are parsed into the typed [`SetClaims`] and [`Event`] of `ssf_types` (SET
+//! shape, the event's definition), so a [`VerifiedSet`] (which only [`SetVerifier::verify`]
+//! constructs) is the one way to typed claims that passed every check.
 
 mod claims;
 
 use std::{fmt, sync::Arc, time::Duration};
 
 use serde_json::{Map, Value};
-use ssf_types::{Clock, Issuer};
+use ssf_types::{Clock, Event, Issuer, ParseMode, SetClaims};
 
 use crate::{
     Algorithm, JoseError, KeyResolver,
@@ -44,6 +47,7 @@ pub struct VerifyOptions {
     allow_exp: bool,
     allow_missing_kid: bool,
     max_token_len: usize,
+    parse_mode: ParseMode,
 }
 
 impl VerifyOptions {
@@ -53,7 +57,8 @@ impl VerifyOptions {
     pub const DEFAULT_CLOCK_SKEW: Duration = Duration::from_secs(60);
 
     /// Accept SETs from `issuer` (compared byte for byte, SSF 1.0 §4.1.6) addressed to
-    /// `audience`; RS256 only, 60 s of clock skew, no maximum age, `sub` and `exp` refused.
+    /// `audience`; RS256 only, 60 s of clock skew, no maximum age, `sub` and `exp` refused,
+    /// claims parsed in [`ParseMode::Strict`].
     pub fn new(issuer: impl Into<Issuer>, audience: impl Into<String>) -> Self {
         Self {
             issuer: issuer.into(),
@@ -65,6 +70,7 @@ impl VerifyOptions {
             allow_exp: false,
             allow_missing_kid: false,
             max_token_len: Self::DEFAULT_MAX_TOKEN_LEN,
+            parse_mode: ParseMode::Strict,
         }
     }
 
@@ -134,6 +140,20 @@ impl VerifyOptions {
         self
     }
 
+    /// How the claims and the event are parsed once everything else passed
+    /// ([`SetClaims::from_json`], [`SetClaims::event`]): strict (the default) or legacy formats
+    /// of draft-era peers (decision D-19).
+    #[must_use]
+    pub fn parse_mode(mut self, mode: ParseMode) -> Self {
+        self.parse_mode = mode;
+        self
+    }
+
+    /// The parse mode of the claims and the event.
+    pub fn mode(&self) -> ParseMode {
+        self.parse_mode
+    }
+
     /// The expected issuer.
     pub fn issuer(&self) -> &Issuer {
         &self.issuer
@@ -150,32 +170,53 @@ impl VerifyOptions {
     }
 }
 
-/// A SET whose signature, header and claims passed every check.
+/// A SET whose signature, header and claims passed every check, with its claims and its event
+/// typed. Only [`SetVerifier::verify`] constructs one (its fields are private), so holding one
+/// proves the checks ran: a receiver builds what it acts on from it, never from raw JSON.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerifiedSet {
-    /// The JOSE header.
-    pub header: Map<String, Value>,
-    /// The claims, for `ssf_types` to parse into a typed SET.
-    pub claims: Map<String, Value>,
-    /// The token as received (for storage, audit, or redelivery).
-    pub compact: String,
+    header: Map<String, Value>,
+    claims: SetClaims,
+    event: Event,
+    compact: String,
 }
 
 impl VerifiedSet {
+    /// The JOSE header.
+    pub fn header(&self) -> &Map<String, Value> {
+        &self.header
+    }
+
+    /// The claims, parsed and shape-checked ([`SetClaims::from_json`] in the verifier's
+    /// [`ParseMode`]).
+    pub fn claims(&self) -> &SetClaims {
+        &self.claims
+    }
+
+    /// The (single) event, typed and checked against its definition ([`SetClaims::event`]).
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The token as received (for storage, audit, or redelivery).
+    pub fn compact(&self) -> &str {
+        &self.compact
+    }
+
+    /// The claims, the event and the token, taken apart (for a receiver that moves them into
+    /// its own record of the SET).
+    pub fn into_parts(self) -> (SetClaims, Event, String) {
+        (self.claims, self.event, self.compact)
+    }
+
     /// The `jti` claim (checked to be a non-empty string).
     pub fn jti(&self) -> &str {
-        self.claims
-            .get("jti")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.claims.jti.as_str()
     }
 
     /// The `iss` claim (checked to equal the expected issuer).
     pub fn issuer(&self) -> &str {
-        self.claims
-            .get("iss")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        self.claims.iss.as_str()
     }
 
     /// The header's `kid` (empty for an explicitly allowed unsecured SET).
@@ -267,8 +308,10 @@ impl SetVerifier {
         &self.options
     }
 
-    /// Verifies a compact SET (e.g. a push request body, RFC 8935 §2). On failure, the error's
-    /// [`set_error_code`](JoseError::set_error_code) is the `err` to answer with.
+    /// Verifies a compact SET (e.g. a push request body, RFC 8935 §2) and parses its claims and
+    /// event. On failure, the error's [`set_error_code`](JoseError::set_error_code) is the `err`
+    /// to answer with; a SET that verified but has the wrong shape fails with
+    /// [`JoseError::Shape`].
     pub fn verify(&self, token: impl AsRef<[u8]>) -> Result<VerifiedSet, JoseError> {
         let token = token.as_ref();
         if token.len() > self.options.max_token_len {
@@ -308,9 +351,14 @@ impl SetVerifier {
         claims::check(&claims, &self.options, self.clock.now().as_secs())?;
         // The token was split on ASCII dots and every part decoded as base64url: it is ASCII.
         let compact = String::from_utf8(token.to_vec()).map_err(|_| JoseError::MalformedToken)?;
+        let mode = self.options.parse_mode;
+        let claims =
+            SetClaims::from_json(&Value::Object(claims), mode).map_err(JoseError::Shape)?;
+        let event = claims.event(mode).map_err(JoseError::Shape)?;
         Ok(VerifiedSet {
             header,
             claims,
+            event,
             compact,
         })
     }

@@ -26,15 +26,18 @@ use std::{
 };
 
 use serde_json::json;
+use ssf_jose::{
+    Algorithm, Jwks, JwksSnapshot, KeyPair, SetVerifier, SigningKey as _, VerifyOptions, sign_with,
+};
 use ssf_receiver::{
     apply::{Applier, ApplyOptions},
-    handler::{EventHandler, Handling, ReceivedSet, StateRow, StateWrite},
+    handler::{EventHandler, ReceivedSet, StateRow, StateWrite},
 };
 use ssf_store::{
     conformance::pg::TestServer, postgres::receiver::PgReceiverStore, receiver::ReceiverStore,
     sqlite::receiver::SqliteReceiverStore,
 };
-use ssf_types::{Clock, ParseMode, SetClaims, SystemClock};
+use ssf_types::{Clock, KeyId, SystemClock};
 
 const CALLERS: usize = 64;
 
@@ -67,6 +70,18 @@ impl EventHandler for Timed {
 
 fn sets(n: usize, run: &str) -> Vec<ReceivedSet> {
     let now = SystemClock.now().as_secs();
+    // Received SETs come only from the verifier: sign each one and verify it (EdDSA, fast).
+    let key = KeyPair::generate(Algorithm::EdDsa, Some(KeyId::new("bench"))).unwrap();
+    let jwks = Jwks {
+        keys: vec![key.public_jwk()],
+    };
+    let options = VerifyOptions::new("https://tx.example.com", "https://rx.example.com")
+        .algorithms([Algorithm::EdDsa]);
+    let verifier = SetVerifier::new(
+        options,
+        Arc::new(JwksSnapshot::new(&jwks)),
+        Arc::new(SystemClock),
+    );
     (0..n)
         .map(|i| {
             let payload = json!({
@@ -76,18 +91,8 @@ fn sets(n: usize, run: &str) -> Vec<ReceivedSet> {
                 "events": {"https://schemas.openid.net/secevent/caep/event-type/session-revoked":
                     {"event_timestamp": now - 1, "initiating_entity": "policy"}}
             });
-            let claims = SetClaims::from_json(&payload, ParseMode::Strict).unwrap();
-            let event = claims.event(ParseMode::Strict).unwrap();
-            ReceivedSet::new(
-                "tx".into(),
-                "tx".into(),
-                claims,
-                event,
-                "token".into(),
-                SystemClock.now(),
-                Handling::Act,
-                Vec::new(),
-            )
+            let verified = verifier.verify(sign_with(&key, &payload).unwrap()).unwrap();
+            ReceivedSet::from_verified("tx".into(), "tx".into(), verified, SystemClock.now())
         })
         .collect()
 }

@@ -18,6 +18,7 @@ use std::{
     },
 };
 
+use ssf_jose::VerifiedSet;
 pub use ssf_store::receiver::{StateRow, StateWrite};
 use ssf_types::{Event, Issuer, SetClaims, StreamId, UnixMillis};
 use tokio::sync::mpsc;
@@ -76,6 +77,10 @@ pub enum ReceiptNote {
 }
 
 /// A SET that passed every check of the [pipeline](crate::pipeline), with its typed event.
+///
+/// Only this crate assembles one: from what [`SetVerifier::verify`](ssf_jose::SetVerifier::verify)
+/// typed ([`VerifiedSet`]), in the pipeline or with [`ReceivedSet::from_verified`], so a handler
+/// never sees claims that skipped verification.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct ReceivedSet {
@@ -103,9 +108,9 @@ pub struct ReceivedSet {
 }
 
 impl ReceivedSet {
-    /// Assembles a received SET (the pipeline does this; tests and custom pipelines may too).
+    /// Assembles a received SET from the parts of a [`VerifiedSet`] (the pipeline does this).
     #[allow(clippy::too_many_arguments)] // a plain record: every field is needed
-    pub fn new(
+    pub(crate) fn new(
         peer: Arc<str>,
         stream_key: Arc<str>,
         claims: SetClaims,
@@ -127,6 +132,31 @@ impl ReceivedSet {
             handling,
             notes,
         }
+    }
+
+    /// A SET verified outside the [pipeline](crate::pipeline) (custom pipelines, tests) that
+    /// `peer` sent on `stream_key`, received at `received_at`, to be acted on
+    /// ([`Handling::Act`]), with the same [`ReceiptNote`]s the pipeline would note. The
+    /// pipeline's receiver-side checks (verification-event state, critical subject members,
+    /// requested event types) are the caller's to make.
+    pub fn from_verified(
+        peer: Arc<str>,
+        stream_key: Arc<str>,
+        verified: VerifiedSet,
+        received_at: UnixMillis,
+    ) -> Self {
+        let (claims, event, token) = verified.into_parts();
+        let notes = crate::pipeline::notes(&claims, &event);
+        Self::new(
+            peer,
+            stream_key,
+            claims,
+            event,
+            Arc::from(token),
+            received_at,
+            Handling::Act,
+            notes,
+        )
     }
 
     /// With the transmitter's `stream_id` (the pipeline sets it from its stream context).
@@ -369,5 +399,43 @@ mod tests {
             DiscardReason::UnknownEventType.as_str(),
             "unknown_event_type"
         );
+    }
+
+    /// D-19: a SET verified outside the pipeline is acted on with the pipeline's notes.
+    #[test]
+    fn from_verified_acts_with_the_pipelines_notes() {
+        use ssf_jose::{
+            Algorithm, Jwks, JwksSnapshot, KeyPair, SetVerifier, SigningKey as _, VerifyOptions,
+            sign_with,
+        };
+        use ssf_types::{KeyId, ManualClock};
+
+        let key = KeyPair::generate(Algorithm::EdDsa, Some(KeyId::new("k"))).unwrap();
+        let jwks = Jwks {
+            keys: vec![key.public_jwk()],
+        };
+        let verifier = SetVerifier::new(
+            VerifyOptions::new("https://tx.example", "rx").algorithms([Algorithm::EdDsa]),
+            Arc::new(JwksSnapshot::new(&jwks)),
+            Arc::new(ManualClock::new(UnixMillis::from_secs(1_700_000_000))),
+        );
+        let claims = json!({
+            "iss": "https://tx.example", "jti": "j1", "iat": 1_700_000_000, "aud": "rx",
+            "txn": 42, "sub_id": SubjectId::email("a@example.com").to_json(),
+            "events": {"https://schemas.openid.net/secevent/caep/event-type/session-revoked":
+                {"event_timestamp": 1_650_000_000_123_i64}}
+        });
+        let verified = verifier.verify(sign_with(&key, &claims).unwrap()).unwrap();
+        let set = ReceivedSet::from_verified("p".into(), "p".into(), verified, UnixMillis(5));
+        assert_eq!((set.jti(), set.handling), ("j1", Handling::Act));
+        assert_eq!(
+            set.notes,
+            [
+                ReceiptNote::MillisecondEventTimestamp,
+                ReceiptNote::NumericTxn
+            ]
+        );
+        assert_eq!(set.issuer.as_str(), "https://tx.example");
+        assert!(matches!(set.event, Event::SessionRevoked(_)));
     }
 }

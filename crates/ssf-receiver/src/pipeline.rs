@@ -12,8 +12,10 @@
 //!    peer's issuer (= the stream's `iss`), `aud`, `iat` not in the future beyond the skew
 //!    (SSF-SET-04) and not older than the peer's `max_age` (freshness, D-RX-08: `invalid_request`,
 //!    so the SET is neither recorded nor applied), no `sub`/`exp` unless allowed;
-//! 4. [`SetClaims::from_json`] with the peer's [`ParseMode`] (one event, `sub_id`) and
-//!    [`Event::parse`] (the event's definition): failures are `invalid_request`;
+//! 4. still in the verifier, with the peer's [`ParseMode`]: [`SetClaims::from_json`] (one event,
+//!    `sub_id`) and [`Event::parse`] (the event's definition); failures
+//!    ([`JoseError::Shape`]) are `invalid_request`. The pipeline takes the typed claims and event
+//!    from the [`VerifiedSet`](ssf_jose::VerifiedSet) and never parses them again;
 //! 5. verification events: `sub_id` = this stream (`invalid_request`, SSF-RXV-11); a `state`
 //!    must equal the one recorded for the stream's last request (`invalid_state`, SSF-RXV-10),
 //!    no `state` is accepted (SSF-RXV-17); stream-updated events change the recorded status;
@@ -28,8 +30,7 @@ mod keys;
 
 use std::{borrow::Cow, collections::BTreeSet, fmt, sync::Arc, time::Duration};
 
-use serde_json::Value;
-use ssf_jose::{SetVerifier, VerifyOptions};
+use ssf_jose::{JoseError, SetVerifier, VerifyOptions};
 use ssf_store::receiver::ReceiverStore;
 use ssf_types::{Clock, Event, ParseMode, SetClaims, SetErrorCode, StreamId, subject::MemberName};
 
@@ -258,10 +259,15 @@ impl Pipeline {
         }
         let resolver: Arc<dyn ssf_jose::KeyResolver> = ctx.keys.clone();
         // D-RX-08: the freshness limit is the verifier's `iat` age check, on the injected clock.
-        let options = ctx.verify.clone().max_age(ctx.max_age);
+        let options = ctx
+            .verify
+            .clone()
+            .max_age(ctx.max_age)
+            .parse_mode(ctx.parse_mode);
         let verifier = SetVerifier::new(options, resolver, Arc::clone(&self.clock));
-        let verified = match verifier.verify(token) {
-            Ok(v) => v,
+        let (claims, event, compact) = match verifier.verify(token) {
+            Ok(v) => v.into_parts(),
+            Err(JoseError::Shape(e)) => return shape_rejection(ctx, &e),
             Err(e) => {
                 tracing::info!(peer = %ctx.peer, error = %e, "SET refused");
                 return match e.set_error_code() {
@@ -269,14 +275,6 @@ impl Pipeline {
                     None => Verdict::Unavailable(e.to_string()),
                 };
             }
-        };
-        let claims = match SetClaims::from_json(&Value::Object(verified.claims), ctx.parse_mode) {
-            Ok(c) => c,
-            Err(e) => return shape_rejection(ctx, &e),
-        };
-        let event = match claims.event(ctx.parse_mode) {
-            Ok(e) => e,
-            Err(e) => return shape_rejection(ctx, &e),
         };
         let handling = match &event {
             Event::Verification(v) => {
@@ -324,7 +322,7 @@ impl Pipeline {
                 Arc::clone(&ctx.stream_key),
                 claims,
                 event,
-                Arc::from(verified.compact),
+                Arc::from(compact),
                 now,
                 handling,
                 notes,
@@ -366,6 +364,11 @@ impl Pipeline {
             "the verification state does not match a request of this receiver",
         )))
     }
+}
+
+/// The [`ReceiptNote`](crate::handler::ReceiptNote)s of a valid SET (D-19).
+pub(crate) fn notes(claims: &SetClaims, event: &Event) -> Vec<crate::handler::ReceiptNote> {
+    checks::notes(claims, event)
 }
 
 fn reject(err: SetErrorCode, description: &'static str) -> Verdict {

@@ -425,6 +425,39 @@ impl Event {
         }
     }
 
+    /// A member of the event object that its definition does not name, kept as received (the
+    /// typed structs' `extra`, or any member of an [`Event::Unknown`]); e.g. an
+    /// `event_timestamp` on a RISC event that defines none.
+    pub fn unknown_member(&self, name: &str) -> Option<&Value> {
+        match self {
+            Self::SessionRevoked(e) => e.extra.get(name),
+            Self::TokenClaimsChange(e) => e.extra.get(name),
+            Self::CredentialChange(e) => e.extra.get(name),
+            Self::AssuranceLevelChange(e) => e.extra.get(name),
+            Self::DeviceComplianceChange(e) => e.extra.get(name),
+            Self::SessionEstablished(e) => e.extra.get(name),
+            Self::SessionPresented(e) => e.extra.get(name),
+            Self::RiskLevelChange(e) => e.extra.get(name),
+            Self::AccountCredentialChangeRequired(e)
+            | Self::AccountPurged(e)
+            | Self::AccountEnabled(e)
+            | Self::IdentifierRecycled(e)
+            | Self::OptIn(e)
+            | Self::OptOutInitiated(e)
+            | Self::OptOutCancelled(e)
+            | Self::OptOutEffective(e)
+            | Self::RecoveryActivated(e)
+            | Self::RecoveryInformationChanged(e)
+            | Self::SessionsRevoked(e) => e.extra.get(name),
+            Self::AccountDisabled(e) => e.extra.get(name),
+            Self::IdentifierChanged(e) => e.extra.get(name),
+            Self::CredentialCompromise(e) => e.extra.get(name),
+            Self::Verification(e) => e.extra.get(name),
+            Self::StreamUpdated(e) => e.extra.get(name),
+            Self::Unknown { raw, .. } => raw.get(name),
+        }
+    }
+
     /// Whether `event_timestamp` looks like milliseconds (CAEP-06, D-19, TV-NEG-10): accepted,
     /// but the receiver should log a warning, and may use
     /// [`secs_from_maybe_millis`](crate::time::secs_from_maybe_millis).
@@ -507,6 +540,31 @@ mod tests {
         let e = Event::parse(&uri, &body, ParseMode::Strict).unwrap();
         assert!(e.is_probably_millis());
         assert_eq!(Value::Object(e.to_json()), body);
+    }
+
+    #[test]
+    fn unknown_members_are_reachable_typed_members_are_not() {
+        let risc = EventType::AccountDisabled.uri();
+        let body = serde_json::json!({"reason": "hijacking", "event_timestamp": 1_615_304_991});
+        let e = Event::parse(&risc, &body, ParseMode::Strict).unwrap();
+        assert_eq!(
+            e.unknown_member("event_timestamp"),
+            Some(&Value::from(1_615_304_991))
+        );
+        assert_eq!(e.unknown_member("reason"), None, "a typed member");
+        assert_eq!(
+            e.event_timestamp(),
+            None,
+            "RISC §2.3 defines no event_timestamp"
+        );
+        let caep = EventType::SessionRevoked.uri();
+        let body = serde_json::json!({"event_timestamp": 1, "vendor": "x"});
+        let e = Event::parse(&caep, &body, ParseMode::Strict).unwrap();
+        assert_eq!(e.unknown_member("event_timestamp"), None);
+        assert_eq!(e.unknown_member("vendor"), Some(&Value::from("x")));
+        let other = EventTypeUri::new("urn:example:x");
+        let e = Event::parse(&other, &serde_json::json!({"a": 1}), ParseMode::Strict).unwrap();
+        assert_eq!(e.unknown_member("a"), Some(&Value::from(1)));
     }
 
     #[test]

@@ -1,27 +1,35 @@
 //! The engine behind the receiver's apply task (`EventHandler`), through the store's row shape.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use ssf_enforce::{EnforcementHandler, EngineConfig, ReasonCode};
-use ssf_receiver::handler::{EventHandler, Handling, ReceivedSet, StateRow, StateWrite};
-use ssf_types::{ParseMode, SetClaims, UnixMillis};
+use ssf_jose::{
+    Algorithm, Jwks, JwksSnapshot, KeyPair, SetVerifier, SigningKey as _, VerifyOptions, sign_with,
+};
+use ssf_receiver::handler::{EventHandler, ReceivedSet, StateRow, StateWrite};
+use ssf_types::{KeyId, ManualClock, UnixMillis};
 
 use crate::common::{Harness, T0};
 
+/// A SET as the receiver hands it over: signed, then verified (a `ReceivedSet` is built only
+/// from a verified SET). The verifier's clock is the SET's `iat`.
 fn received(payload: &Value) -> ReceivedSet {
-    let claims = SetClaims::from_json(payload, ParseMode::Strict).unwrap();
-    let event = claims.event(ParseMode::Strict).unwrap();
-    ReceivedSet::new(
-        "idp".into(),
-        "idp".into(),
-        claims,
-        event,
-        "token".into(),
-        UnixMillis(0),
-        Handling::Act,
-        Vec::new(),
+    static KEY: OnceLock<KeyPair> = OnceLock::new();
+    let key = KEY
+        .get_or_init(|| KeyPair::generate(Algorithm::EdDsa, Some(KeyId::new("test-key"))).unwrap());
+    let jwks = Jwks {
+        keys: vec![key.public_jwk()],
+    };
+    let options = VerifyOptions::new(
+        payload["iss"].as_str().unwrap(),
+        payload["aud"].as_str().unwrap(),
     )
+    .algorithms([Algorithm::EdDsa]);
+    let clock = ManualClock::new(UnixMillis::from_secs(payload["iat"].as_i64().unwrap()));
+    let verifier = SetVerifier::new(options, Arc::new(JwksSnapshot::new(&jwks)), Arc::new(clock));
+    let verified = verifier.verify(sign_with(key, payload).unwrap()).unwrap();
+    ReceivedSet::from_verified("idp".into(), "idp".into(), verified, UnixMillis(0))
 }
 
 #[test]

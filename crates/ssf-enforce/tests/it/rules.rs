@@ -268,12 +268,11 @@ fn unknown_events_and_unreadable_subjects_are_ignored() {
         toe: None,
         stream_id: None,
     };
-    let bad = ssf_enforce::EnforcementEvent::from_json(
-        &caep("session-revoked"),
-        &json!({}),
-        &json!({"format": "email"}),
-    )
-    .unwrap();
+    // ssf-types refuses such a subject when it parses one; built in code, it still gets here.
+    let bad = ssf_enforce::EnforcementEvent::new(
+        ssf_types::Event::SessionRevoked(ssf_types::event::SessionRevoked::new()),
+        ssf_types::SubjectId::email(""),
+    );
     let plan = h.engine.plan(&bad, &ctx);
     assert_eq!(plan.audit.outcome, Outcome::Ignored);
     assert!(plan.effects.is_empty());

@@ -80,7 +80,7 @@ fn tv_caep_payloads_sign_and_verify_with_every_algorithm() {
             let set = verifier
                 .verify(&token)
                 .unwrap_or_else(|e| panic!("{name} {alg}: {e}"));
-            assert_eq!(Value::Object(set.claims), payload, "{name} {alg}");
+            assert_eq!(set.claims().to_json(), payload, "{name} {alg}");
         }
     }
 }

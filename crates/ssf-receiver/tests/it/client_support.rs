@@ -17,7 +17,7 @@ use ssf_receiver::{
     poller::{Disposition, SetProcessor},
     setup::MemoryStreamBook,
 };
-use ssf_types::{Clock, Jti, ManualClock, SetErrorCode, SystemClock, UnixMillis};
+use ssf_types::{Clock, Event, Jti, ManualClock, SetErrorCode, SystemClock, UnixMillis};
 
 use crate::fake_tx::{self, FakeTransmitter};
 
@@ -134,10 +134,8 @@ impl SetProcessor for TestProcessor {
                 description: "jti does not match".to_owned(),
             };
         }
-        if let (Some((book, key)), Some(event)) = (
-            &self.book,
-            verified.claims["events"].get(fake_tx::VERIFICATION),
-        ) && let Some(state) = event.get("state").and_then(|s| s.as_str())
+        if let (Some((book, key)), Event::Verification(event)) = (&self.book, verified.event())
+            && let Some(state) = event.state.as_deref()
             && !book.is_expected(key, state)
         {
             return Disposition::Refuse {
