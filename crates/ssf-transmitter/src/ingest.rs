@@ -178,7 +178,7 @@ impl Prepared {
                 subject: &e.sub_id,
             })
             .collect();
-        let routes = state.matcher.route(state, &routable).await?;
+        let routes = state.matcher.route(state.store.as_ref(), &routable).await?;
         let now = state.clock.now();
         let events: Arc<Vec<(ValidEvent, String)>> = Arc::new(
             events

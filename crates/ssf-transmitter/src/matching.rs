@@ -49,14 +49,14 @@ use std::{
         Arc, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
-use ssf_store::{DefaultSubjects, StreamStatus, SubjectEntry};
+use ssf_store::{DefaultSubjects, StoreError, StreamStatus, SubjectEntry, TransmitterStore};
 use ssf_types::{EventType, ParseMode, StreamId, SubjectId};
 
 pub use self::target::Target;
-use crate::{error::ApiError, state::AppState};
+use crate::config::IngestSettings;
 
 /// Streams fetched per page when the cache reloads.
 const PAGE: u32 = 1000;
@@ -86,9 +86,13 @@ struct ComplexIndex {
     by_stream: HashMap<StreamId, Vec<(SubjectId, bool)>>,
 }
 
-/// The cached matcher; one per [`AppState`].
-#[derive(Default)]
+/// The cached matcher; one per transmitter. It reads streams and subjects from the store it is
+/// given, and knows nothing else of the transmitter.
 pub struct Matcher {
+    /// [`IngestSettings::stream_cache_ttl`](crate::config::IngestSettings::stream_cache_ttl).
+    stream_cache_ttl: Duration,
+    /// [`IngestSettings::subject_index_reload`](crate::config::IngestSettings::subject_index_reload).
+    subject_index_reload: Duration,
     streams: RwLock<Option<Arc<Streams>>>,
     complex: RwLock<ComplexIndex>,
     generation: AtomicU64,
@@ -116,7 +120,26 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
+impl Default for Matcher {
+    fn default() -> Self {
+        Self::new(&IngestSettings::default())
+    }
+}
+
 impl Matcher {
+    /// An empty matcher with the cache lifetimes of `settings`.
+    pub fn new(settings: &IngestSettings) -> Self {
+        Self {
+            stream_cache_ttl: settings.stream_cache_ttl,
+            subject_index_reload: settings.subject_index_reload,
+            streams: RwLock::default(),
+            complex: RwLock::default(),
+            generation: AtomicU64::default(),
+            complex_generation: AtomicU64::default(),
+            reload: tokio::sync::Mutex::default(),
+        }
+    }
+
     /// A stream was created, updated, deleted or changed status: the next match reloads the
     /// stream records. Stream management calls this after every such change.
     pub fn invalidate(&self) {
@@ -160,24 +183,24 @@ impl Matcher {
     }
 
     /// Loads the caches now, so the first event does not wait for them.
-    pub async fn warm(&self, state: &AppState) -> Result<(), ApiError> {
-        self.streams(state).await.map(|_| ())
+    pub async fn warm(&self, store: &dyn TransmitterStore) -> Result<(), StoreError> {
+        self.streams(store).await.map(|_| ())
     }
 
     /// For each event, the streams it goes to (see the module doc), in stream-id order.
     pub async fn route(
         &self,
-        state: &AppState,
+        store: &dyn TransmitterStore,
         events: &[Routable<'_>],
-    ) -> Result<Vec<Vec<Arc<Target>>>, ApiError> {
-        let streams = self.streams(state).await?;
+    ) -> Result<Vec<Vec<Arc<Target>>>, StoreError> {
+        let streams = self.streams(store).await?;
         let probes: Vec<Vec<String>> = events.iter().map(|e| probe_keys(e.subject)).collect();
         let by_key = if streams
             .targets
             .iter()
             .any(|t| t.status != StreamStatus::Disabled)
         {
-            keyed_entries(state, probes.iter().flatten()).await?
+            keyed_entries(store, probes.iter().flatten()).await?
         } else {
             HashMap::new()
         };
@@ -216,8 +239,8 @@ impl Matcher {
     }
 
     /// The cached stream records, reloaded when invalidated or older than the TTL.
-    async fn streams(&self, state: &AppState) -> Result<Arc<Streams>, ApiError> {
-        let ttl = state.config.ingest.stream_cache_ttl;
+    async fn streams(&self, store: &dyn TransmitterStore) -> Result<Arc<Streams>, StoreError> {
+        let ttl = self.stream_cache_ttl;
         let fresh = |s: &Arc<Streams>| {
             s.generation == self.generation.load(Ordering::SeqCst) && s.loaded.elapsed() < ttl
         };
@@ -230,16 +253,16 @@ impl Matcher {
         }
         let generation = self.generation.load(Ordering::SeqCst);
         let complex_generation = self.complex_generation.load(Ordering::SeqCst);
-        let targets = load_targets(state).await?;
+        let targets = load_targets(store).await?;
         let reload_index = {
             let index = read(&self.complex);
             index.generation != complex_generation
                 || index
                     .loaded
-                    .is_none_or(|at| at.elapsed() >= state.config.ingest.subject_index_reload)
+                    .is_none_or(|at| at.elapsed() >= self.subject_index_reload)
         };
         if reload_index {
-            let by_stream = load_complex(state, &targets).await?;
+            let by_stream = load_complex(store, &targets).await?;
             *write(&self.complex) = ComplexIndex {
                 loaded: Some(Instant::now()),
                 generation: complex_generation,
@@ -293,9 +316,9 @@ fn probe_keys(subject: &SubjectId) -> Vec<String> {
 
 /// `subject_key -> [(stream, included)]` for the simple subjects stored under `keys`.
 async fn keyed_entries(
-    state: &AppState,
+    store: &dyn TransmitterStore,
     keys: impl Iterator<Item = &String>,
-) -> Result<HashMap<String, Vec<(StreamId, bool)>>, ApiError> {
+) -> Result<HashMap<String, Vec<(StreamId, bool)>>, StoreError> {
     let keys: Vec<String> = keys.cloned().collect::<BTreeSet<_>>().into_iter().collect();
     let mut out: HashMap<String, Vec<(StreamId, bool)>> = HashMap::new();
     for chunk in keys.chunks(KEYS_PER_QUERY) {
@@ -304,7 +327,7 @@ async fn keyed_entries(
             subject_key,
             included,
             ..
-        } in state.store.subject_entries(chunk).await?
+        } in store.subject_entries(chunk).await?
         {
             out.entry(subject_key)
                 .or_default()
@@ -314,11 +337,11 @@ async fn keyed_entries(
     Ok(out)
 }
 
-async fn load_targets(state: &AppState) -> Result<Vec<Arc<Target>>, ApiError> {
+async fn load_targets(store: &dyn TransmitterStore) -> Result<Vec<Arc<Target>>, StoreError> {
     let mut targets = Vec::new();
     let mut after: Option<StreamId> = None;
     loop {
-        let page = state.store.list_all_streams(after.as_ref(), PAGE).await?;
+        let page = store.list_all_streams(after.as_ref(), PAGE).await?;
         let full = page.len() == PAGE as usize;
         after = page.last().map(|r| r.stream_id.clone());
         for record in &page {
@@ -339,15 +362,14 @@ async fn load_targets(state: &AppState) -> Result<Vec<Arc<Target>>, ApiError> {
 
 /// Every complex added/removed subject of every stream.
 async fn load_complex(
-    state: &AppState,
+    store: &dyn TransmitterStore,
     targets: &[Arc<Target>],
-) -> Result<HashMap<StreamId, Vec<(SubjectId, bool)>>, ApiError> {
+) -> Result<HashMap<StreamId, Vec<(SubjectId, bool)>>, StoreError> {
     let mut by_stream: HashMap<StreamId, Vec<(SubjectId, bool)>> = HashMap::new();
     for target in targets {
         let mut after: Option<String> = None;
         loop {
-            let page = state
-                .store
+            let page = store
                 .list_subjects(&target.client_id, &target.stream_id, after.as_deref(), PAGE)
                 .await?;
             let full = page.len() == PAGE as usize;

@@ -72,6 +72,7 @@ impl AppState {
         secrets: crate::secrets::SecretsCipher,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
+        let matcher = crate::matching::Matcher::new(&config.ingest);
         let push_health = Arc::new(crate::push::health::PushHealth::new(
             config.push.failure_log_interval,
         ));
@@ -82,7 +83,7 @@ impl AppState {
             clock,
             shutdown,
             auth,
-            matcher: Default::default(),
+            matcher,
             deliveries: Default::default(),
             push_health,
             secrets,

@@ -63,7 +63,7 @@ impl Transmitter {
         }
         let warm = state.clone();
         handles.push(tokio::spawn(async move {
-            if let Err(e) = warm.matcher.warm(&warm).await {
+            if let Err(e) = warm.matcher.warm(warm.store.as_ref()).await {
                 tracing::warn!(error = %e, "loading the stream cache failed; the first event retries");
             }
         }));

@@ -73,7 +73,11 @@ async fn matched(server: &TestServer, sub_id: &Value) -> Vec<String> {
         event_type: &event_type,
         subject: &subject,
     }];
-    let routes = server.state.matcher.route(&server.state, &events).await;
+    let routes = server
+        .state
+        .matcher
+        .route(server.state.store.as_ref(), &events)
+        .await;
     let targets = routes.unwrap().pop().unwrap();
     targets
         .iter()
