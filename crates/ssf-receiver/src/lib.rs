@@ -13,25 +13,37 @@
 //! - [`push`] and [`router`]: the RFC 8935 push endpoint `POST /ssf/push/{stream_key}`.
 //! - [`metrics`]: the metric names.
 //!
-//! Client side: discovery, tokens, the stream-management client, the JWKS cache and the poller.
+//! Client side (the second group): discovery, tokens, the stream-management client, the poller
+//! and the set-up of each configured transmitter ([`setup`]). The client uses
+//! the server side (set-up registers each stream's context in the [`receive::StreamRegistry`];
+//! the poller hands each SET to a [`receive::SetProcessor`] and acts on its
+//! [`receive::Receipt`], the same answer the push endpoint gives), never the other way round.
+//!
+//! Shared by both: [`config`], [`error`], [`metrics`], [`jwks`] (each transmitter's keys: the
+//! client fetches them, the pipeline verifies with them) and [`peers`] (each configured
+//! transmitter's set-up state, which the push endpoint and `/healthz` read).
 //!
 //! [ssf]: https://openid.net/specs/openid-sharedsignals-framework-1_0.html
 
 #![warn(missing_docs)]
 
+// Server side.
 pub mod apply;
 pub mod handler;
-pub mod metrics;
 pub mod pipeline;
 pub mod push;
 pub mod receive;
 pub mod router;
 
-// Client side.
+// Shared by both halves.
 pub mod config;
-pub mod discovery;
 pub mod error;
 pub mod jwks;
+pub mod metrics;
+pub mod peers;
+
+// Client side.
+pub mod discovery;
 pub mod poller;
 pub mod setup;
 pub mod stream_client;

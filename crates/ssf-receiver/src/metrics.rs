@@ -13,7 +13,7 @@
 //! | `ssf_receiver_purged_total` | counter | | (`iss`, `jti`) pairs forgotten after the retention window |
 //! | `ssf_receiver_state_followed_total` | counter | | state writes of other receiver nodes applied to this node's memory |
 //! | `ssf_receiver_state_reloads_total` | counter | `reason` (`failed_commit`, `log_truncated`) | full reloads of the state from the store |
-//! | `ssf_receiver_peer_setup_failures_total` | counter | `peer`, `reason` (see [`SetupFailure`](crate::setup::SetupFailure)) | failed set-up attempts of a transmitter peer (each is retried) |
+//! | `ssf_receiver_peer_setup_failures_total` | counter | `peer`, `reason` (see [`SetupFailure`](crate::peers::SetupFailure)) | failed set-up attempts of a transmitter peer (each is retried) |
 //! | `ssf_receiver_peer_up` | gauge | `peer` | 1 once the peer's stream is set up, 0 while its set-up runs or retries |
 //!
 //! The client side adds `ssf_receiver_poll_requests_total{peer,result}`,

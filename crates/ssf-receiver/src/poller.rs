@@ -23,14 +23,13 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
-use async_trait::async_trait;
 use ssf_http::{
     GuardedClient, RetrySchedule, Url,
     reqwest::{StatusCode, header::ACCEPT},
 };
 use ssf_types::{
-    Clock, Jti, ParseMode, PollRequest, PollResponse, PushErrorBody, SetErrorCode,
-    StreamConfiguration, stream::Delivery,
+    Clock, Jti, ParseMode, PollRequest, PollResponse, PushErrorBody, StreamConfiguration,
+    stream::Delivery,
 };
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -38,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 use crate::{
     config::PollSettings,
     error::ReceiverError,
+    receive::{Receipt, SetProcessor},
     setup::{PeerHandle, backoff},
     token::TokenSource,
     wire::{ACCEPT_JSON, MAX_JSON_BODY, error_from, read_json},
@@ -45,34 +45,6 @@ use crate::{
 
 /// How long the final acknowledge-only request may take at shutdown.
 const FINAL_ACK_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What became of one polled SET.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Disposition {
-    /// Valid, and durably applied now: acknowledge it.
-    Acknowledge,
-    /// Valid, and applied before (a duplicate, POLL-13, SSF-RXV-13): acknowledge it again.
-    Duplicate,
-    /// Invalid: report it in `setErrs` with this code and a constant description (POLL-15,
-    /// SSF-SEC-17); never acknowledge it.
-    Refuse {
-        /// The RFC 8935 §2.4 code.
-        err: SetErrorCode,
-        /// A human-readable text without SET content.
-        description: String,
-    },
-    /// Not judged for a passing reason (JWKS or store unavailable): neither acknowledge nor
-    /// report it, so the transmitter delivers it again.
-    Retry(String),
-}
-
-/// Judges and applies one polled SET: the receiver's pipeline plus durable application.
-#[async_trait]
-pub trait SetProcessor: Send + Sync {
-    /// Processes the SET `set` that the transmitter listed under `jti`.
-    async fn process(&self, jti: &Jti, set: &str) -> Disposition;
-}
 
 /// The counts of one poll round.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -266,26 +238,28 @@ impl Poller {
             ..PollRound::default()
         };
         for (jti, set) in &response.sets {
-            let disposition = self.processor.process(jti, set).await;
-            if disposition == Disposition::Duplicate {
+            let receipt = self.processor.process(jti, set).await;
+            if receipt == Receipt::Duplicate {
                 round.duplicates += 1;
             }
-            match disposition {
-                Disposition::Acknowledge | Disposition::Duplicate => {
+            match receipt {
+                Receipt::Applied | Receipt::Duplicate => {
                     round.acknowledged += 1;
                     count_set(&self.label, "ack");
                     if !self.ack.contains(jti) {
                         self.ack.push(jti.clone());
                     }
                 }
-                Disposition::Refuse { err, description } => {
+                Receipt::Rejected { err, description } => {
                     round.refused += 1;
                     count_set(&self.label, "set_err");
                     tracing::info!(peer = %self.label, %jti, %err, "SET refused; reporting it in setErrs");
-                    self.set_errs
-                        .insert(jti.clone(), PushErrorBody::new(err, description));
+                    self.set_errs.insert(
+                        jti.clone(),
+                        PushErrorBody::new(err, description.into_owned()),
+                    );
                 }
-                Disposition::Retry(reason) => {
+                Receipt::Unavailable(reason) => {
                     round.retried += 1;
                     count_set(&self.label, "retry");
                     tracing::warn!(peer = %self.label, %jti, %reason, "SET left for redelivery");

@@ -41,8 +41,8 @@ use ssf_types::{SetErrorCode, set::SECEVENT_MEDIA_TYPE};
 use futures::StreamExt as _;
 
 use crate::{
+    peers::PeerStates,
     receive::{Receipt, SetReceiver, StreamRegistry},
-    setup::PeerStates,
 };
 
 /// Lowercase hex SHA-256 of an `Authorization` value: what [`StreamContext::push_auth_sha256`]
@@ -115,7 +115,7 @@ impl PushState {
     }
 
     /// With the set-up progress of the peers: an expected stream key gets `503` only while its
-    /// peer is [setting up](crate::setup::PeerState::is_setting_up) (starting or retrying), not
+    /// peer is [setting up](crate::peers::PeerState::is_setting_up) (starting or retrying), not
     /// once set-up has finished without registering a stream.
     #[must_use]
     pub fn with_peer_states(mut self, peers: Arc<PeerStates>) -> Self {

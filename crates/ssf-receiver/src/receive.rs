@@ -17,7 +17,6 @@ use crate::{
     apply::{Applier, ApplyOutcome},
     metrics,
     pipeline::{Pipeline, StreamContext, Verdict},
-    poller::{Disposition, SetProcessor},
 };
 
 /// The answer for one SET.
@@ -140,6 +139,15 @@ impl SetReceiver {
     }
 }
 
+/// Judges and applies one polled SET: what the poller ([`crate::poller`]) hands each SET to.
+#[async_trait]
+pub trait SetProcessor: Send + Sync {
+    /// Processes the SET `set` that the transmitter listed under `jti`: [`Receipt::Applied`]
+    /// and [`Receipt::Duplicate`] are acknowledged, [`Receipt::Rejected`] reported in
+    /// `setErrs`, [`Receipt::Unavailable`] left for redelivery.
+    async fn process(&self, jti: &Jti, set: &str) -> Receipt;
+}
+
 /// The poller's [`SetProcessor`] for one poll stream: the stream's context from the registry,
 /// then [`SetReceiver::receive`]. Applied and duplicate SETs are acknowledged (told apart, so
 /// the poller can back off from rounds of duplicates only), rejected ones
@@ -176,18 +184,10 @@ impl PollSetProcessor {
 
 #[async_trait]
 impl SetProcessor for PollSetProcessor {
-    async fn process(&self, _jti: &Jti, set: &str) -> Disposition {
+    async fn process(&self, _jti: &Jti, set: &str) -> Receipt {
         let Some(ctx) = self.streams.get(&self.stream_key) else {
-            return Disposition::Retry("the stream is not configured".to_owned());
+            return Receipt::Unavailable("the stream is not configured".to_owned());
         };
-        match self.receiver.receive(&ctx, set.as_bytes()).await {
-            Receipt::Applied => Disposition::Acknowledge,
-            Receipt::Duplicate => Disposition::Duplicate,
-            Receipt::Rejected { err, description } => Disposition::Refuse {
-                err,
-                description: description.into_owned(),
-            },
-            Receipt::Unavailable(reason) => Disposition::Retry(reason),
-        }
+        self.receiver.receive(&ctx, set.as_bytes()).await
     }
 }

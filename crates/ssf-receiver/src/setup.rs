@@ -17,7 +17,6 @@
 mod book;
 mod health;
 mod run;
-mod status;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
@@ -38,13 +37,13 @@ pub use self::{
     },
     health::run_health_checks,
     run::run_peer,
-    status::{PeerState, PeerStates, SetupFailure},
 };
 use crate::{
     config::{DeliveryMode, PeerConfig, ReceiverConfig},
     discovery::discover,
     error::ReceiverError,
     jwks::JwksCache,
+    peers::{PeerStates, SetupFailure},
     receive::StreamRegistry,
     stream_client::{CreateOutcome, StreamClient, UpdateOutcome, is_legacy_stream},
     token::TokenSource,
@@ -319,9 +318,9 @@ pub async fn setup_peer(
 /// [`setup_peer`], retried with `schedule` (its last delay repeating, jittered) until it
 /// succeeds or `cancel` fires. Every failure is retried: a transmitter that is down, a wrong
 /// client secret or issuer, a refused stream can all be fixed on either side without a restart
-/// of the receiver. Meanwhile the peer is [`PeerState::Retrying`] in [`SetupContext::peers`]
+/// of the receiver. Meanwhile the peer is [`PeerState::Retrying`](crate::peers::PeerState::Retrying) in [`SetupContext::peers`]
 /// (unhealthy, with the reason and what to fix; `ssf_receiver_peer_setup_failures_total`
-/// counts each attempt), and [`PeerState::Up`] once set up.
+/// counts each attempt), and [`PeerState::Up`](crate::peers::PeerState::Up) once set up.
 pub async fn setup_peer_with_retry(
     ctx: &SetupContext,
     peer: &PeerConfig,

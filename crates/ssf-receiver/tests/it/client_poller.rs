@@ -6,9 +6,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 use ssf_jose::{Algorithm, KeyPair, sign_with};
 use ssf_receiver::{
-    config::JwksSettings,
-    jwks::JwksCache,
-    poller::{Poller, SetProcessor},
+    config::JwksSettings, jwks::JwksCache, poller::Poller, receive::SetProcessor,
     token::TokenSource,
 };
 use ssf_types::{KeyId, SystemClock};

@@ -9,11 +9,12 @@ use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, ReceiverConfig},
     handler::{EventHandler, ReceivedSet, RecordingHandler},
+    peers::{PeerState, PeerStates},
     pipeline::{Pipeline, PipelineConfig},
     push::PushState,
     receive::{SetReceiver, StreamRegistry},
     router::router,
-    setup::{PeerState, PeerStates, SetupContext, StoreBook, run_peer},
+    setup::{SetupContext, StoreBook, run_peer},
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
 use ssf_types::KeyId;

@@ -14,7 +14,7 @@ use ssf_jose::{Algorithm, SetVerifier, VerifyOptions};
 use ssf_receiver::{
     config::{DeliveryMode, PeerAuth, PeerConfig, PollSettings},
     jwks::JwksCache,
-    poller::{Disposition, SetProcessor},
+    receive::{Receipt, SetProcessor},
     setup::MemoryStreamBook,
 };
 use ssf_types::{Clock, Event, Jti, ManualClock, SetErrorCode, SystemClock, UnixMillis};
@@ -110,9 +110,9 @@ impl TestProcessor {
 
 #[async_trait]
 impl SetProcessor for TestProcessor {
-    async fn process(&self, jti: &Jti, set: &str) -> Disposition {
+    async fn process(&self, jti: &Jti, set: &str) -> Receipt {
         if let Err(e) = self.jwks.prepare(set.as_bytes()).await {
-            return Disposition::Retry(e.to_string());
+            return Receipt::Unavailable(e.to_string());
         }
         let verifier = SetVerifier::new(
             self.options.clone(),
@@ -122,32 +122,32 @@ impl SetProcessor for TestProcessor {
         let verified = match verifier.verify(set) {
             Ok(v) => v,
             Err(e) => {
-                return Disposition::Refuse {
+                return Receipt::Rejected {
                     err: e.set_error_code().unwrap_or(SetErrorCode::InvalidRequest),
-                    description: e.to_string(),
+                    description: e.to_string().into(),
                 };
             }
         };
         if verified.jti() != jti.as_str() {
-            return Disposition::Refuse {
+            return Receipt::Rejected {
                 err: SetErrorCode::InvalidRequest,
-                description: "jti does not match".to_owned(),
+                description: "jti does not match".into(),
             };
         }
         if let (Some((book, key)), Event::Verification(event)) = (&self.book, verified.event())
             && let Some(state) = event.state.as_deref()
             && !book.is_expected(key, state)
         {
-            return Disposition::Refuse {
+            return Receipt::Rejected {
                 err: SetErrorCode::InvalidState,
-                description: "state does not match the verification request".to_owned(),
+                description: "state does not match the verification request".into(),
             };
         }
         if !self.seen.lock().unwrap().insert(jti.as_str().to_owned()) {
-            return Disposition::Duplicate;
+            return Receipt::Duplicate;
         }
         self.applied.lock().unwrap().push(jti.as_str().to_owned());
-        Disposition::Acknowledge
+        Receipt::Applied
     }
 }
 

@@ -7,8 +7,8 @@ use ssf_receiver::{
     apply::{Applier, ApplyOptions, ApplyOutcome},
     handler::{EventHandler, NoopHandler},
     pipeline::{Pipeline, PipelineConfig, UnavailableKeys, Verdict},
-    poller::{Disposition, SetProcessor},
     receive::{PollSetProcessor, StreamRegistry},
+    receive::{Receipt, SetProcessor},
 };
 use ssf_store::{receiver::ReceiverStore, sqlite::receiver::SqliteReceiverStore};
 use ssf_types::{Clock as _, Jti, SetErrorCode};
@@ -172,19 +172,16 @@ async fn poll_processor_acknowledges_refuses_or_retries() {
     );
     let jti = Jti::new("p-1");
     let token = sign(&claims("p-1"));
+    assert_eq!(processor.process(&jti, &token).await, Receipt::Applied);
     assert_eq!(
         processor.process(&jti, &token).await,
-        Disposition::Acknowledge
-    );
-    assert_eq!(
-        processor.process(&jti, &token).await,
-        Disposition::Duplicate,
+        Receipt::Duplicate,
         "POLL-13: acknowledged again, told apart so the poller can back off"
     );
     let mut bad = claims("p-2");
     bad["aud"] = json!("someone-else");
     match processor.process(&Jti::new("p-2"), &sign(&bad)).await {
-        Disposition::Refuse { err, description } => {
+        Receipt::Rejected { err, description } => {
             assert_eq!(err, SetErrorCode::InvalidAudience);
             assert!(!description.contains("someone-else"));
         }
@@ -197,7 +194,7 @@ async fn poll_processor_acknowledges_refuses_or_retries() {
     );
     assert!(matches!(
         unknown.process(&jti, &token).await,
-        Disposition::Retry(_)
+        Receipt::Unavailable(_)
     ));
     // Keys unavailable: neither ack nor setErrs.
     let down = Rx::start_with(RxOptions {
@@ -212,7 +209,7 @@ async fn poll_processor_acknowledges_refuses_or_retries() {
     );
     assert!(matches!(
         processor.process(&jti, &token).await,
-        Disposition::Retry(_)
+        Receipt::Unavailable(_)
     ));
     assert_eq!(rx.recorder.applied_count(), 1);
 }

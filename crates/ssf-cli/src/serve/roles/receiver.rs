@@ -16,11 +16,12 @@ use ssf_receiver::{
     apply::{Applier, ApplyOptions},
     config::{DeliveryMode, PUSH_PATH_PREFIX},
     handler::{EventHandler, Plan, ReceivedSet, StateRow, StateWrite},
+    peers::PeerStates,
     pipeline::{Pipeline, PipelineConfig},
     push::{PushState, push_set},
     receive::{SetReceiver, StreamRegistry},
     router::PUSH_ROUTE,
-    setup::{PeerStates, SetupContext, StoreBook, run_peer},
+    setup::{SetupContext, StoreBook, run_peer},
 };
 use ssf_store::receiver::ReceiverStore;
 use ssf_types::{EventType, EventTypeUri};
