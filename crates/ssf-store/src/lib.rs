@@ -17,6 +17,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod engine;
 pub mod error;
 pub mod model;
 pub mod open;

@@ -24,13 +24,9 @@
 //! turned off).
 
 mod api;
-mod idempotency;
 pub mod listen;
-mod outbox;
-mod poll;
+pub(crate) mod outbox;
 pub mod receiver;
-mod records;
-mod streams;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 

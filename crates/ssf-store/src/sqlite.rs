@@ -5,12 +5,8 @@
 //! with the writer. Migrations under `migrations/sqlite/` are embedded and applied on open.
 
 mod api;
-mod idempotency;
-mod outbox;
-mod poll;
+pub(crate) mod outbox;
 pub mod receiver;
-mod records;
-mod streams;
 mod writer;
 
 use std::{

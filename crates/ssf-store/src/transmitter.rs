@@ -1,5 +1,10 @@
 //! The transmitter's storage contract.
 
+pub(crate) mod idempotency;
+pub(crate) mod poll;
+pub(crate) mod records;
+pub(crate) mod streams;
+
 use std::{fmt, time::Duration};
 
 use async_trait::async_trait;

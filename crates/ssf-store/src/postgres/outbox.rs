@@ -51,8 +51,9 @@ const MAKE_WAITING_ANY: &str = "UPDATE outbox SET state = 'waiting', lease_owner
 
 mod order;
 
+pub(super) use self::order::settle;
 use self::order::{IN_FLIGHT, keys_with};
-pub(super) use self::order::{SubjectKey, promote, settle};
+pub(crate) use self::order::{SubjectKey, promote};
 
 /// Rows per multi-row insert (a power of two; 6 parameters each).
 const ROWS_PER_INSERT: usize = 128;
@@ -87,7 +88,7 @@ fn ready_state(status: StreamStatus) -> OutboxState {
 }
 
 /// Writes `sets` (one transaction: the caller's job); returns the report and the streams to wake.
-pub(super) async fn enqueue(
+pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     sets: &[NewSet],
     now: UnixMillis,
@@ -361,7 +362,7 @@ pub(super) async fn next_push_due(pool: &PgPool) -> StoreResult<Option<UnixMilli
 /// (poll hands out in id order anyway); poll -> push voids poll hand-outs and re-establishes one
 /// in-flight row per subject *before* the rows become push rows, so the per-subject unique index
 /// holds at every statement.
-pub(super) async fn rechannel(
+pub(crate) async fn rechannel(
     conn: &mut PgConnection,
     stream_id: &StreamId,
     to: DeliveryMethod,
@@ -384,7 +385,7 @@ pub(super) async fn rechannel(
             sqlx::query(VOID_POLL_LEASES)
                 .bind(stream_id.as_str())
                 .bind(ready_state(status).as_str())
-                .bind(super::poll::POLL_LEASE_OWNER)
+                .bind(crate::transmitter::poll::POLL_LEASE_OWNER)
                 .execute(&mut *conn)
                 .await?;
             let rows: Vec<(i64, String, String)> = sqlx::query_as(sql::SELECT_IN_FLIGHT)

@@ -34,8 +34,7 @@ const IDS_PER_STATEMENT: usize = 128;
 /// Subject keys per `IN` list (a power of two).
 const KEYS_PER_STATEMENT: usize = 256;
 
-/// A (stream, subject key) pair whose queue head may have moved.
-pub(super) type SubjectKey = (String, String);
+pub(crate) use crate::engine::SubjectKey;
 
 /// `(status, delivery)` of a stream regardless of owner.
 pub(super) async fn stream_state(
@@ -66,13 +65,13 @@ fn ready_state(status: StreamStatus) -> OutboxState {
 }
 
 /// Writes `sets` (one transaction: the caller's job); returns the report and the streams to wake.
-pub(super) async fn enqueue(
+pub(crate) async fn enqueue(
     conn: &mut SqliteConnection,
-    sets: Vec<NewSet>,
+    sets: &[NewSet],
     now: UnixMillis,
 ) -> StoreResult<(EnqueueReport, Vec<StreamId>)> {
     let mut streams: HashMap<StreamId, Option<(StreamStatus, DeliveryMethod)>> = HashMap::new();
-    for set in &sets {
+    for set in sets {
         if !streams.contains_key(&set.stream_id) {
             let state = stream_state(conn, set.stream_id.as_str()).await?;
             streams.insert(set.stream_id.clone(), state);
@@ -81,7 +80,7 @@ pub(super) async fn enqueue(
     let mut report = EnqueueReport::default();
     // Push keys that already have a queued SET: new SETs of those keys wait behind it.
     let mut push_keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for set in &sets {
+    for set in sets {
         if let Some(Some((status, DeliveryMethod::Push))) = streams.get(&set.stream_id)
             && *status != StreamStatus::Disabled
         {
@@ -99,7 +98,7 @@ pub(super) async fn enqueue(
         }
     }
     let mut rows: Vec<(&NewSet, DeliveryMethod, OutboxState)> = Vec::with_capacity(sets.len());
-    for set in &sets {
+    for set in sets {
         let Some(Some((status, delivery))) = streams.get(&set.stream_id).copied() else {
             continue;
         };
@@ -179,7 +178,7 @@ async fn keys_with(
 }
 
 /// Releases the next waiting SET of each key; returns the streams that got a ready SET.
-pub(super) async fn promote(
+pub(crate) async fn promote(
     conn: &mut SqliteConnection,
     keys: impl IntoIterator<Item = SubjectKey>,
 ) -> StoreResult<Vec<StreamId>> {
@@ -350,7 +349,7 @@ pub(super) async fn next_push_due(pool: &SqlitePool) -> StoreResult<Option<UnixM
 
 /// Moves a stream's queued rows to a new delivery method. Push -> poll releases waiting rows
 /// (poll hands out in id order anyway); poll -> push re-establishes one ready row per subject.
-pub(super) async fn rechannel(
+pub(crate) async fn rechannel(
     conn: &mut SqliteConnection,
     stream_id: &StreamId,
     to: DeliveryMethod,

@@ -28,8 +28,7 @@ const SETTLE_ROUNDS: usize = 20;
 /// Subject keys per `IN` list (a power of two).
 const KEYS_PER_STATEMENT: usize = 256;
 
-/// A (stream, subject key) pair whose queue head may have moved.
-pub(in crate::postgres) type SubjectKey = (String, String);
+pub(crate) use crate::engine::SubjectKey;
 
 /// Which of `keys` of `stream` have a row matching the statement `(prefix, suffix)` (an `IN`
 /// list goes between them). A key may be listed more than once.
@@ -53,7 +52,7 @@ pub(in crate::postgres) async fn keys_with(
 }
 
 /// Releases the next waiting SET of each key; returns the streams that got a ready SET.
-pub(in crate::postgres) async fn promote(
+pub(crate) async fn promote(
     conn: &mut PgConnection,
     keys: impl IntoIterator<Item = SubjectKey>,
 ) -> StoreResult<Vec<StreamId>> {
