@@ -29,6 +29,17 @@ pub(crate) trait Engine: sqlx::Database {
     /// Rows a statement changed.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
+    /// Appends bind placeholder number `n` (from 1, in order) to `sql`, for statements built
+    /// at run time with many parameters.
+    fn push_placeholder(sql: &mut String, n: usize);
+
+    /// Whether a receiver batch inserts its (`iss`, `jti`) keys in key order: on PostgreSQL two
+    /// nodes recording overlapping batches then take the key locks in the same order instead of
+    /// deadlocking.
+    const SORTED_KEY_INSERTS: bool;
+    /// Whether one multi-row upsert must not touch a row twice (PostgreSQL refuses it).
+    const DISTINCT_ROWS_PER_UPSERT: bool;
+
     /// `(status, delivery, revision)` of a client's stream (`$1` stream, `$2` client), locked
     /// against concurrent updates, status changes and enqueues until commit.
     const STREAM_STATE_FOR_UPDATE: &'static str;
@@ -82,6 +93,16 @@ impl Engine for Sqlite {
         result.rows_affected()
     }
 
+    /// Anonymous `?`, not `$N`: sqlx looks every parameter's name up with
+    /// `sqlite3_bind_parameter_name`, a linear scan, which makes binding named parameters
+    /// quadratic in their number.
+    fn push_placeholder(sql: &mut String, _n: usize) {
+        sql.push('?');
+    }
+
+    const SORTED_KEY_INSERTS: bool = false;
+    const DISTINCT_ROWS_PER_UPSERT: bool = false;
+
     // The writer runs one write at a time: no locks needed.
     const STREAM_STATE_FOR_UPDATE: &'static str = sql::SELECT_STREAM_STATE_SCOPED;
     const STREAM_STATE_FOR_KEY_SHARE: &'static str = sql::SELECT_STREAM_STATE_SCOPED;
@@ -121,6 +142,14 @@ impl Engine for Postgres {
     fn rows_affected(result: &Self::QueryResult) -> u64 {
         result.rows_affected()
     }
+
+    fn push_placeholder(sql: &mut String, n: usize) {
+        sql.push('$');
+        sql.push_str(&n.to_string());
+    }
+
+    const SORTED_KEY_INSERTS: bool = true;
+    const DISTINCT_ROWS_PER_UPSERT: bool = true;
 
     const STREAM_STATE_FOR_UPDATE: &'static str = "SELECT status, delivery, revision \
         FROM streams WHERE stream_id = $1 AND client_id = $2 FOR UPDATE";

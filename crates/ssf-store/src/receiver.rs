@@ -13,6 +13,7 @@
 //! the transmitter's) with its own migrations (`migrations/sqlite-receiver`).
 
 pub(crate) mod audit_sql;
+pub(crate) mod batch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub(crate) mod verification_sql;

@@ -23,14 +23,13 @@ use sqlx::{AssertSqlSafe, PgPool, migrate::Migrator};
 use ssf_types::{Clock, StreamId, UnixMillis};
 
 mod audit;
-mod batch;
 mod log;
 
-use self::batch::{CHUNK, apply_items, values_sql};
 use super::{PgOptions, current_schema, listen, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
+    receiver::batch::{CHUNK, values_sql},
     receiver::{
         ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
         ReceiverStreamRecord, StateChanges, StateRow, VERIFICATION_REQUEST_TTL_MS,
@@ -38,6 +37,9 @@ use crate::{
     },
     wake::{WakeHub, WorkSubscription},
 };
+
+/// The shared receiver batch, on PostgreSQL.
+type Batch = crate::receiver::batch::Batch<sqlx::Postgres>;
 
 /// The channel on which receiver nodes announce committed state writes (in the `public` schema;
 /// `ssf_rx_state_<schema>` elsewhere). The payload is the sending store's node id.
@@ -219,8 +221,11 @@ impl ReceiverStore for PgReceiverStore {
             return Ok(Vec::new());
         }
         let now = self.clock.now();
-        transaction!(self.pool, |tx| apply_items(tx, &items, now, &self.notifier)
-            .await)
+        transaction!(self.pool, |tx| {
+            let (results, logged) = Batch::apply_items(tx, &items, now).await?;
+            log::append(tx, &self.notifier, &logged, now).await?;
+            Ok(results)
+        })
     }
 
     async fn is_seen(&self, iss: &str, jti: &str) -> StoreResult<bool> {
@@ -236,7 +241,7 @@ impl ReceiverStore for PgReceiverStore {
     async fn seen_among(&self, keys: &[(String, String)]) -> StoreResult<Vec<bool>> {
         let mut seen = BTreeSet::new();
         for chunk in keys.chunks(CHUNK) {
-            let sql = values_sql(
+            let sql = values_sql::<sqlx::Postgres>(
                 "SELECT iss, jti FROM received_sets WHERE (iss, jti) IN (VALUES",
                 chunk.len(),
                 2,

@@ -20,9 +20,7 @@ use sqlx::{
 use ssf_types::{Clock, StreamId, UnixMillis};
 
 mod audit;
-mod batch;
 
-use self::batch::{CHUNK, apply_items, values_sql};
 use super::{
     SqliteOptions,
     writer::{BoxFut, Writer},
@@ -30,11 +28,15 @@ use super::{
 use crate::{
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, DeliveryMethod, NewAuditEntry, StreamStatus},
+    receiver::batch::{CHUNK, values_sql},
     receiver::{
         ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
         ReceiverStreamRecord, StateRow, VERIFICATION_REQUEST_TTL_MS, verification_sql,
     },
 };
+
+/// The shared receiver batch, on SQLite.
+type Batch = crate::receiver::batch::Batch<sqlx::Sqlite>;
 
 /// The embedded receiver migrations (`migrations/sqlite-receiver`).
 pub static RECEIVER_MIGRATOR: sqlx::migrate::Migrator =
@@ -186,8 +188,14 @@ impl ReceiverStore for SqliteReceiverStore {
             return Ok(Vec::new());
         }
         let now = self.clock.now();
-        self.write(move |c| Box::pin(async move { apply_items(c, items, now).await }))
-            .await
+        self.write(move |c| {
+            Box::pin(async move {
+                Batch::apply_items(c, &items, now)
+                    .await
+                    .map(|(results, _)| results)
+            })
+        })
+        .await
     }
 
     async fn is_seen(&self, iss: &str, jti: &str) -> StoreResult<bool> {
@@ -203,7 +211,7 @@ impl ReceiverStore for SqliteReceiverStore {
     async fn seen_among(&self, keys: &[(String, String)]) -> StoreResult<Vec<bool>> {
         let mut seen = BTreeSet::new();
         for chunk in keys.chunks(CHUNK) {
-            let sql = values_sql(
+            let sql = values_sql::<sqlx::Sqlite>(
                 "SELECT iss, jti FROM received_sets WHERE (iss, jti) IN (VALUES",
                 chunk.len(),
                 2,
