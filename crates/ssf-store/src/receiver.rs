@@ -16,6 +16,7 @@ pub(crate) mod audit_sql;
 pub(crate) mod batch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub(crate) mod tables;
 pub(crate) mod verification_sql;
 
 use std::fmt;
