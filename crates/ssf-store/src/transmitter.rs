@@ -1,6 +1,7 @@
 //! The transmitter's storage contract.
 
 pub(crate) mod idempotency;
+pub(crate) mod outbox;
 pub(crate) mod poll;
 pub(crate) mod records;
 pub(crate) mod streams;

@@ -21,7 +21,7 @@ use crate::{
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
         },
     },
-    transmitter::{TransmitterStore, idempotency, poll, records, streams},
+    transmitter::{TransmitterStore, idempotency, outbox as shared_outbox, poll, records, streams},
     wake::WorkSubscription,
 };
 
@@ -35,6 +35,8 @@ type Streams = streams::Streams<sqlx::Postgres>;
 type Records = records::Records<sqlx::Postgres>;
 /// The shared poll operation, on PostgreSQL.
 type Poll = poll::Poll<sqlx::Postgres>;
+/// The shared outbox operations, on PostgreSQL.
+type Outbox = shared_outbox::Outbox<sqlx::Postgres>;
 /// The shared idempotency-key operations, on PostgreSQL.
 type Idempotency = idempotency::Idempotency<sqlx::Postgres>;
 
@@ -278,7 +280,7 @@ impl TransmitterStore for PgStore {
             ));
         }
         transaction!(self.pool, |tx| {
-            outbox::claim_push(tx, lease_owner, max, lease_ms, now).await
+            Outbox::claim_push(tx, lease_owner, max, lease_ms, now).await
         })
     }
 
@@ -292,7 +294,7 @@ impl TransmitterStore for PgStore {
         }
         let now = self.now();
         let (report, woken) = transaction!(self.pool, |tx| {
-            let (report, woken) = outbox::record_outcomes(tx, lease_owner, &outcomes, now).await?;
+            let (report, woken) = Outbox::record_outcomes(tx, lease_owner, &outcomes, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((report, woken))
         })?;
@@ -303,7 +305,7 @@ impl TransmitterStore for PgStore {
     async fn reap_expired_leases(&self) -> StoreResult<u64> {
         let now = self.now();
         let reaped = transaction!(self.pool, |tx| {
-            let reaped = outbox::reap(tx, now).await?;
+            let reaped = Outbox::reap(tx, now).await?;
             if reaped > 0 {
                 notify_in(tx, &self.notifier, None).await?;
             }
@@ -316,7 +318,7 @@ impl TransmitterStore for PgStore {
     }
 
     async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
-        outbox::next_push_due(&self.pool).await
+        Outbox::next_push_due(&self.pool).await
     }
 
     async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
@@ -338,19 +340,19 @@ impl TransmitterStore for PgStore {
             {
                 Ok(None)
             } else {
-                outbox::drop_queued(tx, stream_id).await.map(Some)
+                Outbox::drop_queued(tx, stream_id).await.map(Some)
             }
         })
     }
 
     async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
-        outbox::list_parked(&self.pool, query).await
+        Outbox::list_parked(&self.pool, query).await
     }
 
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
         let now = self.now();
         let (replayed, woken) = transaction!(self.pool, |tx| {
-            let (replayed, woken) = outbox::replay(tx, &selector, now).await?;
+            let (replayed, woken) = Outbox::replay(tx, &selector, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((replayed, woken))
         })?;
@@ -359,12 +361,12 @@ impl TransmitterStore for PgStore {
     }
 
     async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
-        transaction!(self.pool, |tx| outbox::purge_parked(tx, finished_before)
+        transaction!(self.pool, |tx| Outbox::purge_parked(tx, finished_before)
             .await)
     }
 
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
-        outbox::counts(&self.pool, stream_id).await
+        Outbox::counts(&self.pool, stream_id).await
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {

@@ -92,7 +92,8 @@ where
             .filter(|&i| keys.insert((items[i].iss.as_str(), items[i].jti.as_str())))
             .collect();
         let mut by_key = unique.clone();
-        if D::SORTED_KEY_INSERTS {
+        if D::LOCK_IN_KEY_ORDER {
+            // Two nodes recording overlapping batches take the key locks in the same order.
             by_key.sort_by_key(|&i| (items[i].iss.as_str(), items[i].jti.as_str()));
         }
         let mut inserted = BTreeSet::new();

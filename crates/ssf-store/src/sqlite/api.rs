@@ -18,7 +18,7 @@ use crate::{
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
         },
     },
-    transmitter::{TransmitterStore, idempotency, poll, records, streams},
+    transmitter::{TransmitterStore, idempotency, outbox as shared_outbox, poll, records, streams},
     wake::WorkSubscription,
 };
 
@@ -28,6 +28,8 @@ type Streams = streams::Streams<sqlx::Sqlite>;
 type Records = records::Records<sqlx::Sqlite>;
 /// The shared poll operation, on SQLite.
 type Poll = poll::Poll<sqlx::Sqlite>;
+/// The shared outbox operations, on SQLite.
+type Outbox = shared_outbox::Outbox<sqlx::Sqlite>;
 /// The shared idempotency-key operations, on SQLite.
 type Idempotency = idempotency::Idempotency<sqlx::Sqlite>;
 
@@ -273,7 +275,7 @@ impl TransmitterStore for SqliteStore {
             ));
         }
         self.write(move |c| {
-            Box::pin(async move { outbox::claim_push(c, &owner, max, lease_ms, now).await })
+            Box::pin(async move { Outbox::claim_push(c, &owner, max, lease_ms, now).await })
         })
         .await
     }
@@ -289,7 +291,7 @@ impl TransmitterStore for SqliteStore {
         let (owner, now) = (lease_owner.to_owned(), self.now());
         let (report, woken) = self
             .write(move |c| {
-                Box::pin(async move { outbox::record_outcomes(c, &owner, outcomes, now).await })
+                Box::pin(async move { Outbox::record_outcomes(c, &owner, &outcomes, now).await })
             })
             .await?;
         self.wake(&woken);
@@ -299,7 +301,7 @@ impl TransmitterStore for SqliteStore {
     async fn reap_expired_leases(&self) -> StoreResult<u64> {
         let now = self.now();
         let reaped = self
-            .write(move |c| Box::pin(async move { outbox::reap(c, now).await }))
+            .write(move |c| Box::pin(async move { Outbox::reap(c, now).await }))
             .await?;
         if reaped > 0 {
             self.hub.notify_all();
@@ -308,7 +310,7 @@ impl TransmitterStore for SqliteStore {
     }
 
     async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
-        outbox::next_push_due(&self.readers).await
+        Outbox::next_push_due(&self.readers).await
     }
 
     async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
@@ -330,32 +332,32 @@ impl TransmitterStore for SqliteStore {
                 {
                     return Ok(None);
                 }
-                outbox::drop_queued(c, &stream_id).await.map(Some)
+                Outbox::drop_queued(c, &stream_id).await.map(Some)
             })
         })
         .await
     }
 
     async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
-        outbox::list_parked(&self.readers, query).await
+        Outbox::list_parked(&self.readers, query).await
     }
 
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
         let now = self.now();
         let (replayed, woken) = self
-            .write(move |c| Box::pin(async move { outbox::replay(c, selector, now).await }))
+            .write(move |c| Box::pin(async move { Outbox::replay(c, &selector, now).await }))
             .await?;
         self.wake(&woken);
         Ok(replayed)
     }
 
     async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
-        self.write(move |c| Box::pin(async move { outbox::purge_parked(c, finished_before).await }))
+        self.write(move |c| Box::pin(async move { Outbox::purge_parked(c, finished_before).await }))
             .await
     }
 
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
-        outbox::counts(&self.readers, stream_id).await
+        Outbox::counts(&self.readers, stream_id).await
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {

@@ -11,6 +11,7 @@ use std::{
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
 use ssf_types::{Jti, StreamId, UnixMillis};
 
+use super::outbox::Outbox;
 use crate::{
     engine::{Engine, SubjectKey},
     error::{StoreError, StoreResult},
@@ -116,7 +117,7 @@ where
                 None => unknown_errs.push(jti.clone()),
             }
         }
-        let woken = D::promote(conn, finished).await?;
+        let woken = Outbox::<D>::promote(conn, finished).await?;
 
         let mut sets = Vec::new();
         let mut more_available = false;
