@@ -5,9 +5,9 @@
 //! The same state machine as on SQLite (see `model::outbox`); what differs is how concurrent
 //! transactions on several nodes are kept apart: see the module docs of [`super`].
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 use ssf_types::{StreamId, UnixMillis};
 
 use crate::{
@@ -18,7 +18,7 @@ use crate::{
         outbox::{DeliveryOutcome, EnqueueReport, NewSet, OutboxState},
     },
     sql,
-    transmitter::outbox::{self, ready_state},
+    transmitter::outbox::{self, QueuedRow, ready_state},
 };
 
 /// The shared outbox operations, on PostgreSQL.
@@ -40,37 +40,15 @@ mod order;
 use self::order::IN_FLIGHT;
 pub(crate) use self::order::settle;
 
-/// Rows per multi-row insert (a power of two; 6 parameters each).
-const ROWS_PER_INSERT: usize = 128;
 /// Writes `sets` (one transaction: the caller's job); returns the report and the streams to wake.
 pub(crate) async fn enqueue(
     conn: &mut PgConnection,
     sets: &[NewSet],
     now: UnixMillis,
 ) -> StoreResult<(EnqueueReport, Vec<StreamId>)> {
-    let mut streams: HashMap<StreamId, Option<(StreamStatus, DeliveryMethod)>> = HashMap::new();
-    // Sorted, so two enqueues lock shared streams in the same order.
-    let mut ids: Vec<&StreamId> = sets.iter().map(|s| &s.stream_id).collect();
-    ids.sort();
-    ids.dedup();
-    for id in ids {
-        let state = Outbox::stream_state(conn, id.as_str()).await?;
-        streams.insert(id.clone(), state);
-    }
-    for set in sets {
-        debug_assert!(streams.contains_key(&set.stream_id));
-    }
+    let streams = Outbox::stream_states(conn, sets).await?;
     let mut report = EnqueueReport::default();
-    // Push keys that already have a queued SET: new SETs of those keys wait behind it.
-    let mut push_keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for set in sets {
-        if let Some(Some((status, DeliveryMethod::Push))) = streams.get(&set.stream_id)
-            && *status != StreamStatus::Disabled
-        {
-            let keys = push_keys.entry(set.stream_id.as_str()).or_default();
-            keys.insert(set.subject_key.as_str());
-        }
-    }
+    let push_keys = outbox::push_keys(sets, &streams);
     // Keys with a queued SET: new SETs of those wait. `locked`: keys whose in-flight row this
     // transaction holds, which therefore cannot finish before the new SETs are committed.
     let mut busy: HashSet<(&str, &str)> = HashSet::new();
@@ -90,7 +68,7 @@ pub(crate) async fn enqueue(
     }
     busy.extend(locked.iter().copied());
     let mut unsettled: BTreeSet<SubjectKey> = BTreeSet::new();
-    let mut rows: Vec<(&NewSet, DeliveryMethod, OutboxState)> = Vec::with_capacity(sets.len());
+    let mut rows: Vec<QueuedRow<'_>> = Vec::with_capacity(sets.len());
     for set in sets {
         let Some(Some((status, delivery))) = streams.get(&set.stream_id).copied() else {
             continue;
@@ -117,24 +95,9 @@ pub(crate) async fn enqueue(
         }
         rows.push((set, delivery, state));
     }
-    for chunk in sql::pow2_chunks(&rows, ROWS_PER_INSERT) {
-        // Safe: only generated placeholders are interpolated.
-        let text = format!(
-            "{}{}",
-            sql::INSERT_OUTBOX_PREFIX,
-            sql::outbox_values(chunk.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(text)).bind(now.0);
-        for (set, delivery, state) in chunk {
-            query = query
-                .bind(set.stream_id.as_str())
-                .bind(set.jti.as_str())
-                .bind(set.subject_key.as_str())
-                .bind(delivery.as_str())
-                .bind(state.as_str())
-                .bind(set.set_jwt.as_str());
-        }
-        query.execute(&mut *conn).await.map_err(|e| match &e {
+    Outbox::insert_rows(conn, &rows, now)
+        .await
+        .map_err(|e| match &e {
             // Another node queued or released a SET of one of these keys meanwhile: retried.
             sqlx::Error::Database(db) if db.constraint() == Some(super::ONE_IN_FLIGHT) => {
                 StoreError::Database(e)
@@ -143,22 +106,8 @@ pub(crate) async fn enqueue(
                 "a jti of this batch is already queued for its stream".to_owned()
             }),
         })?;
-    }
-    report.queued = rows.len() as u64;
-    let mut wake: BTreeSet<StreamId> = settle(conn, unsettled).await?.into_iter().collect();
-    for (set, _, state) in &rows {
-        if *state == OutboxState::Pending {
-            wake.insert(set.stream_id.clone());
-        }
-    }
-    let mut dropped: Vec<StreamId> = streams
-        .into_iter()
-        .filter(|(_, state)| state.is_none_or(|(status, _)| status == StreamStatus::Disabled))
-        .map(|(id, _)| id)
-        .collect();
-    dropped.sort();
-    report.dropped_streams = dropped;
-    Ok((report, wake.into_iter().collect()))
+    let wake: BTreeSet<StreamId> = settle(conn, unsettled).await?.into_iter().collect();
+    Ok(outbox::finish_enqueue(report, &rows, streams, wake))
 }
 
 /// Locks the rows `outcomes` are about to delete or update, in id order, before any of it.

@@ -2,9 +2,9 @@
 //! inside the writer's transaction (no other writer can interleave). The rest is in
 //! `transmitter::outbox`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
-use sqlx::{AssertSqlSafe, SqliteConnection};
+use sqlx::SqliteConnection;
 use ssf_types::{StreamId, UnixMillis};
 
 use crate::{
@@ -14,14 +14,11 @@ use crate::{
         outbox::{EnqueueReport, NewSet, OutboxState},
     },
     sql,
-    transmitter::outbox::{self, ready_state},
+    transmitter::outbox::{self, QueuedRow, ready_state},
 };
 
 /// The shared outbox operations, on SQLite.
 type Outbox = outbox::Outbox<sqlx::Sqlite>;
-
-/// Rows per multi-row insert (a power of two; 6 parameters each).
-const ROWS_PER_INSERT: usize = 128;
 
 /// Writes `sets` (one transaction: the caller's job); returns the report and the streams to wake.
 pub(crate) async fn enqueue(
@@ -29,24 +26,9 @@ pub(crate) async fn enqueue(
     sets: &[NewSet],
     now: UnixMillis,
 ) -> StoreResult<(EnqueueReport, Vec<StreamId>)> {
-    let mut streams: HashMap<StreamId, Option<(StreamStatus, DeliveryMethod)>> = HashMap::new();
-    for set in sets {
-        if !streams.contains_key(&set.stream_id) {
-            let state = Outbox::stream_state(conn, set.stream_id.as_str()).await?;
-            streams.insert(set.stream_id.clone(), state);
-        }
-    }
+    let streams = Outbox::stream_states(conn, sets).await?;
     let mut report = EnqueueReport::default();
-    // Push keys that already have a queued SET: new SETs of those keys wait behind it.
-    let mut push_keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
-    for set in sets {
-        if let Some(Some((status, DeliveryMethod::Push))) = streams.get(&set.stream_id)
-            && *status != StreamStatus::Disabled
-        {
-            let keys = push_keys.entry(set.stream_id.as_str()).or_default();
-            keys.insert(set.subject_key.as_str());
-        }
-    }
+    let push_keys = outbox::push_keys(sets, &streams);
     let mut busy: HashSet<(&str, &str)> = HashSet::new();
     for (stream, keys) in &push_keys {
         let keys: Vec<&str> = keys.iter().copied().collect();
@@ -56,7 +38,7 @@ pub(crate) async fn enqueue(
             }
         }
     }
-    let mut rows: Vec<(&NewSet, DeliveryMethod, OutboxState)> = Vec::with_capacity(sets.len());
+    let mut rows: Vec<QueuedRow<'_>> = Vec::with_capacity(sets.len());
     for set in sets {
         let Some(Some((status, delivery))) = streams.get(&set.stream_id).copied() else {
             continue;
@@ -76,44 +58,17 @@ pub(crate) async fn enqueue(
         }
         rows.push((set, delivery, state));
     }
-    for chunk in sql::pow2_chunks(&rows, ROWS_PER_INSERT) {
-        // Safe: only generated placeholders are interpolated.
-        let text = format!(
-            "{}{}",
-            sql::INSERT_OUTBOX_PREFIX,
-            sql::outbox_values(chunk.len())
-        );
-        let mut query = sqlx::query(AssertSqlSafe(text)).bind(now.0);
-        for (set, delivery, state) in chunk {
-            query = query
-                .bind(set.stream_id.as_str())
-                .bind(set.jti.as_str())
-                .bind(set.subject_key.as_str())
-                .bind(delivery.as_str())
-                .bind(state.as_str())
-                .bind(set.set_jwt.as_str());
-        }
-        query.execute(&mut *conn).await.map_err(|e| {
-            StoreError::conflict_or(e, || {
-                "a jti of this batch is already queued for its stream".to_owned()
-            })
-        })?;
-    }
-    report.queued = rows.len() as u64;
-    let mut wake = BTreeSet::new();
-    for (set, _, state) in &rows {
-        if *state == OutboxState::Pending {
-            wake.insert(set.stream_id.clone());
-        }
-    }
-    let mut dropped: Vec<StreamId> = streams
-        .into_iter()
-        .filter(|(_, state)| state.is_none_or(|(status, _)| status == StreamStatus::Disabled))
-        .map(|(id, _)| id)
-        .collect();
-    dropped.sort();
-    report.dropped_streams = dropped;
-    Ok((report, wake.into_iter().collect()))
+    Outbox::insert_rows(conn, &rows, now).await.map_err(|e| {
+        StoreError::conflict_or(e, || {
+            "a jti of this batch is already queued for its stream".to_owned()
+        })
+    })?;
+    Ok(outbox::finish_enqueue(
+        report,
+        &rows,
+        streams,
+        BTreeSet::new(),
+    ))
 }
 
 /// Moves a stream's queued rows to a new delivery method. Push -> poll releases waiting rows

@@ -4,7 +4,7 @@
 //! a unique index) and stay with each backend, as hooks of [`Engine`].
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashSet},
+    collections::{BTreeMap, BTreeSet, HashMap, HashSet},
     marker::PhantomData,
 };
 
@@ -17,14 +17,16 @@ use crate::{
     model::{
         DeliveryMethod, StreamStatus,
         outbox::{
-            ClaimedSet, DeliveryError, DeliveryOutcome, OutboxCounts, OutboxEntry, OutboxId,
-            OutboxState, OutcomeReport, ParkedQuery, ReplaySelector,
+            ClaimedSet, DeliveryError, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts,
+            OutboxEntry, OutboxId, OutboxState, OutcomeReport, ParkedQuery, ReplaySelector,
         },
     },
     rows::{ClaimRow, OutboxRow},
     sql,
 };
 
+/// Rows per multi-row insert (a power of two; 6 parameters each).
+const ROWS_PER_INSERT: usize = 128;
 /// Ids per `IN` list (a power of two).
 const IDS_PER_STATEMENT: usize = 128;
 /// Subject keys per `IN` list (a power of two).
@@ -37,6 +39,54 @@ pub(crate) fn ready_state(status: StreamStatus) -> OutboxState {
     } else {
         OutboxState::Held
     }
+}
+
+/// A SET about to be queued: its delivery method and first state.
+pub(crate) type QueuedRow<'s> = (&'s NewSet, DeliveryMethod, OutboxState);
+
+/// The streams of `sets` by id, and their `(status, delivery)` (`None`: no such stream).
+pub(crate) type StreamStates = HashMap<StreamId, Option<(StreamStatus, DeliveryMethod)>>;
+
+/// The subject keys of `sets` on push streams that are not disabled, by stream: new SETs of a
+/// key that already has a queued SET wait behind it.
+pub(crate) fn push_keys<'s>(
+    sets: &'s [NewSet],
+    streams: &StreamStates,
+) -> BTreeMap<&'s str, BTreeSet<&'s str>> {
+    let mut push_keys: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for set in sets {
+        if let Some(Some((status, DeliveryMethod::Push))) = streams.get(&set.stream_id)
+            && *status != StreamStatus::Disabled
+        {
+            let keys = push_keys.entry(set.stream_id.as_str()).or_default();
+            keys.insert(set.subject_key.as_str());
+        }
+    }
+    push_keys
+}
+
+/// Completes an enqueue's report with the rows queued and the streams missing or disabled;
+/// returns it with the streams to wake (`wake` and those with a new pending row).
+pub(crate) fn finish_enqueue(
+    mut report: EnqueueReport,
+    rows: &[QueuedRow<'_>],
+    streams: StreamStates,
+    mut wake: BTreeSet<StreamId>,
+) -> (EnqueueReport, Vec<StreamId>) {
+    report.queued = rows.len() as u64;
+    for (set, _, state) in rows {
+        if *state == OutboxState::Pending {
+            wake.insert(set.stream_id.clone());
+        }
+    }
+    let mut dropped: Vec<StreamId> = streams
+        .into_iter()
+        .filter(|(_, state)| state.is_none_or(|(status, _)| status == StreamStatus::Disabled))
+        .map(|(id, _)| id)
+        .collect();
+    dropped.sort();
+    report.dropped_streams = dropped;
+    (report, wake.into_iter().collect())
 }
 
 /// The outbox operations on engine `D`.
@@ -75,6 +125,61 @@ where
             ))
         })
         .transpose()
+    }
+
+    /// The `(status, delivery)` of the streams of `sets`, read with [`Engine::STREAM_STATE`];
+    /// in id order where [`Engine::LOCK_IN_KEY_ORDER`], so two enqueues lock shared streams in
+    /// the same order.
+    pub(crate) async fn stream_states(
+        conn: &mut D::Connection,
+        sets: &[NewSet],
+    ) -> StoreResult<StreamStates> {
+        let mut streams: StreamStates = HashMap::new();
+        if D::LOCK_IN_KEY_ORDER {
+            let mut ids: Vec<&StreamId> = sets.iter().map(|s| &s.stream_id).collect();
+            ids.sort();
+            ids.dedup();
+            for id in ids {
+                let state = Self::stream_state(conn, id.as_str()).await?;
+                streams.insert(id.clone(), state);
+            }
+        } else {
+            for set in sets {
+                if !streams.contains_key(&set.stream_id) {
+                    let state = Self::stream_state(conn, set.stream_id.as_str()).await?;
+                    streams.insert(set.stream_id.clone(), state);
+                }
+            }
+        }
+        Ok(streams)
+    }
+
+    /// Inserts `rows` with multi-row statements; the database error is the caller's to map.
+    pub(crate) async fn insert_rows(
+        conn: &mut D::Connection,
+        rows: &[QueuedRow<'_>],
+        now: UnixMillis,
+    ) -> Result<(), sqlx::Error> {
+        for chunk in sql::pow2_chunks(rows, ROWS_PER_INSERT) {
+            // Safe: only generated placeholders are interpolated.
+            let text = format!(
+                "{}{}",
+                sql::INSERT_OUTBOX_PREFIX,
+                sql::outbox_values(chunk.len())
+            );
+            let mut query = sqlx::query(AssertSqlSafe(text)).bind(now.0);
+            for (set, delivery, state) in chunk {
+                query = query
+                    .bind(set.stream_id.as_str())
+                    .bind(set.jti.as_str())
+                    .bind(set.subject_key.as_str())
+                    .bind(delivery.as_str())
+                    .bind(state.as_str())
+                    .bind(set.set_jwt.as_str());
+            }
+            query.execute(&mut *conn).await?;
+        }
+        Ok(())
     }
 
     /// Which of `keys` of `stream` have a row matching the statement `(prefix, suffix)` (an `IN`
