@@ -22,6 +22,11 @@
 //! subscribers, so their routing caches follow at once (issue 6: stream management and ingest on
 //! any node). Migrations under `migrations/postgres/` are embedded and applied on connect (unless
 //! turned off).
+//!
+//! The operations themselves are the engine-neutral ones of [`crate::transmitter`] and
+//! [`crate::receiver`], with the locking statements of this engine; this module adds the
+//! retried transactions, notifications, the trait impls and the PostgreSQL side of the outbox
+//! (enqueue, delivery method changes, `settle`).
 
 mod api;
 pub mod listen;

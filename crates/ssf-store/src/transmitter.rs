@@ -1,4 +1,6 @@
-//! The transmitter's storage contract.
+//! The transmitter's storage contract, and its implementation for both engines: the modules
+//! below are generic over the crate-private `Engine` (see the crate docs); `sqlite::api` and
+//! `postgres::api` implement [`TransmitterStore`] by running them on their write path.
 
 pub(crate) mod idempotency;
 pub(crate) mod outbox;

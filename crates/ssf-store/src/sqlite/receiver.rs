@@ -13,9 +13,7 @@ use std::{
 };
 
 use async_trait::async_trait;
-use sqlx::{
-    AssertSqlSafe, ConnectOptions, SqliteConnection, SqlitePool, sqlite::SqlitePoolOptions,
-};
+use sqlx::{AssertSqlSafe, SqliteConnection, SqlitePool};
 use ssf_types::{Clock, StreamId, UnixMillis};
 
 mod audit;
@@ -59,21 +57,10 @@ impl SqliteReceiverStore {
     /// [`private_files`](crate::private_files)) and migrates the receiver database at
     /// `options.path`, taking times from `clock`.
     pub async fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> StoreResult<Self> {
-        crate::private_files::prepare_sqlite_file(&options.path)?;
-        let connect = options.connect_options();
-        let mut conn = connect.connect().await?;
-        // `run_direct` rather than `run`: `run`'s `Acquire` bound makes callers' futures lose `Send`.
-        RECEIVER_MIGRATOR.run_direct(None, &mut conn, false).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .min_connections(0)
-            .connect_with(connect)
-            .await?;
-        // SQLite created any missing -wal/-shm with the main file's mode; older ones may be looser.
-        crate::private_files::tighten_sqlite_companions(&options.path)?;
+        let (writer, readers) = options.open_parts(&RECEIVER_MIGRATOR).await?;
         Ok(Self {
             path: options.path,
-            writer: Writer::start(conn, options.max_group),
+            writer,
             readers,
             clock,
         })
