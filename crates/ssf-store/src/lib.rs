@@ -1,12 +1,40 @@
-//! Durable storage for Shared Signals transmitters: streams, subjects, the SET outbox, the audit
-//! log and OAuth clients, behind one [`TransmitterStore`] trait.
+//! Durable storage for Shared Signals transmitters and receivers: streams, subjects, the SET
+//! outbox, the audit log and OAuth clients behind one [`TransmitterStore`] trait; the receiver's
+//! de-duplication, state and streams behind [`ReceiverStore`](receiver::ReceiverStore).
 //!
 //! - [`SqliteStore`]: the embedded default, one SQLite file in WAL mode with group commit.
 //! - [`PgStore`]: PostgreSQL, for several nodes on one database (`FOR UPDATE SKIP LOCKED`
-//!   claims, `LISTEN/NOTIFY` wake-ups). It shares the portable SQL in `sql` and the [`WakeHub`];
-//!   `conformance` (feature `conformance`) is the test suite every implementation must pass.
+//!   claims, `LISTEN/NOTIFY` wake-ups); `conformance` (feature `conformance`) is the test suite
+//!   every implementation must pass, run on both.
 //! - [`open_transmitter_store`] / [`open_receiver_store`] pick one by location (a path or
 //!   `sqlite://`, or `postgres://`); the receiver's stores are in [`receiver`].
+//!
+//! # Structure: one implementation per role, two engines
+//!
+//! The logic of each operation is written once, generic over the engine, and split by role:
+//!
+//! - [`transmitter`]: the [`TransmitterStore`] contract, and in its private modules `streams`
+//!   (streams and subjects), `outbox` (claims, outcomes, the per-subject promotion, reaper,
+//!   replay, parked rows, counts), `poll` (RFC 8936), `idempotency` (D-TX-16) and `records`
+//!   (audit log, OAuth clients).
+//! - [`receiver`]: the [`ReceiverStore`](receiver::ReceiverStore) contract, with `batch`
+//!   (`apply_batch`) and `tables` (seen keys, state rows, audit, the receiver's streams).
+//! - `engine`: the narrow, crate-private `Engine` trait this code is generic over: a
+//!   [`sqlx::Database`] plus what differs per engine. That is a few statements (PostgreSQL's row
+//!   locks and `SKIP LOCKED` claims where SQLite's single writer needs none), the placeholder
+//!   style of statements built at run time (`?` on SQLite, `$N` on PostgreSQL), whether rows
+//!   are locked in key order, and hooks into the outbox code that stays per engine.
+//! - [`sqlite`] and [`postgres`]: only what one engine has. Opening and migrations; how a
+//!   write runs (SQLite: a job of the group-commit writer task; PostgreSQL: one transaction, run
+//!   again when it lost a race, with `NOTIFY` for the other nodes and a `LISTEN` task, see
+//!   [`postgres::listen`]); the trait impls, which pick the write path and call the shared code;
+//!   the engine-specific outbox (enqueue and delivery method changes, and on PostgreSQL the
+//!   per-subject locks and settling); purges (chunked on SQLite, so group commits interleave);
+//!   and PostgreSQL's receiver state change log.
+//! - `sql` and `rows`: the portable SQL text and the row types both engines use.
+//!
+//! Monomorphised per engine, the shared code runs the same statements as two copies would: the
+//! store benchmark (`docs/BENCHMARKS.md`) measured no change.
 //!
 //! Times are epoch milliseconds from the injected [`ssf_types::Clock`]; JSON is stored as text.
 //! See `docs/` of the workspace and the trait's method docs for the delivery semantics
@@ -17,6 +45,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod engine;
 pub mod error;
 pub mod model;
 pub mod open;

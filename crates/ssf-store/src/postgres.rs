@@ -22,15 +22,16 @@
 //! subscribers, so their routing caches follow at once (issue 6: stream management and ingest on
 //! any node). Migrations under `migrations/postgres/` are embedded and applied on connect (unless
 //! turned off).
+//!
+//! The operations themselves are the engine-neutral ones of [`crate::transmitter`] and
+//! [`crate::receiver`], with the locking statements of this engine; this module adds the
+//! retried transactions, notifications, the trait impls and the PostgreSQL side of the outbox
+//! (enqueue, delivery method changes, `settle`).
 
 mod api;
-mod idempotency;
 pub mod listen;
-mod outbox;
-mod poll;
+pub(crate) mod outbox;
 pub mod receiver;
-mod records;
-mod streams;
 
 use std::{str::FromStr, sync::Arc, time::Duration};
 

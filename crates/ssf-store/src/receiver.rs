@@ -9,12 +9,16 @@
 //! PUSH-14, SSF-SEC-06). This module knows nothing of the receiver's handlers: state rows are
 //! `(kind, key) -> (value, event_time)` with JSON values.
 //!
-//! The SQLite implementation lives in [`crate::sqlite::receiver`], on its own file (separate from
-//! the transmitter's) with its own migrations (`migrations/sqlite-receiver`).
+//! The operations are written once for both engines (`batch`: [`ReceiverStore::apply_batch`];
+//! `tables`: everything else); [`crate::sqlite::receiver`] (its own file, separate from the
+//! transmitter's, with its own migrations `migrations/sqlite-receiver`) and
+//! [`crate::postgres::receiver`] add how writes run and what only their engine has.
 
 pub(crate) mod audit_sql;
+pub(crate) mod batch;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub(crate) mod tables;
 pub(crate) mod verification_sql;
 
 use std::fmt;

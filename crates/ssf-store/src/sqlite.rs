@@ -3,14 +3,14 @@
 //! Writes go through one connection owned by a writer task with group commit (see
 //! the `writer` module); reads use a small pool of their own connections, which WAL lets run in parallel
 //! with the writer. Migrations under `migrations/sqlite/` are embedded and applied on open.
+//!
+//! The operations themselves are the engine-neutral ones of [`crate::transmitter`] and
+//! [`crate::receiver`]; this module adds the writer, the trait impls and the SQLite side of
+//! enqueue and delivery method changes (`outbox`).
 
 mod api;
-mod idempotency;
-mod outbox;
-mod poll;
+pub(crate) mod outbox;
 pub mod receiver;
-mod records;
-mod streams;
 mod writer;
 
 use std::{
@@ -87,6 +87,28 @@ impl SqliteOptions {
             .foreign_keys(true)
             .statement_cache_capacity(256)
     }
+
+    /// What opening either SQLite store does: prepares the file (created if needed, readable by
+    /// the owner only: see [`private_files`](crate::private_files)), applies `migrator` on the
+    /// writer's connection, starts the writer and opens the read pool.
+    pub(crate) async fn open_parts(
+        &self,
+        migrator: &sqlx::migrate::Migrator,
+    ) -> StoreResult<(Writer, SqlitePool)> {
+        crate::private_files::prepare_sqlite_file(&self.path)?;
+        let connect = self.connect_options();
+        let mut conn = connect.connect().await?;
+        // `run_direct` rather than `run`: `run`'s `Acquire` bound makes callers' futures lose `Send`.
+        migrator.run_direct(None, &mut conn, false).await?;
+        let readers = SqlitePoolOptions::new()
+            .max_connections(self.read_connections.max(1))
+            .min_connections(0)
+            .connect_with(connect)
+            .await?;
+        // SQLite created any missing -wal/-shm with the main file's mode; older ones may be looser.
+        crate::private_files::tighten_sqlite_companions(&self.path)?;
+        Ok((Writer::start(conn, self.max_group), readers))
+    }
 }
 
 /// A [`TransmitterStore`](crate::TransmitterStore) in one SQLite file.
@@ -104,21 +126,10 @@ impl SqliteStore {
     /// [`private_files`](crate::private_files)) and migrates the database at
     /// `options.path`, taking times from `clock`.
     pub async fn open(options: SqliteOptions, clock: Arc<dyn Clock>) -> StoreResult<Self> {
-        crate::private_files::prepare_sqlite_file(&options.path)?;
-        let connect = options.connect_options();
-        let mut conn = connect.connect().await?;
-        // `run_direct` rather than `run`: `run`'s `Acquire` bound makes callers' futures lose `Send`.
-        MIGRATOR.run_direct(None, &mut conn, false).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(options.read_connections.max(1))
-            .min_connections(0)
-            .connect_with(connect)
-            .await?;
-        // SQLite created any missing -wal/-shm with the main file's mode; older ones may be looser.
-        crate::private_files::tighten_sqlite_companions(&options.path)?;
+        let (writer, readers) = options.open_parts(&MIGRATOR).await?;
         Ok(Self {
             path: options.path,
-            writer: Writer::start(conn, options.max_group),
+            writer,
             readers,
             clock,
             hub: WakeHub::new(),

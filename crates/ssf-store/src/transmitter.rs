@@ -1,4 +1,12 @@
-//! The transmitter's storage contract.
+//! The transmitter's storage contract, and its implementation for both engines: the modules
+//! below are generic over the crate-private `Engine` (see the crate docs); `sqlite::api` and
+//! `postgres::api` implement [`TransmitterStore`] by running them on their write path.
+
+pub(crate) mod idempotency;
+pub(crate) mod outbox;
+pub(crate) mod poll;
+pub(crate) mod records;
+pub(crate) mod streams;
 
 use std::{fmt, time::Duration};
 

@@ -9,9 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
 
-use super::{
-    PgStore, idempotency, notify_config_in, notify_in, outbox, poll, records, streams, transaction,
-};
+use super::{PgStore, notify_config_in, notify_in, outbox, transaction};
 use crate::{
     error::{StoreError, StoreResult},
     model::{
@@ -23,7 +21,7 @@ use crate::{
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
         },
     },
-    transmitter::TransmitterStore,
+    transmitter::{TransmitterStore, idempotency, outbox as shared_outbox, poll, records, streams},
     wake::WorkSubscription,
 };
 
@@ -31,12 +29,23 @@ fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// The shared stream and subject operations, on PostgreSQL.
+type Streams = streams::Streams<sqlx::Postgres>;
+/// The shared audit log and client operations, on PostgreSQL.
+type Records = records::Records<sqlx::Postgres>;
+/// The shared poll operation, on PostgreSQL.
+type Poll = poll::Poll<sqlx::Postgres>;
+/// The shared outbox operations, on PostgreSQL.
+type Outbox = shared_outbox::Outbox<sqlx::Postgres>;
+/// The shared idempotency-key operations, on PostgreSQL.
+type Idempotency = idempotency::Idempotency<sqlx::Postgres>;
+
 #[async_trait]
 impl TransmitterStore for PgStore {
     async fn create_stream(&self, stream: NewStream) -> StoreResult<StreamRecord> {
         let now = self.now();
         transaction!(self.pool, |tx| {
-            let created = streams::create(tx, stream.clone(), now).await?;
+            let created = Streams::create(tx, stream.clone(), now).await?;
             notify_config_in(tx, &self.notifier).await?;
             Ok(created)
         })
@@ -47,15 +56,15 @@ impl TransmitterStore for PgStore {
         client_id: &str,
         stream_id: &StreamId,
     ) -> StoreResult<Option<StreamRecord>> {
-        streams::select_scoped(&self.pool, client_id, stream_id).await
+        Streams::select_scoped(&self.pool, client_id, stream_id).await
     }
 
     async fn list_streams(&self, client_id: &str) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_for_client(&self.pool, client_id).await
+        Streams::list_for_client(&self.pool, client_id).await
     }
 
     async fn find_stream(&self, stream_id: &StreamId) -> StoreResult<Option<StreamRecord>> {
-        streams::find(&self.pool, stream_id).await
+        Streams::find(&self.pool, stream_id).await
     }
 
     async fn list_all_streams(
@@ -63,7 +72,7 @@ impl TransmitterStore for PgStore {
         after: Option<&StreamId>,
         limit: u32,
     ) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_all(&self.pool, after, limit).await
+        Streams::list_all(&self.pool, after, limit).await
     }
 
     async fn update_stream(
@@ -74,7 +83,7 @@ impl TransmitterStore for PgStore {
     ) -> StoreResult<Option<StreamRecord>> {
         let now = self.now();
         let updated = transaction!(self.pool, |tx| {
-            let updated = streams::update(tx, client_id, stream_id, update.clone(), now).await?;
+            let updated = Streams::update(tx, client_id, stream_id, update.clone(), now).await?;
             if updated.is_some() {
                 // A method change may have released waiting SETs.
                 notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
@@ -98,7 +107,7 @@ impl TransmitterStore for PgStore {
         let now = self.now();
         let changed = transaction!(self.pool, |tx| {
             let changed =
-                streams::set_status(tx, client_id, stream_id, status, reason.clone(), now).await?;
+                Streams::set_status(tx, client_id, stream_id, status, reason.clone(), now).await?;
             if matches!(changed, Some((_, true))) {
                 notify_in(tx, &self.notifier, Some(std::slice::from_ref(stream_id))).await?;
             }
@@ -117,7 +126,7 @@ impl TransmitterStore for PgStore {
 
     async fn delete_stream(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
         transaction!(self.pool, |tx| {
-            let deleted = streams::delete(tx, client_id, stream_id).await?;
+            let deleted = Streams::delete(tx, client_id, stream_id).await?;
             if deleted {
                 notify_config_in(tx, &self.notifier).await?;
             }
@@ -127,14 +136,14 @@ impl TransmitterStore for PgStore {
 
     async fn touch_activity(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
         let now = self.now();
-        transaction!(self.pool, |tx| streams::touch(
+        transaction!(self.pool, |tx| Streams::touch(
             tx, client_id, stream_id, now
         )
         .await)
     }
 
     async fn list_inactive_streams(&self) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_inactive(&self.pool, self.now()).await
+        Streams::list_inactive(&self.pool, self.now()).await
     }
 
     async fn begin_verification(
@@ -144,7 +153,7 @@ impl TransmitterStore for PgStore {
     ) -> StoreResult<Option<VerificationGate>> {
         let now = self.now();
         transaction!(self.pool, |tx| {
-            streams::begin_verification(tx, client_id, stream_id, now).await
+            Streams::begin_verification(tx, client_id, stream_id, now).await
         })
     }
 
@@ -159,7 +168,7 @@ impl TransmitterStore for PgStore {
         let now = self.now();
         transaction!(self.pool, |tx| {
             let entry = (subject_key.to_owned(), subject.clone(), true, verified);
-            let stored = streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
+            let stored = Streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
             if stored {
                 notify_config_in(tx, &self.notifier).await?;
             }
@@ -177,7 +186,7 @@ impl TransmitterStore for PgStore {
         let now = self.now();
         transaction!(self.pool, |tx| {
             let entry = (subject_key.to_owned(), subject.clone(), false, None);
-            let stored = streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
+            let stored = Streams::upsert_subject(tx, client_id, stream_id, entry, now).await?;
             if stored {
                 notify_config_in(tx, &self.notifier).await?;
             }
@@ -191,7 +200,7 @@ impl TransmitterStore for PgStore {
         stream_id: &StreamId,
         subject_key: &str,
     ) -> StoreResult<Option<SubjectEntry>> {
-        streams::get_subject(&self.pool, client_id, stream_id, subject_key).await
+        Streams::get_subject(&self.pool, client_id, stream_id, subject_key).await
     }
 
     async fn list_subjects(
@@ -201,15 +210,15 @@ impl TransmitterStore for PgStore {
         after_key: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<SubjectEntry>> {
-        streams::list_subjects(&self.pool, client_id, stream_id, after_key, limit).await
+        Streams::list_subjects(&self.pool, client_id, stream_id, after_key, limit).await
     }
 
     async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>> {
-        streams::subject_entries(&self.pool, subject_keys).await
+        Streams::subject_entries(&self.pool, subject_keys).await
     }
 
     async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {
-        streams::match_streams(&self.pool, subject_keys).await
+        Streams::match_streams(&self.pool, subject_keys).await
     }
 
     async fn enqueue(&self, sets: Vec<NewSet>) -> StoreResult<EnqueueReport> {
@@ -234,7 +243,7 @@ impl TransmitterStore for PgStore {
     ) -> StoreResult<IdempotentEnqueue> {
         let now = self.now();
         let (outcome, woken) = transaction!(self.pool, |tx| {
-            let (outcome, woken) = idempotency::enqueue(tx, &sets, &claim, &respond, now).await?;
+            let (outcome, woken) = Idempotency::enqueue(tx, &sets, &claim, &respond, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((outcome, woken))
         })?;
@@ -247,12 +256,12 @@ impl TransmitterStore for PgStore {
         client_id: &str,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        idempotency::record(&self.pool, client_id, key).await
+        Idempotency::record(&self.pool, client_id, key).await
     }
 
     async fn purge_idempotency_keys(&self) -> StoreResult<u64> {
         let now = self.now();
-        transaction!(self.pool, |tx| idempotency::purge(tx, now).await)
+        transaction!(self.pool, |tx| Idempotency::purge(tx, now).await)
     }
 
     async fn claim_push(
@@ -271,7 +280,7 @@ impl TransmitterStore for PgStore {
             ));
         }
         transaction!(self.pool, |tx| {
-            outbox::claim_push(tx, lease_owner, max, lease_ms, now).await
+            Outbox::claim_push(tx, lease_owner, max, lease_ms, now).await
         })
     }
 
@@ -285,7 +294,7 @@ impl TransmitterStore for PgStore {
         }
         let now = self.now();
         let (report, woken) = transaction!(self.pool, |tx| {
-            let (report, woken) = outbox::record_outcomes(tx, lease_owner, &outcomes, now).await?;
+            let (report, woken) = Outbox::record_outcomes(tx, lease_owner, &outcomes, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((report, woken))
         })?;
@@ -296,7 +305,7 @@ impl TransmitterStore for PgStore {
     async fn reap_expired_leases(&self) -> StoreResult<u64> {
         let now = self.now();
         let reaped = transaction!(self.pool, |tx| {
-            let reaped = outbox::reap(tx, now).await?;
+            let reaped = Outbox::reap(tx, now).await?;
             if reaped > 0 {
                 notify_in(tx, &self.notifier, None).await?;
             }
@@ -309,13 +318,13 @@ impl TransmitterStore for PgStore {
     }
 
     async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
-        outbox::next_push_due(&self.pool).await
+        Outbox::next_push_due(&self.pool).await
     }
 
     async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
         let now = self.now();
         let (response, woken) = transaction!(self.pool, |tx| {
-            let (response, woken) = poll::poll(tx, &request, now).await?;
+            let (response, woken) = Poll::poll(tx, &request, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((response, woken))
         })?;
@@ -325,25 +334,25 @@ impl TransmitterStore for PgStore {
 
     async fn drop_queued(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<Option<u64>> {
         transaction!(self.pool, |tx| {
-            if streams::select_scoped(&mut *tx, client_id, stream_id)
+            if Streams::select_scoped(&mut *tx, client_id, stream_id)
                 .await?
                 .is_none()
             {
                 Ok(None)
             } else {
-                outbox::drop_queued(tx, stream_id).await.map(Some)
+                Outbox::drop_queued(tx, stream_id).await.map(Some)
             }
         })
     }
 
     async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
-        outbox::list_parked(&self.pool, query).await
+        Outbox::list_parked(&self.pool, query).await
     }
 
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
         let now = self.now();
         let (replayed, woken) = transaction!(self.pool, |tx| {
-            let (replayed, woken) = outbox::replay(tx, &selector, now).await?;
+            let (replayed, woken) = Outbox::replay(tx, &selector, now).await?;
             notify_in(tx, &self.notifier, Some(&woken)).await?;
             Ok((replayed, woken))
         })?;
@@ -352,17 +361,17 @@ impl TransmitterStore for PgStore {
     }
 
     async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
-        transaction!(self.pool, |tx| outbox::purge_parked(tx, finished_before)
+        transaction!(self.pool, |tx| Outbox::purge_parked(tx, finished_before)
             .await)
     }
 
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
-        outbox::counts(&self.pool, stream_id).await
+        Outbox::counts(&self.pool, stream_id).await
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
         let now = self.now();
-        transaction!(self.pool, |tx| records::append_audit(
+        transaction!(self.pool, |tx| Records::append_audit(
             tx,
             entry.clone(),
             now
@@ -371,12 +380,12 @@ impl TransmitterStore for PgStore {
     }
 
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        records::list_audit(&self.pool, query).await
+        Records::list_audit(&self.pool, query).await
     }
 
     async fn upsert_client(&self, client: OAuthClient) -> StoreResult<ClientRecord> {
         let now = self.now();
-        transaction!(self.pool, |tx| records::upsert_client(
+        transaction!(self.pool, |tx| Records::upsert_client(
             tx,
             client.clone(),
             now
@@ -385,15 +394,15 @@ impl TransmitterStore for PgStore {
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        records::get_client(&self.pool, client_id).await
+        Records::get_client(&self.pool, client_id).await
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        records::list_clients(&self.pool).await
+        Records::list_clients(&self.pool).await
     }
 
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
-        transaction!(self.pool, |tx| records::delete_client(tx, client_id).await)
+        transaction!(self.pool, |tx| Records::delete_client(tx, client_id).await)
     }
 
     fn subscribe(&self, stream_id: Option<&StreamId>) -> WorkSubscription {

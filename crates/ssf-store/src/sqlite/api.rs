@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
 
-use super::{SqliteStore, idempotency, outbox, poll, records, streams};
+use super::{SqliteStore, outbox};
 use crate::{
     error::{StoreError, StoreResult},
     model::{
@@ -18,9 +18,20 @@ use crate::{
             OutcomeReport, ParkedQuery, PollRequest, PollResponse, ReplaySelector,
         },
     },
-    transmitter::TransmitterStore,
+    transmitter::{TransmitterStore, idempotency, outbox as shared_outbox, poll, records, streams},
     wake::WorkSubscription,
 };
+
+/// The shared stream and subject operations, on SQLite.
+type Streams = streams::Streams<sqlx::Sqlite>;
+/// The shared audit log and client operations, on SQLite.
+type Records = records::Records<sqlx::Sqlite>;
+/// The shared poll operation, on SQLite.
+type Poll = poll::Poll<sqlx::Sqlite>;
+/// The shared outbox operations, on SQLite.
+type Outbox = shared_outbox::Outbox<sqlx::Sqlite>;
+/// The shared idempotency-key operations, on SQLite.
+type Idempotency = idempotency::Idempotency<sqlx::Sqlite>;
 
 impl SqliteStore {
     fn wake(&self, streams: &[StreamId]) {
@@ -38,7 +49,7 @@ fn millis(d: Duration) -> i64 {
 impl TransmitterStore for SqliteStore {
     async fn create_stream(&self, stream: NewStream) -> StoreResult<StreamRecord> {
         let now = self.now();
-        self.write(move |c| Box::pin(async move { streams::create(c, stream, now).await }))
+        self.write(move |c| Box::pin(async move { Streams::create(c, stream, now).await }))
             .await
     }
 
@@ -47,15 +58,15 @@ impl TransmitterStore for SqliteStore {
         client_id: &str,
         stream_id: &StreamId,
     ) -> StoreResult<Option<StreamRecord>> {
-        streams::select_scoped(&self.readers, client_id, stream_id).await
+        Streams::select_scoped(&self.readers, client_id, stream_id).await
     }
 
     async fn list_streams(&self, client_id: &str) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_for_client(&self.readers, client_id).await
+        Streams::list_for_client(&self.readers, client_id).await
     }
 
     async fn find_stream(&self, stream_id: &StreamId) -> StoreResult<Option<StreamRecord>> {
-        streams::find(&self.readers, stream_id).await
+        Streams::find(&self.readers, stream_id).await
     }
 
     async fn list_all_streams(
@@ -63,7 +74,7 @@ impl TransmitterStore for SqliteStore {
         after: Option<&StreamId>,
         limit: u32,
     ) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_all(&self.readers, after, limit).await
+        Streams::list_all(&self.readers, after, limit).await
     }
 
     async fn update_stream(
@@ -76,7 +87,7 @@ impl TransmitterStore for SqliteStore {
         let updated = self
             .write(move |c| {
                 Box::pin(
-                    async move { streams::update(c, &client_id, &stream_id, update, now).await },
+                    async move { Streams::update(c, &client_id, &stream_id, update, now).await },
                 )
             })
             .await?;
@@ -98,7 +109,7 @@ impl TransmitterStore for SqliteStore {
         let changed = self
             .write(move |c| {
                 Box::pin(async move {
-                    streams::set_status(c, &client_id, &stream_id, status, reason, now).await
+                    Streams::set_status(c, &client_id, &stream_id, status, reason, now).await
                 })
             })
             .await?;
@@ -113,7 +124,7 @@ impl TransmitterStore for SqliteStore {
     async fn delete_stream(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
         let (client_id, stream_id) = (client_id.to_owned(), stream_id.clone());
         self.write(move |c| {
-            Box::pin(async move { streams::delete(c, &client_id, &stream_id).await })
+            Box::pin(async move { Streams::delete(c, &client_id, &stream_id).await })
         })
         .await
     }
@@ -121,13 +132,13 @@ impl TransmitterStore for SqliteStore {
     async fn touch_activity(&self, client_id: &str, stream_id: &StreamId) -> StoreResult<bool> {
         let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
         self.write(move |c| {
-            Box::pin(async move { streams::touch(c, &client_id, &stream_id, now).await })
+            Box::pin(async move { Streams::touch(c, &client_id, &stream_id, now).await })
         })
         .await
     }
 
     async fn list_inactive_streams(&self) -> StoreResult<Vec<StreamRecord>> {
-        streams::list_inactive(&self.readers, self.now()).await
+        Streams::list_inactive(&self.readers, self.now()).await
     }
 
     async fn begin_verification(
@@ -138,7 +149,7 @@ impl TransmitterStore for SqliteStore {
         let (client_id, stream_id, now) = (client_id.to_owned(), stream_id.clone(), self.now());
         self.write(move |c| {
             Box::pin(
-                async move { streams::begin_verification(c, &client_id, &stream_id, now).await },
+                async move { Streams::begin_verification(c, &client_id, &stream_id, now).await },
             )
         })
         .await
@@ -156,7 +167,7 @@ impl TransmitterStore for SqliteStore {
         let entry = (subject_key.to_owned(), subject, true, verified);
         self.write(move |c| {
             Box::pin(
-                async move { streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
+                async move { Streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
             )
         })
         .await
@@ -173,7 +184,7 @@ impl TransmitterStore for SqliteStore {
         let entry = (subject_key.to_owned(), subject, false, None);
         self.write(move |c| {
             Box::pin(
-                async move { streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
+                async move { Streams::upsert_subject(c, &client_id, &stream_id, entry, now).await },
             )
         })
         .await
@@ -185,7 +196,7 @@ impl TransmitterStore for SqliteStore {
         stream_id: &StreamId,
         subject_key: &str,
     ) -> StoreResult<Option<SubjectEntry>> {
-        streams::get_subject(&self.readers, client_id, stream_id, subject_key).await
+        Streams::get_subject(&self.readers, client_id, stream_id, subject_key).await
     }
 
     async fn list_subjects(
@@ -195,15 +206,15 @@ impl TransmitterStore for SqliteStore {
         after_key: Option<&str>,
         limit: u32,
     ) -> StoreResult<Vec<SubjectEntry>> {
-        streams::list_subjects(&self.readers, client_id, stream_id, after_key, limit).await
+        Streams::list_subjects(&self.readers, client_id, stream_id, after_key, limit).await
     }
 
     async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>> {
-        streams::subject_entries(&self.readers, subject_keys).await
+        Streams::subject_entries(&self.readers, subject_keys).await
     }
 
     async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {
-        streams::match_streams(&self.readers, subject_keys).await
+        Streams::match_streams(&self.readers, subject_keys).await
     }
 
     async fn enqueue(&self, sets: Vec<NewSet>) -> StoreResult<EnqueueReport> {
@@ -212,7 +223,7 @@ impl TransmitterStore for SqliteStore {
         }
         let now = self.now();
         let (report, woken) = self
-            .write(move |c| Box::pin(async move { outbox::enqueue(c, sets, now).await }))
+            .write(move |c| Box::pin(async move { outbox::enqueue(c, &sets, now).await }))
             .await?;
         self.wake(&woken);
         Ok(report)
@@ -227,7 +238,7 @@ impl TransmitterStore for SqliteStore {
         let now = self.now();
         let (outcome, woken) = self
             .write(move |c| {
-                Box::pin(async move { idempotency::enqueue(c, sets, claim, respond, now).await })
+                Box::pin(async move { Idempotency::enqueue(c, &sets, &claim, &respond, now).await })
             })
             .await?;
         self.wake(&woken);
@@ -239,12 +250,12 @@ impl TransmitterStore for SqliteStore {
         client_id: &str,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        idempotency::record(&self.readers, client_id, key).await
+        Idempotency::record(&self.readers, client_id, key).await
     }
 
     async fn purge_idempotency_keys(&self) -> StoreResult<u64> {
         let now = self.now();
-        self.write(move |c| Box::pin(async move { idempotency::purge(c, now).await }))
+        self.write(move |c| Box::pin(async move { Idempotency::purge(c, now).await }))
             .await
     }
 
@@ -264,7 +275,7 @@ impl TransmitterStore for SqliteStore {
             ));
         }
         self.write(move |c| {
-            Box::pin(async move { outbox::claim_push(c, &owner, max, lease_ms, now).await })
+            Box::pin(async move { Outbox::claim_push(c, &owner, max, lease_ms, now).await })
         })
         .await
     }
@@ -280,7 +291,7 @@ impl TransmitterStore for SqliteStore {
         let (owner, now) = (lease_owner.to_owned(), self.now());
         let (report, woken) = self
             .write(move |c| {
-                Box::pin(async move { outbox::record_outcomes(c, &owner, outcomes, now).await })
+                Box::pin(async move { Outbox::record_outcomes(c, &owner, &outcomes, now).await })
             })
             .await?;
         self.wake(&woken);
@@ -290,7 +301,7 @@ impl TransmitterStore for SqliteStore {
     async fn reap_expired_leases(&self) -> StoreResult<u64> {
         let now = self.now();
         let reaped = self
-            .write(move |c| Box::pin(async move { outbox::reap(c, now).await }))
+            .write(move |c| Box::pin(async move { Outbox::reap(c, now).await }))
             .await?;
         if reaped > 0 {
             self.hub.notify_all();
@@ -299,13 +310,13 @@ impl TransmitterStore for SqliteStore {
     }
 
     async fn next_push_due(&self) -> StoreResult<Option<UnixMillis>> {
-        outbox::next_push_due(&self.readers).await
+        Outbox::next_push_due(&self.readers).await
     }
 
     async fn poll(&self, request: PollRequest) -> StoreResult<PollResponse> {
         let now = self.now();
         let (response, woken) = self
-            .write(move |c| Box::pin(async move { poll::poll(c, request, now).await }))
+            .write(move |c| Box::pin(async move { Poll::poll(c, &request, now).await }))
             .await?;
         self.wake(&woken);
         Ok(response)
@@ -315,67 +326,67 @@ impl TransmitterStore for SqliteStore {
         let (client_id, stream_id) = (client_id.to_owned(), stream_id.clone());
         self.write(move |c| {
             Box::pin(async move {
-                if streams::select_scoped(&mut *c, &client_id, &stream_id)
+                if Streams::select_scoped(&mut *c, &client_id, &stream_id)
                     .await?
                     .is_none()
                 {
                     return Ok(None);
                 }
-                outbox::drop_queued(c, &stream_id).await.map(Some)
+                Outbox::drop_queued(c, &stream_id).await.map(Some)
             })
         })
         .await
     }
 
     async fn list_parked(&self, query: ParkedQuery) -> StoreResult<Vec<OutboxEntry>> {
-        outbox::list_parked(&self.readers, query).await
+        Outbox::list_parked(&self.readers, query).await
     }
 
     async fn replay(&self, selector: ReplaySelector) -> StoreResult<u64> {
         let now = self.now();
         let (replayed, woken) = self
-            .write(move |c| Box::pin(async move { outbox::replay(c, selector, now).await }))
+            .write(move |c| Box::pin(async move { Outbox::replay(c, &selector, now).await }))
             .await?;
         self.wake(&woken);
         Ok(replayed)
     }
 
     async fn purge_parked(&self, finished_before: UnixMillis) -> StoreResult<u64> {
-        self.write(move |c| Box::pin(async move { outbox::purge_parked(c, finished_before).await }))
+        self.write(move |c| Box::pin(async move { Outbox::purge_parked(c, finished_before).await }))
             .await
     }
 
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
-        outbox::counts(&self.readers, stream_id).await
+        Outbox::counts(&self.readers, stream_id).await
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
         let now = self.now();
-        self.write(move |c| Box::pin(async move { records::append_audit(c, entry, now).await }))
+        self.write(move |c| Box::pin(async move { Records::append_audit(c, entry, now).await }))
             .await
     }
 
     async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        records::list_audit(&self.readers, query).await
+        Records::list_audit(&self.readers, query).await
     }
 
     async fn upsert_client(&self, client: OAuthClient) -> StoreResult<ClientRecord> {
         let now = self.now();
-        self.write(move |c| Box::pin(async move { records::upsert_client(c, client, now).await }))
+        self.write(move |c| Box::pin(async move { Records::upsert_client(c, client, now).await }))
             .await
     }
 
     async fn get_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
-        records::get_client(&self.readers, client_id).await
+        Records::get_client(&self.readers, client_id).await
     }
 
     async fn list_clients(&self) -> StoreResult<Vec<ClientRecord>> {
-        records::list_clients(&self.readers).await
+        Records::list_clients(&self.readers).await
     }
 
     async fn delete_client(&self, client_id: &str) -> StoreResult<bool> {
         let client_id = client_id.to_owned();
-        self.write(move |c| Box::pin(async move { records::delete_client(c, &client_id).await }))
+        self.write(move |c| Box::pin(async move { Records::delete_client(c, &client_id).await }))
             .await
     }
 

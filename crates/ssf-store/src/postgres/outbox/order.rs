@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use sqlx::{AssertSqlSafe, PgConnection};
+use sqlx::PgConnection;
 use ssf_types::StreamId;
 
 use crate::{
+    engine::SubjectKey,
     error::{StoreError, StoreResult},
     sql,
 };
@@ -25,60 +26,8 @@ pub(in crate::postgres) const IN_FLIGHT: (&str, &str) = (
 /// Rounds of [`settle`] before the transaction is run again from the start.
 const SETTLE_ROUNDS: usize = 20;
 
-/// Subject keys per `IN` list (a power of two).
-const KEYS_PER_STATEMENT: usize = 256;
-
-/// A (stream, subject key) pair whose queue head may have moved.
-pub(in crate::postgres) type SubjectKey = (String, String);
-
-/// Which of `keys` of `stream` have a row matching the statement `(prefix, suffix)` (an `IN`
-/// list goes between them). A key may be listed more than once.
-pub(in crate::postgres) async fn keys_with(
-    conn: &mut PgConnection,
-    (prefix, suffix): (&str, &str),
-    stream: &str,
-    keys: &[&str],
-) -> StoreResult<Vec<String>> {
-    let mut found = Vec::new();
-    for chunk in sql::pow2_chunks(keys, KEYS_PER_STATEMENT) {
-        // Safe: `prefix` and `suffix` are constants; only generated placeholders go between.
-        let text = format!("{prefix}{}{suffix}", sql::param_list(2, chunk.len()));
-        let mut query = sqlx::query_as::<_, (String,)>(AssertSqlSafe(text)).bind(stream);
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        found.extend(query.fetch_all(&mut *conn).await?.into_iter().map(|(k,)| k));
-    }
-    Ok(found)
-}
-
-/// Releases the next waiting SET of each key; returns the streams that got a ready SET.
-pub(in crate::postgres) async fn promote(
-    conn: &mut PgConnection,
-    keys: impl IntoIterator<Item = SubjectKey>,
-) -> StoreResult<Vec<StreamId>> {
-    let mut by_stream: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (stream, key) in keys {
-        by_stream.entry(stream).or_default().insert(key);
-    }
-    let mut woken = BTreeSet::new();
-    for (stream_id, keys) in by_stream {
-        // Usually nothing waits: one statement per stream instead of one per key.
-        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let waiting = (sql::WAITING_KEYS_PREFIX, "");
-        for subject_key in keys_with(conn, waiting, &stream_id, &keys).await? {
-            let done = sqlx::query(sql::PROMOTE)
-                .bind(stream_id.as_str())
-                .bind(subject_key.as_str())
-                .execute(&mut *conn)
-                .await?;
-            if done.rows_affected() > 0 {
-                woken.insert(stream_id.clone());
-            }
-        }
-    }
-    Ok(woken.into_iter().map(StreamId::new).collect())
-}
+/// The shared outbox operations, on PostgreSQL.
+type Outbox = crate::transmitter::outbox::Outbox<sqlx::Postgres>;
 
 /// Makes every key of `keys` (each with a waiting SET queued by this transaction) safe to
 /// commit: either this transaction holds a lock on the key's in-flight row, whose finisher then
@@ -89,7 +38,7 @@ pub(in crate::postgres) async fn promote(
 /// One `FOR SHARE` select can miss an in-flight row that became ready while it waited for a lock
 /// on the row before it, so it repeats until each key is settled. Returns the streams with a
 /// released SET.
-pub(in crate::postgres) async fn settle(
+pub(crate) async fn settle(
     conn: &mut PgConnection,
     keys: BTreeSet<SubjectKey>,
 ) -> StoreResult<Vec<StreamId>> {
@@ -105,7 +54,7 @@ pub(in crate::postgres) async fn settle(
         let mut next: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (stream_id, keys) in open {
             let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-            let locked: HashSet<String> = keys_with(conn, IN_FLIGHT, &stream_id, &refs)
+            let locked: HashSet<String> = Outbox::keys_with(conn, IN_FLIGHT, &stream_id, &refs)
                 .await?
                 .into_iter()
                 .collect();

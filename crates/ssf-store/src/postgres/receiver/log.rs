@@ -11,7 +11,7 @@
 use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use ssf_types::UnixMillis;
 
-use super::batch::{CHUNK, values_sql};
+use crate::receiver::batch::{CHUNK, values_sql};
 use crate::{
     error::{StoreError, StoreResult},
     receiver::{StateChanges, StateWrite},
@@ -34,7 +34,7 @@ pub(super) async fn append(
     }
     sqlx::query(ORDER_LOCK).execute(&mut *conn).await?;
     for chunk in writes.chunks(CHUNK) {
-        let sql = values_sql(
+        let sql = values_sql::<sqlx::Postgres>(
             "INSERT INTO receiver_state_log (at, node, op, kind, key, value, event_time) VALUES",
             chunk.len(),
             7,

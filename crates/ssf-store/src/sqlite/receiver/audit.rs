@@ -1,38 +1,9 @@
-//! The receiver's audit log on SQLite: filtered queries and the purge on its own retention.
+//! The receiver's audit log on SQLite: the purge on its own retention, in chunks.
 
-use sqlx::{AssertSqlSafe, SqlitePool};
 use ssf_types::UnixMillis;
 
 use super::{PURGE_CHUNK, SqliteReceiverStore};
-use crate::{
-    error::StoreResult,
-    model::AuditEntry,
-    receiver::{
-        ReceiverAuditQuery,
-        audit_sql::{Bind, select},
-    },
-    rows::AuditRow,
-};
-
-/// Rows of [`ReceiverAuditQuery`], oldest first.
-pub(super) async fn query(
-    readers: &SqlitePool,
-    query: &ReceiverAuditQuery,
-) -> StoreResult<Vec<AuditEntry>> {
-    let (sql, binds) = select(query, |_| "?".to_owned());
-    let mut q = sqlx::query_as::<_, AuditRow>(AssertSqlSafe(sql));
-    for bind in binds {
-        q = match bind {
-            Bind::Text(t) => q.bind(t),
-            Bind::Int(i) => q.bind(i),
-        };
-    }
-    q.fetch_all(readers)
-        .await?
-        .into_iter()
-        .map(AuditRow::into_entry)
-        .collect()
-}
+use crate::error::StoreResult;
 
 /// Deletes audit rows (and their subject keys) older than `older_than`, in chunks, each its own
 /// writer job so incoming batches interleave.
