@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use ssf_jose::{Algorithm, KeyPair, sign_with};
 use ssf_receiver::{
     config::JwksSettings,
@@ -11,6 +10,7 @@ use ssf_receiver::{
     poller::{Poller, SetProcessor},
     token::TokenSource,
 };
+use ssf_types::secret::SecretString;
 use ssf_types::{KeyId, SystemClock};
 use tokio_util::sync::CancellationToken;
 
