@@ -10,7 +10,7 @@
 
 use std::fmt;
 
-/// The text of an open enum's unknown value. Only the enums of [`open_enum!`](crate::open_enum)
+/// The text of an open enum's unknown value. Only the enums of [`open_enum!`](macro@crate::open_enum)
 /// construct it (from a value they do not know); read it with [`as_str`](Self::as_str).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OtherValue(String);
