@@ -2,8 +2,8 @@
 
 use std::{path::PathBuf, process::ExitCode, sync::Arc};
 
-use secrecy::ExposeSecret;
 use ssf_jose::{Algorithm, FileKeyStore, Jwks, KeyPair, KeyState, KeyStore, SigningKey};
+use ssf_types::secret::ExposeSecret;
 use ssf_types::{KeyId, SystemClock};
 
 use crate::{

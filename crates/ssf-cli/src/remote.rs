@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use ssf_http::{ClientConfig, GuardedClient, Url};
 use ssf_receiver::{
     discovery::discover_token_endpoint,
     token::{ClientCredentials, TokenSource},
 };
+use ssf_types::secret::SecretString;
 use ssf_types::{Clock, SystemClock};
 
 use crate::{

@@ -27,9 +27,9 @@ pub mod rules;
 
 use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
 
-use secrecy::SecretString;
 use serde::Deserialize;
 use ssf_http::{ClientConfig, RetryConfig};
+use ssf_types::secret::SecretString;
 
 pub use self::rules::{
     AccessRule, AssetRule, ClaimNames, GroupRule, PersonField, RulesConfig, SubjectFormatRule,
@@ -281,7 +281,7 @@ impl SystemConfig {
                 self.kind.as_str()
             ));
         }
-        if secrecy::ExposeSecret::expose_secret(&self.secret).len() < 16 {
+        if ssf_types::secret::ExposeSecret::expose_secret(&self.secret).len() < 16 {
             return bad("secret must be at least 16 characters".into());
         }
         if axum::http::HeaderName::try_from(self.auth_header()).is_err() {

@@ -23,7 +23,6 @@ mod token;
 
 use std::{sync::Arc, time::Duration};
 
-use secrecy::ExposeSecret;
 use serde_json::Value;
 use ssf_http::{
     GuardedClient, RetrySchedule, Url, build_client, parse_retry_after,
@@ -32,6 +31,7 @@ use ssf_http::{
         header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
     },
 };
+use ssf_types::secret::ExposeSecret;
 use ssf_types::{Clock, UnixMillis};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;

@@ -6,9 +6,11 @@ use std::time::Duration;
 use axum::http::HeaderMap;
 use base64::{Engine as _, engine::general_purpose::STANDARD};
 use hmac::{Hmac, Mac};
-use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use ssf_types::UnixMillis;
+use ssf_types::{
+    UnixMillis,
+    secret::{ExposeSecret, SecretString, constant_time_eq},
+};
 
 use crate::{
     config::{SystemConfig, WebhookAuth},
@@ -73,7 +75,7 @@ fn verify_hmac(secret: &SecretString, value: &str, body: &[u8]) -> Result<(), Ji
             .map_err(|_| JitError::Unauthenticated("the signature is neither hex nor base64"))?
     };
     let expected = mac(secret.expose_secret().as_bytes(), body);
-    if given.len() == expected.len() && ct_eq(&given, &expected) {
+    if given.len() == expected.len() && constant_time_eq(&given, &expected) {
         Ok(())
     } else {
         Err(JitError::Unauthenticated(
@@ -92,7 +94,7 @@ fn verify_token(secret: &SecretString, value: &str) -> Result<(), JitError> {
     // Digests first, so neither the length nor a prefix of the secret leaks through timing.
     let given: [u8; 32] = Sha256::digest(token.as_bytes()).into();
     let expected: [u8; 32] = Sha256::digest(secret.expose_secret().as_bytes()).into();
-    if ct_eq(&given, &expected) {
+    if constant_time_eq(&given, &expected) {
         Ok(())
     } else {
         Err(JitError::Unauthenticated("the token does not match"))
@@ -117,8 +119,8 @@ fn verify_basic(username: &str, secret: &SecretString, value: &str) -> Result<()
         "the Basic credentials have no ':'",
     ))?;
     let digest = |s: &str| -> [u8; 32] { Sha256::digest(s.as_bytes()).into() };
-    let user_ok = ct_eq(&digest(user), &digest(username));
-    let password_ok = ct_eq(&digest(password), &digest(secret.expose_secret()));
+    let user_ok = constant_time_eq(&digest(user), &digest(username));
+    let password_ok = constant_time_eq(&digest(password), &digest(secret.expose_secret()));
     if user_ok & password_ok {
         Ok(())
     } else {
@@ -126,15 +128,6 @@ fn verify_basic(username: &str, secret: &SecretString, value: &str) -> Result<()
             "the Basic credentials do not match",
         ))
     }
-}
-
-/// Constant-time equality of two slices of the same length.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
-    std::hint::black_box(diff) == 0
 }
 
 /// Judges a webhook's own time `sent_at`: further than `max_skew` in the future is refused

@@ -168,7 +168,7 @@ fn jwt_alg(alg: &Algorithm) -> jsonwebtoken::Algorithm {
 }
 
 fn jsonwebtoken_keys(ours: &KeyPair) -> (jsonwebtoken::EncodingKey, jsonwebtoken::DecodingKey) {
-    use secrecy::ExposeSecret;
+    use ssf_types::secret::ExposeSecret;
     let pem = ours.to_pkcs8_pem().unwrap();
     let pem = pem.expose_secret().as_bytes();
     let enc = match ours.alg() {

@@ -15,8 +15,8 @@ use aws_lc_rs::{
         RsaKeyPair, RsaPublicKeyComponents,
     },
 };
-use secrecy::SecretString;
 use ssf_types::KeyId;
+use ssf_types::secret::SecretString;
 
 use crate::{
     Algorithm, JoseError, Jwk,
@@ -253,7 +253,7 @@ impl SigningKey for KeyPair {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
+    use ssf_types::secret::ExposeSecret;
 
     use super::*;
 

@@ -10,6 +10,10 @@
 //!   and the absence of `sub`/`exp`, and last types the claims and the event with `ssf_types`
 //!   into a [`VerifiedSet`], which nothing else can construct. Every failure is a [`JoseError`]
 //!   whose [`set_error_code`](JoseError::set_error_code) is the RFC 8935 `err` to answer with.
+//! - **Bearer JWTs**: [`verify_jwt`] with [`JwtRules`] is the one verification core for OAuth
+//!   access tokens ([RFC 9068](https://www.rfc-editor.org/rfc/rfc9068)) of the transmitter and
+//!   the enforcement layer: `kid`, asymmetric `alg` fitting the key, signature, `iss`, `aud`,
+//!   `typ`, then `exp`/`nbf` against the caller's clock; failures are a [`JwtError`].
 //! - **Keys**: [`KeyPair`] (generation, PKCS#8 PEM, public [`Jwk`]), [`Jwks`], [`VerifyingKey`],
 //!   [`KeyResolver`] / [`JwksSnapshot`], and the stores [`MemoryKeyStore`] and [`FileKeyStore`].
 //!
@@ -23,6 +27,7 @@ mod alg;
 mod encoding;
 mod error;
 mod jwk;
+mod jwt;
 mod key_pair;
 mod sign;
 mod store;
@@ -32,6 +37,10 @@ mod verifying_key;
 pub use alg::Algorithm;
 pub use error::JoseError;
 pub use jwk::{Jwk, Jwks, PRIVATE_MEMBERS};
+pub use jwt::{
+    JwtError, JwtKey, JwtKeyLookup, JwtKeySet, JwtRules, TypRule, VerifiedJwt, is_access_token_typ,
+    jwt_kid, peek_jwt_claims, verify_jwt,
+};
 pub use key_pair::{KeyPair, SigningKey};
 pub use sign::{SET_TYP, SetSigner, sign_with};
 pub use store::{FileKeyStore, KeyInfo, KeyState, KeyStore, MemoryKeyStore};

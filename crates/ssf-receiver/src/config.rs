@@ -31,10 +31,10 @@
 
 use std::{collections::BTreeSet, path::PathBuf, time::Duration};
 
-use secrecy::SecretString;
 use serde::Deserialize;
 use ssf_http::RetryConfig;
 use ssf_jose::Algorithm;
+use ssf_types::secret::SecretString;
 use ssf_types::{DiscoveryFlavor, EventTypeUri, ParseMode, discovery_url};
 use url::Url;
 

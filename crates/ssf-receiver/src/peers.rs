@@ -240,7 +240,7 @@ impl PeerStates {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::SecretString;
+    use ssf_types::secret::SecretString;
 
     use super::*;
     use crate::config::PeerAuth;

@@ -36,7 +36,7 @@ use axum::{
 };
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use ssf_types::{SetErrorCode, set::SECEVENT_MEDIA_TYPE};
+use ssf_types::{SetErrorCode, secret::constant_time_eq, set::SECEVENT_MEDIA_TYPE};
 
 use futures::StreamExt as _;
 
@@ -58,11 +58,6 @@ pub fn authorization_digest(value: &str) -> String {
         out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
-}
-
-/// Equality that takes the same time wherever the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// What the push endpoint needs.
@@ -300,13 +295,6 @@ mod tests {
             assert_eq!(authorization_digest(value), crate::setup::sha256_hex(value));
         }
         assert_eq!(authorization_digest("").len(), 64);
-    }
-
-    #[test]
-    fn constant_time_eq_compares_bytes() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[test]

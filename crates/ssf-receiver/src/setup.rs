@@ -20,9 +20,9 @@ mod run;
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
-use secrecy::ExposeSecret;
 use ssf_http::{GuardedClient, RetrySchedule, Url};
 use ssf_jose::VerifyOptions;
+use ssf_types::secret::ExposeSecret;
 use ssf_types::{
     Clock, EventType, EventTypeUri, StreamConfiguration, StreamId, StreamStatus, UnixMillis,
     stream::{AuthorizationHeader, Delivery, PollDelivery, PushDelivery},

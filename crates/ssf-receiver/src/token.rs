@@ -12,7 +12,6 @@
 use std::{fmt, sync::Arc, time::Duration};
 
 use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use ssf_http::{
     GuardedClient, GuardedRequest, Url,
@@ -21,6 +20,7 @@ use ssf_http::{
         header::{ACCEPT, CONTENT_TYPE, HeaderValue},
     },
 };
+use ssf_types::secret::{ExposeSecret, SecretString};
 use ssf_types::{Clock, UnixMillis};
 use tokio::sync::Mutex;
 use url::form_urlencoded;

@@ -34,7 +34,8 @@ mod tests {
             assert_eq!(serde_json::to_value(&code).unwrap(), *known);
         }
         let legacy: SetErrorCode = serde_json::from_str("\"jwtParse\"").unwrap();
-        assert_eq!(legacy, SetErrorCode::Other("jwtParse".into()));
+        assert_eq!(legacy, SetErrorCode::from("jwtParse"));
+        assert!(!legacy.is_known());
         assert_eq!(serde_json::to_string(&legacy).unwrap(), "\"jwtParse\"");
     }
 }

@@ -39,6 +39,7 @@ pub mod ids;
 pub mod metadata;
 pub mod mode;
 pub mod open_enum;
+pub mod secret;
 pub mod set;
 pub mod stream;
 pub mod subject;

@@ -10,35 +10,25 @@
 //! injected [`Clock`].
 
 use std::{
-    collections::{BTreeMap, HashSet},
     fmt,
     sync::{Arc, Mutex, PoisonError, RwLock},
 };
 
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, jwk::JwkSet};
 use serde_json::{Map, Value};
+use ssf_jose::{JwtError, JwtKeySet, JwtRules, jwt_kid, verify_jwt};
 use ssf_types::Clock;
 
 use crate::error::EnforceError;
 
 use super::source::{JwksSource, KeySet};
 
-#[derive(Clone)]
-struct KeyEntry {
-    key: DecodingKey,
-    /// The JWK's own `alg`, when it names one.
-    alg: Option<Algorithm>,
-}
-
-/// Verifies bearer JWTs against an issuer, optional audiences and a key set. Cheap to clone
-/// (the keys are shared, so [`set_jwks`](Self::set_jwks) on one clone changes all).
+/// Verifies bearer JWTs against an issuer, optional audiences and a key set, with
+/// [`ssf_jose::verify_jwt`] (the JWT core the transmitter uses too). Cheap to clone (the keys
+/// are shared, so [`set_jwks`](Self::set_jwks) on one clone changes all).
 #[derive(Clone)]
 pub struct TokenVerifier {
-    issuer: String,
-    audiences: Vec<String>,
-    algorithms: Vec<Algorithm>,
-    leeway_secs: i64,
-    keys: Arc<RwLock<BTreeMap<String, KeyEntry>>>,
+    rules: JwtRules,
+    keys: Arc<RwLock<JwtKeySet>>,
     clock: Arc<dyn Clock>,
     source: Option<Arc<dyn JwksSource>>,
     /// The generation of the source's set the keys come from.
@@ -48,58 +38,24 @@ pub struct TokenVerifier {
 impl fmt::Debug for TokenVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenVerifier")
-            .field("issuer", &self.issuer)
-            .field("audiences", &self.audiences)
-            .field("algorithms", &self.algorithms)
+            .field("issuer", &self.rules.issuer())
+            .field("audiences", &self.rules.audiences())
+            .field(
+                "algorithms",
+                &self.rules.algorithm_names().unwrap_or_default(),
+            )
             .field("kids", &self.kids())
             .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
 
-/// Whether jsonwebtoken may verify `alg` with a JWK of `kty`: asymmetric families only.
-fn fits(alg: Algorithm, kty: &str) -> bool {
-    use Algorithm as A;
-    match kty {
-        "RSA" => matches!(
-            alg,
-            A::RS256 | A::RS384 | A::RS512 | A::PS256 | A::PS384 | A::PS512
-        ),
-        "EC" => matches!(alg, A::ES256 | A::ES384),
-        "OKP" => matches!(alg, A::EdDSA),
-        _ => false,
-    }
-}
-
-fn parse_keys(jwks: &Value) -> Result<BTreeMap<String, KeyEntry>, EnforceError> {
-    let set: JwkSet =
-        serde_json::from_value(jwks.clone()).map_err(|e| EnforceError::Jwks(e.to_string()))?;
-    let mut keys = BTreeMap::new();
-    for (jwk, raw) in set.keys.iter().zip(
-        jwks.get("keys")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten(),
-    ) {
-        let Some(kid) = jwk.common.key_id.clone() else {
-            continue;
-        };
-        // Encryption keys and symmetric keys are never used to verify access tokens.
-        let enc = raw.get("use").and_then(Value::as_str) == Some("enc");
-        let kty = raw.get("kty").and_then(Value::as_str).unwrap_or_default();
-        if enc || kty == "oct" {
-            continue;
-        }
-        let Ok(key) = DecodingKey::from_jwk(jwk) else {
-            continue;
-        };
-        let alg = raw
-            .get("alg")
-            .and_then(Value::as_str)
-            .and_then(|a| a.parse::<Algorithm>().ok());
-        keys.insert(kid, KeyEntry { key, alg });
-    }
-    Ok(keys)
+/// The keys of a JWKS document; one that is not a JWKS is [`EnforceError::Jwks`].
+fn parse_keys(jwks: &Value) -> Result<JwtKeySet, EnforceError> {
+    JwtKeySet::from_jwks(jwks).map_err(|e| match e {
+        JwtError::Jwks(source) => EnforceError::Jwks(source.to_string()),
+        other => EnforceError::Jwks(other.to_string()),
+    })
 }
 
 impl TokenVerifier {
@@ -112,14 +68,13 @@ impl TokenVerifier {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, EnforceError> {
         // jsonwebtoken >= 10 needs a process-wide provider; an already installed one stays.
-        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
-            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
-        );
+        ssf_jose::install_crypto_provider();
+        let rules = JwtRules::new(issuer)
+            .algorithms(["RS256"])
+            .map_err(|e| EnforceError::Jwks(e.to_string()))?
+            .check_time(30);
         Ok(Self {
-            issuer: issuer.into(),
-            audiences: Vec::new(),
-            algorithms: vec![Algorithm::RS256],
-            leeway_secs: 30,
+            rules,
             keys: Arc::new(RwLock::new(parse_keys(jwks)?)),
             clock,
             source: None,
@@ -169,7 +124,7 @@ impl TokenVerifier {
                 true
             }
             Err(e) => {
-                tracing::warn!(error = %e, issuer = %self.issuer, "the new JWKS could not be read; keeping the old keys");
+                tracing::warn!(error = %e, issuer = %self.rules.issuer(), "the new JWKS could not be read; keeping the old keys");
                 false
             }
         }
@@ -189,25 +144,22 @@ impl TokenVerifier {
                 self.install(&set);
             }
             Err(reason) => {
-                tracing::warn!(%reason, issuer = %self.issuer, "JWKS unavailable; verifying with the keys held");
+                tracing::warn!(%reason, issuer = %self.rules.issuer(), "JWKS unavailable; verifying with the keys held");
             }
         }
         let first = self.verify(token);
         if !matches!(first, Err(EnforceError::TokenKeyUnknown)) {
             return first;
         }
-        let kid = jsonwebtoken::decode_header(token)
-            .ok()
-            .and_then(|h| h.kid)
-            .ok_or(EnforceError::TokenKeyUnknown)?;
+        let kid = jwt_kid(token).ok_or(EnforceError::TokenKeyUnknown)?;
         match source.refresh(&kid).await {
             Ok(set) if self.install(&set) => self.verify(token),
             Ok(_) => {
-                tracing::info!(%kid, issuer = %self.issuer, "access token refused: its kid is not in the issuer's JWKS");
+                tracing::info!(%kid, issuer = %self.rules.issuer(), "access token refused: its kid is not in the issuer's JWKS");
                 Err(EnforceError::TokenKeyUnknown)
             }
             Err(reason) => {
-                tracing::warn!(%kid, %reason, issuer = %self.issuer, "JWKS refetch for an unknown kid failed");
+                tracing::warn!(%kid, %reason, issuer = %self.rules.issuer(), "JWKS refetch for an unknown kid failed");
                 Err(EnforceError::TokenKeyUnknown)
             }
         }
@@ -216,7 +168,7 @@ impl TokenVerifier {
     /// Accept only tokens whose `aud` holds `audience` (may be called several times).
     #[must_use]
     pub fn audience(mut self, audience: impl Into<String>) -> Self {
-        self.audiences.push(audience.into());
+        self.rules = self.rules.audience(audience);
         self
     }
 
@@ -226,24 +178,22 @@ impl TokenVerifier {
         mut self,
         names: impl IntoIterator<Item = &'a str>,
     ) -> Result<Self, EnforceError> {
-        let mut algs = Vec::new();
-        for name in names {
-            let alg = name
-                .parse::<Algorithm>()
-                .map_err(|_| EnforceError::Jwks(format!("unknown algorithm {name:?}")))?;
-            if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
-                return Err(EnforceError::Jwks(format!("{name} is not accepted")));
+        self.rules = self.rules.clone().algorithms(names).map_err(|e| match e {
+            JwtError::UnknownAlgorithm(name) => {
+                EnforceError::Jwks(format!("unknown algorithm {name:?}"))
             }
-            algs.push(alg);
-        }
-        self.algorithms = algs;
+            JwtError::SymmetricAlgorithm(name) => {
+                EnforceError::Jwks(format!("{name} is not accepted"))
+            }
+            other => EnforceError::Jwks(other.to_string()),
+        })?;
         Ok(self)
     }
 
     /// The allowed clock skew for `exp` and `nbf`, in seconds (default 30).
     #[must_use]
     pub fn leeway_secs(mut self, secs: i64) -> Self {
-        self.leeway_secs = secs.max(0);
+        self.rules = self.rules.check_time(secs.max(0));
         self
     }
 
@@ -260,66 +210,27 @@ impl TokenVerifier {
         self.keys
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .cloned()
-            .collect()
+            .kids()
     }
 
     /// The issuer tokens must carry.
     pub fn issuer(&self) -> &str {
-        &self.issuer
+        self.rules.issuer()
     }
 
     /// Verifies `token` and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Map<String, Value>, EnforceError> {
-        let header =
-            jsonwebtoken::decode_header(token).map_err(|_| EnforceError::TokenMalformed)?;
-        if header.crit.is_some() {
-            return Err(EnforceError::TokenMalformed);
-        }
-        let kid = header.kid.as_deref().ok_or(EnforceError::TokenKeyUnknown)?;
-        let entry = self
-            .keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(kid)
-            .cloned()
-            .ok_or(EnforceError::TokenKeyUnknown)?;
-        let alg = header.alg;
-        let kty = match entry.key.family() {
-            jsonwebtoken::AlgorithmFamily::Rsa => "RSA",
-            jsonwebtoken::AlgorithmFamily::Ec => "EC",
-            jsonwebtoken::AlgorithmFamily::Ed => "OKP",
-            _ => "oct",
-        };
-        if !self.algorithms.contains(&alg)
-            || !fits(alg, kty)
-            || entry.alg.is_some_and(|own| own != alg)
-        {
-            return Err(EnforceError::TokenAlgorithm);
-        }
-        let mut validation = Validation::new(alg);
-        validation.required_spec_claims = HashSet::new();
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = !self.audiences.is_empty();
-        validation.leeway = 0;
-        validation.set_issuer(&[&self.issuer]);
-        if !self.audiences.is_empty() {
-            validation.set_audience(&self.audiences);
-        }
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &entry.key, &validation)
-            .map_err(|_| EnforceError::TokenInvalid)?;
-        let claims = data.claims;
         let now = self.clock.now().as_secs();
-        let num = |name: &str| claims.get(name).and_then(Value::as_i64);
-        match num("exp") {
-            Some(exp) if exp + self.leeway_secs > now => {}
-            _ => return Err(EnforceError::TokenExpired),
+        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
+        match verify_jwt::<Map<String, Value>>(token, &*keys, &self.rules, now) {
+            Ok(verified) => Ok(verified.claims),
+            Err(JwtError::Malformed) => Err(EnforceError::TokenMalformed),
+            Err(JwtError::UnknownKey) => Err(EnforceError::TokenKeyUnknown),
+            Err(JwtError::Algorithm) => Err(EnforceError::TokenAlgorithm),
+            Err(JwtError::MissingExp | JwtError::Expired | JwtError::NotYetValid) => {
+                Err(EnforceError::TokenExpired)
+            }
+            Err(_) => Err(EnforceError::TokenInvalid),
         }
-        if num("nbf").is_some_and(|nbf| nbf - self.leeway_secs > now) {
-            return Err(EnforceError::TokenExpired);
-        }
-        Ok(claims)
     }
 }

@@ -5,12 +5,12 @@
 use std::{fmt, time::Duration};
 
 use base64::{Engine as _, engine::general_purpose::STANDARD};
-use secrecy::{ExposeSecret, SecretString};
 use ssf_http::{
     GuardedClient, Url,
     reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderValue},
 };
 use ssf_types::UnixMillis;
+use ssf_types::secret::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::{config::EmitterConfig, error::JitError};

@@ -16,8 +16,8 @@ use std::{
     sync::{Arc, PoisonError, RwLock, RwLockWriteGuard},
 };
 
-use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
+use ssf_types::secret::ExposeSecret;
 use ssf_types::{Clock, KeyId, UnixMillis};
 
 use super::{Entry, KeyInfo, KeyRing, KeyState, KeyStore};

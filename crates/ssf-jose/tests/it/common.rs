@@ -3,11 +3,11 @@
 use std::sync::{Arc, OnceLock};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use ssf_jose::{
     Algorithm, Jwks, JwksSnapshot, KeyPair, SetVerifier, SigningKey, VerifiedSet, VerifyOptions,
 };
+use ssf_types::secret::ExposeSecret;
 use ssf_types::{KeyId, ManualClock, UnixMillis};
 
 pub(crate) const ISS: &str = "https://idp.example.com/123456789/";

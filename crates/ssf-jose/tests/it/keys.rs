@@ -1,12 +1,12 @@
 //! Keys: PEM and JWK round trips, public-only publication (SSF-SIG-03), import rules.
 
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use ssf_jose::{
     Algorithm, JoseError, Jwk, Jwks, JwksSnapshot, KeyPair, PRIVATE_MEMBERS, SetSigner, SigningKey,
     VerifyingKey,
 };
 use ssf_types::KeyId;
+use ssf_types::secret::ExposeSecret;
 
 use crate::common;
 

@@ -15,12 +15,14 @@ use std::{
 use async_trait::async_trait;
 use base64::Engine as _;
 use rand::RngCore as _;
-use secrecy::ExposeSecret;
 use ssf_store::{
     model::{DeliveryMethod as StoredMethod, StreamStatus as StoredStatus},
     receiver::{ReceiverStore, ReceiverStream},
 };
-use ssf_types::{StreamConfiguration, StreamId, StreamStatus, stream::Delivery};
+use ssf_types::secret::ExposeSecret;
+use ssf_types::{
+    StreamConfiguration, StreamId, StreamStatus, secret::constant_time_eq, stream::Delivery,
+};
 
 use crate::{config::PeerConfig, error::ReceiverError, push::authorization_digest};
 
@@ -249,10 +251,6 @@ pub fn new_state() -> String {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -4,8 +4,8 @@
 
 use std::{collections::BTreeSet, sync::Arc};
 
-use secrecy::ExposeSecret;
 use ssf_http::RetrySchedule;
+use ssf_types::secret::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use super::{PeerHandle, SetupContext, run_health_checks, setup_peer_with_retry};
@@ -136,7 +136,7 @@ mod tests {
             "idp",
             "https://idp.example.com",
             crate::config::PeerAuth::Bearer {
-                token: secrecy::SecretString::from("t".to_owned()),
+                token: ssf_types::secret::SecretString::from("t".to_owned()),
             },
         );
         assert_eq!(setup_schedule(&peer).delays().len(), 5);

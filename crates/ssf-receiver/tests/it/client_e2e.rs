@@ -92,7 +92,7 @@ fn peer(tx: &Transmitter, name: &str, delivery: DeliveryMode) -> ssf_receiver::c
     p.delivery = delivery;
     p.events = vec![SESSION_REVOKED.into()];
     p.audience = Some(AUD.to_owned());
-    p.push_authorization = Some(secrecy::SecretString::from(
+    p.push_authorization = Some(ssf_types::secret::SecretString::from(
         "Bearer e2e-push-secret".to_owned(),
     ));
     p

@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use ssf_receiver::{
     config::{DeliveryMode, PeerAuth, PeerConfig},
     setup::run_peer,
     stream_client::LEGACY_STREAM_ID,
 };
+use ssf_types::secret::SecretString;
 use ssf_types::{Event, SubjectId};
 use tokio_util::sync::CancellationToken;
 

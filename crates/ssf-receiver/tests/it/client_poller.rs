@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
 use ssf_jose::{Algorithm, KeyPair, sign_with};
 use ssf_receiver::{
     config::JwksSettings, jwks::JwksCache, poller::Poller, receive::SetProcessor,
     token::TokenSource,
 };
+use ssf_types::secret::SecretString;
 use ssf_types::{KeyId, SystemClock};
 use tokio_util::sync::CancellationToken;
 

@@ -2,12 +2,12 @@
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
 use ssf_receiver::{
     ReceiverError,
     stream_client::{CreateOutcome, StatusOutcome, StreamClient, UpdateOutcome},
     token::{ClientCredentials, TokenSource},
 };
+use ssf_types::secret::{ExposeSecret, SecretString};
 use ssf_types::{
     StreamConfiguration, StreamId, StreamStatus, SubjectId,
     stream::{Delivery, PollDelivery, PushDelivery},

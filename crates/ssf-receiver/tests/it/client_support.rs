@@ -8,7 +8,6 @@ use std::{
 };
 
 use async_trait::async_trait;
-use secrecy::SecretString;
 use ssf_http::{ClientConfig, GuardedClient, build_client};
 use ssf_jose::{Algorithm, SetVerifier, VerifyOptions};
 use ssf_receiver::{
@@ -17,6 +16,7 @@ use ssf_receiver::{
     receive::{Receipt, SetProcessor},
     setup::MemoryStreamBook,
 };
+use ssf_types::secret::SecretString;
 use ssf_types::{Clock, Event, Jti, ManualClock, SetErrorCode, SystemClock, UnixMillis};
 
 use crate::fake_tx::{self, FakeTransmitter};

@@ -5,9 +5,9 @@ use std::sync::RwLock;
 
 use serde_json::{Map, Value};
 use ssf_http::{Url, read_body_limited, reqwest::StatusCode};
-use ssf_jose::Jwks;
+use ssf_jose::{Jwks, JwtError, JwtRules, TypRule, verify_jwt};
 
-use super::{PublishRights, jwt, service::AuthService};
+use super::{PublishRights, service::AuthService};
 use crate::config::ExternalIssuerSettings;
 use crate::error::ApiError;
 
@@ -81,37 +81,24 @@ impl ExternalIssuer {
         now: i64,
     ) -> Result<Map<String, Value>, ApiError> {
         let invalid = |why: &str| ApiError::Unauthorized(format!("the access token {why}"));
+        let rules = JwtRules::new(&self.settings.issuer)
+            .audience(&self.settings.audience)
+            .typ(TypRule::NotSet)
+            .check_time(self.leeway);
         let mut jwks = self.keys(service, now, false).await?;
-        let mut result = jwt::verify_jwt::<Map<String, Value>>(
-            token,
-            &jwks,
-            &self.settings.issuer,
-            &self.settings.audience,
-        );
-        if matches!(result, Err(jwt::JwtError::UnknownKey)) && self.may_force(now) {
+        let mut result = verify_jwt::<Map<String, Value>>(token, &jwks, &rules, now);
+        if matches!(result, Err(JwtError::UnknownKey)) && self.may_force(now) {
             jwks = self.keys(service, now, true).await?;
-            result = jwt::verify_jwt(token, &jwks, &self.settings.issuer, &self.settings.audience);
+            result = verify_jwt(token, &jwks, &rules, now);
         }
-        let verified = result.map_err(|_| invalid("is invalid"))?;
-        if verified.typ.as_deref().is_some_and(ssf_jose::is_set_typ) {
-            return Err(invalid("is not an access token"));
+        match result {
+            Ok(verified) => Ok(verified.claims),
+            Err(JwtError::WrongTyp) => Err(invalid("is not an access token")),
+            Err(JwtError::MissingExp) => Err(invalid("has no exp")),
+            Err(JwtError::Expired) => Err(invalid("has expired")),
+            Err(JwtError::NotYetValid) => Err(invalid("is not valid yet")),
+            Err(_) => Err(invalid("is invalid")),
         }
-        let claims = verified.claims;
-        let exp = claims
-            .get("exp")
-            .and_then(Value::as_i64)
-            .ok_or_else(|| invalid("has no exp"))?;
-        if exp + self.leeway <= now {
-            return Err(invalid("has expired"));
-        }
-        if claims
-            .get("nbf")
-            .and_then(Value::as_i64)
-            .is_some_and(|nbf| nbf - self.leeway > now)
-        {
-            return Err(invalid("is not valid yet"));
-        }
-        Ok(claims)
     }
 
     fn may_force(&self, now: i64) -> bool {

@@ -8,6 +8,7 @@
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
+use ssf_types::secret::constant_time_eq;
 
 /// The prefix of a hash made by [`hash_secret`].
 pub const SECRET_HASH_PREFIX: &str = "sha256:";
@@ -47,14 +48,6 @@ pub fn is_valid_hash(stored: &str) -> bool {
         .strip_prefix(SECRET_HASH_PREFIX)
         .and_then(|h| hex::decode(h.trim()).ok())
         .is_some_and(|d| d.len() == 32)
-}
-
-/// Equal-length comparison whose time does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -254,7 +254,7 @@ mod tests {
             Err(BodyError::UnknownStatus("stopped".into()))
         );
         let r = StatusResponse::from_json(&v, ParseMode::Strict).unwrap();
-        assert_eq!(r.status, StreamStatus::Other("stopped".into()));
+        assert_eq!(r.status, StreamStatus::from("stopped"));
         assert!(StatusRequest::from_json(&json!({"status": "paused"}), ParseMode::Strict).is_err());
     }
 

@@ -16,11 +16,11 @@
 
 use std::{path::Path, sync::Arc};
 
-use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use ssf_enforce::{EnforceError, Engine, EngineConfig};
 use ssf_jit::JitConfig;
 use ssf_types::SystemClock;
+use ssf_types::secret::{ExposeSecret, SecretString};
 use toml::{Table, Value};
 
 use super::{Origin, take, typed};

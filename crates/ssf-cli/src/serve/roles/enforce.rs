@@ -23,13 +23,13 @@ use axum::{
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
-use secrecy::ExposeSecret;
 use serde_json::json;
 use ssf_enforce::{
     EnforcementHandler, Engine, GrantAuthority,
     authzen::{EVALUATION_PATH, METADATA_PATH, PdpConfig, router_with},
 };
 use ssf_transmitter::auth::{hash_secret, verify_secret};
+use ssf_types::secret::ExposeSecret;
 
 use super::RoleContext;
 use crate::{

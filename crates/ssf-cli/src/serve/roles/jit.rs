@@ -145,7 +145,7 @@ impl Probe for StoreProbe {
 
 #[cfg(test)]
 mod tests {
-    use secrecy::ExposeSecret;
+    use ssf_types::secret::ExposeSecret;
 
     use super::*;
     use crate::serve::config::load;
