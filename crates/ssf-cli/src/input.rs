@@ -76,6 +76,23 @@ pub(crate) fn usage(msg: impl fmt::Display) -> Failure {
     Failure::Usage(anyhow::anyhow!("{msg}"))
 }
 
+/// An error and its causes, `outer: cause: ...`: what an operator at the terminal needs (answers to
+/// peers keep the constant top-level text).
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        // Some errors already print their source in their own message.
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Attaches a context and a failure kind to any error.
 pub(crate) trait Context<T> {
     fn or_usage(self, context: impl fmt::Display) -> Result<T, Failure>;

@@ -13,7 +13,8 @@ use crate::{
     caep::{self, EventFields},
     cli::{DecodeArgs, SetCommand, SignArgs, VerifyArgs},
     input::{
-        CmdResult, Context, EXIT_REJECTED, Failure, keys_dir, read_file_or_stdin, read_token, usage,
+        CmdResult, Context, EXIT_REJECTED, Failure, keys_dir, read_file_or_stdin, read_token,
+        usage, with_causes,
     },
     keys::{load_key_file, open_store},
 };
@@ -175,7 +176,7 @@ fn verify(args: VerifyArgs) -> CmdResult {
             let code = e
                 .set_error_code()
                 .map_or_else(|| "none".to_owned(), |c| c.to_string());
-            eprintln!("rejected: {e} (err: {code})");
+            eprintln!("rejected: {} (err: {code})", with_causes(&e));
             Ok(ExitCode::from(EXIT_REJECTED))
         }
     }

@@ -17,7 +17,7 @@ use ssf_types::{
 
 use crate::{
     cli::TailArgs,
-    input::{CmdResult, Context, Failure, usage},
+    input::{CmdResult, Context, Failure, usage, with_causes},
     remote::{clock, http_client, runtime, token_source},
 };
 
@@ -152,7 +152,8 @@ async fn tail(args: TailArgs) -> CmdResult {
                 Err(e) => {
                     let err = e.set_error_code().unwrap_or(SetErrorCode::InvalidRequest);
                     println!(
-                        "refused  {jti}\n  reason   {e} (err: {err})\n  reported in setErrs\n"
+                        "refused  {jti}\n  reason   {} (err: {err})\n  reported in setErrs\n",
+                        with_causes(&e)
                     );
                     set_errs.insert(
                         jti.clone(),

@@ -310,3 +310,60 @@ fn verify_with_jwks_from_a_url() {
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert!(run.stderr.contains("404"), "{}", run.stderr);
 }
+
+/// D-RX-14, SSF-RXV-09: a validly signed SET whose event lacks a required member is refused like a
+/// receiver refuses it (`invalid_request`), and the reason names the member (exit 1).
+#[test]
+fn a_signed_set_of_the_wrong_shape_is_refused_with_the_missing_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    ok(p, &["keys", "generate", "--alg", "EdDSA", "--out", "k.pem"]);
+    std::fs::write(
+        p.join("jwks.json"),
+        ok(p, &["keys", "jwks", "--key", "k.pem"]),
+    )
+    .unwrap();
+    let claims = json!({
+        "jti": "shape-1",
+        "iat": 1_796_589_000,
+        "sub_id": {"format": "email", "email": "jane@example.com"},
+        "events": {"https://schemas.openid.net/secevent/caep/event-type/credential-change": {"event_timestamp": 1}}
+    });
+    let token = ssf(
+        p,
+        &[
+            "set", "sign", "--key", "k.pem", "--iss", ISS, "--aud", AUD, "--claims", "-",
+        ],
+        Some(&claims.to_string()),
+    );
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let run = ssf(
+        p,
+        &[
+            "set",
+            "verify",
+            token.stdout.trim(),
+            "--jwks",
+            "jwks.json",
+            "--iss",
+            ISS,
+            "--aud",
+            AUD,
+            "--alg",
+            "EdDSA",
+        ],
+        None,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stdout.is_empty(),
+        "nothing printed as verified: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("err: invalid_request"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("credential_type"), "{}", run.stderr);
+}
