@@ -55,7 +55,7 @@ fn mint_control(
         txn: &txn,
         now,
     };
-    let (jti, set_jwt) = mint::Minter::of(state).sign(parts)?;
+    let (jti, set_jwt) = state.minter.sign(parts)?;
     Ok(NewSet {
         stream_id: stream.stream_id.clone(),
         jti,

@@ -194,7 +194,7 @@ impl Prepared {
             .enumerate()
             .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
             .collect();
-        let signed = sign_jobs(&mint::Minter::of(state), &events, jobs, now).await?;
+        let signed = sign_jobs(&state.minter, &events, jobs, now).await?;
         Ok(Self { events, signed })
     }
 

@@ -11,8 +11,6 @@ use ssf_jose::{JoseError, SetSigner};
 use ssf_types::{Audience, Event, Issuer, Jti, SetClaims, SetShapeError, SubjectId, UnixMillis};
 use uuid::{NoContext, Timestamp, Uuid};
 
-use crate::state::AppState;
-
 /// A UUIDv7 stamped with `now` (74 random bits: collisions are negligible, SSF-SET-05).
 fn uuid_v7(now: UnixMillis) -> Uuid {
     let millis = u64::try_from(now.0).unwrap_or(0);
@@ -70,14 +68,6 @@ impl Minter {
     /// SETs with `iss` = `issuer`, signed by `signer`'s current key.
     pub fn new(issuer: Issuer, signer: SetSigner) -> Self {
         Self { issuer, signer }
-    }
-
-    /// The minter of a running transmitter (its configured issuer and signer).
-    pub fn of(state: &AppState) -> Self {
-        Self::new(
-            Issuer::new(state.config.issuer.as_str()),
-            state.signer.clone(),
-        )
     }
 
     /// Builds and signs one SET; returns its `jti` and compact serialization.

@@ -23,6 +23,8 @@ pub struct Shared {
     pub store: Arc<dyn TransmitterStore>,
     /// Signs SETs with the key store's current key.
     pub signer: SetSigner,
+    /// Mints every SET: `config.issuer` and `signer`, put together once.
+    pub minter: crate::mint::Minter,
     /// The only source of "now".
     pub clock: Arc<dyn Clock>,
     /// Cancelled on shutdown; workers and long polls stop when it fires.
@@ -73,6 +75,10 @@ impl AppState {
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
         let matcher = crate::matching::Matcher::new(&config.ingest);
+        let minter = crate::mint::Minter::new(
+            ssf_types::Issuer::new(config.issuer.as_str()),
+            signer.clone(),
+        );
         let push_health = Arc::new(crate::push::health::PushHealth::new(
             config.push.failure_log_interval,
         ));
@@ -80,6 +86,7 @@ impl AppState {
             config,
             store,
             signer,
+            minter,
             clock,
             shutdown,
             auth,
