@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use ssf_jose::Algorithm;
 
-pub(crate) use self::jit::{JIT_EXIT_CODES, JitArgs, JitCommand, ReconcileArgs};
+pub(crate) use self::jit::{JIT_EXIT_CODES, JitArgs, JitCommand, ReconcileArgs, RevokeArgs};
 pub(crate) use self::net::{
     AuthArgs, Connection, EmitArgs, ServeArgs, StatusArg, StreamCommand, StreamProps, TailArgs,
 };

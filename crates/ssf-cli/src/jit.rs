@@ -1,7 +1,8 @@
 //! `ssf jit`: the ticket bridge's operator commands. They open the bridge's store with the
 //! `[jit]` section of the `ssf serve` configuration (the development bridge of `./ssf-data`
 //! without one): `reconcile` against a complete list of open tickets, and views of the grants,
-//! the audit trail and the outbox, plus `retry` of a failed outbox row.
+//! the audit trail and the outbox, plus `retry` of a failed outbox row and `revoke` of a grant
+//! by hand.
 //!
 //! Decision: events queued by `reconcile` are sent by the running server's emitter (it looks
 //! at the outbox every `jit.emitter.poll_interval`), so a cron job needs no transmitter
@@ -16,7 +17,7 @@ use ssf_jit::{Bridge, RoundReport, store::OutboxStatus};
 use ssf_types::{Clock, SystemClock};
 
 use crate::{
-    cli::{JitArgs, JitCommand, ReconcileArgs},
+    cli::{JitArgs, JitCommand, ReconcileArgs, RevokeArgs},
     input::{CmdResult, Context, Failure, read_file_or_stdin, usage},
     serve::{
         self,
@@ -76,6 +77,7 @@ pub(crate) fn run(args: JitArgs) -> CmdResult {
                 let rows = bridge.store().outbox(status).await.map_err(jit_failure)?;
                 view::print(args.json, &rows, view::outbox)
             }
+            JitCommand::Revoke(r) => revoke(&bridge, r, args.json).await,
             JitCommand::Retry { seq } => {
                 let now = bridge.clock().now();
                 if !bridge
@@ -143,6 +145,46 @@ async fn reconcile(bridge: &Bridge, args: ReconcileArgs, json: bool) -> CmdResul
             "{} events could not be delivered now ({} refused); they stay queued (`ssf jit outbox`)",
             s.retried + s.failed,
             s.failed
+        ))),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// `ssf jit revoke`.
+async fn revoke(bridge: &Bridge, args: RevokeArgs, json: bool) -> CmdResult {
+    let actor = args.actor.unwrap_or_else(|| {
+        ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+            .map_or_else(|| "ssf-cli".to_owned(), |user| format!("{user} (ssf-cli)"))
+    });
+    let done = bridge
+        .revoke_by_hand(&args.grant_id, &actor, &args.reason)
+        .await
+        .map_err(|e| match e {
+            ssf_jit::JitError::UnknownGrant(_)
+            | ssf_jit::JitError::GrantNotActive { .. }
+            | ssf_jit::JitError::Invalid(_) => usage(e.to_string()),
+            other => jit_failure(other),
+        })?;
+    let sent = if args.send && done.events_queued > 0 {
+        Some(send(bridge).await?)
+    } else {
+        None
+    };
+    if json {
+        let mut out = serde_json::to_value(&done).or_runtime("printing the revoke")?;
+        if let Some(s) = &sent {
+            out["sent"] = json!({"sent": s.sent, "retried": s.retried, "failed": s.failed});
+        }
+        println!("{out}");
+    } else {
+        print!("{}", view::revoked(&done, sent.as_ref()));
+    }
+    match sent {
+        Some(s) if s.retried > 0 || s.failed > 0 => Err(Failure::Runtime(anyhow::anyhow!(
+            "the revoke could not be delivered now; it stays queued (`ssf jit outbox`) and the \
+             running ssf serve keeps trying"
         ))),
         _ => Ok(ExitCode::SUCCESS),
     }

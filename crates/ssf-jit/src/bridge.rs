@@ -12,7 +12,7 @@ use crate::{
     config::{JitConfig, SystemConfig},
     emitter::Emitter,
     error::JitError,
-    store::{ApplyReport, Change, Intake, JitStore},
+    store::{ApplyReport, Change, HandRevoke, Intake, JitStore},
     ticket::TicketEvent,
 };
 
@@ -145,6 +145,43 @@ impl Bridge {
         Ok(changes)
     }
 
+    /// Revokes the active grant `grant_id` by hand, for an operator (`actor`: who, e.g. the
+    /// console's signed-in user; `reason`: why, kept in the audit trail), and wakes the emitter.
+    ///
+    /// In one transaction the grant ends (`revoked`, `end_reason` `by_hand: by <actor>:
+    /// <reason>`), the audit trail gets a `revoke_by_hand` row (`ssf jit audit`), and the same
+    /// `token-claims-change` revoke a closing ticket sends is queued with `txn`
+    /// `system:ticket:by-hand-<grant id>`, unless another ticket's grant still gives the user
+    /// that access (then [`HandRevoke::still_granted_by`] lists it; D-JIT-03). Later webhooks of
+    /// the ticket do not grant it again for the same assignment; a reassignment or a reopen
+    /// after the revoke may (D-JIT-16).
+    ///
+    /// Errors, all changing nothing: [`JitError::Invalid`] (`actor` or `reason` empty, longer
+    /// than [`MAX_ACTOR_BYTES`] / [`MAX_REASON_BYTES`], or holding control characters),
+    /// [`JitError::UnknownGrant`], [`JitError::GrantNotActive`] (revoked or expired already).
+    pub async fn revoke_by_hand(
+        &self,
+        grant_id: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<HandRevoke, JitError> {
+        let grant_id = grant_id.trim();
+        let actor = checked_text("actor", actor, MAX_ACTOR_BYTES)?;
+        let reason = checked_text("reason", reason, MAX_REASON_BYTES)?;
+        if grant_id.is_empty() || adapter::check_id("grant_id", grant_id).is_err() {
+            return Err(JitError::UnknownGrant(grant_id.to_owned()));
+        }
+        let done = self
+            .0
+            .store
+            .revoke_by_hand(&self.0.config, grant_id, actor, reason, self.0.clock.now())
+            .await?;
+        if done.events_queued > 0 {
+            self.0.wake.notify_one();
+        }
+        Ok(done)
+    }
+
     /// Wakes the emitter (e.g. after [`JitStore::retry_failed`]).
     pub fn wake_emitter(&self) {
         self.0.wake.notify_one();
@@ -198,6 +235,33 @@ impl Bridge {
             }
         }
     }
+}
+
+/// The longest `actor` of [`Bridge::revoke_by_hand`], in bytes.
+pub const MAX_ACTOR_BYTES: usize = 256;
+
+/// The longest `reason` of [`Bridge::revoke_by_hand`], in bytes.
+pub const MAX_REASON_BYTES: usize = 1024;
+
+/// `value` trimmed, when it is not empty, at most `max` bytes and free of control characters
+/// (it goes into audit rows, logs and, for the actor, the event's `reason_admin`).
+fn checked_text<'a>(member: &str, value: &'a str, max: usize) -> Result<&'a str, JitError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(JitError::Invalid(format!("`{member}` must not be empty")));
+    }
+    if value.len() > max {
+        return Err(JitError::Invalid(format!(
+            "`{member}` is {} bytes long; the limit is {max} bytes",
+            value.len()
+        )));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(JitError::Invalid(format!(
+            "`{member}` contains control characters (one line of printable text)"
+        )));
+    }
+    Ok(value)
 }
 
 /// The running background tasks of a [`Bridge`].

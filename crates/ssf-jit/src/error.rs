@@ -35,6 +35,22 @@ pub enum JitError {
     /// The payload cannot be read as this system's format (`400`).
     #[error("bad payload: {0}")]
     BadPayload(String),
+    /// An operator's request cannot be used (`400`), e.g. an empty reason for a revoke by hand;
+    /// the message names the member and the rule.
+    #[error("invalid request: {0}")]
+    Invalid(String),
+    /// No grant has this id (`404`).
+    #[error("no grant has the id {0:?} (see `ssf jit grants --all`)")]
+    UnknownGrant(String),
+    /// The grant exists but is no longer in force (`409`): revoked or expired before, so there
+    /// is nothing to revoke and nothing changed.
+    #[error("grant {grant_id:?} is not active: it is {status} already")]
+    GrantNotActive {
+        /// The grant.
+        grant_id: String,
+        /// Its status (`revoked` or `expired`).
+        status: String,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -74,7 +90,9 @@ impl JitError {
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
-            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::BadPayload(_) | Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::UnknownGrant(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::GrantNotActive { .. } => (StatusCode::CONFLICT, "grant_not_active"),
             Self::Database(err) if ssf_store::database_unavailable(err) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
             }

@@ -49,11 +49,11 @@ pub mod time;
 pub mod verify;
 pub mod webhook;
 
-pub use bridge::{Bridge, Workers};
+pub use bridge::{Bridge, MAX_ACTOR_BYTES, MAX_REASON_BYTES, Workers};
 pub use config::{EmitterConfig, JitConfig, RulesConfig, SystemConfig, SystemKind, WebhookAuth};
 pub use emitter::{Emitter, RoundReport};
 pub use error::JitError;
 pub use reconcile::{ReconcileReport, parse_snapshots};
-pub use store::{ApplyOutcome, ApplyReport, Change, Intake, JitStore, migrate};
+pub use store::{ApplyOutcome, ApplyReport, Change, HandRevoke, Intake, JitStore, migrate};
 pub use ticket::{AssigneeUpdate, Person, TicketEvent, TicketEventKind, TicketSnapshot};
 pub use webhook::{WEBHOOK_PATH, router};

@@ -222,6 +222,13 @@ pub enum EndReason {
     NoLongerQualifies(String),
     /// The maximum grant duration passed.
     Expired,
+    /// An operator revoked it by hand (D-JIT-16): who, and why.
+    ByHand {
+        /// Who revoked it (the console's signed-in operator, the CLI's `--actor`).
+        actor: String,
+        /// Why, in their words.
+        reason: String,
+    },
 }
 
 impl EndReason {
@@ -234,6 +241,7 @@ impl EndReason {
             Self::AssetChanged => "asset_changed",
             Self::NoLongerQualifies(_) => "no_longer_qualifies",
             Self::Expired => "expired",
+            Self::ByHand { .. } => "by_hand",
         }
     }
 }

@@ -16,6 +16,7 @@
 
 mod apply;
 mod backend;
+mod by_hand;
 mod outbox;
 mod records;
 mod settle;
@@ -31,6 +32,7 @@ use self::backend::Connections;
 pub use self::{
     apply::{ApplyOutcome, ApplyReport, Change, Intake},
     backend::{MIGRATOR, PG_MIGRATIONS_TABLE, PG_MIGRATOR, SendTurn, migrate},
+    by_hand::HandRevoke,
     outbox::{OutboxRow, OutboxStatus},
     records::{AuditRow, EffectiveRow, GrantRow, GrantStatus},
 };
@@ -180,6 +182,28 @@ impl JitStore {
         let changes = apply::expire_due(&mut tx, config, now).await?;
         tx.commit().await?;
         Ok(changes)
+    }
+
+    /// Ends the active grant `grant_id` by hand (D-JIT-16), in one transaction: the grant is
+    /// `revoked` with `end_reason` `by_hand: by <actor>: <reason>`, an audit row
+    /// `revoke_by_hand` names the actor and the reason, and the user's access on the asset is
+    /// settled, queueing the revoke event when no other ticket still grants it. An unknown id
+    /// is [`JitError::UnknownGrant`], a grant no longer active [`JitError::GrantNotActive`];
+    /// both change nothing. [`Bridge::revoke_by_hand`](crate::Bridge::revoke_by_hand) checks
+    /// `actor` and `reason` first and wakes the emitter.
+    pub async fn revoke_by_hand(
+        &self,
+        config: &JitConfig,
+        grant_id: &str,
+        actor: &str,
+        reason: &str,
+        now: UnixMillis,
+    ) -> Result<HandRevoke, JitError> {
+        let mut conn = self.db.writer().await?;
+        let mut tx = self.db.begin(&mut conn).await?;
+        let done = by_hand::revoke_by_hand(&mut tx, config, grant_id, actor, reason, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Forgets delivery ids received before `before` (they are kept for `delivery_retention`).

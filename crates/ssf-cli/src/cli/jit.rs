@@ -9,7 +9,7 @@ pub(crate) const JIT_EXIT_CODES: &str = "\
 Exit codes:
   0  success (reconcile: the grants were already right, or were fixed and the events queued)
   2  usage error: no [jit] section, an unknown system, an unreadable or malformed ticket list,
-     no failed outbox row with that number
+     no failed outbox row with that number, no active grant with that id (revoke)
   3  the store could not be opened or read; with --send, events could not all be delivered
      (they stay queued and the running `ssf serve` keeps trying)";
 
@@ -87,6 +87,20 @@ pub(crate) enum JitCommand {
         #[arg(long)]
         failed: bool,
     },
+    /// Revoke one active grant by hand (the revoke event is queued for the transmitter).
+    #[command(
+        long_about = "Revoke one active grant by hand, e.g. when access must end before its \
+        ticket closes. In one transaction the grant ends (status revoked, reason `by_hand: by \
+        <actor>: <reason>`), the audit trail records who and why (action revoke_by_hand), and \
+        the same token-claims-change revoke a closing ticket sends is queued; the running \
+        `ssf serve` sends it within jit.emitter.poll_interval (or pass --send). If another \
+        ticket still grants the user the same asset, the access stays through that grant (it \
+        is listed; revoke it too). Later updates of the same ticket that keep the assignee do \
+        not grant again; a reassignment or a reopen after the revoke may (decision D-JIT-16).\n\n\
+        Examples:\n  ssf jit grants --config ssf.toml\n  \
+        ssf jit revoke --config ssf.toml 3f2c9e0a6b7d4e21a9c8d7e6f5a4b3c2 --reason \"left the team\""
+    )]
+    Revoke(RevokeArgs),
     /// Put a failed outbox row back in line.
     #[command(
         long_about = "Put a failed outbox row back in line; the running `ssf serve` sends it \
@@ -109,6 +123,23 @@ pub(crate) struct ReconcileArgs {
     #[arg(long, value_name = "FILE|-")]
     pub(crate) open_tickets: String,
     /// Send the queued events now (needs jit.emitter), instead of leaving them to the server.
+    #[arg(long)]
+    pub(crate) send: bool,
+}
+
+/// `ssf jit revoke` arguments.
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    /// The grant's id (`grant_id` in `ssf jit grants --json`, or the GRANT column).
+    pub(crate) grant_id: String,
+    /// Why, kept in the audit trail (one line, at most 1024 bytes).
+    #[arg(long)]
+    pub(crate) reason: String,
+    /// Who revokes it, kept in the audit trail and named in the event's reason_admin
+    /// (default: the user running the command).
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// Send the queued event now (needs jit.emitter), instead of leaving it to the server.
     #[arg(long)]
     pub(crate) send: bool,
 }

@@ -4,7 +4,7 @@ use std::{fmt::Write as _, process::ExitCode};
 
 use serde::Serialize;
 use ssf_jit::{
-    ReconcileReport, RoundReport,
+    HandRevoke, ReconcileReport, RoundReport,
     store::{AuditRow, Change, GrantRow, OutboxRow},
     time::format_rfc3339,
 };
@@ -76,6 +76,7 @@ pub(crate) fn grants(rows: &[GrantRow]) -> String {
                 (None, _) => format!("until {}", time(g.expires_at)),
             };
             vec![
+                g.grant_id.clone(),
                 status,
                 format!("{}:{}", g.system, g.ticket_id),
                 g.subject_key.clone(),
@@ -88,7 +89,7 @@ pub(crate) fn grants(rows: &[GrantRow]) -> String {
         .collect();
     table(
         &[
-            "STATUS", "TICKET", "SUBJECT", "ASSET", "ACCESS", "GRANTED", "ENDS",
+            "GRANT", "STATUS", "TICKET", "SUBJECT", "ASSET", "ACCESS", "GRANTED", "ENDS",
         ],
         rows,
         "no grants",
@@ -229,6 +230,45 @@ pub(crate) fn reconcile(r: &ReconcileReport, sent: Option<&RoundReport>, pending
             );
         }
         None => {}
+    }
+    out
+}
+
+/// `ssf jit revoke`: what ended, what was queued, and any grant that keeps the access.
+pub(crate) fn revoked(done: &HandRevoke, sent: Option<&RoundReport>) -> String {
+    let g = &done.grant;
+    let mut out = format!(
+        "revoked grant {} ({}:{}): {} {}:{} {}\n",
+        g.grant_id, g.system, g.ticket_id, g.subject_key, g.asset_type, g.asset_id, g.access
+    );
+    let _ = writeln!(out, "  reason   {}", g.end_reason.as_deref().unwrap_or("-"));
+    let _ = writeln!(out, "  txn      {}", done.txn);
+    for other in &done.still_granted_by {
+        let _ = writeln!(
+            out,
+            "  still granted by {} ({}:{}, {} until {}): revoke it too to end the access",
+            other.grant_id,
+            other.system,
+            other.ticket_id,
+            other.access,
+            time(other.expires_at)
+        );
+    }
+    match (done.events_queued, sent) {
+        (0, _) => out.push_str("no event queued: another grant keeps the same access\n"),
+        (n, Some(s)) => {
+            let _ = writeln!(
+                out,
+                "{n} event queued; sent now: {}, waiting for a retry: {}, refused: {}",
+                s.sent, s.retried, s.failed
+            );
+        }
+        (n, None) => {
+            let _ = writeln!(
+                out,
+                "{n} event queued; the running ssf serve sends it (or pass --send)"
+            );
+        }
     }
     out
 }

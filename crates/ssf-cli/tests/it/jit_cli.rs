@@ -124,7 +124,7 @@ fn reconcile_fixes_drift_then_reports_clean() {
         2
     );
     let table = jit(p, &["grants", "--all"]);
-    assert!(table.stdout.starts_with("STATUS"), "{}", table.stdout);
+    assert!(table.stdout.starts_with("GRANT  "), "{}", table.stdout);
     assert!(table.stdout.contains("revoked"), "{}", table.stdout);
     let outbox = jit_json(p, &["outbox"]);
     assert_eq!(
@@ -215,10 +215,108 @@ fn reconcile_fixes_drift_then_reports_clean() {
 
     let help = ssf_env(p, &["jit", "--help"], &[]);
     assert!(help.stdout.contains("Example") && help.stdout.contains("Exit codes"));
-    for cmd in ["reconcile", "grants", "audit", "outbox", "retry"] {
+    for cmd in ["reconcile", "grants", "audit", "outbox", "retry", "revoke"] {
         let run = ssf_env(p, &["jit", cmd, "--help"], &[]);
         assert!(run.stdout.contains("Example"), "{cmd}: {}", run.stdout);
     }
+}
+
+/// `ssf jit revoke` (ssf-jit D-JIT-16): ends one grant by hand, queues the revoke for the
+/// running server's emitter and audits who and why; the same list reconciled again does not
+/// grant it back. A second revoke, an unknown id and an empty reason are usage errors (exit 2)
+/// that change nothing.
+#[test]
+fn revoke_by_hand_queues_the_revoke_and_audits_the_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("ssf.toml"), BRIDGE_ONLY).unwrap();
+    let list = tickets(p, "open.json", &format!("[{SUP1}]"));
+    let reconcile = [
+        "reconcile",
+        "--system",
+        "helpdesk",
+        "--open-tickets",
+        list.as_str(),
+    ];
+    jit_json(p, &reconcile);
+    let id = jit_json(p, &["grants"])[0]["grant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let table = jit(p, &["grants"]);
+    assert!(
+        table.stdout.contains(&id),
+        "the id to revoke: {}",
+        table.stdout
+    );
+
+    let run = jit(
+        p,
+        &["revoke", &id, "--reason", "left the team", "--actor", "sam"],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let expected = [
+        format!("revoked grant {id} (helpdesk:SUP-1): email:jane@example.com customer:C2148"),
+        "reason   by_hand: by sam: left the team".to_owned(),
+        format!("txn      helpdesk:SUP-1:by-hand-{id}"),
+        "1 event queued; the running ssf serve sends it".to_owned(),
+    ];
+    for line in expected {
+        assert!(run.stdout.contains(&line), "{line}: {}", run.stdout);
+    }
+    assert!(jit_json(p, &["grants"]).as_array().unwrap().is_empty());
+    let all = jit_json(p, &["grants", "--all"]);
+    assert_eq!(all[0]["status"], "revoked");
+    assert_eq!(all[0]["end_reason"], "by_hand: by sam: left the team");
+    let outbox = jit_json(p, &["outbox"]);
+    let last = outbox.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (&last["action"], &last["status"], &last["txn"]),
+        (
+            &Value::from("revoke"),
+            &Value::from("pending"),
+            &Value::from(format!("helpdesk:SUP-1:by-hand-{id}"))
+        ),
+        "{outbox}"
+    );
+    let trail = jit_json(p, &["audit", "--ticket", "helpdesk:SUP-1"]);
+    let row = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["action"] == "revoke_by_hand")
+        .unwrap_or_else(|| panic!("{trail}"));
+    assert_eq!(row["detail"]["actor"], "sam");
+    assert_eq!(row["detail"]["text"], "left the team");
+
+    let again = jit(p, &["revoke", &id, "--reason", "again"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again
+            .stderr
+            .contains("is not active: it is revoked already"),
+        "{}",
+        again.stderr
+    );
+    let unknown = jit(p, &["revoke", "no-such-grant", "--reason", "x"]);
+    assert_eq!(unknown.code, 2);
+    assert!(
+        unknown.stderr.contains("no grant has the id"),
+        "{}",
+        unknown.stderr
+    );
+    let empty = jit(p, &["revoke", &id, "--reason", " "]);
+    assert_eq!(empty.code, 2);
+    assert!(empty.stderr.contains("`reason`"), "{}", empty.stderr);
+    assert_eq!(jit_json(p, &["outbox"]), outbox, "nothing changed");
+
+    let report = jit_json(p, &reconcile);
+    assert_eq!(report["clean"], true, "{report}");
+    assert_eq!(
+        report["skipped"],
+        serde_json::json!([["SUP-1", "revoked_by_hand"]])
+    );
+    assert!(jit_json(p, &["grants"]).as_array().unwrap().is_empty());
 }
 
 /// `serve --check` names the bad key of `[enforce]` and `[jit]`, and where it came from.

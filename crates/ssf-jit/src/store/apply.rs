@@ -10,8 +10,7 @@ use ssf_types::UnixMillis;
 use super::{
     settle::settle,
     sql::{
-        active_of_ticket, audit, end_grant, expired_before, load_ticket, record_delivery,
-        save_ticket,
+        active_of_ticket, audit, end_grant, load_ticket, no_renewal, record_delivery, save_ticket,
     },
 };
 use crate::{
@@ -286,12 +285,9 @@ pub(super) async fn apply_event(
                     want.asset_type.clone(),
                     want.asset_id.clone(),
                 );
-                if expired_before(conn, sys, ticket, &key, assigned_at).await? {
-                    report.no_grant = Some((
-                        "expired".to_owned(),
-                        "this assignment's grant reached its maximum duration".to_owned(),
-                    ));
-                    let detail = json!({"reason": "expired", "assigned_at": assigned_at.0});
+                if let Some(stop) = no_renewal(conn, sys, ticket, &key, assigned_at).await? {
+                    report.no_grant = Some((stop.code().to_owned(), stop.text().to_owned()));
+                    let detail = json!({"reason": stop.code(), "assigned_at": assigned_at.0});
                     audit(
                         conn,
                         now,

@@ -13,7 +13,7 @@ use crate::error::JitError;
 pub enum GrantStatus {
     /// In force.
     Active,
-    /// Ended by the ticket (closed, reassigned, ...).
+    /// Ended by the ticket (closed, reassigned, ...) or by hand (`end_reason` `by_hand: ...`).
     Revoked,
     /// Ended by the maximum grant duration.
     Expired,
@@ -60,7 +60,7 @@ pub struct GrantRow {
     /// When it ended.
     #[serde(with = "crate::time::millis::option")]
     pub ended_at: Option<UnixMillis>,
-    /// Why it ended (`closed`, `reassigned`, `expired`, ...).
+    /// Why it ended (`closed`, `reassigned`, `expired`, `by_hand: by <actor>: <reason>`, ...).
     pub end_reason: Option<String>,
     /// The `txn` of the event that granted it.
     pub grant_txn: String,
@@ -198,7 +198,8 @@ pub struct AuditRow {
     pub txn: Option<String>,
     /// What happened: `webhook`, `duplicate`, `stale`, `unknown_state`, `no_grant`, `grant`,
     /// `access_change`, `revoke`, `expire`, `queued`, `sent`, `failed`, `ignored`, `reconcile`,
-    /// `refused` (a webhook answered `4xx`), `ticket_renamed` (found under an alias).
+    /// `refused` (a webhook answered `4xx`), `ticket_renamed` (found under an alias),
+    /// `revoke_by_hand` (an operator ended a grant; `detail` has `actor` and `text`).
     pub action: String,
     /// The user.
     pub subject_key: Option<String>,

@@ -136,17 +136,52 @@ pub(super) async fn active_of_ticket(
     Ok(active_from(rows))
 }
 
-/// Whether this very assignment already had a grant that expired.
-pub(super) async fn expired_before(
+/// Why an assignment's grant is not made again (D-JIT-04, D-JIT-16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum NoRenewal {
+    /// This very assignment already had a grant that reached its maximum duration.
+    Expired,
+    /// An operator revoked this user's grant on this asset of this ticket by hand, and the
+    /// assignment is the same one, or not newer than the revoke.
+    RevokedByHand,
+}
+
+impl NoRenewal {
+    /// The `no_grant` reason code.
+    pub(super) fn code(self) -> &'static str {
+        match self {
+            Self::Expired => "expired",
+            Self::RevokedByHand => "revoked_by_hand",
+        }
+    }
+
+    /// The `no_grant` text.
+    pub(super) fn text(self) -> &'static str {
+        match self {
+            Self::Expired => "this assignment's grant reached its maximum duration",
+            Self::RevokedByHand => {
+                "an operator revoked this assignment's grant by hand; only a new assignment (a \
+                 reassignment or a reopen after the revoke) grants again"
+            }
+        }
+    }
+}
+
+/// Whether the grant `key` of an assignment that began at `assigned_at` must not be made again:
+/// a grant of the same assignment expired (D-JIT-04), or was revoked by hand at or after the
+/// assignment's time (D-JIT-16).
+pub(super) async fn no_renewal(
     conn: &mut AnyConnection,
     system: &str,
     ticket: &str,
     key: &Key,
     assigned_at: UnixMillis,
-) -> Result<bool, JitError> {
-    let (n,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM jit_grants WHERE system = $1 AND ticket_id = $2 AND subject_key = $3 \
-         AND asset_type = $4 AND asset_id = $5 AND status = 'expired' AND assigned_at = $6",
+) -> Result<Option<NoRenewal>, JitError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT status FROM jit_grants WHERE system = $1 AND ticket_id = $2 AND subject_key = $3 \
+         AND asset_type = $4 AND asset_id = $5 AND ((status = 'expired' AND assigned_at = $6) \
+         OR (status = 'revoked' AND substr(end_reason, 1, 8) = 'by_hand:' \
+             AND (assigned_at = $6 OR ended_at >= $6)))",
     )
     .bind(system)
     .bind(ticket)
@@ -154,9 +189,15 @@ pub(super) async fn expired_before(
     .bind(&key.1)
     .bind(&key.2)
     .bind(assigned_at.0)
-    .fetch_one(&mut *conn)
+    .fetch_all(&mut *conn)
     .await?;
-    Ok(n > 0)
+    Ok(if rows.iter().any(|(s,)| s == "revoked") {
+        Some(NoRenewal::RevokedByHand)
+    } else if rows.is_empty() {
+        None
+    } else {
+        Some(NoRenewal::Expired)
+    })
 }
 
 pub(super) async fn end_grant(
@@ -169,6 +210,7 @@ pub(super) async fn end_grant(
 ) -> Result<(), JitError> {
     let text = match reason {
         EndReason::NoLongerQualifies(why) => format!("{}: {why}", reason.code()),
+        EndReason::ByHand { actor, reason: why } => format!("{}: by {actor}: {why}", reason.code()),
         other => other.code().to_owned(),
     };
     sqlx::query("UPDATE jit_grants SET status = $1, ended_at = $2, end_reason = $3, end_txn = $4 WHERE grant_id = $5 AND status = 'active'")

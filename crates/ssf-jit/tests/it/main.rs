@@ -7,6 +7,7 @@
 #[macro_use]
 mod backends;
 mod adapters;
+mod by_hand;
 mod emitter;
 mod hardening;
 mod identities;
