@@ -143,6 +143,7 @@ macro_rules! transmitter_conformance_tests {
             activity_and_inactivity_timeout,
             verification_respects_min_interval,
             subjects_add_remove_lookup,
+            subjects_are_counted_per_stream,
             matching_follows_default_subjects,
             audit_log_appends_and_pages,
             oauth_clients_upsert_and_get,

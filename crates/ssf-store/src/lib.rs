@@ -61,8 +61,8 @@ pub mod wake;
 pub use error::{StoreError, StoreResult, database_unavailable};
 pub use model::{
     AuditEntry, AuditQuery, ClientRecord, DefaultSubjects, DeliveryMethod, NewAuditEntry,
-    NewStream, OAuthClient, StatusChange, StreamRecord, StreamStatus, StreamUpdate, SubjectEntry,
-    VerificationGate,
+    NewStream, OAuthClient, StatusChange, StreamRecord, StreamStatus, StreamUpdate, SubjectCounts,
+    SubjectEntry, VerificationGate,
     idempotency::{
         IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond, StoredResponse,
     },

@@ -205,6 +205,15 @@ pub struct SubjectEntry {
     pub updated_at: UnixMillis,
 }
 
+/// How many subjects a stream has recorded ([`TransmitterStore::count_subjects`](crate::TransmitterStore::count_subjects)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SubjectCounts {
+    /// Added and not removed since (Add Subject, SSF 1.0 §8.1.3.2).
+    pub included: u64,
+    /// Removed (Remove Subject, §8.1.3.3): excluded from a `default_subjects` `ALL` stream.
+    pub excluded: u64,
+}
+
 /// An audit log entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {

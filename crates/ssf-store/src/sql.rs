@@ -116,6 +116,8 @@ pub(crate) const SUBJECT_ENTRIES_PREFIX: &str = concat!(
     subject_cols!(),
     " FROM stream_subjects x WHERE x.subject_key IN "
 );
+pub(crate) const COUNT_SUBJECTS: &str = "SELECT included, COUNT(*) FROM stream_subjects \
+    WHERE stream_id = $1 GROUP BY included";
 pub(crate) const MATCH_WITHOUT_KEYS: &str = "SELECT stream_id FROM streams \
     WHERE status <> 'disabled' AND default_subjects = 'ALL' ORDER BY stream_id";
 

@@ -17,7 +17,7 @@ use crate::{
     error::StoreResult,
     model::{
         AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
-        StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        StreamRecord, StreamStatus, StreamUpdate, SubjectCounts, SubjectEntry, VerificationGate,
         idempotency::{IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond},
         outbox::{
             ClaimedSet, DeliveryError, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts,
@@ -158,6 +158,10 @@ pub trait TransmitterStore: Send + Sync + fmt::Debug {
 
     /// Every entry, on any stream, for any of these keys: the exceptions a cached matcher needs.
     async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>>;
+
+    /// How many subjects the stream has recorded, added and removed, whoever owns it (operator
+    /// views; one indexed count). Zeros for an unknown stream.
+    async fn count_subjects(&self, stream_id: &StreamId) -> StoreResult<SubjectCounts>;
 
     /// Streams (not `disabled`) that cover an event whose subject has these canonical keys: a
     /// stream matches if any key is included, or if it is `default_subjects` `ALL` and no key is

@@ -357,6 +357,47 @@ pub async fn subjects_add_remove_lookup<H: Harness>(h: &H) {
     );
 }
 
+/// Subject counts per stream (the operator console): added and removed entries, another
+/// stream's apart, zeros for a stream without subjects or unknown; a re-add moves the count.
+pub async fn subjects_are_counted_per_stream<H: Harness>(h: &H) {
+    let cx = Ctx::new(h).await;
+    cx.push_stream("rp", "s1").await;
+    cx.poll_stream("rp-b", "s2").await;
+    let s = &cx.store;
+    for key in ["a", "b", "c"] {
+        assert!(
+            s.add_subject("rp", &sid("s1"), key, json!({}), None)
+                .await
+                .unwrap()
+        );
+    }
+    s.remove_subject("rp", &sid("s1"), "b", json!({}))
+        .await
+        .unwrap();
+    s.add_subject("rp-b", &sid("s2"), "a", json!({}), None)
+        .await
+        .unwrap();
+    let counts = s.count_subjects(&sid("s1")).await.unwrap();
+    assert_eq!((counts.included, counts.excluded), (2, 1));
+    let other = s.count_subjects(&sid("s2")).await.unwrap();
+    assert_eq!((other.included, other.excluded), (1, 0));
+    s.add_subject("rp", &sid("s1"), "b", json!({}), None)
+        .await
+        .unwrap();
+    let counts = s.count_subjects(&sid("s1")).await.unwrap();
+    assert_eq!((counts.included, counts.excluded), (3, 0));
+    assert_eq!(
+        s.count_subjects(&sid("nope")).await.unwrap(),
+        crate::SubjectCounts::default()
+    );
+    assert!(s.delete_stream("rp", &sid("s1")).await.unwrap());
+    assert_eq!(
+        s.count_subjects(&sid("s1")).await.unwrap(),
+        crate::SubjectCounts::default(),
+        "deleted with the stream"
+    );
+}
+
 /// D-15 and SSF 1.0 §8.1.3: `default_subjects` ALL matches unless removed, NONE only if added;
 /// disabled streams never match.
 pub async fn matching_follows_default_subjects<H: Harness>(h: &H) {

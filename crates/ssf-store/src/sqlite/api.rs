@@ -11,7 +11,7 @@ use crate::{
     error::{StoreError, StoreResult},
     model::{
         AuditEntry, AuditQuery, ClientRecord, NewAuditEntry, NewStream, OAuthClient, StatusChange,
-        StreamRecord, StreamStatus, StreamUpdate, SubjectEntry, VerificationGate,
+        StreamRecord, StreamStatus, StreamUpdate, SubjectCounts, SubjectEntry, VerificationGate,
         idempotency::{IdempotencyClaim, IdempotencyRecord, IdempotentEnqueue, Respond},
         outbox::{
             ClaimedSet, DeliveryOutcome, EnqueueReport, NewSet, OutboxCounts, OutboxEntry,
@@ -211,6 +211,10 @@ impl TransmitterStore for SqliteStore {
 
     async fn subject_entries(&self, subject_keys: &[String]) -> StoreResult<Vec<SubjectEntry>> {
         Streams::subject_entries(&self.readers, subject_keys).await
+    }
+
+    async fn count_subjects(&self, stream_id: &StreamId) -> StoreResult<SubjectCounts> {
+        Streams::count_subjects(&self.readers, stream_id).await
     }
 
     async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {

@@ -12,7 +12,7 @@ use crate::{
     error::{StoreError, StoreResult},
     model::{
         DeliveryMethod, NewStream, StatusChange, StreamRecord, StreamStatus, StreamUpdate,
-        SubjectEntry, VerificationGate,
+        SubjectCounts, SubjectEntry, VerificationGate,
     },
     rows::{self, StreamRow, SubjectRow},
     sql,
@@ -375,6 +375,27 @@ where
         }
         out.sort_by(|a, b| (&a.stream_id, &a.subject_key).cmp(&(&b.stream_id, &b.subject_key)));
         Ok(out)
+    }
+
+    /// Added and removed subjects of a stream (the primary key's index covers it).
+    pub(crate) async fn count_subjects(
+        pool: &Pool<D>,
+        stream_id: &StreamId,
+    ) -> StoreResult<SubjectCounts> {
+        let rows: Vec<(bool, i64)> = sqlx::query_as(sql::COUNT_SUBJECTS)
+            .bind(stream_id.as_str())
+            .fetch_all(pool)
+            .await?;
+        let mut counts = SubjectCounts::default();
+        for (included, n) in rows {
+            let n = u64::try_from(n).unwrap_or_default();
+            if included {
+                counts.included += n;
+            } else {
+                counts.excluded += n;
+            }
+        }
+        Ok(counts)
     }
 
     pub(crate) async fn match_streams(
