@@ -108,9 +108,34 @@ pub enum ApplyOutcome {
     Duplicate,
 }
 
+/// What happened to an accepted SET, with what [`Applier::apply_detailed`] also tells: whether
+/// it changed anything and the subject keys its audit entry is filed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ApplyDetail {
+    /// Applied or duplicate.
+    pub outcome: ApplyOutcome,
+    /// Recorded now and it changed state (handler writes or the stream's status); `false` for
+    /// an event that changed nothing, a discarded SET and a duplicate.
+    pub changed: bool,
+    /// The subject keys of the handler's audit entry ([`PlanAudit::subjects`](crate::handler::PlanAudit::subjects)); empty for
+    /// duplicates and SETs the handler did not plan.
+    pub subjects: Vec<String>,
+}
+
+impl ApplyDetail {
+    fn duplicate() -> Self {
+        Self {
+            outcome: ApplyOutcome::Duplicate,
+            changed: false,
+            subjects: Vec::new(),
+        }
+    }
+}
+
 pub(crate) struct Job {
     set: Box<ReceivedSet>,
-    reply: oneshot::Sender<Result<ApplyOutcome, ReceiverError>>,
+    reply: oneshot::Sender<Result<ApplyDetail, ReceiverError>>,
     queued: tokio::time::Instant,
 }
 
@@ -183,6 +208,12 @@ impl Applier {
     /// Records `set` (and acts on it) unless its (`iss`, `jti`) is already recorded; returns once
     /// the outcome is durable.
     pub async fn apply(&self, set: ReceivedSet) -> Result<ApplyOutcome, ReceiverError> {
+        self.apply_detailed(set).await.map(|d| d.outcome)
+    }
+
+    /// [`apply`](Self::apply), also saying whether the SET changed anything and under which
+    /// subject keys it was audited (what the receiver's recent-SET log shows).
+    pub async fn apply_detailed(&self, set: ReceivedSet) -> Result<ApplyDetail, ReceiverError> {
         let queue = self
             .queue
             .lock()

@@ -10,6 +10,8 @@
 //! - [`receive`]: pipeline + apply for one SET ([`receive::SetReceiver`]), the stream contexts
 //!   by key ([`receive::StreamRegistry`]) and the poller's processor
 //!   ([`receive::PollSetProcessor`]).
+//! - [`recent`]: the bounded in-memory log of the last SETs judged, push or poll
+//!   ([`receive::SetReceiver::recent`]), for operators.
 //! - [`push`] and [`router`]: the RFC 8935 push endpoint `POST /ssf/push/{stream_key}`.
 //! - [`metrics`]: the metric names.
 //!
@@ -33,6 +35,7 @@ pub mod handler;
 pub mod pipeline;
 pub mod push;
 pub mod receive;
+pub mod recent;
 pub mod router;
 
 // Shared by both halves.

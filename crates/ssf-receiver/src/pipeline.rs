@@ -243,6 +243,11 @@ impl Pipeline {
         &self.config
     }
 
+    /// The clock verdicts are given on.
+    pub(crate) fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
     /// Judges the compact SET `token` received on the stream `ctx`.
     pub async fn validate(&self, ctx: &StreamContext, token: &[u8]) -> Verdict {
         if token.len() > self.config.max_set_bytes {

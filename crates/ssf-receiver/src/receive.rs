@@ -1,6 +1,7 @@
 //! One SET in, one answer out: [`SetReceiver`] runs the [pipeline](crate::pipeline) and the
 //! [apply task](crate::apply) and says what to answer, for push ([`crate::push`]) and poll
-//! ([`crate::poller`], through [`PollSetProcessor`]) alike. [`StreamRegistry`] holds the
+//! ([`crate::poller`], through [`PollSetProcessor`]) alike, and notes each SET in its log of
+//! [recent SETs](crate::recent) ([`SetReceiver::recent`]). [`StreamRegistry`] holds the
 //! [`StreamContext`] of each of the receiver's streams by stream key.
 
 use std::{
@@ -17,6 +18,7 @@ use crate::{
     apply::{Applier, ApplyOutcome},
     metrics,
     pipeline::{Pipeline, StreamContext, Verdict},
+    recent::{RecentFilter, RecentOutcome, RecentSet, RecentSets},
 };
 
 /// The answer for one SET.
@@ -89,17 +91,30 @@ impl StreamRegistry {
     }
 }
 
-/// Pipeline plus apply task. Share it behind an `Arc`.
+/// Pipeline plus apply task, and the log of recent SETs. Share it behind an `Arc`.
 #[derive(Debug)]
 pub struct SetReceiver {
     pipeline: Pipeline,
     applier: Arc<Applier>,
+    recent: RecentSets,
 }
 
 impl SetReceiver {
-    /// Joins a pipeline and a started apply task (use the same store for both).
+    /// Joins a pipeline and a started apply task (use the same store for both); remembers the
+    /// last [`DEFAULT_RECENT_CAPACITY`](crate::recent::DEFAULT_RECENT_CAPACITY) SETs.
     pub fn new(pipeline: Pipeline, applier: Arc<Applier>) -> Self {
-        Self { pipeline, applier }
+        Self {
+            pipeline,
+            applier,
+            recent: RecentSets::default(),
+        }
+    }
+
+    /// Remembering the last `capacity` SETs instead (`0`: none).
+    #[must_use]
+    pub fn with_recent_capacity(mut self, capacity: usize) -> Self {
+        self.recent = RecentSets::new(capacity);
+        self
     }
 
     /// The pipeline.
@@ -112,22 +127,67 @@ impl SetReceiver {
         &self.applier
     }
 
+    /// The SETs this receiver judged lately (push and poll), newest first: when, peer and
+    /// stream, `iss`, `jti`, `txn`, event type, subject and outcome (see [`crate::recent`]).
+    pub fn recent(&self) -> Vec<RecentSet> {
+        self.recent.list(&RecentFilter::all())
+    }
+
+    /// The recent SETs matching `filter` (a subject, a `jti`, a limit), newest first.
+    pub fn recent_matching(&self, filter: &RecentFilter) -> Vec<RecentSet> {
+        self.recent.list(filter)
+    }
+
+    /// The log of recent SETs itself.
+    pub fn recent_sets(&self) -> &RecentSets {
+        &self.recent
+    }
+
     /// Judges and records the compact SET `token` received on stream `ctx`.
     pub async fn receive(&self, ctx: &StreamContext, token: &[u8]) -> Receipt {
-        let receipt = match self.pipeline.validate(ctx, token).await {
-            Verdict::Accepted(set) => match self.applier.apply(*set).await {
-                Ok(ApplyOutcome::Applied) => Receipt::Applied,
-                Ok(ApplyOutcome::Duplicate) => Receipt::Duplicate,
-                Err(e) => {
-                    tracing::warn!(peer = %ctx.peer, error = %e, "SET not recorded; it will be redelivered");
-                    Receipt::Unavailable(e.to_string())
+        let unverified = |outcome| {
+            let max = self.pipeline.config().max_set_bytes;
+            RecentSet::unverified(ctx, token, max, self.pipeline.clock().now(), outcome)
+        };
+        let (receipt, seen) = match self.pipeline.validate(ctx, token).await {
+            Verdict::Accepted(set) => {
+                let mut seen = RecentSet::verified(&set);
+                match self.applier.apply_detailed(*set).await {
+                    Ok(detail) => {
+                        seen.subject_keys = detail.subjects;
+                        match detail.outcome {
+                            ApplyOutcome::Applied => {
+                                if seen.outcome == RecentOutcome::Applied && !detail.changed {
+                                    seen.outcome = RecentOutcome::NoChange;
+                                }
+                                (Receipt::Applied, seen)
+                            }
+                            ApplyOutcome::Duplicate => {
+                                seen.outcome = RecentOutcome::Duplicate;
+                                seen.description = None;
+                                (Receipt::Duplicate, seen)
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(peer = %ctx.peer, error = %e, "SET not recorded; it will be redelivered");
+                        let seen = seen.unavailable(&e.to_string());
+                        (Receipt::Unavailable(e.to_string()), seen)
+                    }
                 }
-            },
-            Verdict::Rejected(r) => Receipt::Rejected {
-                err: r.err,
-                description: r.description,
-            },
-            Verdict::Unavailable(reason) => Receipt::Unavailable(reason),
+            }
+            Verdict::Rejected(r) => {
+                let seen = unverified(RecentOutcome::Rejected).rejected(&r);
+                let receipt = Receipt::Rejected {
+                    err: r.err,
+                    description: r.description,
+                };
+                (receipt, seen)
+            }
+            Verdict::Unavailable(reason) => {
+                let seen = unverified(RecentOutcome::Unavailable).unavailable(&reason);
+                (Receipt::Unavailable(reason), seen)
+            }
         };
         match &receipt {
             Receipt::Applied => metrics::count_set("applied", ""),
@@ -135,6 +195,7 @@ impl SetReceiver {
             Receipt::Rejected { err, .. } => metrics::count_set("rejected", err.as_str()),
             Receipt::Unavailable(_) => metrics::count_set("unavailable", ""),
         }
+        self.recent.record(seen);
         receipt
     }
 }

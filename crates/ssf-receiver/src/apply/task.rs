@@ -16,7 +16,7 @@ use ssf_store::{
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use super::{
-    ApplyOutcome, Job,
+    ApplyDetail, ApplyOutcome, Job,
     follow::{Caught, Follow},
     item::item,
 };
@@ -43,6 +43,8 @@ struct Prepared {
     jobs: Vec<Job>,
     slots: Vec<Slot>,
     has_writes: Vec<bool>,
+    /// Per item: whether it changes state, and its audit subject keys.
+    effects: Vec<(bool, Vec<String>)>,
     items: Vec<ApplyItem>,
     /// The keys of `items`.
     keys: BTreeSet<Key>,
@@ -53,6 +55,7 @@ struct InFlight {
     jobs: Vec<Job>,
     slots: Vec<Slot>,
     has_writes: Vec<bool>,
+    effects: Vec<(bool, Vec<String>)>,
     keys: BTreeSet<Key>,
     commit: JoinHandle<StoreResult<Vec<ApplyResult>>>,
 }
@@ -207,6 +210,7 @@ impl Task {
         let mut slots = Vec::with_capacity(jobs.len());
         let mut items = Vec::with_capacity(jobs.len());
         let mut has_writes = Vec::with_capacity(jobs.len());
+        let mut effects = Vec::with_capacity(jobs.len());
         for (i, job) in jobs.iter().enumerate() {
             let key = &keys[i];
             if seen.get(i).copied().unwrap_or(false) || committing.is_some_and(|c| c.contains(key))
@@ -229,13 +233,17 @@ impl Task {
             has_writes.push(!plan.writes.is_empty());
             first.insert(key, items.len());
             slots.push(Slot::Item(items.len()));
-            items.push(item(&job.set, plan));
+            let stored = item(&job.set, plan);
+            let changed = !stored.writes.is_empty() || stored.control.is_some();
+            effects.push((changed, stored.audit_subjects.clone()));
+            items.push(stored);
         }
         let item_keys = first.into_keys().cloned().collect();
         Some(Prepared {
             jobs,
             slots,
             has_writes,
+            effects,
             items,
             keys: item_keys,
         })
@@ -247,6 +255,7 @@ impl Task {
             jobs,
             slots,
             has_writes,
+            effects,
             items,
             keys,
         } = prepared;
@@ -262,6 +271,7 @@ impl Task {
             jobs,
             slots,
             has_writes,
+            effects,
             keys,
             commit,
         }
@@ -285,15 +295,22 @@ impl Task {
         };
         match stored {
             Ok(results) => {
+                let mut effects = flight.effects;
                 for (job, slot) in flight.jobs.into_iter().zip(flight.slots) {
                     let outcome = match slot {
-                        Slot::Seen | Slot::SameAsEarlier => ApplyOutcome::Duplicate,
+                        Slot::Seen | Slot::SameAsEarlier => ApplyDetail::duplicate(),
                         Slot::Item(n) => match results.get(n) {
                             Some(ApplyResult::Applied) => {
                                 if job.set.handling == Handling::Act {
                                     self.handler.applied(&job.set);
                                 }
-                                ApplyOutcome::Applied
+                                let (changed, subjects) =
+                                    effects.get_mut(n).map(std::mem::take).unwrap_or_default();
+                                ApplyDetail {
+                                    outcome: ApplyOutcome::Applied,
+                                    changed,
+                                    subjects,
+                                }
                             }
                             // Recorded meanwhile by another receiver node (it lost the dedupe
                             // race). The effects planned into memory are this same SET's; the
@@ -303,7 +320,7 @@ impl Task {
                             _ => {
                                 ::metrics::counter!(metrics::DEDUPE_RACES_TOTAL).increment(1);
                                 tracing::debug!(jti = %job.set.jti(), "another receiver node recorded this SET first");
-                                ApplyOutcome::Duplicate
+                                ApplyDetail::duplicate()
                             }
                         },
                     };
@@ -320,7 +337,7 @@ impl Task {
                 for (job, slot) in flight.jobs.into_iter().zip(flight.slots) {
                     let result = match slot {
                         // Recorded before this batch was even planned.
-                        Slot::Seen => Ok(ApplyOutcome::Duplicate),
+                        Slot::Seen => Ok(ApplyDetail::duplicate()),
                         Slot::SameAsEarlier | Slot::Item(_) => {
                             Err(ReceiverError::NotRecorded(reason.clone()))
                         }
@@ -352,9 +369,9 @@ fn answer_all(jobs: Vec<Job>, reason: &str) {
     }
 }
 
-fn finish_job(job: Job, result: Result<ApplyOutcome, ReceiverError>) {
+fn finish_job(job: Job, result: Result<ApplyDetail, ReceiverError>) {
     ::metrics::histogram!(metrics::APPLY_SECONDS).record(job.queued.elapsed().as_secs_f64());
-    if let Ok(ApplyOutcome::Duplicate) = result {
+    if matches!(&result, Ok(d) if d.outcome == ApplyOutcome::Duplicate) {
         ::metrics::counter!(metrics::DEDUPE_HITS_TOTAL).increment(1);
     }
     // The caller may have gone away (connection closed); the outcome is durable either way.

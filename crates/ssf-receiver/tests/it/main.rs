@@ -20,5 +20,6 @@ mod server_apply;
 mod server_freshness;
 mod server_nodes;
 mod server_push;
+mod server_recent;
 mod server_rxv;
 mod server_support;
