@@ -18,8 +18,11 @@ pub(crate) fn run(args: DemoArgs) -> CmdResult {
 }
 
 async fn demo(args: DemoArgs) -> CmdResult {
-    let options = ssf_demo::DemoOptions::new(Arc::new(ssf_types::SystemClock));
+    let mut options = ssf_demo::DemoOptions::new(Arc::new(ssf_types::SystemClock));
     if args.serve {
+        // The operator console's charts read the metrics every party records here.
+        let metrics = crate::serve::telemetry::install_metrics()?;
+        options.metrics = Some(ssf_console::MetricsText::new(move || metrics.render()));
         let world = ssf_demo::serve(options)
             .await
             .map_err(|e| Failure::Runtime(e.into()))?;

@@ -7,6 +7,7 @@
 //! - [`telemetry`]: logs and the Prometheus recorder; [`tls`]: native TLS.
 
 pub(crate) mod config;
+pub(crate) mod console;
 pub(crate) mod credentials;
 pub(crate) mod env;
 pub(crate) mod roles;
@@ -75,6 +76,17 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
                 systems.join(", ")
             };
             println!("  jit systems: {systems}; database {}", jit.database.url);
+        }
+        match &config.console {
+            Some(c) if c.admin_token_hash.is_some() => {
+                println!("  console /console/ (the token of console.admin_token_hash)");
+            }
+            Some(_) => println!(
+                "  console /console/ (development token in {}/{})",
+                config.server.data_dir.display(),
+                console::DEV_TOKEN_FILE
+            ),
+            None => println!("  console off (see docs/console.md)"),
         }
         for o in &config.overrides {
             println!("  {} = from {}", o.key, o.var);
@@ -157,11 +169,22 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
         config.server.auth_throttle.clone(),
         Arc::clone(&ctx.clock),
     ));
-    let app = roles::app(&mut roles, metrics)?.layer(axum::middleware::from_fn_with_state(
-        throttle,
-        throttle::throttle,
-    ));
-    print_banner(&base, &roles);
+    let console = match config.console.take() {
+        Some(section) => Some(console::build(
+            section,
+            &mut roles,
+            metrics.clone(),
+            &ctx.data_dir,
+            &base,
+            Arc::clone(&ctx.clock),
+        )?),
+        None => None,
+    };
+    let console_routes = console.as_ref().map(|c| c.routes.clone());
+    let app = roles::app(&mut roles, metrics, console_routes)?.layer(
+        axum::middleware::from_fn_with_state(throttle, throttle::throttle),
+    );
+    print_banner(&base, &roles, console.as_ref().map(|c| &c.banner));
     tracing::info!(url = %base, roles = ?roles.iter().map(|r| r.name).collect::<Vec<_>>(), "ssf serve started");
 
     let grace = config.server.shutdown_timeout;
@@ -249,13 +272,16 @@ async fn wait_for_signal() -> &'static str {
 
 /// What a new user needs: where the server is, its issuer and discovery URL, where the
 /// credentials are, and the operational endpoints. On stdout, once.
-fn print_banner(base: &str, roles: &[Role]) {
+fn print_banner(base: &str, roles: &[Role], console: Option<&(&'static str, String)>) {
     let names: Vec<&str> = roles.iter().map(|r| r.name).collect();
     println!("ssf serve listening on {base} ({})", names.join(", "));
     for role in roles {
         for (label, value) in &role.banner {
             println!("  {label:<12} {value}");
         }
+    }
+    if let Some((label, value)) = console {
+        println!("  {label:<12} {value}");
     }
     println!("  {:<12} {base}/healthz", "health");
     println!("  {:<12} {base}/metrics", "metrics");

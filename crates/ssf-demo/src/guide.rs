@@ -50,6 +50,13 @@ pub fn serve_guide(world: &World) -> Result<String, DemoError> {
          support console    {console}   AuthZEN: {console}/.well-known/authzen-configuration",
         bridge = world.bridge_url,
     );
+    if let Some(operator) = &world.operator_console {
+        let _ = writeln!(
+            out,
+            "operator console   {}   admin token: {}",
+            operator.url, operator.token
+        );
+    }
     let mut step = |title: &str, commands: &[(String, &str)]| {
         let _ = writeln!(out, "\n# {title}");
         for (command, expect) in commands {

@@ -30,7 +30,7 @@ pub use guide::serve_guide;
 pub use report::{Report, StepResult};
 pub use scenario::Scenario;
 use ssf_types::Clock;
-pub use world::World;
+pub use world::{OperatorConsole, World};
 
 /// Why the demo could not run at all (a step that misbehaves is a failed step, not an error).
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub struct DemoOptions {
     pub step_deadline: Duration,
     /// How long the console's stream may take to be created and verified (default 30 s).
     pub ready_timeout: Duration,
+    /// The server's metrics, for the operator console's charts (`ssf demo --serve`).
+    pub metrics: Option<ssf_console::MetricsText>,
 }
 
 impl DemoOptions {
@@ -62,6 +64,7 @@ impl DemoOptions {
             clock,
             step_deadline: Duration::from_secs(10),
             ready_timeout: Duration::from_secs(30),
+            metrics: None,
         }
     }
 }
@@ -74,7 +77,10 @@ pub async fn run(options: DemoOptions) -> Result<Report, DemoError> {
     Ok(report)
 }
 
-/// Starts every party and leaves them running (`ssf demo --serve`); see [`serve_guide`].
+/// Starts every party and the operator console, and leaves them running (`ssf demo --serve`);
+/// see [`serve_guide`].
 pub async fn serve(options: DemoOptions) -> Result<World, DemoError> {
-    World::start(options.clock, options.ready_timeout).await
+    let mut world = World::start(options.clock, options.ready_timeout).await?;
+    world.start_operator_console(options.metrics).await?;
+    Ok(world)
 }

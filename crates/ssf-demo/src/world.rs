@@ -70,6 +70,15 @@ fn random_secret() -> String {
     )
 }
 
+/// The operator console of the demo: where it is and how to sign in.
+#[derive(Debug, Clone)]
+pub struct OperatorConsole {
+    /// Its URL (`http://127.0.0.1:<port>/console/`).
+    pub url: String,
+    /// The admin token to sign in with.
+    pub token: String,
+}
+
 /// Everything running. Dropping it stops every task.
 #[derive(Debug)]
 pub struct World {
@@ -81,9 +90,13 @@ pub struct World {
     pub console: Console,
     /// The webhook secret of the helpdesk system (`Authorization: Bearer <secret>`).
     pub webhook_secret: String,
+    /// The operator console (`ssf-console`) once [`World::start_operator_console`] ran.
+    pub operator_console: Option<OperatorConsole>,
     /// The risk engine's client secret.
     pub(crate) risk_secret: String,
     idp_key: KeyPair,
+    transmitter: AppState,
+    bridge: Bridge,
     clock: Arc<dyn Clock>,
     http: reqwest::Client,
     shutdown: CancellationToken,
@@ -162,6 +175,7 @@ impl World {
             Arc::clone(&clock),
             shutdown.clone(),
         );
+        let transmitter = state.clone();
         let workers = ssf_transmitter::workers::Transmitter::start(&state)
             .map_err(|e| DemoError::Start(format!("transmitter workers: {e}")))?;
         tokio::spawn(async move {
@@ -200,7 +214,7 @@ impl World {
         let bridge_workers = bridge
             .start(shutdown.clone())
             .map_err(|e| DemoError::Start(format!("ticket bridge workers: {e}")))?;
-        let app = ssf_jit::router(bridge);
+        let app = ssf_jit::router(bridge.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
             let _keep = bridge_workers;
@@ -244,8 +258,11 @@ impl World {
             bridge_url,
             console,
             webhook_secret,
+            operator_console: None,
             risk_secret,
             idp_key,
+            transmitter,
+            bridge,
             clock,
             http,
             shutdown,
@@ -338,6 +355,40 @@ impl World {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| DemoError::Http(format!("token endpoint answered {body}")))
+    }
+
+    /// Starts the operator console on its own loopback port, over the transmitter, the support
+    /// console's receiver and engine, and the ticket bridge, with a fresh admin token
+    /// ([`World::operator_console`]). `metrics` feeds its charts.
+    pub async fn start_operator_console(
+        &mut self,
+        metrics: Option<ssf_console::MetricsText>,
+    ) -> Result<&OperatorConsole, DemoError> {
+        let (listener, url) = bind().await?;
+        let token = random_secret();
+        let sources = ssf_console::Sources {
+            transmitter: Some(self.transmitter.clone()),
+            receiver: Some(ssf_console::ReceiverSource {
+                store: Arc::clone(&self.console.store),
+                receiver: Arc::clone(&self.console.receiver),
+            }),
+            engine: Some(Arc::clone(&self.console.engine)),
+            bridge: Some(self.bridge.clone()),
+            metrics,
+        };
+        let config = ssf_console::ConsoleConfig::new(hash_secret(&token));
+        let app = ssf_console::router(config, sources, Arc::clone(&self.clock));
+        let stop = self.shutdown.clone();
+        tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned());
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "demo operator console stopped");
+            }
+        });
+        Ok(self.operator_console.insert(OperatorConsole {
+            url: format!("{url}/console/"),
+            token,
+        }))
     }
 
     /// The transmitter's ingest URL.

@@ -145,7 +145,8 @@ pub struct ApplyItem {
     pub control: Option<StreamControl>,
 }
 
-/// A page of the receiver's audit log, oldest first: every filter that is set must match.
+/// A page of the receiver's audit log, oldest first (or newest first): every filter that is set
+/// must match.
 ///
 /// Operators ask "what happened to this SET" (`jti`, optionally `iss`), "what happened to this
 /// user" (`subject`: a key given in [`ApplyItem::audit_subjects`]) and "what happened lately"
@@ -164,6 +165,9 @@ pub struct ReceiverAuditQuery {
     pub since: Option<UnixMillis>,
     /// Only entries with an id greater than this.
     pub after_id: Option<i64>,
+    /// The newest entries first ("what happened lately", e.g. the operator console) instead of
+    /// the oldest.
+    pub newest_first: bool,
     /// At most this many entries.
     pub limit: u32,
 }

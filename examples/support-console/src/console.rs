@@ -110,6 +110,8 @@ pub struct Console {
     pub records: Arc<RecordStore>,
     /// The receiver's store.
     pub store: Arc<dyn ReceiverStore>,
+    /// The receiver (its recent SETs, for an operator console).
+    pub receiver: Arc<SetReceiver>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -225,8 +227,9 @@ impl Console {
         ));
         let peer = peer_config(&config, &uuid::Uuid::new_v4().simple().to_string())?;
         let stop = shutdown.clone();
+        let peer_receiver = Arc::clone(&receiver);
         tasks.push(tokio::spawn(async move {
-            if let Err(e) = run_peer(ctx, peer, receiver, registry, stop).await {
+            if let Err(e) = run_peer(ctx, peer, peer_receiver, registry, stop).await {
                 tracing::error!(error = %e, "support console: transmitter peer stopped");
             }
         }));
@@ -235,6 +238,7 @@ impl Console {
             engine,
             records,
             store,
+            receiver,
             shutdown,
             tasks,
         })

@@ -27,12 +27,14 @@
 //!
 //! [enforce]                        # with [receiver]: the enforcement engine and AuthZEN PDP
 //! [jit]                            # the ticket bridge ([`sections`])
+//! [console]                        # the operator console ([`console`])
 //! ```
 //!
 //! Without a file, every role runs with its defaults in development mode: plain http and
 //! loopback destinations allowed for outbound requests, development OAuth clients, and a
 //! development ticket system (`helpdesk`) whose events go to the transmitter in this process.
 
+pub(crate) mod console;
 mod public_urls;
 mod reading;
 mod sections;
@@ -184,6 +186,7 @@ struct RawFile {
     receiver: Option<Table>,
     enforce: Option<Table>,
     jit: Option<Table>,
+    console: Option<Table>,
 }
 
 /// The transmitter role's settings.
@@ -230,6 +233,8 @@ pub(crate) struct ServeConfig {
     pub(crate) enforce: Option<EnforceSection>,
     /// `[jit]`, when the ticket bridge is enabled.
     pub(crate) jit: Option<JitSection>,
+    /// `[console]`, when the operator console is on.
+    pub(crate) console: Option<console::ConsoleSection>,
     /// No file, or `--dev`: development defaults.
     pub(crate) dev: bool,
     /// Where the settings came from, for messages.
@@ -302,6 +307,7 @@ pub(crate) fn load_with(
         Some(table) => sections::jit_section(table, &data_dir, dev, &origin)?,
         None => None,
     };
+    let console = console::console_section(raw.console, dev, &origin)?;
     if transmitter.is_none() && receiver.is_none() && jit.is_none() {
         return Err(usage(format!(
             "{source} enables no role: add a [transmitter], [receiver] or [jit] section"
@@ -313,6 +319,7 @@ pub(crate) fn load_with(
         receiver,
         enforce,
         jit,
+        console,
         dev,
         source,
         overrides,

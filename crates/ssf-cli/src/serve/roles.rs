@@ -79,6 +79,8 @@ pub(crate) struct Role {
     pub(crate) stop: BoxFuture<()>,
     /// Lines for the start-up banner: `(label, value)`.
     pub(crate) banner: Vec<(&'static str, String)>,
+    /// What of this role the operator console shows.
+    pub(crate) console: ssf_console::Sources,
 }
 
 impl std::fmt::Debug for Role {
@@ -90,8 +92,13 @@ impl std::fmt::Debug for Role {
     }
 }
 
-/// The application: every role's routes, `/healthz`, `/metrics`, request tracing.
-pub(crate) fn app(roles: &mut [Role], metrics: PrometheusHandle) -> Result<Router, Failure> {
+/// The application: every role's routes, `/healthz`, `/metrics`, the operator console's
+/// routes when it is on, request tracing.
+pub(crate) fn app(
+    roles: &mut [Role],
+    metrics: PrometheusHandle,
+    console: Option<Router>,
+) -> Result<Router, Failure> {
     let probes: Arc<Vec<(&'static str, Arc<dyn Probe>)>> = Arc::new(
         roles
             .iter()
@@ -115,6 +122,9 @@ pub(crate) fn app(roles: &mut [Role], metrics: PrometheusHandle) -> Result<Route
                 }
             }),
         );
+    if let Some(console) = console {
+        router = router.merge(console);
+    }
     let mut fallback = None;
     for role in roles.iter_mut() {
         router = router.merge(std::mem::take(&mut role.routes));

@@ -4,7 +4,7 @@
 //! Every answer `401` (a wrong client secret at the token endpoint, a bad bearer token on the
 //! management API, the PDP or a receiver's push endpoint, a webhook with a wrong signature) is
 //! a failed authentication of the client's IP address on one surface (`token`, `pdp`,
-//! `webhook`, `push`, `api`), counted in `ssf_auth_failures_total{surface}`. After
+//! `webhook`, `push`, `console`, `api`), counted in `ssf_auth_failures_total{surface}`. After
 //! `server.auth_throttle.max_failures` of them within `window`, that address gets `429` with
 //! `Retry-After` on that surface until the window has passed (`ssf_auth_throttled_total`), so a
 //! secret cannot be guessed at line speed. Requests with good credentials from other
@@ -169,6 +169,8 @@ fn surface(path: &str) -> &'static str {
         "webhook"
     } else if path.starts_with("/ssf/push/") {
         "push"
+    } else if path.starts_with("/console/") {
+        "console"
     } else {
         "api"
     }

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers outside #[test] fns panic on purpose
 
+mod console;
 mod demo;
 mod emit;
 mod jit_cli;

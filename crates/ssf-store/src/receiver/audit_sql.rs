@@ -46,8 +46,9 @@ pub(crate) fn select<'a>(
     binds.push(Bind::Int(i64::from(query.limit)));
     let sql = format!(
         "SELECT id, at, actor, action, stream_id, detail FROM receiver_audit WHERE {} \
-         ORDER BY id LIMIT {}",
+         ORDER BY id{} LIMIT {}",
         clauses.join(" AND "),
+        if query.newest_first { " DESC" } else { "" },
         placeholder(binds.len()),
     );
     (sql, binds)

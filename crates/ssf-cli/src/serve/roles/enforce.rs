@@ -45,6 +45,8 @@ pub(crate) struct Enforcement {
     pub(crate) routes: Router,
     /// Banner lines.
     pub(crate) banner: Vec<(&'static str, String)>,
+    /// The engine itself, for the operator console ("why was this denied").
+    pub(crate) engine: Arc<Engine>,
 }
 
 /// Builds the engine of `section`. `base` is the receiver's public base URL (the PDP's
@@ -85,7 +87,8 @@ pub(crate) fn build(
         }
     };
     Ok(Enforcement {
-        handler: EnforcementHandler::new(engine),
+        handler: EnforcementHandler::new(Arc::clone(&engine)),
+        engine,
         routes,
         banner: vec![("authzen", banner_value), ("grants", grants)],
     })

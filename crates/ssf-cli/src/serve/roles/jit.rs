@@ -116,8 +116,13 @@ pub(crate) async fn start(
         ),
     );
     banner.insert(2, ("jit store", database));
+    let console = ssf_console::Sources {
+        bridge: Some(bridge.clone()),
+        ..ssf_console::Sources::default()
+    };
     Ok(Role {
         name: "jit",
+        console,
         routes: ssf_jit::router(bridge.clone()),
         fallback: None,
         probe: Arc::new(StoreProbe(bridge)),

@@ -47,9 +47,9 @@ pub(crate) async fn start(
     enforcement: Option<Enforcement>,
 ) -> Result<Role, Failure> {
     let config = section.config;
-    let (engine, enforce_routes, enforce_banner) = match enforcement {
-        Some(e) => (Some(e.handler), Some(e.routes), e.banner),
-        None => (None, None, Vec::new()),
+    let (engine, enforce_routes, enforce_banner, console_engine) = match enforcement {
+        Some(e) => (Some(e.handler), Some(e.routes), e.banner, Some(e.engine)),
+        None => (None, None, Vec::new(), None),
     };
     let store = stores::open_receiver(&section.database, Arc::clone(&ctx.clock)).await?;
     let mut options = ApplyOptions::default();
@@ -150,6 +150,14 @@ pub(crate) async fn start(
     banner.push(("database", database_banner(&section.database)));
     banner.extend(enforce_banner);
     let stop_store = Arc::clone(&store);
+    let console = ssf_console::Sources {
+        receiver: Some(ssf_console::ReceiverSource {
+            store: Arc::clone(&store),
+            receiver: Arc::clone(&receiver),
+        }),
+        engine: console_engine,
+        ..ssf_console::Sources::default()
+    };
     Ok(Role {
         name: "receiver",
         routes,
@@ -166,6 +174,7 @@ pub(crate) async fn start(
             stop_store.close().await;
         }),
         banner,
+        console,
     })
 }
 

@@ -106,8 +106,13 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
         .map_err(|e| usage(format!("invalid setting `transmitter.push`: {e}")))?;
     let fallback = ssf_transmitter::router::router(state.clone());
     let stop_store = Arc::clone(&store);
+    let console = ssf_console::Sources {
+        transmitter: Some(state.clone()),
+        ..ssf_console::Sources::default()
+    };
     Ok(Role {
         name: "transmitter",
+        console,
         routes: Router::new(),
         fallback: Some(fallback),
         probe: Arc::new(TransmitterProbe {

@@ -117,6 +117,16 @@ pub async fn audit_is_found_by_jti_subject_and_time<H: ReceiverHarness>(h: &H) {
     assert!(s.query_audit(other_stream).await.unwrap().is_empty());
     let this_stream = q(|q| q.stream_key = Some("peer-a".into()));
     assert_eq!(s.query_audit(this_stream).await.unwrap().len(), 3);
+    let newest = q(|q| {
+        q.subject = Some(jane.into());
+        q.newest_first = true;
+        q.limit = 1;
+    });
+    assert_eq!(
+        jtis(&s.query_audit(newest).await.unwrap()),
+        ["j2"],
+        "newest first: the latest entry, not the oldest"
+    );
 }
 
 /// The audit log outlives the replay window: purging (`iss`, `jti`) pairs keeps every audit row;
