@@ -168,8 +168,17 @@ async fn store_poll(state: &AppState, request: StorePoll) -> Result<StoreAnswer,
     })
 }
 
-/// Logs acknowledgements and errors (POLL-11, POLL-22) and reports the SETs that left the queue.
+/// Logs acknowledgements and errors (POLL-11, POLL-22), counts them per stream and reports the
+/// SETs that left the queue.
 fn report(state: &AppState, stream_id: &StreamId, request: &PollRequest, response: &StoreAnswer) {
+    let reported = request
+        .set_errs
+        .iter()
+        .filter(|(jti, _)| !response.unknown_errs.contains(jti))
+        .map(|(_, e)| (e.err.as_str(), e.description.as_str()));
+    state
+        .delivery_stats
+        .record_poll(stream_id, response.acked, reported, state.clock.now());
     for (jti, error) in &request.set_errs {
         if response.unknown_errs.contains(jti) {
             continue;

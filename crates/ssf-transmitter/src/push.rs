@@ -15,7 +15,8 @@
 //! | other `4xx`, `3xx` (never followed), refused destination | failed |
 //!
 //! Failures are logged per stream at `WARN`, rate-limited, and the streams that keep failing show
-//! in `/healthz` and `ssf_push_failing_streams` ([`health`]).
+//! in `/healthz` and `ssf_push_failing_streams` ([`health`]). Deliveries and failures per stream,
+//! push and poll, are counted in memory for operators ([`stats`]).
 //!
 //! Retries are durable: `next_attempt_at` is in the store, so a restart loses nothing; a worker
 //! that dies mid-delivery loses only its lease, and the reaper hands the rows to the next worker.
@@ -24,4 +25,5 @@
 
 pub mod attempt;
 pub mod health;
+pub mod stats;
 pub mod worker;

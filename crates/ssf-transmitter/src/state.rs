@@ -37,6 +37,8 @@ pub struct Shared {
     pub deliveries: Arc<crate::control_events::DeliveryWatch>,
     /// The push streams whose last attempt failed (logs, `/healthz`, metrics).
     pub push_health: Arc<crate::push::health::PushHealth>,
+    /// SETs delivered and failures per stream since start, push and poll (operator views).
+    pub delivery_stats: Arc<crate::push::stats::DeliveryStats>,
     /// Encrypts the push `authorization_header` at rest (SSF-SEC-14, D-TX-18).
     pub secrets: crate::secrets::SecretsCipher,
 }
@@ -93,8 +95,17 @@ impl AppState {
             matcher,
             deliveries: Default::default(),
             push_health,
+            delivery_stats: Default::default(),
             secrets,
         }))
+    }
+
+    /// The delivery figures per stream of this node since it started: SETs delivered (push
+    /// `2xx`, poll acknowledged), when last, consecutive failures and the last error. The
+    /// number of subjects of a stream is
+    /// [`store.count_subjects`](ssf_store::TransmitterStore::count_subjects).
+    pub fn delivery_stats(&self) -> &Arc<crate::push::stats::DeliveryStats> {
+        &self.0.delivery_stats
     }
 }
 

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::{
     attempt::{Attempter, Endpoint},
     health::PushHealth,
+    stats::DeliveryStats,
 };
 use crate::{
     config::PushSettings, control_events::DeliveryWatch, secrets::SecretsCipher, state::AppState,
@@ -51,6 +52,8 @@ pub struct PushContext {
     pub secrets: SecretsCipher,
     /// Where failing streams are reported (logs, `/healthz`, metrics).
     pub health: Arc<PushHealth>,
+    /// Where deliveries and failures are counted per stream (operator views).
+    pub stats: Arc<DeliveryStats>,
     /// Told which SETs have left the queue (stream status changes wait on it).
     pub deliveries: Arc<DeliveryWatch>,
     /// `[transmitter.push]`.
@@ -66,6 +69,7 @@ impl PushContext {
             shutdown: state.shutdown.clone(),
             secrets: state.secrets.clone(),
             health: Arc::clone(&state.push_health),
+            stats: Arc::clone(&state.delivery_stats),
             deliveries: Arc::clone(&state.deliveries),
             settings: state.config.push.clone(),
         }
@@ -205,6 +209,7 @@ impl Pusher {
         for outcome in &outcomes {
             if let Some(set) = claimed.iter().find(|c| c.id == outcome.id()) {
                 self.cx.health.record(&set.stream_id, outcome, now);
+                self.cx.stats.record_push(&set.stream_id, outcome, now);
             }
         }
         let finished: Vec<_> = outcomes

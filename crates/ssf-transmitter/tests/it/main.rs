@@ -7,6 +7,7 @@
 
 mod auth;
 mod control;
+mod delivery_stats;
 mod fake_receiver;
 mod ingest;
 mod management;
