@@ -189,6 +189,7 @@ impl Browser {
         );
         self.fill("#token", admin_token).await;
         self.click("#sign-in").await;
+        self.find("#sign-out").await; // signed in: the page behind it has loaded
     }
 }
 
@@ -331,7 +332,9 @@ fn the_console_shows_streams_explains_jane_and_revokes_her_grant() {
         let trail = browser.body().await;
         assert!(trail.contains("left the support team"), "{trail}");
         browser.click("#sign-out").await;
-        assert!(browser.client.current_url().await.unwrap().path().ends_with("/sign-in"));
+        browser.find("#sign-in").await;
+        browser.goto(&demo.url).await;
+        browser.find("#sign-in").await; // signed out: the console asks again
     });
 }
 
@@ -429,11 +432,24 @@ fn a_failed_set_is_replayed_from_the_browser() {
         );
         // The receiver refuses it again: it is tried once more and parked again.
         browser
-            .reload_until("the replayed SET to be parked again", "invalid_request")
+            .reload_until(
+                "the replayed SET to be refused again",
+                "2 failure(s) in a row",
+            )
             .await;
+        // Parked again (the figures above may be a moment ahead of the outbox).
+        let started = Instant::now();
+        while browser.text("#count-failed").await != "1" {
+            assert!(
+                started.elapsed() < DEADLINE,
+                "the replayed SET was not parked again"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            browser.client.refresh().await.expect("reload");
+        }
     });
     assert!(
-        server.log().contains("parked SETs replayed") || server.log().contains("replayed"),
+        server.log().contains("console: parked SETs replayed"),
         "the replay is logged"
     );
     refusing.abort();

@@ -41,6 +41,8 @@ struct StreamRow {
     subjects: String,
     queued: u64,
     parked: u64,
+    delivered: u64,
+    last_delivered: String,
     failing: Option<String>,
     last_activity: String,
 }
@@ -106,15 +108,23 @@ async fn row(
     stream: &StreamRecord,
 ) -> Result<StreamRow, ConsoleError> {
     let counts = tx.store.outbox_counts(Some(&stream.stream_id)).await?;
-    let failing = tx
-        .push_health
-        .failing()
-        .into_iter()
-        .find(|(id, _)| *id == stream.stream_id)
-        .map(|(_, f)| {
+    let now = state.clock.now();
+    let delivery = tx.delivery_stats().stream(&stream.stream_id);
+    let failing = delivery
+        .last_error
+        .as_ref()
+        .filter(|_| delivery.consecutive_failures > 0)
+        .map(|e| {
+            let detail = e
+                .description
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
             format!(
-                "{} failure(s) in a row, last {}",
-                f.consecutive_failures, f.last_error
+                "{} failure(s) in a row, last {} {}{detail}",
+                delivery.consecutive_failures,
+                e.code,
+                ago(now, e.at)
             )
         });
     let subjects = tx.store.count_subjects(&stream.stream_id).await?;
@@ -133,8 +143,12 @@ async fn row(
         ),
         queued: counts.queued(),
         parked: counts.failed + counts.dead,
+        delivered: delivery.delivered,
+        last_delivered: delivery
+            .last_delivered_at
+            .map_or_else(|| "never".to_owned(), |t| ago(now, t)),
         failing,
-        last_activity: ago(state.clock.now(), stream.last_activity_at),
+        last_activity: ago(now, stream.last_activity_at),
     })
 }
 
