@@ -147,11 +147,11 @@ impl SetReceiver {
     pub async fn receive(&self, ctx: &StreamContext, token: &[u8]) -> Receipt {
         let unverified = |outcome| {
             let max = self.pipeline.config().max_set_bytes;
-            RecentSet::unverified(ctx, token, max, self.pipeline.clock().now(), outcome)
+            RecentSet::of_unverified(ctx, token, max, self.pipeline.clock().now(), outcome)
         };
         let (receipt, seen) = match self.pipeline.validate(ctx, token).await {
             Verdict::Accepted(set) => {
-                let mut seen = RecentSet::verified(&set);
+                let mut seen = RecentSet::of_verified(&set);
                 match self.applier.apply_detailed(*set).await {
                     Ok(detail) => {
                         seen.subject_keys = detail.subjects;

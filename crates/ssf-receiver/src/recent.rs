@@ -107,7 +107,7 @@ pub struct RecentSet {
 
 impl RecentSet {
     /// A verified SET, before it is applied; the outcome is set afterwards.
-    pub(crate) fn verified(set: &ReceivedSet) -> Self {
+    pub(crate) fn of_verified(set: &ReceivedSet) -> Self {
         let (outcome, description) = match set.handling {
             Handling::Discard(reason) => (RecentOutcome::Discarded, Some(reason.as_str().into())),
             _ => (RecentOutcome::Applied, None),
@@ -135,7 +135,7 @@ impl RecentSet {
 
     /// A SET that was not verified: `token`'s claims as stated, if it decodes (and is not
     /// over `max_bytes`).
-    pub(crate) fn unverified(
+    pub(crate) fn of_unverified(
         ctx: &StreamContext,
         token: &[u8],
         max_bytes: usize,
