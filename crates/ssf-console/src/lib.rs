@@ -41,7 +41,7 @@ use axum::{
 };
 use ssf_enforce::Engine;
 use ssf_jit::Bridge;
-use ssf_receiver::receive::SetReceiver;
+use ssf_receiver::{peers::PeerStates, receive::SetReceiver};
 use ssf_store::receiver::ReceiverStore;
 use ssf_transmitter::AppState;
 use ssf_types::Clock;
@@ -86,6 +86,9 @@ pub struct ReceiverSource {
     pub store: Arc<dyn ReceiverStore>,
     /// The receiver running in this process.
     pub receiver: Arc<SetReceiver>,
+    /// Each configured peer's set-up state (starting, up, retrying and why), when the receiver
+    /// sets its peers up itself (`ssf serve`).
+    pub peers: Option<Arc<PeerStates>>,
 }
 
 /// Renders the Prometheus text of the server's metrics (the charts' source).

@@ -371,6 +371,7 @@ impl World {
             receiver: Some(ssf_console::ReceiverSource {
                 store: Arc::clone(&self.console.store),
                 receiver: Arc::clone(&self.console.receiver),
+                peers: None,
             }),
             engine: Some(Arc::clone(&self.console.engine)),
             bridge: Some(self.bridge.clone()),

@@ -141,8 +141,14 @@ impl Browser {
         self.find(css).await.click().await.expect("click");
     }
 
+    /// The text of `css`; found again when the page's live refresh replaced it meanwhile.
     async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        for _ in 0..20 {
+            if let Ok(text) = self.find(css).await.text().await {
+                return text;
+            }
+        }
+        panic!("{css} kept going stale");
     }
 
     /// The page's visible text.
@@ -451,4 +457,100 @@ fn a_failed_set_is_replayed_from_the_browser() {
         "the replay is logged"
     );
     refusing.abort();
+}
+
+/// D-SRV-02: the console is off unless configured; `[console]` needs a well-formed hash outside
+/// development mode, and a wrong one is refused at `--check` with how to make one.
+#[test]
+fn console_settings_are_checked_and_the_console_is_off_unless_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let check = |extra: &str| {
+        std::fs::write(
+            dir.path().join("ssf.toml"),
+            format!("{TRANSMITTER}\n{extra}"),
+        )
+        .unwrap();
+        crate::server::ssf_env(
+            dir.path(),
+            &["serve", "--config", "ssf.toml", "--check"],
+            &[("SSF_SECRETS_KEY", crate::server::TEST_SECRETS_KEY)],
+        )
+    };
+    let off = check("");
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    assert!(off.stdout.contains("console off"), "{}", off.stdout);
+    let hash = ssf_transmitter::auth::hash_secret("some-long-random-admin-token-0123456789");
+    let on = check(&format!("[console]\nadmin_token_hash = \"{hash}\"\n"));
+    assert_eq!(on.code, 0, "{}", on.stderr);
+    assert!(on.stdout.contains("console /console/"), "{}", on.stdout);
+    let disabled = check(&format!(
+        "[console]\nenabled = false\nadmin_token_hash = \"{hash}\"\n"
+    ));
+    assert!(
+        disabled.stdout.contains("console off"),
+        "{}",
+        disabled.stdout
+    );
+    for bad in [
+        "[console]\nadmin_token_hash = \"sha256:<hex SHA-256 of the admin token>\"\n",
+        "[console]\nadmin_token_hash = \"plain-text-token\"\n",
+        "[console]\n",
+        "[console]\nadmin_token = \"x\"\n",
+    ] {
+        let refused = check(bad);
+        assert_eq!(refused.code, 2, "{bad}: {}", refused.stdout);
+        assert!(
+            refused.stderr.contains("console"),
+            "{bad}: {}",
+            refused.stderr
+        );
+    }
+    let malformed = check("[console]\nadmin_token_hash = \"plain\"\n");
+    assert!(
+        malformed.stderr.contains("sha256sum"),
+        "the error says how to make a hash: {}",
+        malformed.stderr
+    );
+}
+
+/// In development mode the console is on with a generated token (mode 0600) the banner points
+/// to; the same token signs in after a restart.
+#[test]
+fn development_mode_generates_a_private_console_token() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start_args(dir.path(), TRANSMITTER, &[], &["--dev"]);
+    let banner = server.stdout.lock().unwrap().join("\n");
+    let path = dir.path().join("data/console-token");
+    assert!(
+        banner.contains("admin token in data/console-token"),
+        "{banner}"
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let token = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    let sign_in = |token: &str| {
+        let (url, form) = (server.url("/console/sign-in"), format!("token={token}"));
+        runtime().block_on(async move {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap();
+            let response = client
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form)
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        })
+    };
+    assert_eq!(sign_in(&token), 303, "the generated token signs in");
+    assert_eq!(sign_in("wrong"), 401);
+    drop(server);
+    let again = Server::start_args(dir.path(), TRANSMITTER, &[], &["--dev"]);
+    let kept = std::fs::read_to_string(&path).unwrap().trim().to_owned();
+    assert_eq!(kept, token, "the token survives a restart");
+    drop(again);
 }

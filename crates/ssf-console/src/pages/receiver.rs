@@ -12,7 +12,10 @@ use axum::{
 use serde::Deserialize;
 use serde_json::Value;
 use ssf_enforce::{HandleKey, handle::member};
-use ssf_receiver::recent::{RecentFilter, RecentOutcome, RecentSet};
+use ssf_receiver::{
+    peers::PeerState,
+    recent::{RecentFilter, RecentOutcome, RecentSet},
+};
 use ssf_store::{AuditEntry, receiver::ReceiverAuditQuery};
 
 use crate::{
@@ -23,6 +26,15 @@ use crate::{
 
 /// Entries shown at most.
 const MAX_ENTRIES: u32 = 100;
+
+/// One configured peer's set-up.
+#[derive(Debug)]
+struct SetupRow {
+    peer: String,
+    state: &'static str,
+    state_class: &'static str,
+    problem: String,
+}
 
 /// One peer stream.
 #[derive(Debug)]
@@ -144,6 +156,7 @@ impl RecentRow {
 #[template(path = "receiver.html")]
 struct ReceiverPage {
     frame: Frame,
+    setups: Vec<SetupRow>,
     peers: Vec<PeerRow>,
     recent: Vec<RecentRow>,
     sets: Vec<SetRow>,
@@ -227,6 +240,26 @@ pub(crate) async fn page(
         .iter()
         .map(SetRow::of)
         .collect();
+    let setups = rx
+        .peers
+        .as_ref()
+        .map(|p| p.all())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(peer, state)| {
+            let (label, class) = match &state {
+                PeerState::Up => ("up", "ok"),
+                PeerState::Starting => ("starting", "warn"),
+                _ => ("retrying", "bad"),
+            };
+            SetupRow {
+                peer,
+                state: label,
+                state_class: class,
+                problem: state.check().err().unwrap_or_default(),
+            }
+        })
+        .collect();
     let mut filter = RecentFilter::all().limit(MAX_ENTRIES as usize);
     if !subject.is_empty() {
         filter = filter.subject(subject.clone());
@@ -242,6 +275,7 @@ pub(crate) async fn page(
         .collect();
     let page = ReceiverPage {
         frame: Frame::new(&state, &session, "receiver"),
+        setups,
         peers,
         recent,
         sets,

@@ -154,6 +154,7 @@ pub(crate) async fn start(
         receiver: Some(ssf_console::ReceiverSource {
             store: Arc::clone(&store),
             receiver: Arc::clone(&receiver),
+            peers: Some(Arc::clone(&peer_states)),
         }),
         engine: console_engine,
         ..ssf_console::Sources::default()
