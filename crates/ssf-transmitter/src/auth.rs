@@ -3,28 +3,30 @@
 //! Every management, poll and ingest request is authenticated by a bearer access token in the
 //! `Authorization` header only (SSF-AUTH-08/09; never the query string). The token endpoint, the
 //! authorization-server metadata and token verification live in the submodules; handlers only
-//! see a [`Principal`] and call [`Principal::require`].
+//! see a `Principal` and call `Principal::require`.
 
 mod bearer;
 mod external;
 pub mod jwt;
-pub mod publish;
+pub(crate) mod publish;
 mod secret;
 mod server_metadata;
 mod service;
-pub mod token;
+pub(crate) mod token;
 
 use std::collections::BTreeSet;
 
-pub use self::{
-    bearer::{bearer_token, query_carries_token},
+pub(crate) use self::{
     publish::PublishRights,
-    secret::{SECRET_HASH_PREFIX, generate_secret, hash_secret, is_valid_hash, verify_secret},
-    server_metadata::{
-        authorization_server_document, authorization_server_metadata, oauth_metadata_path,
-    },
-    service::{AccessTokenClaims, AuthService},
-    token::{TOKEN_PATH, issue_access_token, token_endpoint},
+    secret::is_valid_hash,
+    server_metadata::{authorization_server_metadata, oauth_metadata_path},
+    service::AuthService,
+    token::token_endpoint,
+};
+pub use self::{
+    secret::{generate_secret, hash_secret, verify_secret},
+    service::AccessTokenClaims,
+    token::issue_access_token,
 };
 use crate::error::ApiError;
 
@@ -41,7 +43,7 @@ pub enum Scope {
 
 impl Scope {
     /// The scope string on the wire.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Read => "ssf.read",
             Self::Manage => "ssf.manage",
@@ -50,7 +52,7 @@ impl Scope {
     }
 
     /// Parses a scope string; unknown scopes are ignored by callers.
-    pub fn parse(value: &str) -> Option<Self> {
+    pub(crate) fn parse(value: &str) -> Option<Self> {
         match value {
             "ssf.read" => Some(Self::Read),
             "ssf.manage" => Some(Self::Manage),
@@ -63,7 +65,7 @@ impl Scope {
 /// An authenticated caller: an OAuth client of this transmitter (a receiver or an event
 /// producer), or a client of a trusted external issuer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Principal {
+pub(crate) struct Principal {
     /// The client id; streams are owned by it (SSF-AUTH-02).
     pub client_id: String,
     /// The scopes the token grants.
@@ -79,7 +81,7 @@ pub struct Principal {
 impl Principal {
     /// Succeeds if the token grants `scope` (`ssf.manage` implies `ssf.read`), else answers
     /// `403 insufficient_scope` (SSF-AUTH-11).
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    pub(crate) fn require(&self, scope: Scope) -> Result<(), ApiError> {
         let granted = self.scopes.contains(&scope)
             || (scope == Scope::Read && self.scopes.contains(&Scope::Manage));
         if granted {

@@ -35,7 +35,7 @@ use crate::{
 
 /// The ordering key of the SSF events of a stream: they are delivered in the order they were
 /// made (SSF-STATUS-14) and independently of the subjects' SETs.
-pub const STREAM_SUBJECT_KEY: &str = "$stream";
+pub(crate) const STREAM_SUBJECT_KEY: &str = "$stream";
 
 /// Signs an SSF event about `stream` itself.
 fn mint_control(
@@ -93,7 +93,7 @@ pub async fn enqueue_verification(
 /// Queues a stream-updated SET announcing `status` (SSF-EVT-10..12). Call it while the stream
 /// can still transmit: before pausing or disabling it, after enabling it (SSF-EVT-13/14);
 /// [`change_status`] does both in the right order. `None` if the stream is disabled.
-pub async fn enqueue_stream_updated(
+pub(crate) async fn enqueue_stream_updated(
     state: &AppState,
     stream: &StreamRecord,
     status: StreamStatus,
@@ -186,7 +186,7 @@ pub async fn change_status(
 /// or handed out by a poll. [`change_status`] waits on them; the push workers and the poll
 /// endpoint report. Costs nothing while nobody waits.
 #[derive(Default)]
-pub struct DeliveryWatch {
+pub(crate) struct DeliveryWatch {
     waiters: Mutex<HashMap<Jti, Vec<oneshot::Sender<()>>>>,
     count: AtomicUsize,
 }
@@ -201,7 +201,7 @@ impl fmt::Debug for DeliveryWatch {
 
 impl DeliveryWatch {
     /// Resolves when `jti` is reported finished. Register before enqueueing.
-    pub fn watch(&self, jti: Jti) -> oneshot::Receiver<()> {
+    pub(crate) fn watch(&self, jti: Jti) -> oneshot::Receiver<()> {
         let (tx, rx) = oneshot::channel();
         let mut waiters = self.waiters.lock().unwrap_or_else(PoisonError::into_inner);
         waiters.entry(jti).or_default().push(tx);
@@ -210,7 +210,7 @@ impl DeliveryWatch {
     }
 
     /// Reports SETs that left the queue.
-    pub fn finished<'a>(&self, jtis: impl IntoIterator<Item = &'a Jti>) {
+    pub(crate) fn finished<'a>(&self, jtis: impl IntoIterator<Item = &'a Jti>) {
         if self.count.load(Ordering::Relaxed) == 0 {
             return;
         }

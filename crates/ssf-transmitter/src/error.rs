@@ -16,7 +16,7 @@ use serde_json::json;
 
 /// The `Retry-After` of a `503`: long enough for a database fail-over or restart to begin,
 /// short enough that producers do not pile up events meanwhile.
-pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
 /// Every way a transmitter request can fail.
 #[derive(Debug, thiserror::Error)]
@@ -96,14 +96,14 @@ pub enum ApiError {
         reason: String,
     },
     /// Storage (or another dependency) is unavailable; nothing was done and the caller should
-    /// retry: `503` with `Retry-After: 5` ([`UNAVAILABLE_RETRY_AFTER_SECS`]).
+    /// retry: `503` with `Retry-After: 5` (`UNAVAILABLE_RETRY_AFTER_SECS`).
     #[error("temporarily unavailable; retry later")]
     Unavailable(String),
 }
 
 impl ApiError {
     /// The HTTP status of this error.
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized(_) | Self::MissingCredentials => StatusCode::UNAUTHORIZED,
             Self::InsufficientScope(_) | Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -122,7 +122,7 @@ impl ApiError {
     }
 
     /// The machine-readable error code of the JSON body.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::Unauthorized(_) => "invalid_token",
             Self::MissingCredentials => "unauthorized",
@@ -148,6 +148,21 @@ impl From<crate::mint::MintError> for ApiError {
         match err {
             E::Shape(_) => Self::BadRequest(err.to_string()),
             E::Signing(_) => Self::Internal(err.to_string()),
+        }
+    }
+}
+
+impl From<crate::ingest::IngestError> for ApiError {
+    fn from(err: crate::ingest::IngestError) -> Self {
+        use crate::ingest::IngestError as E;
+        match err {
+            E::Invalid(why) => Self::BadRequest(why),
+            E::Refused(why) => Self::Forbidden(why),
+            E::KeyReused => Self::IdempotencyKeyReused,
+            E::Mint(e) => Self::from(e),
+            E::Store(e) => Self::from(e),
+            E::SigningTask(_) => Self::Internal(err.to_string()),
+            E::Internal(detail) => Self::Internal(detail),
         }
     }
 }

@@ -63,7 +63,7 @@ pub async fn sweep_once(state: &AppState) -> Result<usize, ApiError> {
 }
 
 /// Sweeps every `sweep_interval` until `state.shutdown` fires.
-pub async fn run(state: AppState) {
+pub(crate) async fn run(state: AppState) {
     let interval = state
         .config
         .inactivity

@@ -1,54 +1,89 @@
 //! `POST /events`: event producers publish, the transmitter fans out (DESIGN §3, "one event's
 //! way through the system"; SETs per [SSF 1.0 §4](https://openid.net/specs/openid-sharedsignals-framework-1_0.html#section-4)).
 //!
-//! One request carries one event or a batch ([`request`]). Each event is checked against its
+//! One request carries one event or a batch (`ingest/request.rs`). Each event is checked against its
 //! definition (strict [`ssf_types::Event::parse`]), routed to the streams whose status,
 //! `events_delivered` and subjects fit ([`crate::matching`]), and turned into one SET per stream
-//! with that stream's `aud` ([`crate::mint`]). All SETs of the request are written with one
+//! with that stream's `aud` (`mint.rs`). All SETs of the request are written with one
 //! [`enqueue`](ssf_store::TransmitterStore::enqueue), one transaction, before the producer is
 //! answered `202`: only then is the event safe. A bad event fails the whole request with `400`
 //! and queues nothing. The caller needs the `ssf.events.publish` scope, and every event must be
-//! one its allow lists permit ([`PublishRights`](crate::auth::PublishRights), decision
+//! one its allow lists permit (`PublishRights`, decision
 //! D-TX-15): one that is not fails the whole request with `403` and queues nothing.
 //!
 //! A producer that may retry sends an `Idempotency-Key` (or asks for its events' `txn` to act
 //! as one): a retry of a request that was accepted gets the first answer again and queues
 //! nothing ([`idempotency`], decision D-TX-16).
+//!
+//! [`Ingest`] does the work with only what it needs (the store, the matcher, the minter, the
+//! clock and `[transmitter.ingest]`) and answers an [`IngestError`]; the axum handler
+//! (`ingest/http.rs`) reads the request (scope, media type, body limit, idempotency headers),
+//! calls it, and turns the answer into a response, errors through `error.rs`.
 
+mod http;
 pub mod idempotency;
-pub mod request;
+mod request;
 
 use std::sync::Arc;
 
-use axum::{
-    Json, Router,
-    body::Body,
-    extract::State,
-    http::{HeaderMap, StatusCode, header},
-    response::{IntoResponse, Response},
-    routing::post,
-};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use ssf_store::NewSet;
-use ssf_types::{Jti, StreamId};
+use ssf_store::{NewSet, StoreError, TransmitterStore};
+use ssf_types::{Clock, Jti, StreamId};
 
-pub use self::request::{Parsed, ValidEvent};
+pub(crate) use self::http::routes;
+pub use self::request::ValidEvent;
+use self::{
+    idempotency::{KeySource, KeyedRequest, Remembered},
+    request::Parsed,
+};
 use crate::{
-    auth::{Principal, Scope},
-    error::ApiError,
-    matching::{Routable, Target},
+    auth::Principal,
+    config::IngestSettings,
+    matching::{Matcher, Routable, Target},
     metrics,
-    mint::{self, SetParts},
-    state::AppState,
+    mint::{self, MintError, Minter, SetParts},
 };
 
-/// The path of the ingest endpoint.
-pub const EVENTS_PATH: &str = "/events";
+/// Why an ingest request failed. Mapped to HTTP answers in `error.rs`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// The request or one of its events is malformed or invalid (the producer's mistake); the
+    /// text says which and why.
+    #[error("{0}")]
+    Invalid(String),
+    /// The producer may not publish one of the events (D-TX-15); the text says which.
+    #[error("{0}")]
+    Refused(String),
+    /// The `Idempotency-Key` was already used by this client, within its window, for a request
+    /// with another body (D-TX-16).
+    #[error("this Idempotency-Key was already used for a different request")]
+    KeyReused,
+    /// A SET could not be minted.
+    #[error(transparent)]
+    Mint(#[from] MintError),
+    /// Routing or queueing failed in the store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking signing task ended without an answer.
+    #[error("signing task failed: {0}")]
+    SigningTask(#[source] tokio::task::JoinError),
+    /// An inconsistency on the transmitter's side.
+    #[error("{0}")]
+    Internal(String),
+}
 
-/// The ingest route, to merge into the transmitter's router.
-pub fn routes() -> Router<AppState> {
-    Router::new().route(EVENTS_PATH, post(publish))
+/// What ingest needs of the transmitter, and nothing of its HTTP layer: the store, the matcher,
+/// the minter, the clock and the `[transmitter.ingest]` settings. Built once with the
+/// transmitter's state ([`AppState`](crate::AppState)); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    store: Arc<dyn TransmitterStore>,
+    matcher: Arc<Matcher>,
+    minter: Minter,
+    clock: Arc<dyn Clock>,
+    settings: IngestSettings,
 }
 
 /// What happened to one published event.
@@ -62,46 +97,83 @@ pub struct Published {
     pub jtis: Vec<Jti>,
 }
 
-async fn publish(
-    State(state): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, ApiError> {
-    principal.require(Scope::Publish)?;
-    if let Some(ct) = headers.get(header::CONTENT_TYPE) {
-        let json = ct.to_str().is_ok_and(|v| {
-            let v = v.trim().to_ascii_lowercase();
-            v.starts_with("application/json") || v.contains("+json")
-        });
-        if !json {
-            return Err(ApiError::UnsupportedMediaType(
-                "send application/json".to_owned(),
-            ));
+/// One `POST /events` request, as the HTTP layer read it.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    /// The authenticated producer.
+    pub(crate) principal: &'a Principal,
+    /// The body as received.
+    pub(crate) body: &'a [u8],
+    /// Where its idempotency key comes from.
+    pub(crate) key: KeySource,
+}
+
+/// The answer to an accepted request.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// `202` with this body (no idempotency key).
+    Accepted(Value),
+    /// The answer remembered under the request's idempotency key.
+    Remembered(Remembered),
+}
+
+impl Ingest {
+    /// Ingest over `store`, routing with `matcher`, minting with `minter`.
+    pub(crate) fn new(
+        store: Arc<dyn TransmitterStore>,
+        matcher: Arc<Matcher>,
+        minter: Minter,
+        clock: Arc<dyn Clock>,
+        settings: IngestSettings,
+    ) -> Self {
+        Self {
+            store,
+            matcher,
+            minter,
+            clock,
+            settings,
         }
     }
-    let source = idempotency::KeySource::from_headers(&headers)?;
-    let bytes = axum::body::to_bytes(body, state.config.ingest.max_body_bytes)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge)?;
-    let parsed = request::parse_body(&bytes, state.config.ingest.max_batch)?;
-    let (events, single) = match parsed {
-        Parsed::Single(e) => (vec![*e], true),
-        Parsed::Batch(v) => (v, false),
-    };
-    authorize(&principal, &events, single)?;
-    if let Some(key) = source.key(&events)? {
-        let request = idempotency::KeyedRequest {
-            client_id: &principal.client_id,
-            key,
-            body: &bytes,
-            single,
+
+    /// Handles one `POST /events` body: parses and checks its events, checks the producer's
+    /// allow lists, and publishes them (under the idempotency key, if the request has one).
+    pub(crate) async fn accept(&self, request: Request<'_>) -> Result<Answer, IngestError> {
+        let parsed = request::parse_body(request.body, self.settings.max_batch)?;
+        let (events, single) = match parsed {
+            Parsed::Single(e) => (vec![*e], true),
+            Parsed::Batch(v) => (v, false),
         };
-        return idempotency::publish(&state, request, events).await;
+        let principal = request.principal;
+        authorize(principal, &events, single)?;
+        if let Some(key) = request.key.key(&events)? {
+            let keyed = KeyedRequest {
+                client_id: &principal.client_id,
+                key,
+                body: request.body,
+                single,
+            };
+            return Ok(Answer::Remembered(self.publish_keyed(keyed, events).await?));
+        }
+        let results = self.publish(events).await?;
+        tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
+        Ok(Answer::Accepted(answer(results, single)))
     }
-    let results = publish_events(&state, events).await?;
-    tracing::debug!(client_id = %principal.client_id, events = results.len(), "events published");
-    Ok((StatusCode::ACCEPTED, Json(answer(results, single))).into_response())
+
+    /// Routes, signs and durably queues `events`; the library entry point behind `POST /events`
+    /// (also for producers embedded in the same process). Returns one [`Published`] per event,
+    /// in order, once every SET is durable. It does not check producers' allow lists: the HTTP
+    /// handler does that for the authenticated client; an in-process caller is trusted.
+    pub async fn publish(&self, events: Vec<ValidEvent>) -> Result<Vec<Published>, IngestError> {
+        let prepared = Prepared::new(self, events).await?;
+        let sets = prepared.sets();
+        let report = if sets.is_empty() {
+            ssf_store::EnqueueReport::default()
+        } else {
+            self.store.enqueue(sets).await?
+        };
+        prepared.count(&report);
+        Ok(prepared.results(&report))
+    }
 }
 
 /// The `202` body: the one [`Published`] of a single event, or `{"events": [...]}` for a batch.
@@ -119,7 +191,11 @@ fn answer(results: Vec<Published>, single: bool) -> Value {
 
 /// D-TX-15: every event of the request must be one the producer may publish; the first that is
 /// not refuses the whole request (`403`, nothing queued), counted and logged at WARN.
-fn authorize(principal: &Principal, events: &[ValidEvent], single: bool) -> Result<(), ApiError> {
+fn authorize(
+    principal: &Principal,
+    events: &[ValidEvent],
+    single: bool,
+) -> Result<(), IngestError> {
     for (i, event) in events.iter().enumerate() {
         if let Err(refusal) = principal.publish.check(&principal.client_id, &event.event) {
             metrics::event_refused(refusal.reason);
@@ -134,29 +210,10 @@ fn authorize(principal: &Principal, events: &[ValidEvent], single: bool) -> Resu
             } else {
                 format!("events[{i}]: {}", refusal.description)
             };
-            return Err(ApiError::Forbidden(description));
+            return Err(IngestError::Refused(description));
         }
     }
     Ok(())
-}
-
-/// Routes, signs and durably queues `events`; the library entry point behind `POST /events`
-/// (also for producers embedded in the same process). Returns one [`Published`] per event, in
-/// order, once every SET is durable. It does not check producers' allow lists: the HTTP
-/// handler does that for the authenticated client; an in-process caller is trusted.
-pub async fn publish_events(
-    state: &AppState,
-    events: Vec<ValidEvent>,
-) -> Result<Vec<Published>, ApiError> {
-    let prepared = Prepared::new(state, events).await?;
-    let sets = prepared.sets();
-    let report = if sets.is_empty() {
-        ssf_store::EnqueueReport::default()
-    } else {
-        state.store.enqueue(sets).await?
-    };
-    prepared.count(&report);
-    Ok(prepared.results(&report))
 }
 
 /// A request's events, routed and signed, ready to queue.
@@ -168,7 +225,7 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Routes `events` to their streams and signs one SET per (event, stream); a missing `txn`
     /// is generated.
-    pub(crate) async fn new(state: &AppState, events: Vec<ValidEvent>) -> Result<Self, ApiError> {
+    pub(crate) async fn new(ingest: &Ingest, events: Vec<ValidEvent>) -> Result<Self, IngestError> {
         let types: Vec<_> = events.iter().map(ValidEvent::event_type).collect();
         let routable: Vec<Routable<'_>> = events
             .iter()
@@ -178,8 +235,11 @@ impl Prepared {
                 subject: &e.sub_id,
             })
             .collect();
-        let routes = state.matcher.route(state.store.as_ref(), &routable).await?;
-        let now = state.clock.now();
+        let routes = ingest
+            .matcher
+            .route(ingest.store.as_ref(), &routable)
+            .await?;
+        let now = ingest.clock.now();
         let events: Arc<Vec<(ValidEvent, String)>> = Arc::new(
             events
                 .into_iter()
@@ -194,7 +254,7 @@ impl Prepared {
             .enumerate()
             .flat_map(|(i, targets)| targets.into_iter().map(move |t| (i, t)))
             .collect();
-        let signed = sign_jobs(&state.minter, &events, jobs, now).await?;
+        let signed = sign_jobs(&ingest.minter, &events, jobs, now).await?;
         Ok(Self { events, signed })
     }
 
@@ -256,11 +316,11 @@ const SIGN_CHUNK: usize = 32;
 /// Signs every (event, stream) pair. RSA signing is CPU-bound (about 0.3 ms), so anything beyond
 /// one SET is signed on the blocking pool, in chunks that run in parallel on every core.
 async fn sign_jobs(
-    minter: &mint::Minter,
+    minter: &Minter,
     events: &Arc<Vec<(ValidEvent, String)>>,
     jobs: Vec<(usize, Arc<Target>)>,
     now: ssf_types::UnixMillis,
-) -> Result<Vec<Signed>, ApiError> {
+) -> Result<Vec<Signed>, IngestError> {
     if jobs.len() <= 1 {
         return sign_chunk(minter, events, &jobs, now);
     }
@@ -273,25 +333,23 @@ async fn sign_jobs(
     }
     let mut out = Vec::with_capacity(jobs.len());
     for task in tasks {
-        let part = task
-            .await
-            .map_err(|e| ApiError::Internal(format!("signing task failed: {e}")))?;
+        let part = task.await.map_err(IngestError::SigningTask)?;
         out.extend(part?);
     }
     Ok(out)
 }
 
 fn sign_chunk(
-    minter: &mint::Minter,
+    minter: &Minter,
     events: &[(ValidEvent, String)],
     jobs: &[(usize, Arc<Target>)],
     now: ssf_types::UnixMillis,
-) -> Result<Vec<Signed>, ApiError> {
+) -> Result<Vec<Signed>, IngestError> {
     jobs.iter()
         .map(|(i, target)| {
-            let (event, txn) = events
-                .get(*i)
-                .ok_or_else(|| ApiError::Internal("routed event index out of range".to_owned()))?;
+            let (event, txn) = events.get(*i).ok_or_else(|| {
+                IngestError::Internal("routed event index out of range".to_owned())
+            })?;
             let parts = SetParts {
                 aud: &target.aud,
                 sub_id: &event.sub_id,

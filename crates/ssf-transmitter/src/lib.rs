@@ -15,26 +15,37 @@
 //! [RFC 8935]: https://www.rfc-editor.org/rfc/rfc8935
 //! [RFC 8936]: https://www.rfc-editor.org/rfc/rfc8936
 
+//! The public surface: [`AppState`] (built from a [`TransmitterConfig`], a store, a signer and a
+//! clock) for [`router::router`] and [`workers::Transmitter::start`]; the settings in [`config`];
+//! OAuth helpers in [`auth`]; discovery paths in [`metadata`]; [`ingest::Ingest`] for producers
+//! in the same process; secrets at rest in [`secrets`]. Everything else is the crate's own.
+
 pub mod auth;
 pub mod config;
 pub mod control_events;
-pub mod error;
+mod error;
 pub mod inactivity;
 pub mod ingest;
-pub mod management;
+mod management;
 pub mod matching;
 pub mod metadata;
 pub mod metrics;
-pub mod mint;
-pub mod openapi;
-pub mod poll;
-pub mod push;
+mod mint;
+mod openapi;
+mod poll;
+mod push;
 pub mod router;
 pub mod secrets;
-pub mod state;
-pub mod subject_key;
+mod state;
+mod subject_key;
 pub mod workers;
 
 pub use config::TransmitterConfig;
 pub use error::ApiError;
-pub use state::AppState;
+pub use mint::MintError;
+pub use push::{
+    health::{FailingStream, PushHealth},
+    stats::{DeliveryFailure, DeliveryStats, StreamDelivery},
+};
+pub use state::{AppState, Shared};
+pub use subject_key::subject_key;

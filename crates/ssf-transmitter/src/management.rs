@@ -27,11 +27,10 @@ use serde_json::Value;
 use ssf_store::NewAuditEntry;
 use ssf_types::{BodyError, StreamId};
 
-pub use self::verification::send_verification;
 use crate::{auth::Principal, error::ApiError, metadata::paths, state::AppState};
 
 /// The management routes, with `Cache-Control: no-store` on every response.
-pub fn routes() -> Router<AppState> {
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route(
             paths::STREAMS,
@@ -58,7 +57,7 @@ async fn no_store(mut response: Response) -> Response {
 /// A JSON request body: the `Content-Type` must be JSON when present (`415` otherwise), and
 /// the body within the configured size (`413`). Parsing is left to the protocol types.
 #[derive(Debug)]
-pub struct JsonBody(pub Bytes);
+pub(crate) struct JsonBody(pub Bytes);
 
 impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
@@ -80,7 +79,7 @@ impl FromRequest<AppState> for JsonBody {
 
 impl JsonBody {
     /// The body as a JSON value (`400` if it is not JSON).
-    pub fn value(&self) -> Result<Value, ApiError> {
+    pub(crate) fn value(&self) -> Result<Value, ApiError> {
         serde_json::from_slice(&self.0).map_err(|e| bad_body(BodyError::InvalidJson(e.to_string())))
     }
 }

@@ -18,19 +18,19 @@
 //! subjects are found with one indexed [`TransmitterStore::subject_entries`] query per batch,
 //! under the canonical key of [`crate::subject_key`]; complex added/removed subjects, which a key
 //! lookup cannot find when they are more specific than the event (TV-MATCH-02), are kept in an
-//! in-memory index, loaded once, updated by [`Matcher::subject_changed`], and fully reloaded every
+//! in-memory index, loaded once, updated by `Matcher::subject_changed`, and fully reloaded every
 //! [`IngestSettings::subject_index_reload`](crate::config::IngestSettings).
 //!
 //! **Contract with stream management**: after every change to a stream (create, update, replace,
-//! delete, status) call [`Matcher::invalidate`] (or [`Matcher::stream_removed`] on delete), and
-//! after every Add/Remove Subject call [`Matcher::subject_changed`]; otherwise the change reaches
+//! delete, status) call [`Matcher::invalidate`], and
+//! after every Add/Remove Subject call `Matcher::subject_changed`; otherwise the change reaches
 //! the matcher only after the cache TTL (streams) or the index reload (complex subjects).
 //!
 //! **Other nodes**: several transmitter nodes on one PostgreSQL database (DESIGN §4) each have
 //! their own matcher. A change made through node A reaches node B's matcher at once: the store
 //! announces every committed stream or subject change to the other nodes
 //! ([`TransmitterStore::config_changes`], `LISTEN`/`NOTIFY`), and a background task started with
-//! the workers ([`crate::workers`]) calls [`Matcher::invalidate_all`] on each announcement, so
+//! the workers ([`crate::workers`]) calls `Matcher::invalidate_all` on each announcement, so
 //! B's next route reloads the stream records and the complex-subject index (issue 6: stream
 //! management and ingest work on any node). The TTL and the periodic reload remain as a safety
 //! net (e.g. a change whose announcement was lost while the listening connection was down is
@@ -55,7 +55,7 @@ use std::{
 use ssf_store::{DefaultSubjects, StoreError, StreamStatus, SubjectEntry, TransmitterStore};
 use ssf_types::{EventType, ParseMode, StreamId, SubjectId};
 
-pub use self::target::Target;
+pub(crate) use self::target::Target;
 use crate::config::IngestSettings;
 
 /// Streams fetched per page when the cache reloads.
@@ -128,7 +128,7 @@ impl Default for Matcher {
 
 impl Matcher {
     /// An empty matcher with the cache lifetimes of `settings`.
-    pub fn new(settings: &IngestSettings) -> Self {
+    pub(crate) fn new(settings: &IngestSettings) -> Self {
         Self {
             stream_cache_ttl: settings.stream_cache_ttl,
             subject_index_reload: settings.subject_index_reload,
@@ -149,7 +149,7 @@ impl Matcher {
     /// Something about streams or subjects changed, nobody here knows what (another node changed
     /// it, see the module doc): the next match reloads the stream records and the whole
     /// complex-subject index. A reload already under way when this is called does not count.
-    pub fn invalidate_all(&self) {
+    pub(crate) fn invalidate_all(&self) {
         // Before `generation`: a reload that sees the new `generation` sees this one too.
         self.complex_generation.fetch_add(1, Ordering::SeqCst);
         self.invalidate();
@@ -157,7 +157,12 @@ impl Matcher {
 
     /// A subject was added (`included`) or removed on `stream_id`. Stream management calls this
     /// after every Add/Remove Subject; only complex subjects are kept in memory.
-    pub fn subject_changed(&self, stream_id: &StreamId, subject: &SubjectId, included: bool) {
+    pub(crate) fn subject_changed(
+        &self,
+        stream_id: &StreamId,
+        subject: &SubjectId,
+        included: bool,
+    ) {
         if subject.is_simple() {
             return;
         }
@@ -176,14 +181,8 @@ impl Matcher {
         }
     }
 
-    /// A stream was deleted: forgets its subjects and reloads the stream records.
-    pub fn stream_removed(&self, stream_id: &StreamId) {
-        write(&self.complex).by_stream.remove(stream_id);
-        self.invalidate();
-    }
-
     /// Loads the caches now, so the first event does not wait for them.
-    pub async fn warm(&self, store: &dyn TransmitterStore) -> Result<(), StoreError> {
+    pub(crate) async fn warm(&self, store: &dyn TransmitterStore) -> Result<(), StoreError> {
         self.streams(store).await.map(|_| ())
     }
 

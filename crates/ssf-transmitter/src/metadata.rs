@@ -44,7 +44,7 @@ pub mod paths {
     pub const VERIFICATION: &str = "/ssf/verify";
     /// Poll endpoints (RFC 8936), one per stream: this prefix followed by the `stream_id`
     /// (SSF-STREAM-19). Served by `crate::poll`.
-    pub const POLL_PREFIX: &str = crate::poll::POLL_PATH_PREFIX;
+    pub const POLL_PREFIX: &str = "/ssf/poll/";
     /// The poll route as axum spells it.
     pub const POLL_ROUTE: &str = "/ssf/poll/{stream_id}";
     /// Event ingest (served by `crate::ingest`).
@@ -74,18 +74,13 @@ impl Endpoints {
         Self { base }
     }
 
-    /// The base URL, without a trailing `/`.
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// The absolute URL of `path` (one of [`paths`]).
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The poll URL of one stream, unique per stream (SSF-STREAM-19, TV-STREAM-05).
-    pub fn poll_url(&self, stream_id: &str) -> String {
+    pub(crate) fn poll_url(&self, stream_id: &str) -> String {
         format!("{}{}{stream_id}", self.base, paths::POLL_PREFIX)
     }
 }
@@ -145,7 +140,7 @@ pub const EVENTS_ENDPOINT_MEMBER: &str = "events_endpoint";
 /// served, push and poll, OAuth 2.0 as the authorization scheme (SSF-META-20),
 /// `default_subjects` (D-15) and the ingest endpoint ([`EVENTS_ENDPOINT_MEMBER`]). Empty
 /// arrays are omitted (SSF-META-22) by [`TransmitterMetadata`].
-pub fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
+pub(crate) fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
     let ep = Endpoints::new(config);
     let mut doc = TransmitterMetadata::new(Issuer::new(config.issuer.as_str()));
     doc.jwks_uri = Some(ep.url(paths::JWKS));
@@ -169,7 +164,7 @@ pub fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMetadata {
 
 /// `GET /.well-known/ssf-configuration[/<issuer path>]` (and the legacy aliases when enabled):
 /// `200`, `application/json` (SSF-META-03). Readable without authentication (SSF-META-20).
-pub async fn ssf_configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn ssf_configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
     let doc = serde_json::to_value(transmitter_metadata(&state.config))
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(json_response(doc))
@@ -177,7 +172,7 @@ pub async fn ssf_configuration(State(state): State<AppState>) -> Result<Response
 
 /// `GET /jwks.json`: every published key, current, next and previous (SSF-SEC-13), read from the
 /// key store on each request so a rotation is visible at once.
-pub async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Result<Response, ApiError> {
     let jwks = state
         .signer
         .store()

@@ -22,29 +22,29 @@ use std::{sync::Once, time::Duration};
 use ssf_store::OutboxCounts;
 
 /// Events accepted by `POST /events`.
-pub const EVENTS_INGESTED: &str = "ssf_events_ingested_total";
+pub(crate) const EVENTS_INGESTED: &str = "ssf_events_ingested_total";
 /// `POST /events` requests refused because the producer may not publish one of their events.
-pub const EVENTS_REFUSED: &str = "ssf_events_refused_total";
+pub(crate) const EVENTS_REFUSED: &str = "ssf_events_refused_total";
 /// SETs written to the outbox (ingest and control events).
-pub const SETS_ENQUEUED: &str = "ssf_sets_enqueued_total";
+pub(crate) const SETS_ENQUEUED: &str = "ssf_sets_enqueued_total";
 /// Outbox rows by state, sampled from the store.
-pub const OUTBOX_SETS: &str = "ssf_outbox_sets";
+pub(crate) const OUTBOX_SETS: &str = "ssf_outbox_sets";
 /// Push attempts by outcome.
-pub const PUSH_ATTEMPTS: &str = "ssf_push_attempts_total";
+pub(crate) const PUSH_ATTEMPTS: &str = "ssf_push_attempts_total";
 /// Push attempts that scheduled a retry.
-pub const PUSH_RETRIES: &str = "ssf_push_retries_total";
+pub(crate) const PUSH_RETRIES: &str = "ssf_push_retries_total";
 /// SETs given up after the retry schedule ran out.
-pub const SETS_DEAD_LETTERED: &str = "ssf_sets_dead_lettered_total";
+pub(crate) const SETS_DEAD_LETTERED: &str = "ssf_sets_dead_lettered_total";
 /// Duration of one push request.
-pub const PUSH_LATENCY: &str = "ssf_push_latency_seconds";
+pub(crate) const PUSH_LATENCY: &str = "ssf_push_latency_seconds";
 /// RFC 8936 poll requests answered.
-pub const POLL_REQUESTS: &str = "ssf_poll_requests_total";
+pub(crate) const POLL_REQUESTS: &str = "ssf_poll_requests_total";
 /// Push streams whose last attempt failed.
-pub const FAILING_PUSH_STREAMS: &str = "ssf_push_failing_streams";
+pub(crate) const FAILING_PUSH_STREAMS: &str = "ssf_push_failing_streams";
 
 /// How one push attempt ended, the `outcome` label of [`PUSH_ATTEMPTS`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushOutcome {
+pub(crate) enum PushOutcome {
     /// `202 Accepted`.
     Delivered,
     /// A recoverable failure; retried later.
@@ -59,7 +59,7 @@ pub enum PushOutcome {
 
 impl PushOutcome {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
             Self::Retry => "retry",
@@ -101,22 +101,22 @@ pub fn describe() {
 }
 
 /// `n` events accepted.
-pub fn events_ingested(n: usize) {
+pub(crate) fn events_ingested(n: usize) {
     metrics::counter!(EVENTS_INGESTED).increment(as_u64(n));
 }
 
 /// One `POST /events` request refused by the producer's allow lists.
-pub fn event_refused(reason: crate::auth::publish::RefusalReason) {
+pub(crate) fn event_refused(reason: crate::auth::publish::RefusalReason) {
     metrics::counter!(EVENTS_REFUSED, "reason" => reason.as_str()).increment(1);
 }
 
 /// `n` SETs queued.
-pub fn sets_enqueued(n: u64) {
+pub(crate) fn sets_enqueued(n: u64) {
     metrics::counter!(SETS_ENQUEUED).increment(n);
 }
 
 /// One push attempt ended with `outcome` after `elapsed` (`None` when nothing was sent).
-pub fn push_attempt(outcome: PushOutcome, elapsed: Option<Duration>) {
+pub(crate) fn push_attempt(outcome: PushOutcome, elapsed: Option<Duration>) {
     metrics::counter!(PUSH_ATTEMPTS, "outcome" => outcome.as_str()).increment(1);
     match outcome {
         PushOutcome::Retry => metrics::counter!(PUSH_RETRIES).increment(1),
@@ -130,18 +130,18 @@ pub fn push_attempt(outcome: PushOutcome, elapsed: Option<Duration>) {
 
 /// `n` push streams are failing now.
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-pub fn failing_push_streams(n: usize) {
+pub(crate) fn failing_push_streams(n: usize) {
     metrics::gauge!(FAILING_PUSH_STREAMS).set(n as f64);
 }
 
 /// One poll answered.
-pub fn poll_request() {
+pub(crate) fn poll_request() {
     metrics::counter!(POLL_REQUESTS).increment(1);
 }
 
 /// Sets the outbox gauges from the store's counts.
 #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-pub fn outbox(counts: &OutboxCounts) {
+pub(crate) fn outbox(counts: &OutboxCounts) {
     for (state, n) in [
         ("waiting", counts.waiting),
         ("pending", counts.pending),

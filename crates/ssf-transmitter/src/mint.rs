@@ -19,19 +19,19 @@ fn uuid_v7(now: UnixMillis) -> Uuid {
 }
 
 /// A fresh `jti` (SSF-SET-05): a UUIDv7 from the injected clock, so ids sort by creation.
-pub fn new_jti(now: UnixMillis) -> Jti {
+pub(crate) fn new_jti(now: UnixMillis) -> Jti {
     Jti::new(uuid_v7(now).to_string())
 }
 
 /// A fresh `txn` for an event whose producer gave none (SSF-SET-10/11): unique per cause, shared
 /// by every SET minted for that event.
-pub fn new_txn(now: UnixMillis) -> String {
+pub(crate) fn new_txn(now: UnixMillis) -> String {
     uuid_v7(now).to_string()
 }
 
 /// What one SET says, before signing.
 #[derive(Debug, Clone, Copy)]
-pub struct SetParts<'a> {
+pub(crate) struct SetParts<'a> {
     /// The stream's `aud` (SSF-SET-07).
     pub aud: &'a Audience,
     /// The subject (`sub_id`, SSF-SET-12).
@@ -44,7 +44,7 @@ pub struct SetParts<'a> {
     pub now: UnixMillis,
 }
 
-/// Why a SET could not be minted. Mapped to HTTP answers in [`crate::error`].
+/// Why a SET could not be minted. Mapped to HTTP answers in `error.rs`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MintError {
@@ -59,19 +59,19 @@ pub enum MintError {
 /// What minting needs of the transmitter: its issuer and its signer, nothing of the HTTP layer.
 /// Cheap to clone (into blocking signing tasks).
 #[derive(Debug, Clone)]
-pub struct Minter {
+pub(crate) struct Minter {
     issuer: Issuer,
     signer: SetSigner,
 }
 
 impl Minter {
     /// SETs with `iss` = `issuer`, signed by `signer`'s current key.
-    pub fn new(issuer: Issuer, signer: SetSigner) -> Self {
+    pub(crate) fn new(issuer: Issuer, signer: SetSigner) -> Self {
         Self { issuer, signer }
     }
 
     /// Builds and signs one SET; returns its `jti` and compact serialization.
-    pub fn sign(&self, parts: SetParts<'_>) -> Result<(Jti, String), MintError> {
+    pub(crate) fn sign(&self, parts: SetParts<'_>) -> Result<(Jti, String), MintError> {
         let jti = new_jti(parts.now);
         let claims = SetClaims::builder(
             self.issuer.clone(),

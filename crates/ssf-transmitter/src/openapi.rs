@@ -9,10 +9,10 @@ use axum::{
 };
 
 /// The document, as shipped.
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+pub(crate) const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 /// `GET /openapi.json`.
-pub async fn document() -> Response {
+pub(crate) async fn document() -> Response {
     let mut response = OPENAPI_JSON.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -14,7 +14,7 @@
 //! - A paused or disabled stream answers `{"sets":{}}`, holding (paused) its SETs (POLL-20).
 //! - Every poll counts as receiver activity for `inactivity_timeout` (POLL-23).
 
-pub mod body;
+pub(crate) mod body;
 
 use axum::{
     Json, Router,
@@ -30,26 +30,14 @@ use ssf_types::{Jti, PollRequest, PollResponse, StreamId};
 use crate::{
     auth::{Principal, Scope},
     error::ApiError,
+    metadata::paths,
     metrics,
     state::AppState,
 };
 
-/// The poll path prefix; a stream's poll URL is `{base}{POLL_PATH_PREFIX}{stream_id}`.
-pub const POLL_PATH_PREFIX: &str = "/ssf/poll/";
-
-/// The poll `endpoint_url` of a stream (SSF-STREAM-19: unique per stream), given the public base
-/// URL without a trailing slash.
-pub fn poll_url(base_url: &str, stream_id: &StreamId) -> String {
-    format!(
-        "{}{POLL_PATH_PREFIX}{}",
-        base_url.trim_end_matches('/'),
-        stream_id.as_str()
-    )
-}
-
 /// The poll route, to merge into the transmitter's router.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/ssf/poll/{stream_id}", post(poll))
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new().route(paths::POLL_ROUTE, post(poll))
 }
 
 async fn poll(
@@ -80,7 +68,7 @@ async fn poll(
 
 /// What a poll returns (RFC 8936 §2.3).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PollAnswer {
+pub(crate) struct PollAnswer {
     /// `sets`: jti and compact SET, oldest first.
     pub sets: Vec<(Jti, String)>,
     /// `moreAvailable`.
@@ -89,7 +77,7 @@ pub struct PollAnswer {
 
 /// One poll of `client_id` on `stream_id`: acknowledgements, then SETs, long-polling when
 /// there are none. The library entry point behind the route.
-pub async fn answer(
+pub(crate) async fn answer(
     state: &AppState,
     client_id: &str,
     stream_id: &StreamId,
@@ -206,14 +194,18 @@ fn report(state: &AppState, stream_id: &StreamId, request: &PollRequest, respons
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use crate::config::PollSettings;
 
     #[test]
     fn poll_urls_are_unique_per_stream_ssf_stream_19() {
-        let a = poll_url("https://tx.example/", &StreamId::new("a"));
+        let config = crate::TransmitterConfig {
+            issuer: "https://tx.example/".to_owned(),
+            ..crate::TransmitterConfig::default()
+        };
+        let endpoints = crate::metadata::Endpoints::new(&config);
+        let a = endpoints.poll_url("a");
         assert_eq!(a, "https://tx.example/ssf/poll/a");
-        assert_ne!(a, poll_url("https://tx.example", &StreamId::new("b")));
+        assert_ne!(a, endpoints.poll_url("b"));
     }
 
     #[test]

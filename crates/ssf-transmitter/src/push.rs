@@ -23,7 +23,7 @@
 //! Workers wake the moment a SET is queued (the store's wake-ups), else look again every
 //! `idle_poll_interval`, and stop after their current batch when `state.shutdown` fires.
 
-pub mod attempt;
-pub mod health;
-pub mod stats;
-pub mod worker;
+pub(crate) mod attempt;
+pub(crate) mod health;
+pub(crate) mod stats;
+pub(crate) mod worker;

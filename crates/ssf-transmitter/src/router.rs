@@ -5,10 +5,10 @@
 //! | `GET /.well-known/ssf-configuration[/<issuer path>]` (+ legacy aliases) | [`crate::metadata`] |
 //! | `GET /.well-known/oauth-authorization-server[/<issuer path>]`, `POST /oauth/token` | [`crate::auth`] |
 //! | `GET /jwks.json` | [`crate::metadata`] |
-//! | `/ssf/streams`, `/ssf/status`, `/ssf/subjects/{add,remove}`, `/ssf/verify` | [`crate::management`] |
-//! | `POST /ssf/poll/{stream_id}` | [`crate::poll::routes`] |
-//! | `POST /events` | [`crate::ingest::routes`] |
-//! | `GET /healthz`, `GET /openapi.json` | here, [`crate::openapi`] |
+//! | `/ssf/streams`, `/ssf/status`, `/ssf/subjects/{add,remove}`, `/ssf/verify` | `management.rs` |
+//! | `POST /ssf/poll/{stream_id}` | `poll.rs` |
+//! | `POST /events` | `ingest/http.rs` |
+//! | `GET /healthz`, `GET /openapi.json` | here, `openapi.rs` |
 //!
 //! Every request body is limited to `max_body_bytes` (`413` with a JSON error beyond it), except
 //! `POST /events`, which applies `ingest.max_body_bytes` itself.

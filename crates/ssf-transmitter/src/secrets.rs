@@ -23,7 +23,7 @@ use ssf_types::{Delivery, ParseMode, StreamConfiguration, StreamId, stream::Auth
 use crate::{error::ApiError, state::AppState};
 
 /// The prefix of an encrypted value (format version 1).
-pub const SEALED_PREFIX: &str = "enc:v1:";
+pub(crate) const SEALED_PREFIX: &str = "enc:v1:";
 
 const NONCE_LEN: usize = 24;
 
@@ -32,11 +32,6 @@ const NONCE_LEN: usize = 24;
 pub struct SecretsKey([u8; 32]);
 
 impl SecretsKey {
-    /// A key from its 32 bytes.
-    pub fn from_bytes(bytes: [u8; 32]) -> Self {
-        Self(bytes)
-    }
-
     /// A key from base64 (standard or URL-safe alphabet, padding optional, surrounding
     /// whitespace ignored) of exactly 32 bytes.
     pub fn from_base64(text: &str) -> Result<Self, String> {
@@ -79,7 +74,7 @@ impl fmt::Debug for SecretsKey {
 
 /// Which key opened a stored value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opened {
+pub(crate) enum Opened {
     /// Encrypted with the current key.
     Current,
     /// Encrypted with the previous key: re-encrypt it.
@@ -119,12 +114,12 @@ impl SecretsCipher {
     }
 
     /// Whether `stored` is in the encrypted format.
-    pub fn is_sealed(stored: &str) -> bool {
+    pub(crate) fn is_sealed(stored: &str) -> bool {
         stored.starts_with(SEALED_PREFIX)
     }
 
     /// `plaintext` encrypted for the stream `stream_id`: `enc:v1:<base64url(nonce||ct)>`.
-    pub fn seal(&self, stream_id: &StreamId, plaintext: &str) -> Result<String, ApiError> {
+    pub(crate) fn seal(&self, stream_id: &StreamId, plaintext: &str) -> Result<String, ApiError> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
@@ -146,7 +141,11 @@ impl SecretsCipher {
 
     /// The plaintext of `stored` for the stream `stream_id`, and which key opened it. A value
     /// without the `enc:v1:` prefix is returned as it is ([`Opened::Plaintext`]).
-    pub fn open(&self, stream_id: &StreamId, stored: &str) -> Result<(String, Opened), ApiError> {
+    pub(crate) fn open(
+        &self,
+        stream_id: &StreamId,
+        stored: &str,
+    ) -> Result<(String, Opened), ApiError> {
         let Some(encoded) = stored.strip_prefix(SEALED_PREFIX) else {
             return Ok((stored.to_owned(), Opened::Plaintext));
         };

@@ -22,25 +22,28 @@ pub struct Shared {
     /// Streams, subjects, outbox, audit.
     pub store: Arc<dyn TransmitterStore>,
     /// Signs SETs with the key store's current key.
-    pub signer: SetSigner,
+    pub(crate) signer: SetSigner,
     /// Mints every SET: `config.issuer` and `signer`, put together once.
-    pub minter: crate::mint::Minter,
+    pub(crate) minter: crate::mint::Minter,
     /// The only source of "now".
     pub clock: Arc<dyn Clock>,
     /// Cancelled on shutdown; workers and long polls stop when it fires.
     pub shutdown: CancellationToken,
     /// Access-token verification and the OAuth clients, built from `config.auth`.
-    pub auth: crate::auth::AuthService,
+    pub(crate) auth: crate::auth::AuthService,
     /// Routes events to streams (cached stream records and complex subjects).
-    pub matcher: crate::matching::Matcher,
+    pub matcher: Arc<crate::matching::Matcher>,
+    /// Publishes events (`POST /events`, or a producer in the same process): `store`,
+    /// `matcher`, `minter`, `clock` and `config.ingest`, put together once.
+    pub ingest: crate::ingest::Ingest,
     /// Tells waiters when particular SETs have left the queue (transmitter status changes).
-    pub deliveries: Arc<crate::control_events::DeliveryWatch>,
+    pub(crate) deliveries: Arc<crate::control_events::DeliveryWatch>,
     /// The push streams whose last attempt failed (logs, `/healthz`, metrics).
     pub push_health: Arc<crate::push::health::PushHealth>,
     /// SETs delivered and failures per stream since start, push and poll (operator views).
     pub delivery_stats: Arc<crate::push::stats::DeliveryStats>,
     /// Encrypts the push `authorization_header` at rest (SSF-SEC-14, D-TX-18).
-    pub secrets: crate::secrets::SecretsCipher,
+    pub(crate) secrets: crate::secrets::SecretsCipher,
 }
 
 impl AppState {
@@ -76,10 +79,17 @@ impl AppState {
         secrets: crate::secrets::SecretsCipher,
     ) -> Self {
         let auth = crate::auth::AuthService::new(&config);
-        let matcher = crate::matching::Matcher::new(&config.ingest);
+        let matcher = Arc::new(crate::matching::Matcher::new(&config.ingest));
         let minter = crate::mint::Minter::new(
             ssf_types::Issuer::new(config.issuer.as_str()),
             signer.clone(),
+        );
+        let ingest = crate::ingest::Ingest::new(
+            Arc::clone(&store),
+            Arc::clone(&matcher),
+            minter.clone(),
+            Arc::clone(&clock),
+            config.ingest.clone(),
         );
         let push_health = Arc::new(crate::push::health::PushHealth::new(
             config.push.failure_log_interval,
@@ -93,6 +103,7 @@ impl AppState {
             shutdown,
             auth,
             matcher,
+            ingest,
             deliveries: Default::default(),
             push_health,
             delivery_stats: Default::default(),
@@ -106,6 +117,11 @@ impl AppState {
     /// [`store.count_subjects`](ssf_store::TransmitterStore::count_subjects).
     pub fn delivery_stats(&self) -> &Arc<crate::push::stats::DeliveryStats> {
         &self.0.delivery_stats
+    }
+
+    /// The SET signer; its key store tells the keys' rotation state (operator views).
+    pub fn signer(&self) -> &SetSigner {
+        &self.0.signer
     }
 }
 

@@ -165,7 +165,7 @@ pub(crate) async fn list(
     }
     streams.sort_by(|a, b| a.client.cmp(&b.client).then(a.id.cmp(&b.id)));
     let keys = tx
-        .signer
+        .signer()
         .store()
         .keys()?
         .into_iter()

@@ -26,14 +26,14 @@ impl FromRequestParts<AppState> for Principal {
 }
 
 /// Whether the query string has an `access_token` parameter (SSF-AUTH-09).
-pub fn query_carries_token(query: Option<&str>) -> bool {
+pub(crate) fn query_carries_token(query: Option<&str>) -> bool {
     query.is_some_and(|q| {
         url::form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "access_token")
     })
 }
 
 /// The token of a single `Authorization: Bearer <token>` header.
-pub fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let (first, second) = (values.next(), values.next());
     let Some(value) = first else {

@@ -12,7 +12,7 @@ use serde_json::json;
 use ssf_jose::{JoseError, SigningKey};
 
 /// The `typ` of the access tokens this transmitter issues (RFC 9068 §2.1).
-pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+pub(crate) const ACCESS_TOKEN_TYP: &str = "at+jwt";
 
 /// Why an access token could not be signed.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,7 @@ use ssf_types::{Event, EventType};
 /// A producer's allow lists, resolved from its `events` and `claims` settings
 /// ([`ClientSettings`](crate::config::ClientSettings), [`ExternalIssuerSettings`](crate::config::ExternalIssuerSettings)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PublishRights {
+pub(crate) struct PublishRights {
     /// The event types it may publish; `None`: any.
     events: Option<BTreeSet<EventType>>,
     /// The claim names it may set in a `token-claims-change`; `None`: any.
@@ -20,7 +20,7 @@ pub struct PublishRights {
 
 /// Why an event was refused: the `reason` label of the refusal metric.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RefusalReason {
+pub(crate) enum RefusalReason {
     /// The event type is not in the producer's `events`.
     EventType,
     /// A `token-claims-change` sets a claim not in the producer's `claims`.
@@ -29,7 +29,7 @@ pub enum RefusalReason {
 
 impl RefusalReason {
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::EventType => "event_type",
             Self::Claims => "claims",
@@ -39,7 +39,7 @@ impl RefusalReason {
 
 /// One refused event: why, and the text for the producer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
+pub(crate) struct Refusal {
     /// Which list refused it.
     pub reason: RefusalReason,
     /// `client `x` may not publish ...`, naming what is allowed.
@@ -48,7 +48,8 @@ pub struct Refusal {
 
 impl PublishRights {
     /// No restriction: every event type, every claim.
-    pub fn unrestricted() -> Self {
+    #[cfg(test)]
+    pub(crate) fn unrestricted() -> Self {
         Self::default()
     }
 
@@ -56,7 +57,7 @@ impl PublishRights {
     /// [`EventType::from_name`]; a name that does not resolve (refused by
     /// [`AuthSettings::validate`](crate::config::AuthSettings::validate)) allows nothing, so a list
     /// that was not validated still only narrows.
-    pub fn from_settings(events: Option<&[String]>, claims: Option<&[String]>) -> Self {
+    pub(crate) fn from_settings(events: Option<&[String]>, claims: Option<&[String]>) -> Self {
         Self {
             events: events.map(|names| {
                 names
@@ -69,12 +70,13 @@ impl PublishRights {
     }
 
     /// Whether the lists restrict anything.
-    pub fn is_restricted(&self) -> bool {
+    #[cfg(test)]
+    fn is_restricted(&self) -> bool {
         self.events.is_some() || self.claims.is_some()
     }
 
     /// Whether `client_id` may publish `event`.
-    pub fn check(&self, client_id: &str, event: &Event) -> Result<(), Refusal> {
+    pub(crate) fn check(&self, client_id: &str, event: &Event) -> Result<(), Refusal> {
         let event_type = event.event_type();
         if let Some(allowed) = &self.events
             && !allowed.contains(&event_type)

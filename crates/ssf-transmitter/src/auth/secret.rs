@@ -11,7 +11,7 @@ use sha2::{Digest as _, Sha256};
 use ssf_types::secret::constant_time_eq;
 
 /// The prefix of a hash made by [`hash_secret`].
-pub const SECRET_HASH_PREFIX: &str = "sha256:";
+pub(crate) const SECRET_HASH_PREFIX: &str = "sha256:";
 
 /// A new random client secret: 32 random bytes, base64url without padding (43 characters).
 pub fn generate_secret() -> String {
@@ -43,7 +43,7 @@ pub fn verify_secret(stored: &str, secret: &str) -> bool {
 }
 
 /// Whether a stored hash has the format [`verify_secret`] understands.
-pub fn is_valid_hash(stored: &str) -> bool {
+pub(crate) fn is_valid_hash(stored: &str) -> bool {
     stored
         .strip_prefix(SECRET_HASH_PREFIX)
         .and_then(|h| hex::decode(h.trim()).ok())

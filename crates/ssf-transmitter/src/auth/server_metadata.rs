@@ -16,12 +16,12 @@ use crate::{
 };
 
 /// The path of the metadata for this issuer, with path insertion (RFC 8414 §3.1).
-pub fn oauth_metadata_path(issuer: &str) -> String {
+pub(crate) fn oauth_metadata_path(issuer: &str) -> String {
     well_known_path(paths::OAUTH_AUTHORIZATION_SERVER, issuer)
 }
 
 /// `GET /.well-known/oauth-authorization-server[/<issuer path>]` (RFC 8414 §3.2).
-pub async fn authorization_server_metadata(State(state): State<AppState>) -> Response {
+pub(crate) async fn authorization_server_metadata(State(state): State<AppState>) -> Response {
     Json(authorization_server_document(&state.config)).into_response()
 }
 
@@ -29,7 +29,7 @@ pub async fn authorization_server_metadata(State(state): State<AppState>) -> Res
 /// ([RFC 8414 §3.2](https://www.rfc-editor.org/rfc/rfc8414#section-3.2): "Claims with zero
 /// elements MUST be omitted"), so `response_types_supported` (there is no authorization
 /// endpoint, hence no response type) is left out rather than sent as `[]`.
-pub fn authorization_server_document(config: &TransmitterConfig) -> Value {
+pub(crate) fn authorization_server_document(config: &TransmitterConfig) -> Value {
     let ep = Endpoints::new(config);
     let scopes: Vec<&str> = [Scope::Read, Scope::Manage, Scope::Publish]
         .map(Scope::as_str)

@@ -26,7 +26,7 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// The client id (RFC 9068 §2.2: `sub` of a client-credentials token is the client).
     pub sub: String,
-    /// The transmitter's resource identifier ([`AuthService::resource`]).
+    /// The transmitter's resource identifier (`AuthService::resource`).
     pub aud: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
@@ -43,7 +43,7 @@ pub struct AccessTokenClaims {
 /// Verifies bearer tokens and knows the OAuth clients. Built once from the configuration and
 /// kept in [`AppState`].
 #[derive(Debug)]
-pub struct AuthService {
+pub(crate) struct AuthService {
     issuer: String,
     resource: String,
     ttl_secs: u64,
@@ -57,7 +57,7 @@ pub struct AuthService {
 impl AuthService {
     /// The service for `config` (its `issuer` and `auth` section). Clients whose `secret_hash`
     /// is malformed are kept but can never authenticate (logged).
-    pub fn new(config: &TransmitterConfig) -> Self {
+    pub(crate) fn new(config: &TransmitterConfig) -> Self {
         let settings: &AuthSettings = &config.auth;
         let clients = settings
             .clients
@@ -98,17 +98,17 @@ impl AuthService {
     }
 
     /// The `aud` of this transmitter's access tokens: its resource identifier.
-    pub fn resource(&self) -> &str {
+    pub(crate) fn resource(&self) -> &str {
         &self.resource
     }
 
     /// Access-token lifetime in seconds.
-    pub fn ttl_secs(&self) -> u64 {
+    pub(crate) fn ttl_secs(&self) -> u64 {
         self.ttl_secs
     }
 
     /// A configured client.
-    pub fn client(&self, client_id: &str) -> Option<&ClientSettings> {
+    pub(crate) fn client(&self, client_id: &str) -> Option<&ClientSettings> {
         self.clients.get(client_id)
     }
 
@@ -123,7 +123,11 @@ impl AuthService {
     /// Verifies a bearer token and returns who it speaks for (SSF-AUTH-10): signature, `typ`,
     /// `iss`, `aud` and `exp`, and, for this transmitter's own tokens, that the client still
     /// exists (removing a client revokes its tokens) and still holds the scopes.
-    pub async fn authenticate(&self, state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    pub(crate) async fn authenticate(
+        &self,
+        state: &AppState,
+        token: &str,
+    ) -> Result<Principal, ApiError> {
         let invalid = || ApiError::Unauthorized("the access token is invalid".to_owned());
         let payload = ssf_jose::peek_jwt_claims(token).map_err(|_| invalid())?;
         let iss = payload

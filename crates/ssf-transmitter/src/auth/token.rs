@@ -21,9 +21,6 @@ use serde_json::json;
 use super::{AccessTokenClaims, Scope, jwt, secret};
 use crate::{error::ApiError, state::AppState};
 
-/// Path of the token endpoint.
-pub const TOKEN_PATH: &str = "/oauth/token";
-
 fn oauth(code: &'static str, description: &str) -> ApiError {
     ApiError::OAuth {
         code,
@@ -32,7 +29,7 @@ fn oauth(code: &'static str, description: &str) -> ApiError {
 }
 
 /// `POST /oauth/token` (form-encoded): `grant_type=client_credentials`, optional `scope`.
-pub async fn token_endpoint(
+pub(crate) async fn token_endpoint(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Bytes,

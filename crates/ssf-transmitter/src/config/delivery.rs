@@ -18,7 +18,7 @@ pub struct IngestSettings {
     /// Stream records are re-read at least this often. Changes made through this process's
     /// management API apply at once ([`Matcher::invalidate`](crate::matching::Matcher::invalidate)),
     /// and so do changes made through another node on the same PostgreSQL database (announced
-    /// with `NOTIFY`, [`Matcher::invalidate_all`](crate::matching::Matcher::invalidate_all));
+    /// with `NOTIFY`, `Matcher::invalidate_all`);
     /// the TTL is the safety net behind both. Default 1 s.
     #[serde(with = "ssf_http::duration_serde")]
     pub stream_cache_ttl: Duration,
@@ -73,7 +73,7 @@ pub struct PushSettings {
     /// The retry schedule, jitter and `Retry-After` cap (PUSH-16).
     pub retry: RetryConfig,
     /// A stream whose pushes keep failing is logged at `WARN` at its first failure and then at
-    /// most this often ([`health`](crate::push::health), D-TX-20). Default 60 s.
+    /// most this often ([`PushHealth`](crate::PushHealth), D-TX-20). Default 60 s.
     #[serde(with = "ssf_http::duration_serde")]
     pub failure_log_interval: Duration,
     /// The outbound HTTP client: timeouts, SSRF guard and its allow-list (PUSH-05, PUSH-20).

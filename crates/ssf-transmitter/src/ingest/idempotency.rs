@@ -17,23 +17,19 @@
 //! other waits for it and gets the replay. Only accepted requests are remembered: a refused one
 //! (`4xx`) queued nothing and may be sent again with the same key.
 
-use axum::{
-    Json,
-    http::{HeaderMap, HeaderValue, StatusCode, header},
-    response::{IntoResponse, Response},
-};
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use ssf_store::{IdempotencyClaim, IdempotentEnqueue, Respond, StoredResponse};
 
-use super::{Prepared, ValidEvent, answer};
-use crate::{error::ApiError, state::AppState};
+use super::{Ingest, IngestError, Prepared, ValidEvent, answer};
 
 /// The request header carrying the key.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The request header asking for the events' `txn` to act as the key; its one value is `txn`.
-pub const IDEMPOTENCY_KEY_FROM: &str = "idempotency-key-from";
+pub(crate) const IDEMPOTENCY_KEY_FROM: &str = "idempotency-key-from";
 /// The response header marking a replayed answer (`true`).
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+pub(crate) const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// The longest key, in characters.
 pub const MAX_KEY_LEN: usize = 255;
 
@@ -53,48 +49,21 @@ pub(crate) enum KeySource {
 }
 
 impl KeySource {
-    /// Reads the headers: a malformed key, a repeated header, an unknown
-    /// `Idempotency-Key-From` value or both headers at once are `400`.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Result<Self, ApiError> {
-        let key = single(headers, IDEMPOTENCY_KEY)?;
-        let from = single(headers, IDEMPOTENCY_KEY_FROM)?;
-        match (key, from) {
-            (Some(_), Some(_)) => Err(ApiError::BadRequest(
-                "send either Idempotency-Key or Idempotency-Key-From, not both".to_owned(),
-            )),
-            (Some(value), None) => {
-                let text = value
-                    .to_str()
-                    .map_err(|_| bad_key("Idempotency-Key", "it has a non-ASCII byte"))?;
-                parse_key(text)
-                    .map(Self::Header)
-                    .map_err(|why| bad_key("Idempotency-Key", why))
-            }
-            (None, Some(value)) => match value.to_str().map(str::trim) {
-                Ok(v) if v.eq_ignore_ascii_case("txn") => Ok(Self::Txn),
-                _ => Err(ApiError::BadRequest(
-                    "Idempotency-Key-From: the only value is `txn`".to_owned(),
-                )),
-            },
-            (None, None) => Ok(Self::None),
-        }
-    }
-
     /// The key of a request with these `events`. With [`KeySource::Txn`] every event must carry
     /// a `txn`, the same one, and it must be a valid key; otherwise `400`.
-    pub(crate) fn key(self, events: &[ValidEvent]) -> Result<Option<String>, ApiError> {
+    pub(crate) fn key(self, events: &[ValidEvent]) -> Result<Option<String>, IngestError> {
         match self {
             Self::None => Ok(None),
             Self::Header(key) => Ok(Some(key)),
             Self::Txn => {
                 let mut txns = events.iter().map(|e| e.txn.as_deref());
                 let first = txns.next().flatten().ok_or_else(|| {
-                    ApiError::BadRequest(
+                    IngestError::Invalid(
                         "Idempotency-Key-From: txn needs a `txn` on every event".to_owned(),
                     )
                 })?;
                 if txns.any(|t| t != Some(first)) {
-                    return Err(ApiError::BadRequest(
+                    return Err(IngestError::Invalid(
                         "Idempotency-Key-From: txn needs the same `txn` on every event of the \
                          batch; send an Idempotency-Key instead"
                             .to_owned(),
@@ -108,24 +77,15 @@ impl KeySource {
     }
 }
 
-/// The one value of header `name`, if any; `400` when it is repeated.
-fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h HeaderValue>, ApiError> {
-    let mut values = headers.get_all(name).iter();
-    let first = values.next();
-    if values.next().is_some() {
-        return Err(ApiError::BadRequest(format!("send one {name} header")));
-    }
-    Ok(first)
-}
-
-fn bad_key(what: &str, why: &str) -> ApiError {
-    ApiError::BadRequest(format!("{what}: {why}; {KEY_RULE}"))
+/// A `400` about a key: `what` breaks the rule because of `why`.
+pub(super) fn bad_key(what: &str, why: &str) -> IngestError {
+    IngestError::Invalid(format!("{what}: {why}; {KEY_RULE}"))
 }
 
 /// The key in a header value: a structured-field string
 /// ([RFC 8941 §3.3.3](https://www.rfc-editor.org/rfc/rfc8941#section-3.3.3)) or the bare
 /// characters; either way 1 to [`MAX_KEY_LEN`] printable ASCII characters.
-pub fn parse_key(value: &str) -> Result<String, &'static str> {
+pub(crate) fn parse_key(value: &str) -> Result<String, &'static str> {
     let value = value.trim_matches([' ', '\t']);
     let key = match value.strip_prefix('"') {
         Some(rest) => {
@@ -184,7 +144,7 @@ pub fn key_header_value(key: &str) -> String {
 
 /// The fingerprint of a request: the hex SHA-256 of its body bytes as received. A retry
 /// resends the same bytes; a re-serialisation would depend on member order and whitespace.
-pub fn request_hash(body: &[u8]) -> String {
+pub(crate) fn request_hash(body: &[u8]) -> String {
     hex::encode(Sha256::digest(body))
 }
 
@@ -201,90 +161,95 @@ pub(crate) struct KeyedRequest<'a> {
     pub(crate) single: bool,
 }
 
-/// Publishes `events` under the request's key: a live key answers from its record (the replay,
-/// or `422` for another body); a free one queues the SETs and remembers the answer, in one
-/// transaction.
-pub(crate) async fn publish(
-    state: &AppState,
-    request: KeyedRequest<'_>,
-    events: Vec<ValidEvent>,
-) -> Result<Response, ApiError> {
-    let hash = request_hash(request.body);
-    let now = state.clock.now();
-    // A retry usually comes after the first request committed: answer it without signing.
-    if let Some(record) = state
-        .store
-        .idempotency_record(request.client_id, &request.key)
-        .await?
-        && record.is_live(now)
-    {
-        return replay(
-            request.client_id,
-            &record.request_hash,
-            &hash,
-            &record.response,
-        );
-    }
-    let prepared = std::sync::Arc::new(Prepared::new(state, events).await?);
-    let sets = prepared.sets();
-    let single = request.single;
-    let respond = {
-        let prepared = std::sync::Arc::clone(&prepared);
-        Respond::new(move |report| StoredResponse {
-            status: StatusCode::ACCEPTED.as_u16(),
-            body: answer(prepared.results(report), single).to_string(),
-        })
-    };
-    let claim = IdempotencyClaim {
-        client_id: request.client_id.to_owned(),
-        key: request.key,
-        request_hash: hash.clone(),
-        window: state.config.ingest.idempotency_window,
-    };
-    match state.store.enqueue_idempotent(sets, claim, respond).await? {
-        IdempotentEnqueue::Enqueued { report, response } => {
-            prepared.count(&report);
-            tracing::debug!(client_id = %request.client_id, "events published under an idempotency key");
-            stored(&response, false)
+/// The answer remembered under a request's idempotency key.
+#[derive(Debug)]
+pub(crate) struct Remembered {
+    /// The status and body.
+    pub(crate) response: StoredResponse,
+    /// Whether it is the first request's answer again (`Idempotent-Replayed: true`), not this
+    /// request's own.
+    pub(crate) replayed: bool,
+}
+
+impl Ingest {
+    /// Publishes `events` under the request's key: a live key answers from its record (the
+    /// replay, or [`IngestError::KeyReused`] for another body); a free one queues the SETs and
+    /// remembers the answer, in one transaction.
+    pub(crate) async fn publish_keyed(
+        &self,
+        request: KeyedRequest<'_>,
+        events: Vec<ValidEvent>,
+    ) -> Result<Remembered, IngestError> {
+        let hash = request_hash(request.body);
+        let now = self.clock.now();
+        // A retry usually comes after the first request committed: answer it without signing.
+        if let Some(record) = self
+            .store
+            .idempotency_record(request.client_id, &request.key)
+            .await?
+            && record.is_live(now)
+        {
+            return replay(
+                request.client_id,
+                &record.request_hash,
+                &hash,
+                record.response,
+            );
         }
-        IdempotentEnqueue::Existing(record) => replay(
-            request.client_id,
-            &record.request_hash,
-            &hash,
-            &record.response,
-        ),
+        let prepared = Arc::new(Prepared::new(self, events).await?);
+        let sets = prepared.sets();
+        let single = request.single;
+        let respond = {
+            let prepared = Arc::clone(&prepared);
+            Respond::new(move |report| StoredResponse {
+                status: ACCEPTED,
+                body: answer(prepared.results(report), single).to_string(),
+            })
+        };
+        let claim = IdempotencyClaim {
+            client_id: request.client_id.to_owned(),
+            key: request.key,
+            request_hash: hash.clone(),
+            window: self.settings.idempotency_window,
+        };
+        match self.store.enqueue_idempotent(sets, claim, respond).await? {
+            IdempotentEnqueue::Enqueued { report, response } => {
+                prepared.count(&report);
+                tracing::debug!(client_id = %request.client_id, "events published under an idempotency key");
+                Ok(Remembered {
+                    response,
+                    replayed: false,
+                })
+            }
+            IdempotentEnqueue::Existing(record) => replay(
+                request.client_id,
+                &record.request_hash,
+                &hash,
+                record.response,
+            ),
+        }
     }
 }
 
-/// The first answer again, or `422` if the key was used for another body.
+/// The status of an accepted request (`202 Accepted`).
+const ACCEPTED: u16 = 202;
+
+/// The first answer again, or [`IngestError::KeyReused`] if the key was used for another body.
 fn replay(
     client_id: &str,
     first_hash: &str,
     hash: &str,
-    response: &StoredResponse,
-) -> Result<Response, ApiError> {
+    response: StoredResponse,
+) -> Result<Remembered, IngestError> {
     if first_hash != hash {
         tracing::info!(%client_id, "idempotency key reused for a different request");
-        return Err(ApiError::IdempotencyKeyReused);
+        return Err(IngestError::KeyReused);
     }
     tracing::info!(%client_id, "idempotent retry answered from the first request");
-    stored(response, true)
-}
-
-/// A remembered answer as a response (`Idempotent-Replayed: true` when `replayed`).
-fn stored(response: &StoredResponse, replayed: bool) -> Result<Response, ApiError> {
-    let status = StatusCode::from_u16(response.status)
-        .map_err(|_| ApiError::Internal(format!("stored status {}", response.status)))?;
-    let body: serde_json::Value = serde_json::from_str(&response.body)
-        .map_err(|e| ApiError::Internal(format!("stored answer: {e}")))?;
-    let mut out = (status, Json(body)).into_response();
-    if replayed {
-        out.headers_mut()
-            .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    }
-    out.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(out)
+    Ok(Remembered {
+        response,
+        replayed: true,
+    })
 }
 
 #[cfg(test)]

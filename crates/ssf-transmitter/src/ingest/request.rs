@@ -17,7 +17,7 @@
 use serde_json::{Map, Value};
 use ssf_types::{Event, EventType, EventTypeUri, ParseMode, SubjectId, subject::SubjectFormat};
 
-use crate::error::ApiError;
+use super::IngestError;
 
 /// Members an event object may have.
 const MEMBERS: &[&str] = &["event_type", "sub_id", "event", "txn"];
@@ -35,14 +35,14 @@ pub struct ValidEvent {
 
 impl ValidEvent {
     /// The event type.
-    pub fn event_type(&self) -> EventType {
+    pub(crate) fn event_type(&self) -> EventType {
         self.event.event_type()
     }
 }
 
 /// Whether the body was one event or a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Parsed {
+pub(crate) enum Parsed {
     /// One object.
     Single(Box<ValidEvent>),
     /// An array.
@@ -50,17 +50,17 @@ pub enum Parsed {
 }
 
 /// Parses and checks a request body; `max_batch` bounds the array length.
-pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Parsed, ApiError> {
+pub(crate) fn parse_body(body: &[u8], max_batch: usize) -> Result<Parsed, IngestError> {
     let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| IngestError::Invalid(format!("the body is not valid JSON: {e}")))?;
     match value {
         Value::Object(map) => Ok(Parsed::Single(Box::new(parse_event(&map)?))),
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(ApiError::BadRequest("the batch is empty".to_owned()));
+                return Err(IngestError::Invalid("the batch is empty".to_owned()));
             }
             if items.len() > max_batch {
-                return Err(ApiError::BadRequest(format!(
+                return Err(IngestError::Invalid(format!(
                     "the batch has {} events; at most {max_batch} are accepted per request",
                     items.len()
                 )));
@@ -70,11 +70,11 @@ pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Parsed, ApiError> {
                 .enumerate()
                 .map(|(i, item)| {
                     let map = item.as_object().ok_or_else(|| {
-                        ApiError::BadRequest(format!("events[{i}]: an event must be a JSON object"))
+                        IngestError::Invalid(format!("events[{i}]: an event must be a JSON object"))
                     })?;
                     parse_event(map).map_err(|e| match e {
-                        ApiError::BadRequest(why) => {
-                            ApiError::BadRequest(format!("events[{i}]: {why}"))
+                        IngestError::Invalid(why) => {
+                            IngestError::Invalid(format!("events[{i}]: {why}"))
                         }
                         other => other,
                     })
@@ -82,18 +82,18 @@ pub fn parse_body(body: &[u8], max_batch: usize) -> Result<Parsed, ApiError> {
                 .collect::<Result<Vec<_>, _>>()
                 .map(Parsed::Batch)
         }
-        _ => Err(ApiError::BadRequest(
+        _ => Err(IngestError::Invalid(
             "the body must be an event object or an array of event objects".to_owned(),
         )),
     }
 }
 
-fn bad(why: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(why.into())
+fn bad(why: impl Into<String>) -> IngestError {
+    IngestError::Invalid(why.into())
 }
 
 /// Checks one event object against its definition.
-fn parse_event(map: &Map<String, Value>) -> Result<ValidEvent, ApiError> {
+fn parse_event(map: &Map<String, Value>) -> Result<ValidEvent, IngestError> {
     if let Some(unknown) = map.keys().find(|k| !MEMBERS.contains(&k.as_str())) {
         return Err(bad(format!(
             "unknown member `{unknown}`; an event has `event_type`, `sub_id`, `event` and `txn`"
@@ -171,13 +171,13 @@ mod tests {
 
     const REVOKED: &str = "https://schemas.openid.net/secevent/caep/event-type/session-revoked";
 
-    fn one(v: &Value) -> Result<Parsed, ApiError> {
+    fn one(v: &Value) -> Result<Parsed, IngestError> {
         parse_body(v.to_string().as_bytes(), 10)
     }
 
-    fn why(r: Result<Parsed, ApiError>) -> String {
+    fn why(r: Result<Parsed, IngestError>) -> String {
         match r {
-            Err(ApiError::BadRequest(why)) => why,
+            Err(IngestError::Invalid(why)) => why,
             other => panic!("expected 400, got {other:?}"),
         }
     }

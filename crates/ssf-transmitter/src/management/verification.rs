@@ -63,7 +63,7 @@ pub(super) async fn verify(
 /// Signs and enqueues the verification SET for `stream` with the receiver's `state`, through
 /// the delivery side's [`enqueue_verification`](crate::control_events::enqueue_verification)
 /// (which also sends nothing on a disabled stream, D-11).
-pub async fn send_verification(
+pub(crate) async fn send_verification(
     state: &AppState,
     stream: &StreamRecord,
     state_param: Option<String>,

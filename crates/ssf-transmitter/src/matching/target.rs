@@ -29,7 +29,7 @@ pub struct Target {
 impl Target {
     /// Reads a stored stream. Fails when its configuration is not a readable SSF stream
     /// configuration.
-    pub fn from_record(record: &StreamRecord) -> Result<Self, String> {
+    pub(crate) fn from_record(record: &StreamRecord) -> Result<Self, String> {
         let config = StreamConfiguration::from_json(&record.config, ParseMode::Legacy)
             .map_err(|e| e.to_string())?;
         let aud = config.aud.unwrap_or_else(|| {
@@ -55,7 +55,7 @@ impl Target {
 
     /// Whether the stream delivers `event_type`: listed in `events_delivered`, or one of the SSF
     /// events, which may always be sent (SSF-STREAM-13, SSF-EVT-16).
-    pub fn delivers(&self, event_type: &EventType) -> bool {
+    pub(crate) fn delivers(&self, event_type: &EventType) -> bool {
         matches!(
             event_type,
             EventType::Verification | EventType::StreamUpdated

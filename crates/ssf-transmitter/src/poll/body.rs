@@ -16,7 +16,7 @@ use crate::error::ApiError;
 const PEER_SPELLINGS: &[&str] = &["acks", "max_events", "return_immediately"];
 
 /// Parses a poll body; malformed ones are `400` (POLL-03, POLL-17).
-pub fn parse(body: &[u8]) -> Result<PollRequest, ApiError> {
+pub(crate) fn parse(body: &[u8]) -> Result<PollRequest, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(PollRequest::new());
     }
@@ -37,7 +37,7 @@ pub fn parse(body: &[u8]) -> Result<PollRequest, ApiError> {
 }
 
 /// The `setErrs` of a request as the store records them.
-pub fn set_errs(request: &PollRequest) -> std::collections::BTreeMap<Jti, DeliveryError> {
+pub(crate) fn set_errs(request: &PollRequest) -> std::collections::BTreeMap<Jti, DeliveryError> {
     request
         .set_errs
         .iter()

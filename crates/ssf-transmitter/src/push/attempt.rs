@@ -17,13 +17,13 @@ use ssf_types::{ParseMode, PushErrorBody, UnixMillis};
 use crate::metrics::{self, PushOutcome};
 
 /// RFC 8935 §2.1 media type of the request body.
-pub const SECEVENT_JWT: &str = "application/secevent+jwt";
+pub(crate) const SECEVENT_JWT: &str = "application/secevent+jwt";
 /// The most of a response body read (the RFC 8935 §2.3 error object is small).
 const MAX_RESPONSE_BYTES: usize = 8 * 1024;
 
 /// Where and how a stream's SETs are pushed (SSF 1.0 §6.1.1).
 #[derive(Clone)]
-pub struct Endpoint {
+pub(crate) struct Endpoint {
     /// `delivery.endpoint_url`.
     pub url: Url,
     /// `delivery.authorization_header`, sent verbatim as `Authorization` (SSF-STREAM-17); none
@@ -45,7 +45,7 @@ impl std::fmt::Debug for Endpoint {
 
 /// What a push attempt needs besides the SET.
 #[derive(Debug)]
-pub struct Attempter<'a> {
+pub(crate) struct Attempter<'a> {
     /// The guarded client.
     pub client: &'a GuardedClient,
     /// The retry schedule.
@@ -59,7 +59,7 @@ pub struct Attempter<'a> {
 impl Attempter<'_> {
     /// POSTs `set` to `endpoint` (PUSH-01..04) and returns the outcome to record; `now` is
     /// read after the answer, from the injected clock.
-    pub async fn push(
+    pub(crate) async fn push(
         &self,
         endpoint: &Endpoint,
         set: &ClaimedSet,

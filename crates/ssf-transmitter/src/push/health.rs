@@ -71,7 +71,7 @@ pub struct PushHealth {
 
 impl PushHealth {
     /// Failures of one stream are logged at most once per `log_interval` (the first one at once).
-    pub fn new(log_interval: Duration) -> Self {
+    pub(crate) fn new(log_interval: Duration) -> Self {
         Self {
             streams: Mutex::default(),
             log_interval,
@@ -79,7 +79,7 @@ impl PushHealth {
     }
 
     /// Takes one push outcome of a SET of `stream_id` into account, logging as described above.
-    pub fn record(&self, stream_id: &StreamId, outcome: &DeliveryOutcome, now: UnixMillis) {
+    pub(crate) fn record(&self, stream_id: &StreamId, outcome: &DeliveryOutcome, now: UnixMillis) {
         let (error, next_attempt_at) = match outcome {
             DeliveryOutcome::Delivered(_) => {
                 self.delivered(stream_id);

@@ -41,7 +41,7 @@ enum Route {
 /// ingest or management parts.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
-pub struct PushContext {
+pub(crate) struct PushContext {
     /// Claims, outcomes and stream records.
     pub store: Arc<dyn TransmitterStore>,
     /// The only source of "now".
@@ -62,7 +62,7 @@ pub struct PushContext {
 
 impl PushContext {
     /// The push workers' part of a transmitter's shared state.
-    pub fn of(state: &AppState) -> Self {
+    pub(crate) fn of(state: &AppState) -> Self {
         Self {
             store: Arc::clone(&state.store),
             clock: Arc::clone(&state.clock),
@@ -78,7 +78,7 @@ impl PushContext {
 
 /// Shared by every worker of one transmitter.
 #[derive(Debug)]
-pub struct Pusher {
+pub(crate) struct Pusher {
     cx: PushContext,
     client: GuardedClient,
     schedule: RetrySchedule,
@@ -88,7 +88,7 @@ pub struct Pusher {
 
 impl Pusher {
     /// Builds the client and schedule from `cx.settings`.
-    pub fn new(cx: PushContext) -> Result<Arc<Self>, String> {
+    pub(crate) fn new(cx: PushContext) -> Result<Arc<Self>, String> {
         cx.settings.validate()?;
         let client = build_client(&cx.settings.http).map_err(|e| format!("push client: {e}"))?;
         let schedule =
@@ -102,7 +102,7 @@ impl Pusher {
     }
 
     /// Claims and delivers until `cx.shutdown` fires; `owner` names this worker's leases.
-    pub async fn run(self: Arc<Self>, owner: String) {
+    pub(crate) async fn run(self: Arc<Self>, owner: String) {
         let shutdown = &self.cx.shutdown;
         while !shutdown.is_cancelled() {
             // Busy: keep claiming while there is work.

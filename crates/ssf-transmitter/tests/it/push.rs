@@ -10,10 +10,7 @@ use ssf_store::{
     TransmitterStore,
 };
 use ssf_transmitter::{
-    AppState, TransmitterConfig,
-    ingest::{self, ValidEvent},
-    metadata::paths,
-    workers::Transmitter,
+    AppState, TransmitterConfig, ingest::ValidEvent, metadata::paths, workers::Transmitter,
 };
 use ssf_types::{Clock, Event, EventType, ParseMode, StreamId, SubjectId, SystemClock};
 use tokio_util::sync::CancellationToken;
@@ -464,7 +461,7 @@ async fn a_crash_mid_delivery_loses_no_set() {
             txn: None,
         })
         .collect();
-    let published = ingest::publish_events(&state, events).await.unwrap();
+    let published = state.ingest.publish(events).await.unwrap();
     assert!(published.iter().all(|p| p.streams == 1));
 
     rx.wait_for(20).await;

@@ -9,8 +9,7 @@ use serde_json::json;
 use ssf_http::RetryConfig;
 use ssf_store::{DeliveryMethod, NewStream, SqliteStore, TransmitterStore};
 use ssf_transmitter::{
-    TransmitterConfig,
-    error::ApiError,
+    ApiError, TransmitterConfig,
     secrets::{ResealReport, SecretsCipher, SecretsKey},
 };
 use ssf_types::{StreamId, SystemClock};

@@ -97,7 +97,7 @@ pub(crate) async fn start(ctx: &RoleContext, section: TransmitterSection) -> Res
     ssf_transmitter::secrets::reseal_stored(&state)
         .await
         .map_err(|e| match e {
-            ssf_transmitter::error::ApiError::SecretUnreadable { .. } => usage(e),
+            ssf_transmitter::ApiError::SecretUnreadable { .. } => usage(e),
             other => Failure::Runtime(anyhow::anyhow!(
                 "checking the stored push secrets: {other:?}"
             )),

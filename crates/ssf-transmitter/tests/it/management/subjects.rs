@@ -3,7 +3,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use ssf_transmitter::{metadata::paths, subject_key::subject_key};
+use ssf_transmitter::{metadata::paths, subject_key};
 use ssf_types::{ParseMode, StreamId, SubjectId};
 
 use super::{call, expect};
