@@ -4,8 +4,8 @@
 //! - `ssf demo --serve`: sign in with the printed token, see the support console's stream,
 //!   find why Jane is denied customer C2148, see the grant a ticket gives her, revoke it by hand
 //!   and see her denied again.
-//! - `ssf serve` with a push stream whose receiver refuses SETs: the failed SET shows on the
-//!   stream's page and the replay button queues it again.
+//! - `ssf serve` with a push stream whose receiver is down: the dead letter shows on the
+//!   stream's page; once the receiver is back, the replay button delivers it.
 //!
 //! Without Chromium and ChromeDriver these tests say so and pass, unless `SSF_REQUIRE_BROWSER`
 //! is set (`.ci/run` installs both and sets it). With `SSF_CONSOLE_SCREENSHOTS=<dir>` they save
@@ -16,6 +16,10 @@ use std::{
     net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -344,15 +348,19 @@ fn the_console_shows_streams_explains_jane_and_revokes_her_grant() {
     });
 }
 
-/// A receiver that refuses every SET with `400 {"err": "invalid_request"}` (RFC 8935 §2.3).
-fn refusing_receiver() -> (String, tokio::task::JoinHandle<()>) {
+/// A receiver that is down (`503`) until `up` is set, then takes every SET (`202`).
+fn receiver_down_until(up: Arc<AtomicBool>) -> (String, tokio::task::JoinHandle<()>) {
     let app = Router::new().route(
         "/push",
-        routing::post(|| async {
-            (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"err": "invalid_request", "description": "not today"})),
-            )
+        routing::post(move || {
+            let up = up.load(Ordering::SeqCst);
+            async move {
+                if up {
+                    StatusCode::ACCEPTED
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            }
         }),
     );
     let listener = runtime()
@@ -365,14 +373,18 @@ fn refusing_receiver() -> (String, tokio::task::JoinHandle<()>) {
     (url, task)
 }
 
-/// A SET the receiver refused shows on its stream's page; replay queues it again.
+/// A SET whose retries ran out while its receiver was down is a dead letter on its stream's
+/// page; once the receiver is back, the replay button delivers it, and the page shows it
+/// without a reload (its live sections refresh themselves).
 #[test]
-fn a_failed_set_is_replayed_from_the_browser() {
+fn a_dead_letter_is_replayed_from_the_browser_and_delivered() {
     let Some(browser) = browser() else { return };
     let dir = tempfile::tempdir().unwrap();
     let admin = "console-admin-token-for-the-browser-test-0123456789";
+    // One retry after 100 ms, then the SET is dead-lettered.
     let config = format!(
-        "{TRANSMITTER}\n[console]\nadmin_token_hash = \"{}\"\n",
+        "{TRANSMITTER}\n[transmitter.push.retry]\ndelays = [\"100ms\"]\njitter_percent = 0\n\n\
+         [console]\nadmin_token_hash = \"{}\"\n",
         ssf_transmitter::auth::hash_secret(admin)
     );
     let server = Server::start(dir.path(), &config, &[]);
@@ -381,7 +393,8 @@ fn a_failed_set_is_replayed_from_the_browser() {
         banner.contains("/console/"),
         "the banner names the console:\n{banner}"
     );
-    let (push_url, refusing) = refusing_receiver();
+    let up = Arc::new(AtomicBool::new(false));
+    let (push_url, receiver) = receiver_down_until(Arc::clone(&up));
     let creds = server.credentials("data");
     let bearer = token(
         &server,
@@ -424,11 +437,12 @@ fn a_failed_set_is_replayed_from_the_browser() {
             .goto(&server.url(&format!("/console/streams/{stream_id}")))
             .await;
         let page = browser
-            .reload_until("the refused SET to be parked", "invalid_request")
+            .reload_until("the SET to be dead-lettered", "http_503")
             .await;
-        assert!(page.contains("not today"), "{page}");
-        assert_eq!(browser.text("#count-failed").await, "1");
+        assert!(page.contains("2 failure(s) in a row"), "{page}");
+        assert_eq!(browser.text("#count-dead").await, "1");
         browser.shot("dead-letter").await;
+        up.store(true, Ordering::SeqCst);
         browser.click("button.replay").await;
         assert!(
             browser
@@ -436,10 +450,13 @@ fn a_failed_set_is_replayed_from_the_browser() {
                 .await
                 .contains("1 SET(s) queued again")
         );
-        // The receiver refuses it again: parked again, seen without reloading (the page's live
-        // sections refresh themselves).
+        // Delivered now; seen without reloading.
         let started = Instant::now();
-        while browser.text("#count-failed").await != "1"
+        while !browser
+            .body()
+            .await
+            .contains("Nothing is parked on this stream.")
+            || browser.text("#delivered").await != "1"
             || !browser
                 .text("#live-stamp")
                 .await
@@ -447,7 +464,8 @@ fn a_failed_set_is_replayed_from_the_browser() {
         {
             assert!(
                 started.elapsed() < DEADLINE,
-                "the live page never showed the SET parked again"
+                "the live page never showed the replayed SET delivered:\n{}",
+                browser.body().await
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -456,7 +474,7 @@ fn a_failed_set_is_replayed_from_the_browser() {
         server.log().contains("console: parked SETs replayed"),
         "the replay is logged"
     );
-    refusing.abort();
+    receiver.abort();
 }
 
 /// D-SRV-02: the console is off unless configured; `[console]` needs a well-formed hash outside
