@@ -40,14 +40,16 @@ pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
 /// `Origin` is not the host it was sent to: a second wall behind the CSRF token and the
 /// `SameSite=Strict` cookie, which also covers the sign-in form (login CSRF).
 pub(crate) async fn same_origin_posts(request: Request, next: Next) -> Response {
-    if request.method() == Method::POST && !same_origin(request.headers()) {
+    // HTTP/2 carries the host in the URI's authority, not in a Host header.
+    let authority = request.uri().authority().map(|a| a.as_str().to_owned());
+    if request.method() == Method::POST && !same_origin(request.headers(), authority.as_deref()) {
         tracing::warn!(path = %request.uri().path(), "console POST from another origin refused");
         return crate::ConsoleError::Forbidden.into_response();
     }
     next.run(request).await
 }
 
-fn same_origin(headers: &HeaderMap) -> bool {
+fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let text = |name| {
         headers
             .get(name)
@@ -59,7 +61,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
     {
         return false;
     }
-    match (text(header::ORIGIN), text(header::HOST)) {
+    match (text(header::ORIGIN), text(header::HOST).or(authority)) {
         // Browsers send Origin on POST; tools (curl) may not, and carry no ambient cookie.
         (None, _) => true,
         (Some(origin), Some(host)) => origin
@@ -83,20 +85,36 @@ mod tests {
 
     #[test]
     fn a_post_from_another_site_is_not_same_origin() {
-        assert!(same_origin(&headers(&[
-            ("origin", "http://127.0.0.1:8080"),
-            ("host", "127.0.0.1:8080"),
-            ("sec-fetch-site", "same-origin")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "127.0.0.1:8080")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("origin", "http://127.0.0.1:8080"),
-            ("host", "127.0.0.1:8080"),
-            ("sec-fetch-site", "cross-site")
-        ])));
-        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")])));
+        assert!(same_origin(
+            &headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+                ("sec-fetch-site", "same-origin")
+            ]),
+            None
+        ));
+        assert!(
+            same_origin(
+                &headers(&[("origin", "https://console.example")]),
+                Some("console.example")
+            ),
+            "HTTP/2: the authority stands for Host"
+        );
+        assert!(!same_origin(
+            &headers(&[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:8080")
+            ]),
+            None
+        ));
+        assert!(!same_origin(
+            &headers(&[
+                ("origin", "http://127.0.0.1:8080"),
+                ("host", "127.0.0.1:8080"),
+                ("sec-fetch-site", "cross-site")
+            ]),
+            None
+        ));
+        assert!(same_origin(&headers(&[("host", "127.0.0.1:8080")]), None));
     }
 }
