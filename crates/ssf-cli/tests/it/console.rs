@@ -28,8 +28,8 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::{
-    serve::{SESSION_REVOKED, TRANSMITTER},
-    server::{DEADLINE, Server, post, runtime, token},
+    serve::TRANSMITTER,
+    server::{DEADLINE, Server, runtime},
 };
 
 /// ChromeDriver and a headless Chromium session; both stop when dropped.
@@ -395,42 +395,7 @@ fn a_dead_letter_is_replayed_from_the_browser_and_delivered() {
     );
     let up = Arc::new(AtomicBool::new(false));
     let (push_url, receiver) = receiver_down_until(Arc::clone(&up));
-    let creds = server.credentials("data");
-    let bearer = token(
-        &server,
-        creds["receiver"]["client_id"].as_str().unwrap(),
-        creds["receiver"]["client_secret"].as_str().unwrap(),
-    );
-    let (status, body) = post(
-        &server.url("/ssf/streams"),
-        Some(&bearer),
-        None,
-        "application/json",
-        json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": push_url},
-               "events_requested": [SESSION_REVOKED]})
-        .to_string(),
-    );
-    assert!(status == 200 || status == 201, "{status} {body}");
-    let stream_id = serde_json::from_str::<Value>(&body).unwrap()["stream_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let producer = token(
-        &server,
-        creds["producer"]["client_id"].as_str().unwrap(),
-        creds["producer"]["client_secret"].as_str().unwrap(),
-    );
-    let event = json!({"event_type": SESSION_REVOKED,
-        "sub_id": {"format": "email", "email": "jane@example.com"},
-        "event": {"event_timestamp": 1_735_689_600}});
-    let (status, body) = post(
-        &server.url("/events"),
-        Some(&producer),
-        None,
-        "application/json",
-        event.to_string(),
-    );
-    assert_eq!(status, 202, "{body}");
+    let stream_id = crate::serve_limits::push_stream_with_one_event(&server, &push_url);
     runtime().block_on(async {
         browser.sign_in(&server.url("/console/"), admin).await;
         browser

@@ -83,41 +83,8 @@ fn failed_authentications_are_counted_and_throttled_per_address() {
 fn a_push_stream_that_keeps_failing_makes_healthz_degraded() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), TRANSMITTER, &[]);
-    let creds = server.credentials("data");
-    let id = creds["receiver"]["client_id"].as_str().unwrap();
-    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
-    let bearer = token(&server, id, secret);
     // Nothing listens on port 9 of loopback (discard): every push fails to connect.
-    let (status, body) = post(
-        &server.url("/ssf/streams"),
-        Some(&bearer),
-        None,
-        "application/json",
-        json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": "http://127.0.0.1:9/push"},
-            "events_requested": [SESSION_REVOKED]})
-        .to_string(),
-    );
-    assert!(status == 201 || status == 200, "{status} {body}");
-    let stream_id = serde_json::from_str::<Value>(&body).unwrap()["stream_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let producer = token(
-        &server,
-        creds["producer"]["client_id"].as_str().unwrap(),
-        creds["producer"]["client_secret"].as_str().unwrap(),
-    );
-    let event = json!({"event_type": SESSION_REVOKED,
-        "sub_id": {"format": "email", "email": "jane@example.com"},
-        "event": {"event_timestamp": 1_735_689_600}});
-    let (status, body) = post(
-        &server.url("/events"),
-        Some(&producer),
-        None,
-        "application/json",
-        event.to_string(),
-    );
-    assert_eq!(status, 202, "{body}");
+    let stream_id = push_stream_with_one_event(&server, "http://127.0.0.1:9/push");
 
     let check = format!("stream:{stream_id}");
     let health = wait_for("the stream to show in /healthz", || {
@@ -147,4 +114,43 @@ fn a_push_stream_that_keeps_failing_makes_healthz_degraded() {
         log.contains("push to the receiver failed; will retry") && log.contains(&stream_id),
         "{log}"
     );
+}
+
+/// Creates a push stream to `endpoint` for `session-revoked` with the development receiver's
+/// client, and publishes one such event with the development producer; the stream's id.
+pub(crate) fn push_stream_with_one_event(server: &Server, endpoint: &str) -> String {
+    let creds = server.credentials("data");
+    let client = |name: &str| {
+        token(
+            server,
+            creds[name]["client_id"].as_str().unwrap(),
+            creds[name]["client_secret"].as_str().unwrap(),
+        )
+    };
+    let (status, body) = post(
+        &server.url("/ssf/streams"),
+        Some(&client("receiver")),
+        None,
+        "application/json",
+        json!({"delivery": {"method": "urn:ietf:rfc:8935", "endpoint_url": endpoint},
+            "events_requested": [SESSION_REVOKED]})
+        .to_string(),
+    );
+    assert!(status == 201 || status == 200, "{status} {body}");
+    let stream_id = serde_json::from_str::<Value>(&body).unwrap()["stream_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let event = json!({"event_type": SESSION_REVOKED,
+        "sub_id": {"format": "email", "email": "jane@example.com"},
+        "event": {"event_timestamp": 1_735_689_600}});
+    let (status, body) = post(
+        &server.url("/events"),
+        Some(&client("producer")),
+        None,
+        "application/json",
+        event.to_string(),
+    );
+    assert_eq!(status, 202, "{body}");
+    stream_id
 }
