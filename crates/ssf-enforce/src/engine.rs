@@ -23,7 +23,7 @@ use crate::{
 };
 
 /// What [`Engine::commit`] or [`Engine::load`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct CommitReport {
     /// Effects (or rows) that changed the state, or re-applied an identical row.
     pub applied: usize,

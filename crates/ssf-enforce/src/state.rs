@@ -267,7 +267,7 @@ impl Slot {
 }
 
 /// What applying one effect did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) enum Applied {
     Changed,
     Stale,

@@ -10,6 +10,10 @@ use serde_json::json;
 /// The `Retry-After` of a `503` answered while the bridge's database is unavailable.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
+/// The cause kept under a [`JitError`]: the lower error itself, or its text when the cause is only
+/// text.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything that can go wrong in the bridge.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -35,6 +39,15 @@ pub enum JitError {
     /// The payload cannot be read as this system's format (`400`).
     #[error("bad payload: {0}")]
     BadPayload(String),
+    /// The payload (or a ticket list) is not JSON of the expected shape (`400`).
+    #[error("bad payload: {what}: {source}")]
+    BadJson {
+        /// What was being read (e.g. `the body is not JSON`, `ticket list`).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -60,9 +73,18 @@ pub enum JitError {
     /// A stored row does not read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A stored value of a row does not parse (a bug or a hand-edited database).
+    #[error("corrupt row: {what}: {source}")]
+    CorruptValue {
+        /// Which value (e.g. `ticket state`, `subject`).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: Cause,
+    },
     /// Something that should not happen.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl JitError {
@@ -74,7 +96,9 @@ impl JitError {
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
-            Self::BadPayload(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::BadPayload(_) | Self::BadJson { .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            }
             Self::Database(err) if ssf_store::database_unavailable(err) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable")
             }
@@ -85,6 +109,7 @@ impl JitError {
             | Self::Io(_)
             | Self::Http(_)
             | Self::Corrupt(_)
+            | Self::CorruptValue { .. }
             | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }
