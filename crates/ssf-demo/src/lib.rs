@@ -36,12 +36,37 @@ pub use world::{OperatorConsole, World};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DemoError {
-    /// A party could not start; the message names it.
-    #[error("could not start: {0}")]
-    Start(String),
+    /// A party could not start.
+    #[error("could not start: {what}: {source}")]
+    Start {
+        /// Which party or part (e.g. `transmitter store`).
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A call the demo needs outside the checked steps failed.
-    #[error("HTTP: {0}")]
-    Http(String),
+    #[error("HTTP: {what}: {source}")]
+    Http {
+        /// Which call (e.g. `token endpoint`).
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl DemoError {
+    /// A [`DemoError::Start`] of `what` caused by `source`.
+    fn start(
+        what: &'static str,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Self::Start {
+            what,
+            source: source.into(),
+        }
+    }
 }
 
 /// How to run the demo.

@@ -55,10 +55,10 @@ pub const TOKEN_AUDIENCE: &str = "support-console";
 async fn bind() -> Result<(TcpListener, String), DemoError> {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .map_err(|e| DemoError::Start(format!("bind 127.0.0.1:0: {e}")))?;
+        .map_err(|e| DemoError::start("bind 127.0.0.1:0", e))?;
     let addr = listener
         .local_addr()
-        .map_err(|e| DemoError::Start(e.to_string()))?;
+        .map_err(|e| DemoError::start("local address", e))?;
     Ok((listener, format!("http://{addr}")))
 }
 
@@ -114,7 +114,7 @@ impl World {
     /// verified.
     pub async fn start(clock: Arc<dyn Clock>, ready_timeout: Duration) -> Result<Self, DemoError> {
         ssf_jose::install_crypto_provider();
-        let dir = tempfile::tempdir().map_err(|e| DemoError::Start(format!("tempdir: {e}")))?;
+        let dir = tempfile::tempdir().map_err(|e| DemoError::start("tempdir", e))?;
         let shutdown = CancellationToken::new();
         let console_secret = random_secret();
         let bridge_secret = random_secret();
@@ -161,9 +161,9 @@ impl World {
         config.push.http = ClientConfig::dev_loopback();
         let store = SqliteStore::open_path(dir.path().join("transmitter.db"), Arc::clone(&clock))
             .await
-            .map_err(|e| DemoError::Start(format!("transmitter store: {e}")))?;
+            .map_err(|e| DemoError::start("transmitter store", e))?;
         let tx_key = KeyPair::generate(Algorithm::Rs256, Some(KeyId::new("tx-1")))
-            .map_err(|e| DemoError::Start(format!("transmitter key: {e}")))?;
+            .map_err(|e| DemoError::start("transmitter key", e))?;
         let signer = SetSigner::new(Arc::new(MemoryKeyStore::with_current(
             Arc::clone(&clock),
             tx_key,
@@ -177,7 +177,7 @@ impl World {
         );
         let transmitter = state.clone();
         let workers = ssf_transmitter::workers::Transmitter::start(&state)
-            .map_err(|e| DemoError::Start(format!("transmitter workers: {e}")))?;
+            .map_err(|e| DemoError::start("transmitter workers", e))?;
         tokio::spawn(async move {
             if let Err(e) = ssf_transmitter::router::serve(tx_listener, state).await {
                 tracing::error!(error = %e, "demo transmitter stopped");
@@ -210,10 +210,10 @@ impl World {
         jit.emitter.http = ClientConfig::dev_loopback();
         let bridge = Bridge::open(jit, Arc::clone(&clock))
             .await
-            .map_err(|e| DemoError::Start(format!("ticket bridge: {e}")))?;
+            .map_err(|e| DemoError::start("ticket bridge", e))?;
         let bridge_workers = bridge
             .start(shutdown.clone())
-            .map_err(|e| DemoError::Start(format!("ticket bridge workers: {e}")))?;
+            .map_err(|e| DemoError::start("ticket bridge workers", e))?;
         let app = ssf_jit::router(bridge.clone());
         let stop = shutdown.clone();
         tokio::spawn(async move {
@@ -227,7 +227,7 @@ impl World {
 
         // The support console, trusting the IdP's token key.
         let idp_key = KeyPair::generate(Algorithm::Rs256, Some(KeyId::new("idp-1")))
-            .map_err(|e| DemoError::Start(format!("IdP key: {e}")))?;
+            .map_err(|e| DemoError::start("IdP key", e))?;
         let jwks = json!({ "keys": [idp_key.public_jwk()] });
         let (console_listener, _) = bind().await?;
         let mut console_config = ConsoleConfig::new(
@@ -242,17 +242,17 @@ impl World {
         console_config.dev_loopback = true;
         let console = Console::start(console_config, console_listener, Arc::clone(&clock))
             .await
-            .map_err(|e| DemoError::Start(format!("support console: {e}")))?;
+            .map_err(|e| DemoError::start("support console", e))?;
         console
             .wait_ready(ready_timeout)
             .await
-            .map_err(|e| DemoError::Start(format!("support console: {e}")))?;
+            .map_err(|e| DemoError::start("support console", e))?;
 
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| DemoError::Start(format!("HTTP client: {e}")))?;
+            .map_err(|e| DemoError::start("HTTP client", e))?;
         Ok(Self {
             transmitter_url,
             bridge_url,
@@ -298,7 +298,7 @@ impl World {
             "jti": uuid::Uuid::new_v4().to_string(),
         });
         encode_jwt(&self.idp_key, "at+jwt", &claims)
-            .map_err(|e| DemoError::Start(format!("signing Jane's token: {e}")))
+            .map_err(|e| DemoError::start("signing Jane's token", e))
     }
 
     /// The URL of the helpdesk webhook at the bridge.
@@ -346,15 +346,21 @@ impl World {
             .body("grant_type=client_credentials&scope=ssf.events.publish")
             .send()
             .await
-            .map_err(|e| DemoError::Http(format!("token endpoint: {e}")))?;
-        let body: Value = response
-            .json()
-            .await
-            .map_err(|e| DemoError::Http(format!("token endpoint: {e}")))?;
+            .map_err(|e| DemoError::Http {
+                what: "token endpoint",
+                source: e.into(),
+            })?;
+        let body: Value = response.json().await.map_err(|e| DemoError::Http {
+            what: "token endpoint",
+            source: e.into(),
+        })?;
         body["access_token"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| DemoError::Http(format!("token endpoint answered {body}")))
+            .ok_or_else(|| DemoError::Http {
+                what: "token endpoint",
+                source: format!("answered {body}").into(),
+            })
     }
 
     /// Starts the operator console on its own loopback port, over the transmitter, the support

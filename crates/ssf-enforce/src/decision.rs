@@ -13,8 +13,8 @@ use serde::{Serialize, Serializer, ser::SerializeMap};
 use serde_json::{Map, Value};
 
 use crate::{
-    row::Cause,
-    state::{Data, Entry},
+    row::{Cause, RowState},
+    state::Entry,
 };
 
 /// Why a decision came out as it did; stable, machine-readable.
@@ -214,9 +214,20 @@ pub struct ClaimsOverlay(pub(crate) Vec<Arc<Entry>>);
 
 impl ClaimsOverlay {
     fn name(e: &Entry) -> &str {
-        match &e.data {
-            Data::Claim { name } => name,
+        match &e.state {
+            RowState::Claim { claim, .. } => claim,
             _ => "",
+        }
+    }
+
+    /// The claim's value; no value removes the claim, as `null` does.
+    fn value(e: &Entry) -> &Value {
+        const NULL: &Value = &Value::Null;
+        match &e.state {
+            RowState::Claim {
+                value: Some(value), ..
+            } => value,
+            _ => NULL,
         }
     }
 
@@ -232,13 +243,7 @@ impl ClaimsOverlay {
             let newer = self.0.iter().enumerate().any(|(j, o)| {
                 j != i && Self::name(o) == name && (o.at() > e.at() || (o.at() == e.at() && j > i))
             });
-            (!newer).then(|| {
-                (
-                    name,
-                    e.value.get("value").unwrap_or(&Value::Null),
-                    &*e.cause,
-                )
-            })
+            (!newer).then(|| (name, Self::value(e), &*e.cause))
         })
     }
 

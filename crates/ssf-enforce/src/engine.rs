@@ -18,12 +18,12 @@ use crate::{
     plan,
     policy::EngineConfig,
     request::AccessRequest,
-    row::{Effect, Plan, StateRow},
+    row::{Effect, Plan, Row, StateRow},
     state::{Applied, State},
 };
 
 /// What [`Engine::commit`] or [`Engine::load`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct CommitReport {
     /// Effects (or rows) that changed the state, or re-applied an identical row.
     pub applied: usize,
@@ -138,7 +138,10 @@ impl Engine {
         let mut report = CommitReport::default();
         let mut fresh = State::default();
         for row in rows {
-            report.count(fresh.put(row));
+            report.count(match Row::try_from(row) {
+                Ok(row) => fresh.put(row),
+                Err(e) => Applied::Invalid(e),
+            });
         }
         *self.write() = fresh;
         report
@@ -146,7 +149,11 @@ impl Engine {
 
     /// Every row, sorted by kind and key (for export, debugging and tests).
     pub fn rows(&self) -> Vec<StateRow> {
-        let mut rows: Vec<StateRow> = self.read().rows().map(|e| e.to_row()).collect();
+        let mut rows: Vec<StateRow> = self
+            .read()
+            .rows()
+            .map(|e| StateRow::from(e.to_row()))
+            .collect();
         rows.sort_by(|a, b| (a.kind, &a.key).cmp(&(b.kind, &b.key)));
         rows
     }

@@ -9,7 +9,7 @@ use crate::row::RowKind;
 
 /// What went wrong while reading a subject, an event, a state row, the configuration or an
 /// access token.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnforceError {
     /// A Subject Identifier lacks a member its format requires, or is not a JSON object
@@ -35,8 +35,9 @@ pub enum EnforceError {
     InvalidConfig(String),
     /// The receiver store could not be read (e.g. while looking up the audit entry behind a
     /// decision, [`crate::explain`]).
+    #[cfg(feature = "receiver")]
     #[error("the receiver store could not be read: {0}")]
-    Store(String),
+    Store(#[source] ssf_store::StoreError),
     // Bearer access tokens: coarse on purpose, so that nothing about the expected issuer,
     // audience or keys leaks (RFC 6750 §3.1).
     /// No `Authorization: Bearer` header.
@@ -57,9 +58,25 @@ pub enum EnforceError {
     /// `exp` is missing or past, or `nbf` is in the future.
     #[error("the access token is expired or not yet valid")]
     TokenExpired,
-    /// The JWKS given to the token verifier could not be read (configuration error).
+    /// The JWKS given to the token verifier could not be read, or its algorithm list cannot be
+    /// used (configuration error).
+    #[cfg(feature = "http")]
+    #[error("the JWKS could not be read: {}", jwks_reason(.0))]
+    Jwks(#[source] ssf_jose::JwtError),
+    /// The key source could not hand out a key set (feature `http`); the text is the source's own
+    /// description of what failed.
     #[error("the JWKS could not be read: {0}")]
-    Jwks(String),
+    JwksUnavailable(String),
+}
+
+/// What a JWKS error says: the parser's complaint for a document that is not a JWKS, else the
+/// error itself.
+#[cfg(feature = "http")]
+fn jwks_reason(err: &ssf_jose::JwtError) -> String {
+    match err {
+        ssf_jose::JwtError::Jwks(source) => source.to_string(),
+        other => other.to_string(),
+    }
 }
 
 impl EnforceError {

@@ -62,7 +62,7 @@ pub async fn audit_for_cause(
             ..ReceiverAuditQuery::default()
         })
         .await
-        .map_err(|e| EnforceError::Store(e.to_string()))?;
+        .map_err(EnforceError::Store)?;
     Ok(entries.into_iter().next())
 }
 

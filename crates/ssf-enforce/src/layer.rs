@@ -146,7 +146,7 @@ impl Denied {
         if let Some(realm) = realm {
             params.push(format!("realm=\"{}\"", quoted(realm)));
         }
-        if *error != EnforceError::TokenMissing {
+        if !matches!(error, EnforceError::TokenMissing) {
             params.push("error=\"invalid_token\"".to_owned());
             params.push(format!(
                 "error_description=\"{}\"",
@@ -157,7 +157,7 @@ impl Denied {
             h.push(' ');
             h.push_str(&params.join(", "));
         }
-        let reason = if *error == EnforceError::TokenMissing {
+        let reason = if matches!(error, EnforceError::TokenMissing) {
             "token_missing"
         } else {
             "token_invalid"

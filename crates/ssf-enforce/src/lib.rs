@@ -100,4 +100,4 @@ pub use policy::{
 #[cfg(feature = "receiver")]
 pub use receiver::EnforcementHandler;
 pub use request::{AccessRequest, Resource};
-pub use row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow};
+pub use row::{AuditEntry, Cause, Effect, Outcome, Plan, Row, RowKind, RowState, Rule, StateRow};

@@ -1,19 +1,20 @@
 //! Planning: event + current state → effects. Never mutates; the receiver persists the effects and
-//! then commits them. Each put is dropped (counted stale) when the state already holds a newer row
+//! then commits them. Effects are typed ([`Row`], one [`RowState`] variant per row kind) until
+//! the receiver's store serialises them (`receiver::to_write`). Each put is dropped (counted stale) when the state already holds a newer row
 //! for its key, so an older event never overwrites a newer state.
 
 mod claims;
 
 use std::collections::BTreeSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use ssf_types::Event;
 
 use crate::{
     event::{EnforcementEvent, EventContext, pattern_of},
     handle::{HandleKey, SubjectPattern, member},
     policy::{DisableRevokes, EnforcementPolicy, EngineConfig, RequiredAction, RiskLevel},
-    row::{AuditEntry, Cause, Effect, Outcome, Plan, RowKind, Rule, StateRow},
+    row::{AuditEntry, Cause, Effect, Outcome, Plan, Row, RowKind, RowState, Rule, SessionState},
     state::{AccountStatus, Data, State},
 };
 
@@ -28,39 +29,6 @@ pub(crate) fn row_key(pattern: &SubjectPattern, suffix: Option<&str>) -> String 
         k.push_str(s);
     }
     k
-}
-
-fn subject_value(pattern: &SubjectPattern) -> Value {
-    Value::Array(
-        pattern
-            .clauses()
-            .iter()
-            .map(|c| {
-                c.iter()
-                    .map(|k| Value::String(k.as_str().to_owned()))
-                    .collect()
-            })
-            .collect(),
-    )
-}
-
-/// A row value: `subject` plus the given members (`null` members are left out).
-pub(crate) fn row_value<const N: usize>(
-    pattern: &SubjectPattern,
-    fields: [(&str, Value); N],
-) -> Value {
-    let mut m = Map::new();
-    m.insert("subject".to_owned(), subject_value(pattern));
-    for (k, v) in fields {
-        if !v.is_null() {
-            m.insert(k.to_owned(), v);
-        }
-    }
-    Value::Object(m)
-}
-
-fn opt(s: Option<&str>) -> Value {
-    s.map_or(Value::Null, Value::from)
 }
 
 pub(crate) struct Planner<'a> {
@@ -109,24 +77,41 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Puts a row as of `at`, unless the state holds a newer one.
-    pub(crate) fn put_at(&mut self, kind: RowKind, key: String, value: Value, rule: Rule, at: i64) {
-        if self.state.get(kind, &key).is_some_and(|e| e.at() > at) {
+    /// Puts a row about `subject` as of `at`, unless the state holds a newer one.
+    pub(crate) fn put_at(
+        &mut self,
+        key: String,
+        subject: &SubjectPattern,
+        state: RowState,
+        rule: Rule,
+        at: i64,
+    ) {
+        if self
+            .state
+            .get(state.kind(), &key)
+            .is_some_and(|e| e.at() > at)
+        {
             self.stale += 1;
             return;
         }
         let cause = self.cause(rule, at);
-        self.effects.push(Effect::Put(StateRow {
-            kind,
+        self.effects.push(Effect::Put(Row {
             key,
-            value,
+            subject: subject.clone(),
+            state,
             cause,
         }));
         self.note_rule(rule);
     }
 
-    pub(crate) fn put(&mut self, kind: RowKind, key: String, value: Value, rule: Rule) {
-        self.put_at(kind, key, value, rule, self.at);
+    pub(crate) fn put(
+        &mut self,
+        key: String,
+        subject: &SubjectPattern,
+        state: RowState,
+        rule: Rule,
+    ) {
+        self.put_at(key, subject, state, rule, self.at);
     }
 
     fn delete(&mut self, kind: RowKind, key: String, rule: Rule) {
@@ -146,29 +131,16 @@ impl<'a> Planner<'a> {
     }
 
     fn revoke(&mut self, pattern: &SubjectPattern, rule: Rule) {
-        let value = row_value(pattern, [("before", Value::from(self.at))]);
-        self.put(RowKind::Revocation, row_key(pattern, None), value, rule);
+        let state = RowState::Revocation { before: self.at };
+        self.put(row_key(pattern, None), pattern, state, rule);
     }
 
-    fn per_user(
-        &mut self,
-        pattern: &SubjectPattern,
-        kind: RowKind,
-        fields: &[(&str, Value)],
-        rule: Rule,
-    ) -> bool {
+    /// Puts `state` for each user of the subject (keyed by the user); `false` if it names none.
+    fn per_user(&mut self, pattern: &SubjectPattern, state: &RowState, rule: Rule) -> bool {
         let users: Vec<HandleKey> = pattern.keys_of(member::USER).cloned().collect();
         for u in &users {
             let p = SubjectPattern::single(u.clone());
-            let mut value = row_value(&p, []);
-            if let Value::Object(m) = &mut value {
-                for (k, v) in fields {
-                    if !v.is_null() {
-                        m.insert((*k).to_owned(), v.clone());
-                    }
-                }
-            }
-            self.put(kind, u.as_str().to_owned(), value, rule);
+            self.put(u.as_str().to_owned(), &p, state.clone(), rule);
         }
         !users.is_empty()
     }
@@ -191,11 +163,11 @@ impl<'a> Planner<'a> {
         reason: Option<&str>,
         rule: Rule,
     ) -> Note {
-        let fields = [
-            ("status", Value::from(status.as_str())),
-            ("reason", opt(reason)),
-        ];
-        if self.per_user(pattern, RowKind::Account, &fields, rule) {
+        let state = RowState::Account {
+            status,
+            reason: reason.map(str::to_owned),
+        };
+        if self.per_user(pattern, &state, rule) {
             Note::Done("account state updated")
         } else {
             Note::Ignored("the subject names no user")
@@ -242,14 +214,10 @@ impl<'a> Planner<'a> {
             }
             let moved = e.pattern.replace_key(old, &new);
             let suffix = e.key.split_once('#').map(|(_, s)| s);
-            let mut value = e.value.clone();
-            if let Value::Object(m) = &mut value {
-                m.insert("subject".to_owned(), subject_value(&moved));
-            }
             self.put_at(
-                e.kind,
                 row_key(&moved, suffix),
-                value,
+                &moved,
+                e.state.clone(),
                 Rule::IdentifierChanged,
                 e.at(),
             );
@@ -263,14 +231,10 @@ impl<'a> Planner<'a> {
         let users: Vec<HandleKey> = pattern.keys_of(member::USER).cloned().collect();
         for u in &users {
             if self.exists(RowKind::CredentialRequired, u.as_str()) {
-                let value = row_value(
-                    &SubjectPattern::single(u.clone()),
-                    [("required", Value::Bool(false))],
-                );
                 self.put(
-                    RowKind::CredentialRequired,
                     u.as_str().to_owned(),
-                    value,
+                    &SubjectPattern::single(u.clone()),
+                    RowState::CredentialRequired { required: false },
                     rule,
                 );
             }
@@ -280,11 +244,12 @@ impl<'a> Planner<'a> {
         for p in patterns {
             let key = row_key(&p, Some(FLAG_CLAIM));
             if self.exists(RowKind::Claims, &key) {
-                let value = row_value(
-                    &p,
-                    [("claim", Value::from(FLAG_CLAIM)), ("value", Value::Null)],
-                );
-                self.put(RowKind::Claims, key, value, rule);
+                // Stored without `value`, which reads as the claim removed.
+                let state = RowState::Claim {
+                    claim: FLAG_CLAIM.to_owned(),
+                    value: None,
+                };
+                self.put(key, &p, state, rule);
             }
         }
     }
@@ -292,40 +257,40 @@ impl<'a> Planner<'a> {
     fn session(&mut self, pattern: &SubjectPattern, event: &Event) -> Note {
         let key = row_key(pattern, None);
         let existing = self.state.get(RowKind::Session, &key);
-        let mut value = existing.map_or_else(|| row_value(pattern, []), |e| e.value.clone());
-        let row_at = existing.map_or(self.at, |e| e.at().max(self.at));
-        let Value::Object(m) = &mut value else {
-            return Note::Ignored("session row is not an object");
+        let (subject, mut session) = match existing {
+            Some(e) => match &e.state {
+                RowState::Session(s) => (e.pattern.clone(), s.clone()),
+                _ => return Note::Ignored("session row is not a session"),
+            },
+            None => (pattern.clone(), SessionState::default()),
         };
-        let mut set = |k: &str, v: Value| {
-            if !v.is_null() {
-                m.insert(k.to_owned(), v);
+        let row_at = existing.map_or(self.at, |e| e.at().max(self.at));
+        let set = |field: &mut Option<String>, v: Option<&String>| {
+            if let Some(v) = v {
+                *field = Some(v.clone());
             }
         };
         let rule = match event {
             Event::SessionEstablished(e) => {
-                set("established_at", Value::from(self.at));
-                set("acr", opt(e.acr.as_deref()));
+                session.established_at = Some(self.at);
+                set(&mut session.acr, e.acr.as_ref());
                 if let Some(amr) = e.amr.as_ref().filter(|amr| !amr.is_empty()) {
-                    set("amr", Value::from(amr.clone()));
+                    session.amr = Some(amr.clone());
                 }
-                set("fp_ua", opt(e.fp_ua.as_deref()));
-                set("ext_id", opt(e.ext_id.as_deref()));
+                set(&mut session.fp_ua, e.fp_ua.as_ref());
+                set(&mut session.ext_id, e.ext_id.as_ref());
                 Rule::SessionEstablished
             }
             Event::SessionPresented(e) => {
-                set("fp_ua", opt(e.fp_ua.as_deref()));
-                set("ext_id", opt(e.ext_id.as_deref()));
+                set(&mut session.fp_ua, e.fp_ua.as_ref());
+                set(&mut session.ext_id, e.ext_id.as_ref());
                 Rule::SessionPresented
             }
             _ => return Note::Ignored("not a session event"),
         };
-        let last = m
-            .get("last_seen")
-            .and_then(Value::as_i64)
-            .unwrap_or(i64::MIN);
-        m.insert("last_seen".to_owned(), Value::from(last.max(self.at)));
-        self.put_at(RowKind::Session, key, value, rule, row_at);
+        let last = session.last_seen.unwrap_or(i64::MIN);
+        session.last_seen = Some(last.max(self.at));
+        self.put_at(key, &subject, RowState::Session(session), rule, row_at);
         Note::Done("session inventory updated")
     }
 
@@ -379,26 +344,20 @@ impl<'a> Planner<'a> {
                     self.revoke(pattern, Rule::CredentialChangeRequired);
                 }
                 RequiredAction::Deny => {
-                    let fields = [("required", Value::Bool(true))];
-                    if !self.per_user(
-                        pattern,
-                        RowKind::CredentialRequired,
-                        &fields,
-                        Rule::CredentialChangeRequired,
-                    ) {
+                    let state = RowState::CredentialRequired { required: true };
+                    if !self.per_user(pattern, &state, Rule::CredentialChangeRequired) {
                         return Note::Ignored("the subject names no user");
                     }
                 }
                 RequiredAction::Flag => {
-                    let fields = [
-                        ("claim", Value::from(FLAG_CLAIM)),
-                        ("value", Value::Bool(true)),
-                    ];
-                    let value = row_value(pattern, fields);
+                    let state = RowState::Claim {
+                        claim: FLAG_CLAIM.to_owned(),
+                        value: Some(Value::Bool(true)),
+                    };
                     self.put(
-                        RowKind::Claims,
                         row_key(pattern, Some(FLAG_CLAIM)),
-                        value,
+                        pattern,
+                        state,
                         Rule::CredentialChangeRequired,
                     );
                 }
@@ -415,12 +374,10 @@ impl<'a> Planner<'a> {
                     Event::OptOutEffective(_) => "opt-out",
                     _ => "opt-in",
                 };
-                if !self.per_user(
-                    pattern,
-                    RowKind::OptState,
-                    &[("state", Value::from(state))],
-                    Rule::OptState,
-                ) {
+                let state = RowState::OptState {
+                    state: Some(state.to_owned()),
+                };
+                if !self.per_user(pattern, &state, Rule::OptState) {
                     return Note::Ignored("the subject names no user");
                 }
             }
@@ -432,18 +389,15 @@ impl<'a> Planner<'a> {
             Event::TokenClaimsChange(e) => return claims::plan(self, pattern, &e.claims),
             Event::AssuranceLevelChange(e) => {
                 let namespace = e.namespace.as_str();
-                let value = row_value(
-                    pattern,
-                    [
-                        ("namespace", Value::from(namespace)),
-                        ("level", Value::from(e.current_level.as_str())),
-                        ("previous_level", opt(e.previous_level.as_deref())),
-                    ],
-                );
+                let state = RowState::Assurance {
+                    namespace: Some(namespace.to_owned()),
+                    level: e.current_level.as_str().to_owned(),
+                    previous_level: e.previous_level.clone(),
+                };
                 self.put(
-                    RowKind::Assurance,
                     row_key(pattern, Some(namespace)),
-                    value,
+                    pattern,
+                    state,
                     Rule::AssuranceLevel,
                 );
             }
@@ -451,38 +405,26 @@ impl<'a> Planner<'a> {
                 let Some(level) = RiskLevel::parse(e.current_level.as_str()) else {
                     return Note::Ignored("unknown risk level");
                 };
-                let previous_level = e.previous_level.as_ref().map(|l| l.as_str());
-                let value = row_value(
-                    pattern,
-                    [
-                        ("level", Value::from(level.as_str())),
-                        ("principal", Value::from(e.principal.as_str())),
-                        ("previous_level", opt(previous_level)),
-                    ],
-                );
-                self.put(
-                    RowKind::Risk,
-                    row_key(pattern, None),
-                    value,
-                    Rule::RiskLevel,
-                );
+                let state = RowState::Risk {
+                    level,
+                    principal: Some(e.principal.as_str().to_owned()),
+                    previous_level: e.previous_level.as_ref().map(|l| l.as_str().to_owned()),
+                };
+                self.put(row_key(pattern, None), pattern, state, Rule::RiskLevel);
             }
             Event::DeviceComplianceChange(e) => {
                 let current_status = e.current_status.as_str();
                 if !matches!(current_status, "compliant" | "not-compliant") {
                     return Note::Ignored("unknown compliance status");
                 }
-                let value = row_value(
-                    pattern,
-                    [
-                        ("status", Value::from(current_status)),
-                        ("previous_status", opt(Some(e.previous_status.as_str()))),
-                    ],
-                );
+                let state = RowState::Device {
+                    status: current_status.to_owned(),
+                    previous_status: Some(e.previous_status.as_str().to_owned()),
+                };
                 self.put(
-                    RowKind::Device,
                     row_key(pattern, None),
-                    value,
+                    pattern,
+                    state,
                     Rule::DeviceCompliance,
                 );
             }

@@ -29,7 +29,7 @@ pub struct EnforcementHandler {
 pub fn to_write(effect: &Effect) -> StateWrite {
     match effect {
         Effect::Put(row) => StateWrite::Put {
-            kind: row.kind.as_str().to_owned(),
+            kind: row.kind().as_str().to_owned(),
             key: row.key.clone(),
             value: row.stored_value(),
             event_time: row.at(),

@@ -1,10 +1,16 @@
 //! State rows, effects, plans and audit entries: the durable face of the engine.
 //!
+//! Effects are typed ([`Row`], [`RowState`]) from planning until the receiver's store writes
+//! them; [`StateRow`] is a row as the store keeps it (its value JSON), read back with
+//! [`Row::try_from`].
+//!
 //! The receiver stores rows as `(kind, key)` → `(value, cause)`. A put wins over the stored row
 //! when its `cause.at` is newer or equal ([`StateRow::supersedes`]); a delete removes a row only if
 //! that row is not newer than the delete. With that one rule effects are idempotent and
 //! commute with every older effect, so a store can apply them in any order (SQL:
 //! `INSERT … ON CONFLICT (kind, key) DO UPDATE … WHERE excluded.at >= rows.at`).
+
+mod value;
 
 use std::{borrow::Cow, fmt};
 
@@ -12,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ssf_types::EventType;
 
+pub use self::value::{AccountStatus, Row, RowState, SessionState};
 use crate::error::EnforceError;
 
 /// What a row holds. Row keys are listed per kind; `<pattern>` is a
@@ -230,7 +237,8 @@ pub struct Cause {
     pub at: i64,
 }
 
-/// One row of the materialised enforcement state.
+/// One row of the materialised enforcement state as a store keeps it: its value is JSON
+/// (`subject` plus the members of its kind, [`Row::value`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateRow {
     /// The kind; with `key` the primary key.
@@ -300,7 +308,7 @@ impl StateRow {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Effect {
     /// Insert or replace the row, unless the stored one is newer.
-    Put(StateRow),
+    Put(Row),
     /// Remove the row, unless the stored one is newer than `cause.at`.
     Delete {
         /// The row's kind.
@@ -316,7 +324,7 @@ impl Effect {
     /// The kind of the row it touches.
     pub fn kind(&self) -> RowKind {
         match self {
-            Self::Put(r) => r.kind,
+            Self::Put(r) => r.kind(),
             Self::Delete { kind, .. } => *kind,
         }
     }
@@ -343,7 +351,8 @@ impl Effect {
     }
 
     /// Rebuilds an effect from a store's write: a put's value as
-    /// [`StateRow::stored_value`] wrote it, or (`value` `None`) a delete, which a store keeps with
+    /// [`StateRow::stored_value`] wrote it (a value its kind cannot read is
+    /// [`EnforceError::InvalidRow`]), or (`value` `None`) a delete, which a store keeps with
     /// its time only; its cause then holds that time and no SET.
     pub fn from_stored(
         kind: &str,
@@ -352,7 +361,9 @@ impl Effect {
         event_time: i64,
     ) -> Result<Self, EnforceError> {
         match value {
-            Some(value) => StateRow::from_stored(kind, key, value, event_time).map(Self::Put),
+            Some(value) => StateRow::from_stored(kind, key, value, event_time)
+                .and_then(Row::try_from)
+                .map(Self::Put),
             None => Ok(Self::Delete {
                 kind: kind.parse()?,
                 key,

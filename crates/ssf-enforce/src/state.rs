@@ -12,32 +12,13 @@ use std::{
     sync::Arc,
 };
 
-use serde_json::Value;
-
+pub(crate) use crate::row::AccountStatus;
 use crate::{
     error::EnforceError,
     handle::{HandleMap, SubjectPattern},
     policy::RiskLevel,
-    row::{Cause, RowKind, StateRow},
+    row::{Cause, Row, RowKind, RowState},
 };
-
-/// Account status (RISC §2.2–§2.4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum AccountStatus {
-    Enabled,
-    Disabled,
-    Purged,
-}
-
-impl AccountStatus {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Enabled => "enabled",
-            Self::Disabled => "disabled",
-            Self::Purged => "purged",
-        }
-    }
-}
 
 /// What a row means, parsed from its value.
 #[derive(Debug)]
@@ -50,9 +31,7 @@ pub(crate) enum Data {
     Device {
         compliant: bool,
     },
-    Claim {
-        name: String,
-    },
+    Claim,
     Assurance {
         level: String,
     },
@@ -73,7 +52,7 @@ pub(crate) enum Data {
 pub(crate) struct Entry {
     pub(crate) kind: RowKind,
     pub(crate) key: String,
-    pub(crate) value: Value,
+    pub(crate) state: RowState,
     pub(crate) cause: Arc<Cause>,
     pub(crate) pattern: SubjectPattern,
     pub(crate) data: Data,
@@ -81,98 +60,55 @@ pub(crate) struct Entry {
     pub(crate) asset: Option<(Box<str>, Box<str>)>,
 }
 
-fn bad(row: &StateRow, reason: &'static str) -> EnforceError {
-    EnforceError::InvalidRow {
-        kind: row.kind,
-        key: row.key.clone(),
-        reason,
-    }
-}
-
-fn get_str<'a>(row: &'a StateRow, name: &str) -> Result<&'a str, EnforceError> {
-    row.value
-        .get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| bad(row, "a string member is missing"))
-}
-
-fn get_bool(row: &StateRow, name: &str) -> Result<bool, EnforceError> {
-    row.value
-        .get(name)
-        .and_then(Value::as_bool)
-        .ok_or_else(|| bad(row, "a boolean member is missing"))
-}
-
 impl Entry {
-    pub(crate) fn from_row(row: StateRow) -> Result<Self, EnforceError> {
-        let pattern: SubjectPattern = row
-            .value
-            .get("subject")
-            .cloned()
-            .and_then(|s| serde_json::from_value::<Vec<Vec<_>>>(s).ok())
-            .and_then(SubjectPattern::new)
-            .ok_or_else(|| bad(&row, "subject is missing or empty"))?;
+    pub(crate) fn new(row: Row) -> Self {
         let mut asset = None;
-        let data = match row.kind {
-            RowKind::Revocation => Data::Revocation {
-                before: row
-                    .value
-                    .get("before")
-                    .and_then(Value::as_i64)
-                    .ok_or_else(|| bad(&row, "before is missing"))?,
+        let data = match &row.state {
+            RowState::Revocation { before } => Data::Revocation { before: *before },
+            RowState::Account { status, .. } => Data::Account(*status),
+            RowState::CredentialRequired { required } => Data::CredentialRequired(*required),
+            RowState::Device { status, .. } => Data::Device {
+                compliant: status == "compliant",
             },
-            RowKind::Account => Data::Account(match get_str(&row, "status")? {
-                "enabled" => AccountStatus::Enabled,
-                "disabled" => AccountStatus::Disabled,
-                "purged" => AccountStatus::Purged,
-                _ => return Err(bad(&row, "unknown account status")),
-            }),
-            RowKind::CredentialRequired => Data::CredentialRequired(get_bool(&row, "required")?),
-            RowKind::Device => Data::Device {
-                compliant: get_str(&row, "status")? == "compliant",
+            RowState::Claim { .. } => Data::Claim,
+            RowState::Assurance { level, .. } => Data::Assurance {
+                level: level.clone(),
             },
-            RowKind::Claims => Data::Claim {
-                name: get_str(&row, "claim")?.to_owned(),
-            },
-            RowKind::Assurance => Data::Assurance {
-                level: get_str(&row, "level")?.to_owned(),
-            },
-            RowKind::Risk => Data::Risk(
-                RiskLevel::parse(get_str(&row, "level")?)
-                    .ok_or_else(|| bad(&row, "unknown risk level"))?,
-            ),
-            RowKind::Grant => {
-                asset = Some((
-                    get_str(&row, "asset_type")?.into(),
-                    get_str(&row, "asset_id")?.into(),
-                ));
+            RowState::Risk { level, .. } => Data::Risk(*level),
+            RowState::Grant {
+                asset_type,
+                asset_id,
+                access,
+                expires_at,
+            } => {
+                asset = Some((asset_type.as_str().into(), asset_id.as_str().into()));
                 Data::Grant {
-                    access: get_str(&row, "access")?.to_owned(),
-                    expires_at: row.value.get("expires_at").and_then(Value::as_i64),
+                    access: access.clone(),
+                    expires_at: *expires_at,
                 }
             }
-            RowKind::GroupMember => Data::GroupMember {
-                group: get_str(&row, "group")?.to_owned(),
-                member: get_bool(&row, "member")?,
+            RowState::GroupMember { group, member } => Data::GroupMember {
+                group: group.clone(),
+                member: *member,
             },
-            RowKind::Session | RowKind::OptState => Data::Inventory,
+            RowState::Session(_) | RowState::OptState { .. } => Data::Inventory,
         };
-        Ok(Self {
-            kind: row.kind,
+        Self {
+            kind: row.kind(),
             key: row.key,
-            value: row.value,
+            state: row.state,
             cause: Arc::new(row.cause),
-            pattern,
+            pattern: row.subject,
             data,
             asset,
-        })
+        }
     }
 
-    pub(crate) fn to_row(&self) -> StateRow {
-        StateRow {
-            kind: self.kind,
+    pub(crate) fn to_row(&self) -> Row {
+        Row {
             key: self.key.clone(),
-            value: self.value.clone(),
+            subject: self.pattern.clone(),
+            state: self.state.clone(),
             cause: (*self.cause).clone(),
         }
     }
@@ -190,7 +126,7 @@ impl Entry {
             Data::GroupMember { member, .. } => *member,
             Data::Inventory => false,
             Data::Revocation { .. }
-            | Data::Claim { .. }
+            | Data::Claim
             | Data::Assurance { .. }
             | Data::Risk(_)
             | Data::Grant { .. } => true,
@@ -266,11 +202,12 @@ impl Slot {
     }
 }
 
-/// What applying one effect did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What applying one effect (or loading one stored row) did.
+#[derive(Debug)]
 pub(crate) enum Applied {
     Changed,
     Stale,
+    /// A stored row its kind cannot read.
     Invalid(EnforceError),
 }
 
@@ -316,18 +253,15 @@ impl State {
     }
 
     /// Applies a put: replaces the row unless the stored one is newer.
-    pub(crate) fn put(&mut self, row: StateRow) -> Applied {
-        let k = kind_index(row.kind);
+    pub(crate) fn put(&mut self, row: Row) -> Applied {
+        let k = kind_index(row.kind());
         if self.rows[k]
             .get(&row.key)
             .is_some_and(|old| old.at() > row.at())
         {
             return Applied::Stale;
         }
-        let entry = match Entry::from_row(row) {
-            Ok(e) => Arc::new(e),
-            Err(e) => return Applied::Invalid(e),
-        };
+        let entry = Arc::new(Entry::new(row));
         if let Some(old) = self.rows[k].insert(entry.key.clone(), Arc::clone(&entry)) {
             self.unindex(&old);
         }

@@ -51,8 +51,10 @@ pub fn parse(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Webhook, JitError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| JitError::BadPayload(format!("the body is not JSON: {e}")))?;
+    let value: Value = serde_json::from_slice(body).map_err(|source| JitError::BadJson {
+        what: "the body is not JSON",
+        source,
+    })?;
     match kind {
         SystemKind::Generic => generic::parse(system, value),
         SystemKind::Jira => jira::parse(system, headers, body, value),

@@ -10,6 +10,10 @@ use serde_json::json;
 /// The `Retry-After` of a `503` answered while the bridge's database is unavailable.
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
+/// The cause kept under a [`JitError`]: the lower error itself, or its text when the cause is only
+/// text.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Everything that can go wrong in the bridge.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -51,6 +55,15 @@ pub enum JitError {
         /// Its status (`revoked` or `expired`).
         status: String,
     },
+    /// The payload (or a ticket list) is not JSON of the expected shape (`400`).
+    #[error("bad payload: {what}: {source}")]
+    BadJson {
+        /// What was being read (e.g. `the body is not JSON`, `ticket list`).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
     /// The database failed.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -76,9 +89,18 @@ pub enum JitError {
     /// A stored row does not read back (a bug or a hand-edited database).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// A stored value of a row does not parse (a bug or a hand-edited database).
+    #[error("corrupt row: {what}: {source}")]
+    CorruptValue {
+        /// Which value (e.g. `ticket state`, `subject`).
+        what: &'static str,
+        /// The parser's error.
+        #[source]
+        source: Cause,
+    },
     /// Something that should not happen.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] Cause),
 }
 
 impl JitError {
@@ -90,7 +112,9 @@ impl JitError {
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "unauthenticated"),
             Self::Stale(_) => (StatusCode::UNAUTHORIZED, "stale_webhook"),
-            Self::BadPayload(_) | Self::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            Self::BadPayload(_) | Self::BadJson { .. } | Self::Invalid(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_request")
+            }
             Self::UnknownGrant(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::GrantNotActive { .. } => (StatusCode::CONFLICT, "grant_not_active"),
             Self::Database(err) if ssf_store::database_unavailable(err) => {
@@ -103,6 +127,7 @@ impl JitError {
             | Self::Io(_)
             | Self::Http(_)
             | Self::Corrupt(_)
+            | Self::CorruptValue { .. }
             | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
         }
     }

@@ -173,11 +173,16 @@ impl Bridge {
 
 /// Reads a list of open tickets: a JSON array of [`TicketSnapshot`]s, or `{"tickets": [...]}`.
 pub fn parse_snapshots(json: &[u8]) -> Result<Vec<TicketSnapshot>, JitError> {
-    let value: Value = serde_json::from_slice(json)
-        .map_err(|e| JitError::BadPayload(format!("ticket list: {e}")))?;
+    let value: Value = serde_json::from_slice(json).map_err(|source| JitError::BadJson {
+        what: "ticket list",
+        source,
+    })?;
     let list = match value {
         Value::Object(mut map) => map.remove("tickets").unwrap_or(Value::Null),
         other => other,
     };
-    serde_json::from_value(list).map_err(|e| JitError::BadPayload(format!("ticket list: {e}")))
+    serde_json::from_value(list).map_err(|source| JitError::BadJson {
+        what: "ticket list",
+        source,
+    })
 }

@@ -229,7 +229,10 @@ impl JitStore {
                 .fetch_optional(&self.db.pool)
                 .await?;
         row.map(|(s,)| {
-            serde_json::from_str(&s).map_err(|e| JitError::Corrupt(format!("ticket state: {e}")))
+            serde_json::from_str(&s).map_err(|e| JitError::CorruptValue {
+                what: "ticket state",
+                source: e.into(),
+            })
         })
         .transpose()
     }
@@ -342,7 +345,7 @@ impl JitStore {
             )));
         }
         if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return Err(JitError::Internal(format!("pragma name {name:?}")));
+            return Err(JitError::Internal(format!("pragma name {name:?}").into()));
         }
         // Safe: `name` is lowercase letters and underscores only.
         let sql = format!("SELECT CAST({name} AS TEXT) FROM pragma_{name}()");

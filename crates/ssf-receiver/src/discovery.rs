@@ -88,7 +88,7 @@ pub async fn discover(
         }
         let body = read_json(response, MAX_JSON_BODY, "discovery").await?;
         let metadata = TransmitterMetadata::from_json(&body, mode)
-            .map_err(|e| ReceiverError::InvalidMetadata(e.to_string()))?;
+            .map_err(|e| ReceiverError::InvalidMetadata(e.into()))?;
         check_metadata(&metadata, &expected, http.config().allow_http)?;
         if flavor != DiscoveryFlavor::Ssf {
             tracing::warn!(%url, "transmitter found at a legacy discovery path");
@@ -124,7 +124,7 @@ pub fn check_metadata(
     } else {
         metadata.validate()
     };
-    result.map_err(|e: BodyError| ReceiverError::InvalidMetadata(e.to_string()))
+    result.map_err(|e: BodyError| ReceiverError::InvalidMetadata(e.into()))
 }
 
 /// A copy whose `http://` URLs read `https://`, so the remaining rules still apply in dev mode.
@@ -219,7 +219,7 @@ pub async fn discover_token_endpoint(
             .and_then(|v| v.as_str())
             .ok_or_else(|| {
                 ReceiverError::InvalidMetadata(
-                    "the authorization server metadata has no token_endpoint".to_owned(),
+                    "the authorization server metadata has no token_endpoint".into(),
                 )
             })?;
         require_https(http, endpoint, "token_endpoint")?;

@@ -10,6 +10,13 @@
 use ssf_http::{HttpError, UrlError};
 use ssf_types::{BodyError, StreamId};
 
+/// The cause kept under a [`ReceiverError`]: the lower error itself, or its text when the cause
+/// is only text (`"HTTP 500"`, `"no key set"`).
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// A [`Cause`] shared by several errors (every SET of one failed group commit).
+pub type SharedCause = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+
 /// The most of a transmitter's error body kept in [`ReceiverError::Transmitter`], in characters.
 pub(crate) const MAX_ERROR_BODY_CHARS: usize = 512;
 
@@ -51,7 +58,7 @@ pub enum ReceiverError {
     /// The metadata (or an authorization server's metadata) is not valid: unparsable, a value
     /// breaks a rule (SSF-META-11/21/24), or an endpoint we need is missing (SSF-META-25).
     #[error("invalid transmitter metadata: {0}")]
-    InvalidMetadata(String),
+    InvalidMetadata(#[source] Cause),
     /// The `issuer` of a metadata document is not identical to the issuer the discovery URL was
     /// built from (SSF 1.0 §7.2.4, SSF-META-07; RFC 8414 §3.3): the document is not used.
     #[error("the {document} names issuer {found:?}, not the configured issuer")]
@@ -67,7 +74,7 @@ pub enum ReceiverError {
     MissingEndpoint(&'static str),
     /// An access token could not be obtained (RFC 6749 §5.2 error, bad response).
     #[error("could not obtain an access token: {0}")]
-    Token(String),
+    Token(#[source] Cause),
     /// The transmitter answered a management or poll request with an error status. `error`
     /// and `description` come from its JSON body (`error`/`error_description` or RFC 8935
     /// `err`/`description`) or its `WWW-Authenticate` header; `body` is the raw body, cut short.
@@ -119,11 +126,11 @@ pub enum ReceiverError {
     /// fault). A push endpoint answers `503` and a poller leaves the SET unacknowledged, so the
     /// transmitter retries; a SET is never accepted without verification.
     #[error("the transmitter's signing keys are unavailable: {0}")]
-    JwksUnavailable(String),
+    JwksUnavailable(#[source] Cause),
     /// An accepted SET could not be recorded: the store failed and nothing of its batch was
     /// stored. The transmitter must deliver it again (push `503`, poll: no `ack`).
     #[error("the SET could not be recorded: {0}")]
-    NotRecorded(String),
+    NotRecorded(#[source] SharedCause),
     /// A body could not be parsed as the protocol object it should be.
     #[error("{context}: {source}")]
     Body {

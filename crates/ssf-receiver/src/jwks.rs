@@ -38,7 +38,10 @@ use ssf_types::{Clock, TransmitterMetadata, UnixMillis};
 use tokio::sync::Mutex;
 
 use crate::{
-    config::JwksSettings, discovery::require_https, error::ReceiverError, wire::parse_url,
+    config::JwksSettings,
+    discovery::require_https,
+    error::{Cause, ReceiverError},
+    wire::parse_url,
 };
 
 /// A cached JWKS of one transmitter. Share it behind an `Arc`.
@@ -237,7 +240,7 @@ impl JwksCache {
     async fn fetch_once(
         &self,
     ) -> Result<(JwksSnapshot, serde_json::Value, Duration), ReceiverError> {
-        let unavailable = |reason: String| ReceiverError::JwksUnavailable(reason);
+        let unavailable = |cause: Cause| ReceiverError::JwksUnavailable(cause);
         let response = self
             .http
             .get(self.uri.clone())?
@@ -247,22 +250,24 @@ impl JwksCache {
             )
             .send()
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.into()))?;
         if response.status() != StatusCode::OK {
-            return Err(unavailable(format!("HTTP {}", response.status().as_u16())));
+            return Err(unavailable(
+                format!("HTTP {}", response.status().as_u16()).into(),
+            ));
         }
         let ttl = self.ttl(response.headers());
         let body = read_body_limited(response, self.settings.max_bytes)
             .await
-            .map_err(|e| unavailable(e.to_string()))?;
-        let jwks = Jwks::from_json(&body).map_err(|e| unavailable(e.to_string()))?;
-        let document = serde_json::from_slice(&body).map_err(|e| unavailable(e.to_string()))?;
+            .map_err(|e| unavailable(e.into()))?;
+        let jwks = Jwks::from_json(&body).map_err(|e| unavailable(e.into()))?;
+        let document = serde_json::from_slice(&body).map_err(|e| unavailable(e.into()))?;
         let snapshot = JwksSnapshot::new(&jwks);
         for skipped in snapshot.skipped() {
             tracing::warn!(jwks_uri = %self.uri, kid = ?skipped.kid, reason = skipped.reason, "JWK skipped");
         }
         if snapshot.is_empty() {
-            return Err(unavailable("the JWKS holds no usable key".to_owned()));
+            return Err(unavailable("the JWKS holds no usable key".into()));
         }
         Ok((snapshot, document, ttl))
     }

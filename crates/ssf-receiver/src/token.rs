@@ -223,7 +223,7 @@ impl TokenSource {
 /// `Bearer <token>` as a header value.
 fn bearer(token: &SecretString) -> Result<HeaderValue, ReceiverError> {
     HeaderValue::from_str(&format!("Bearer {}", token.expose_secret()))
-        .map_err(|_| ReceiverError::Token("the token is not a valid header value".to_owned()))
+        .map_err(|_| ReceiverError::Token("the token is not a valid header value".into()))
 }
 
 impl Grant {
@@ -264,14 +264,14 @@ impl Grant {
             .body(form);
         if let Some(basic) = basic {
             let value = HeaderValue::from_str(basic.expose_secret())
-                .map_err(|_| ReceiverError::Token("client credentials are not valid".to_owned()))?;
+                .map_err(|_| ReceiverError::Token("client credentials are not valid".into()))?;
             request = request.authorization(value);
         }
         let response = request.send().await.inspect_err(|_| count("error"))?;
         if response.status() != StatusCode::OK {
             count("refused");
             let err = error_from(response, "token request", self.clock.now()).await;
-            return Err(ReceiverError::Token(err.to_string()));
+            return Err(ReceiverError::Token(Box::new(err)));
         }
         let body = read_json(response, 64 * 1024, "token request").await?;
         let parsed = parse_token_response(&body);
@@ -314,7 +314,7 @@ fn count(result: &'static str) {
 /// `access_token` (required), `token_type` (must be `Bearer`, case-insensitive, RFC 6749 §7.1)
 /// and `expires_in` (seconds; a numeric string is tolerated).
 fn parse_token_response(body: &Value) -> Result<(SecretString, Duration), ReceiverError> {
-    let bad = |what: &str| ReceiverError::Token(format!("the token response {what}"));
+    let bad = |what: &str| ReceiverError::Token(format!("the token response {what}").into());
     let token = body
         .get("access_token")
         .and_then(Value::as_str)

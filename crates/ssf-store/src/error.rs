@@ -50,8 +50,15 @@ pub enum StoreError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// The operation ran, but committing its group failed; nothing of it is stored.
-    #[error("commit failed: {0}")]
-    CommitFailed(String),
+    #[error("commit failed: {reason}")]
+    CommitFailed {
+        /// Why: the database's message, or this store's own.
+        reason: String,
+        /// The database's error, when the database refused the commit (one error for every
+        /// operation of the group, hence shared).
+        #[source]
+        source: Option<std::sync::Arc<sqlx::Error>>,
+    },
     /// The store was closed.
     #[error("store is closed")]
     Closed,
@@ -70,7 +77,7 @@ impl StoreError {
             | Self::Io(_)
             | Self::Json(_)
             | Self::Corrupt(_)
-            | Self::CommitFailed(_) => 500,
+            | Self::CommitFailed { .. } => 500,
         }
     }
 

@@ -120,7 +120,7 @@ pub(crate) fn begin_error(err: sqlx::Error) -> StoreError {
 /// Whether `err` means "another transaction got in the way; run it again": a serialization
 /// failure (`40001`), a deadlock (`40P01`), a violation of [`ONE_IN_FLIGHT`], or [`UNSETTLED`].
 pub(crate) fn is_retryable(err: &StoreError) -> bool {
-    if let StoreError::CommitFailed(reason) = err {
+    if let StoreError::CommitFailed { reason, .. } = err {
         return reason == UNSETTLED;
     }
     let StoreError::Database(sqlx::Error::Database(db)) = err else {

@@ -44,7 +44,7 @@ fn mint_control(
     event: &Event,
 ) -> Result<NewSet, ApiError> {
     let target = Target::from_record(stream)
-        .map_err(|e| ApiError::Internal(format!("stream configuration unreadable: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("stream configuration unreadable: {e}").into()))?;
     let now = state.clock.now();
     let txn = mint::new_txn(now);
     let sub_id = SubjectId::for_stream(&stream.stream_id);

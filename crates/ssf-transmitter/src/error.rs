@@ -18,6 +18,10 @@ use serde_json::json;
 /// short enough that producers do not pile up events meanwhile.
 pub(crate) const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
+/// The cause kept under [`ApiError::Internal`] and [`ApiError::Unavailable`] for the log: the
+/// lower error itself, or its text when the cause is only text.
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Every way a transmitter request can fail.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -81,7 +85,7 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     /// A fault on our side; details are logged, not returned: `500`.
     #[error("internal error")]
-    Internal(String),
+    Internal(#[source] Cause),
     /// A stored secret (a push `authorization_header`, D-TX-18) does not decrypt with the
     /// configured secrets keys: `500`. The text names the stream and never the value.
     #[error(
@@ -98,7 +102,7 @@ pub enum ApiError {
     /// Storage (or another dependency) is unavailable; nothing was done and the caller should
     /// retry: `503` with `Retry-After: 5` (`UNAVAILABLE_RETRY_AFTER_SECS`).
     #[error("temporarily unavailable; retry later")]
-    Unavailable(String),
+    Unavailable(#[source] Cause),
 }
 
 impl ApiError {
@@ -147,7 +151,7 @@ impl From<crate::mint::MintError> for ApiError {
         use crate::mint::MintError as E;
         match err {
             E::Shape(_) => Self::BadRequest(err.to_string()),
-            E::Signing(_) => Self::Internal(err.to_string()),
+            E::Signing(_) => Self::Internal(Box::new(err)),
         }
     }
 }
@@ -161,8 +165,8 @@ impl From<crate::ingest::IngestError> for ApiError {
             E::KeyReused => Self::IdempotencyKeyReused,
             E::Mint(e) => Self::from(e),
             E::Store(e) => Self::from(e),
-            E::SigningTask(_) => Self::Internal(err.to_string()),
-            E::Internal(detail) => Self::Internal(detail),
+            E::SigningTask(_) => Self::Internal(Box::new(err)),
+            E::Internal(detail) => Self::Internal(detail.into()),
         }
     }
 }
@@ -178,8 +182,8 @@ impl From<ssf_store::StoreError> for ApiError {
             E::WrongDeliveryMethod { .. } | E::InvalidArgument(_) => {
                 Self::BadRequest(err.to_string())
             }
-            E::Closed | E::Unavailable(_) => Self::Unavailable(err.to_string()),
-            other => Self::Internal(other.to_string()),
+            E::Closed | E::Unavailable(_) => Self::Unavailable(Box::new(err)),
+            other => Self::Internal(Box::new(other)),
         }
     }
 }
@@ -285,6 +289,19 @@ mod tests {
         let response = ApiError::from(other).into_response();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!response.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_store_error_stays_the_source_of_the_answer() {
+        use std::error::Error as _;
+        let err = ApiError::from(ssf_store::StoreError::Corrupt("bad row".into()));
+        let source = err.source().map(ToString::to_string);
+        assert_eq!(
+            source.as_deref(),
+            Some("stored value is invalid: bad row"),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "internal error");
     }
 
     #[test]

@@ -80,7 +80,7 @@ impl FromRequest<AppState> for JsonBody {
 impl JsonBody {
     /// The body as a JSON value (`400` if it is not JSON).
     pub(crate) fn value(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(&self.0).map_err(|e| bad_body(BodyError::InvalidJson(e.to_string())))
+        serde_json::from_slice(&self.0).map_err(|e| bad_body(BodyError::InvalidJson(e.into())))
     }
 }
 

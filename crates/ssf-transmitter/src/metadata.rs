@@ -166,7 +166,7 @@ pub(crate) fn transmitter_metadata(config: &TransmitterConfig) -> TransmitterMet
 /// `200`, `application/json` (SSF-META-03). Readable without authentication (SSF-META-20).
 pub(crate) async fn ssf_configuration(State(state): State<AppState>) -> Result<Response, ApiError> {
     let doc = serde_json::to_value(transmitter_metadata(&state.config))
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok(json_response(doc))
 }
 
@@ -177,8 +177,8 @@ pub(crate) async fn jwks(State(state): State<AppState>) -> Result<Response, ApiE
         .signer
         .store()
         .jwks()
-        .map_err(|e| ApiError::Internal(format!("key store: {e}")))?;
-    let body = serde_json::to_value(&jwks).map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(format!("key store: {e}").into()))?;
+    let body = serde_json::to_value(&jwks).map_err(|e| ApiError::Internal(e.into()))?;
     let mut response = json_response(body);
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -56,7 +56,7 @@ async fn poll(
         answer(&state, &principal.client_id, &stream_id, &request),
     )
     .await
-    .map_err(|_| ApiError::Unavailable("poll timed out in the store".to_owned()))??;
+    .map_err(|_| ApiError::Unavailable("poll timed out in the store".into()))??;
     metrics::poll_request();
     let body = PollResponse::new(answer.sets.into_iter().collect(), answer.more_available);
     let mut response = Json(body).into_response();

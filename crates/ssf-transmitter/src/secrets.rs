@@ -132,7 +132,7 @@ impl SecretsCipher {
                     aad: stream_id.as_str().as_bytes(),
                 },
             )
-            .map_err(|_| ApiError::Internal("encrypting a stored secret failed".to_owned()))?;
+            .map_err(|_| ApiError::Internal("encrypting a stored secret failed".into()))?;
         let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&sealed);
@@ -241,7 +241,9 @@ pub async fn reseal_stored(state: &AppState) -> Result<ResealReport, ApiError> {
             }
             let mut config = StreamConfiguration::from_json(&record.config, ParseMode::Legacy)
                 .map_err(|e| {
-                    ApiError::Internal(format!("stored configuration of {}: {e}", record.stream_id))
+                    ApiError::Internal(
+                        format!("stored configuration of {}: {e}", record.stream_id).into(),
+                    )
                 })?;
             let Some(Delivery::Push(push)) = &mut config.delivery else {
                 continue;
@@ -258,8 +260,7 @@ pub async fn reseal_stored(state: &AppState) -> Result<ResealReport, ApiError> {
                 state.secrets.seal(&record.stream_id, &plain)?,
             ));
             let update = StreamUpdate {
-                config: serde_json::to_value(&config)
-                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+                config: serde_json::to_value(&config).map_err(|e| ApiError::Internal(e.into()))?,
                 delivery: record.delivery,
                 inactivity_timeout_secs: record.inactivity_timeout_secs,
                 min_verification_interval_secs: record.min_verification_interval_secs,

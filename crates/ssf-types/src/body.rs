@@ -44,7 +44,7 @@ pub(crate) fn rest(map: Map<String, Value>) -> Extra {
 
 /// Parses JSON bytes into a value.
 pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<Value, BodyError> {
-    serde_json::from_slice(bytes).map_err(|e| BodyError::InvalidJson(e.to_string()))
+    serde_json::from_slice(bytes).map_err(|e| BodyError::InvalidJson(e.into()))
 }
 
 /// Implements strict serde `Deserialize` through a type's `from_json(value, mode)`.

@@ -4,7 +4,49 @@
 //! codes lives in exactly one place per wire: [`SetShapeError::err_code`] for SETs (always
 //! `invalid_request`, RFC 8935 §2.4); management and poll bodies answer HTTP `400`.
 
+use std::{fmt, sync::Arc};
+
 use crate::error_code::SetErrorCode;
+
+/// A JSON parser's error kept as the source of [`SetShapeError::InvalidJson`] and
+/// [`BodyError::InvalidJson`]: cheap to clone, and compared by its text (so the error enums
+/// stay `PartialEq`). [`JsonError::get`] gives the parser's error (line, column, category).
+#[derive(Debug, Clone)]
+pub struct JsonError(Arc<serde_json::Error>);
+
+impl JsonError {
+    /// The parser's error.
+    pub fn get(&self) -> &serde_json::Error {
+        &self.0
+    }
+}
+
+impl From<serde_json::Error> for JsonError {
+    fn from(err: serde_json::Error) -> Self {
+        Self(Arc::new(err))
+    }
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for JsonError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The parser's error itself is what this wrapper displays; its own cause comes next.
+        self.0.source()
+    }
+}
+
+impl PartialEq for JsonError {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for JsonError {}
 
 /// Why a Subject Identifier or Complex Subject is invalid
 /// ([RFC 9493 §3](https://www.rfc-editor.org/rfc/rfc9493#section-3),
@@ -167,7 +209,7 @@ pub enum EventError {
 pub enum SetShapeError {
     /// The payload is not valid JSON (SSF-RXV-01).
     #[error("the SET payload is not valid JSON: {0}")]
-    InvalidJson(String),
+    InvalidJson(#[source] JsonError),
     /// The payload is not a JSON object (SSF-RXV-01).
     #[error("the SET payload is not a JSON object")]
     NotAnObject,
@@ -242,7 +284,7 @@ impl SetShapeError {
 pub enum BodyError {
     /// The body is not valid JSON.
     #[error("the body is not valid JSON: {0}")]
-    InvalidJson(String),
+    InvalidJson(#[source] JsonError),
     /// The body (or a member that must be an object) is not a JSON object.
     #[error("`{0}` must be a JSON object")]
     NotAnObject(&'static str),
@@ -319,4 +361,27 @@ pub enum Error {
     /// An invalid management, metadata or poll body.
     #[error(transparent)]
     Body(#[from] BodyError),
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn a_json_error_keeps_the_parser_error() {
+        let parsed: Result<serde_json::Value, _> = serde_json::from_slice(b"{nope");
+        let Err(parser) = parsed else {
+            panic!("parsed");
+        };
+        let err = BodyError::InvalidJson(parser.into());
+        let BodyError::InvalidJson(json) = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(json.get().line(), 1);
+        assert!(err.source().is_some());
+        assert_eq!(err.clone(), err);
+        assert!(err.to_string().starts_with("the body is not valid JSON: "));
+    }
 }

@@ -46,7 +46,7 @@ pub mod subject;
 pub mod time;
 
 pub use delivery::{PollRequest, PollResponse, PushErrorBody};
-pub use error::{BodyError, Error, EventError, SetShapeError, SubjectError};
+pub use error::{BodyError, Error, EventError, JsonError, SetShapeError, SubjectError};
 pub use error_code::SetErrorCode;
 pub use event::{Event, EventType};
 pub use ids::{EventTypeUri, Issuer, Jti, KeyId, StreamId};

@@ -155,7 +155,7 @@ impl SetClaims {
     /// to the last one, which RFC 7519 §4 allows.
     pub fn from_slice(bytes: &[u8], mode: ParseMode) -> Result<Self, SetShapeError> {
         let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| SetShapeError::InvalidJson(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| SetShapeError::InvalidJson(e.into()))?;
         Self::from_json(&value, mode)
     }
 

@@ -121,7 +121,7 @@ async fn rotated_keys_are_fetched_once_per_window_and_unknown_kids_refused() {
     rig.publish(&[&k2, &k3]);
     for _ in 0..3 {
         let err = rig.verifier.verify_fresh(&token(&k3)).await.unwrap_err();
-        assert_eq!(err, EnforceError::TokenKeyUnknown);
+        assert!(matches!(err, EnforceError::TokenKeyUnknown), "{err:?}");
     }
     assert_eq!(rig.fetches(), 2);
     // After the window (30 s), an unknown kid may refetch again.
@@ -158,7 +158,7 @@ async fn an_expired_set_is_refetched_and_a_down_endpoint_keeps_the_cached_keys()
         .verify_fresh(&token_now(&k9, &rig.clock))
         .await
         .unwrap_err();
-    assert_eq!(err, EnforceError::TokenKeyUnknown);
+    assert!(matches!(err, EnforceError::TokenKeyUnknown), "{err:?}");
 }
 
 // RFC 6750 §3.1: an unknown kid is a 401 invalid_token that says why.

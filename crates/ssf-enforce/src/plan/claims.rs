@@ -21,8 +21,12 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::{Note, Planner, row_key, row_value};
-use crate::{event::timestamp_ms, handle::SubjectPattern, row::RowKind, row::Rule};
+use super::{Note, Planner, row_key};
+use crate::{
+    event::timestamp_ms,
+    handle::SubjectPattern,
+    row::{RowState, Rule},
+};
 
 fn id_string(v: &Value) -> Option<String> {
     match v {
@@ -94,19 +98,16 @@ fn grant(
         expires_at
     };
     let suffix = format!("{asset_type}:{asset_id}");
-    let value = row_value(
-        pattern,
-        [
-            ("asset_type", Value::from(asset_type)),
-            ("asset_id", Value::from(asset_id)),
-            ("access", Value::from(access)),
-            ("expires_at", expires_at.map_or(Value::Null, Value::from)),
-        ],
-    );
+    let state = RowState::Grant {
+        asset_type: asset_type.to_owned(),
+        asset_id: asset_id.to_owned(),
+        access: access.to_owned(),
+        expires_at,
+    };
     p.put(
-        RowKind::Grant,
         row_key(pattern, Some(&suffix)),
-        value,
+        pattern,
+        state,
         Rule::JitGrant,
     );
     Granted::Done
@@ -177,17 +178,14 @@ pub(super) fn plan(
                 p.refuse();
                 continue;
             }
-            let value = row_value(
-                pattern,
-                [
-                    ("group", Value::from(group)),
-                    ("member", Value::Bool(member)),
-                ],
-            );
+            let state = RowState::GroupMember {
+                group: group.to_owned(),
+                member,
+            };
             p.put(
-                RowKind::GroupMember,
                 row_key(pattern, Some(group)),
-                value,
+                pattern,
+                state,
                 Rule::DynamicGroup,
             );
         }
@@ -201,21 +199,15 @@ pub(super) fn plan(
             if consumed {
                 continue;
             }
-            let fields = [
-                ("claim", Value::from(name.as_str())),
-                ("value", value.clone()),
-            ];
-            let mut v = row_value(pattern, fields);
-            // row_value leaves null members out; an overlay null is meaningful (remove the claim).
-            if value.is_null()
-                && let Value::Object(m) = &mut v
-            {
-                m.insert("value".to_owned(), Value::Null);
-            }
+            // An overlay null is kept: it removes the claim.
+            let state = RowState::Claim {
+                claim: name.clone(),
+                value: Some(value.clone()),
+            };
             p.put(
-                RowKind::Claims,
                 row_key(pattern, Some(name)),
-                v,
+                pattern,
+                state,
                 Rule::ClaimsOverlay,
             );
         }

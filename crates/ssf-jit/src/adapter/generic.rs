@@ -70,8 +70,10 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 
 /// Parses a generic webhook body.
 pub fn parse(system: &str, value: Value) -> Result<Webhook, JitError> {
-    let e: GenericEvent = serde_json::from_value(value)
-        .map_err(|err| JitError::BadPayload(format!("generic ticket event: {err}")))?;
+    let e: GenericEvent = serde_json::from_value(value).map_err(|source| JitError::BadJson {
+        what: "generic ticket event",
+        source,
+    })?;
     if !e.event_type.is_known() {
         return Err(JitError::BadPayload(format!(
             "event_type {:?} is not one of {}",

@@ -306,9 +306,9 @@ pub(super) async fn apply_event(
                 let max = i64::try_from(system.rules.max_duration.as_millis()).unwrap_or(i64::MAX);
                 let expires_at = now.plus_millis(max);
                 let subject = serde_json::to_string(&Value::Object(want.subject.to_json()))
-                    .map_err(|e| JitError::Internal(e.to_string()))?;
+                    .map_err(|e| JitError::Internal(e.into()))?;
                 let claim_names = serde_json::to_string(&system.rules.claims)
-                    .map_err(|e| JitError::Internal(e.to_string()))?;
+                    .map_err(|e| JitError::Internal(e.into()))?;
                 sqlx::query(
                     "INSERT INTO jit_grants (grant_id, system, ticket_id, subject_key, subject, asset_type, asset_id, \
                      access, claim_names, assigned_at, granted_at, expires_at, status, grant_txn) \
@@ -575,6 +575,6 @@ fn key_of(active: &[ActiveGrant], grant_id: &str) -> Result<Key, JitError> {
             )
         })
         .ok_or_else(|| {
-            JitError::Internal(format!("grant {grant_id} vanished inside its transaction"))
+            JitError::Internal(format!("grant {grant_id} vanished inside its transaction").into())
         })
 }

@@ -92,7 +92,7 @@ pub(super) async fn revoke_by_hand(
     let queued = settle(conn, config, &key, &cause, now).await?;
     let grant = grant(conn, grant_id)
         .await?
-        .ok_or_else(|| JitError::Internal(format!("grant {grant_id} vanished")))?;
+        .ok_or_else(|| JitError::Internal(format!("grant {grant_id} vanished").into()))?;
     let still_granted_by = active_of_key(conn, &key).await?;
     tracing::info!(
         system = sys,

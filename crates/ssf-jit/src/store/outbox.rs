@@ -86,7 +86,10 @@ const COLS: &str = "SELECT seq, order_key, action, txn, body, status, attempts, 
 
 fn row(t: Tuple) -> Result<OutboxRow, JitError> {
     let json = |s: &str| {
-        serde_json::from_str::<Value>(s).map_err(|e| JitError::Corrupt(format!("outbox json: {e}")))
+        serde_json::from_str::<Value>(s).map_err(|e| JitError::CorruptValue {
+            what: "outbox json",
+            source: e.into(),
+        })
     };
     Ok(OutboxRow {
         seq: t.0,
@@ -155,7 +158,7 @@ async fn context(
             .bind(seq)
             .fetch_optional(&mut *conn)
             .await?;
-    found.ok_or_else(|| JitError::Internal(format!("outbox row {seq} not found")))
+    found.ok_or_else(|| JitError::Internal(format!("outbox row {seq} not found").into()))
 }
 
 pub(super) async fn mark_sent(

@@ -95,8 +95,10 @@ pub(crate) fn grant_from(t: GrantTuple) -> Result<GrantRow, JitError> {
         system: t.1,
         ticket_id: t.2,
         subject_key: t.3,
-        subject: serde_json::from_str(&t.4)
-            .map_err(|e| JitError::Corrupt(format!("grant subject: {e}")))?,
+        subject: serde_json::from_str(&t.4).map_err(|e| JitError::CorruptValue {
+            what: "grant subject",
+            source: e.into(),
+        })?,
         asset_type: t.5,
         asset_id: t.6,
         access: t.7,
@@ -254,8 +256,10 @@ pub(crate) async fn audit(
                 action: r.5,
                 subject_key: r.6,
                 asset: r.7,
-                detail: serde_json::from_str(&r.8)
-                    .map_err(|e| JitError::Corrupt(format!("audit detail: {e}")))?,
+                detail: serde_json::from_str(&r.8).map_err(|e| JitError::CorruptValue {
+                    what: "audit detail",
+                    source: e.into(),
+                })?,
             })
         })
         .collect()

@@ -72,16 +72,22 @@ pub(super) async fn settle(
             let row = rows
                 .iter()
                 .find(|r| r.0 == g.grant_id)
-                .ok_or_else(|| JitError::Internal("effective grant not found".to_owned()))?;
+                .ok_or_else(|| JitError::Internal("effective grant not found".into()))?;
             (row.3.clone(), row.4.clone())
         }
         (None, Some(t)) => (t.2.clone(), t.3.clone()),
         (None, None) => return Ok(false),
     };
-    let names: ClaimNames = serde_json::from_str(&claim_names)
-        .map_err(|e| JitError::Corrupt(format!("claim names: {e}")))?;
+    let names: ClaimNames =
+        serde_json::from_str(&claim_names).map_err(|e| JitError::CorruptValue {
+            what: "claim names",
+            source: e.into(),
+        })?;
     let subject_json: Value =
-        serde_json::from_str(&subject).map_err(|e| JitError::Corrupt(format!("subject: {e}")))?;
+        serde_json::from_str(&subject).map_err(|e| JitError::CorruptValue {
+            what: "subject",
+            source: e.into(),
+        })?;
     let claims = rules::claims(
         &names,
         &key.1,
@@ -152,8 +158,10 @@ fn event_body(
     now: UnixMillis,
 ) -> Result<Value, JitError> {
     // Checks the stored subject still reads as a valid identifier before it goes out.
-    SubjectId::from_json(subject, ParseMode::Strict)
-        .map_err(|e| JitError::Corrupt(format!("subject: {e}")))?;
+    SubjectId::from_json(subject, ParseMode::Strict).map_err(|e| JitError::CorruptValue {
+        what: "subject",
+        source: e.into(),
+    })?;
     let mut event = TokenClaimsChange::new(claims);
     event.common.event_timestamp = Some(now.as_secs());
     event.common.initiating_entity = Some(InitiatingEntity::Policy);

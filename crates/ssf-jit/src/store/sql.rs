@@ -76,7 +76,10 @@ pub(super) async fn load_ticket(
             .fetch_optional(&mut *conn)
             .await?;
     row.map(|(s,)| {
-        serde_json::from_str(&s).map_err(|e| JitError::Corrupt(format!("ticket state: {e}")))
+        serde_json::from_str(&s).map_err(|e| JitError::CorruptValue {
+            what: "ticket state",
+            source: e.into(),
+        })
     })
     .transpose()
 }
@@ -88,7 +91,7 @@ pub(super) async fn save_ticket(
     state: &TicketState,
     now: UnixMillis,
 ) -> Result<(), JitError> {
-    let json = serde_json::to_string(state).map_err(|e| JitError::Internal(e.to_string()))?;
+    let json = serde_json::to_string(state).map_err(|e| JitError::Internal(e.into()))?;
     sqlx::query(
         "INSERT INTO jit_tickets (system, ticket_id, state, is_open, last_event_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (system, ticket_id) DO UPDATE SET state = excluded.state, is_open = excluded.is_open, \

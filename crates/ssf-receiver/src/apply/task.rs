@@ -21,7 +21,7 @@ use super::{
     item::item,
 };
 use crate::{
-    error::ReceiverError,
+    error::{Cause, ReceiverError, SharedCause},
     handler::{EventHandler, Handling, Plan},
     metrics,
 };
@@ -167,7 +167,7 @@ pub(super) async fn run(mut rx: mpsc::Receiver<Job>, mut task: Task, max_batch: 
         {
             // Planned on top of effects that were not stored.
             if let Some(prepared) = prepared {
-                answer_all(prepared.jobs, "the previous batch failed; retry");
+                answer_all(prepared.jobs, text("the previous batch failed; retry"));
             }
             task.reload("failed_commit").await;
             continue;
@@ -191,7 +191,7 @@ impl Task {
         committing: Option<&BTreeSet<Key>>,
     ) -> Option<Prepared> {
         if self.needs_reload && !self.reload("failed_commit").await {
-            answer_all(jobs, "the receiver state could not be reloaded");
+            answer_all(jobs, text("the receiver state could not be reloaded"));
             return None;
         }
         let keys: Vec<Key> = jobs
@@ -202,7 +202,7 @@ impl Task {
             Ok(seen) => seen,
             Err(e) => {
                 tracing::error!(error = %e, "receiver store read failed");
-                answer_all(jobs, &e.to_string());
+                answer_all(jobs, Arc::new(e));
                 return None;
             }
         };
@@ -289,9 +289,9 @@ impl Task {
             Some(done) => done,
             None => flight.commit.await,
         };
-        let stored = match outcome {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(join) => Err(join.to_string()),
+        let stored: Result<_, SharedCause> = match outcome {
+            Ok(result) => result.map_err(|e| Arc::new(e) as SharedCause),
+            Err(join) => Err(Arc::new(join)),
         };
         match stored {
             Ok(results) => {
@@ -339,7 +339,7 @@ impl Task {
                         // Recorded before this batch was even planned.
                         Slot::Seen => Ok(ApplyDetail::duplicate()),
                         Slot::SameAsEarlier | Slot::Item(_) => {
-                            Err(ReceiverError::NotRecorded(reason.clone()))
+                            Err(ReceiverError::NotRecorded(Arc::clone(&reason)))
                         }
                     };
                     finish_job(job, result);
@@ -363,10 +363,15 @@ impl Task {
     }
 }
 
-fn answer_all(jobs: Vec<Job>, reason: &str) {
+fn answer_all(jobs: Vec<Job>, reason: SharedCause) {
     for job in jobs {
-        finish_job(job, Err(ReceiverError::NotRecorded(reason.to_owned())));
+        finish_job(job, Err(ReceiverError::NotRecorded(Arc::clone(&reason))));
     }
+}
+
+/// A cause that is only text.
+fn text(reason: &str) -> SharedCause {
+    Arc::from(Cause::from(reason))
 }
 
 fn finish_job(job: Job, result: Result<ApplyDetail, ReceiverError>) {

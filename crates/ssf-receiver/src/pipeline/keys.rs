@@ -45,7 +45,7 @@ impl KeySource for JwksCache {
         } else {
             self.resolve(kid).await.map(|_| ())
         };
-        ready.map_err(|e| ReceiverError::JwksUnavailable(e.to_string()))
+        ready.map_err(|e| ReceiverError::JwksUnavailable(e.into()))
     }
 }
 
@@ -63,7 +63,7 @@ impl KeyResolver for UnavailableKeys {
 #[async_trait]
 impl KeySource for UnavailableKeys {
     async fn prepare(&self, _kid: &str) -> Result<(), ReceiverError> {
-        Err(ReceiverError::JwksUnavailable("no key set".to_owned()))
+        Err(ReceiverError::JwksUnavailable("no key set".into()))
     }
 }
 

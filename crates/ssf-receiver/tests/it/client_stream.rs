@@ -305,7 +305,7 @@ async fn bad_client_credentials_are_a_token_error() {
     );
     let err = tokens.token().await.unwrap_err();
     assert!(
-        matches!(err, ReceiverError::Token(ref t) if t.contains("invalid_client")),
+        matches!(err, ReceiverError::Token(ref t) if t.to_string().contains("invalid_client")),
         "{err}"
     );
     assert!(!err.to_string().contains("wrong"));

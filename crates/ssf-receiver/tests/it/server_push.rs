@@ -299,7 +299,10 @@ impl ReceiverStore for FlakyStore {
             gate.acquire().await.unwrap().forget();
         }
         if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::CommitFailed("disk full (test)".into()));
+            return Err(StoreError::CommitFailed {
+                reason: "disk full (test)".into(),
+                source: None,
+            });
         }
         self.inner.apply_batch(items).await
     }

@@ -32,26 +32,29 @@ type Done = Box<dyn FnOnce(Option<&GroupFailure>) + Send>;
 /// Why a whole group failed; every job of it gets this as its error.
 #[derive(Debug)]
 struct GroupFailure {
-    /// The database's message.
-    reason: String,
-    /// Set when the database was locked or unreachable: the jobs may be retried.
-    unavailable: Option<Arc<sqlx::Error>>,
+    /// The database's error.
+    err: Arc<sqlx::Error>,
+    /// Whether the database was locked or unreachable: the jobs may be retried.
+    unavailable: bool,
 }
 
 impl GroupFailure {
     fn new(err: sqlx::Error) -> Self {
-        let reason = err.to_string();
-        let unavailable = crate::error::database_unavailable(&err).then(|| Arc::new(err));
+        let unavailable = crate::error::database_unavailable(&err);
         Self {
-            reason,
+            err: Arc::new(err),
             unavailable,
         }
     }
 
     fn to_store_error(&self) -> StoreError {
-        match &self.unavailable {
-            Some(err) => StoreError::Unavailable(Arc::clone(err)),
-            None => StoreError::CommitFailed(self.reason.clone()),
+        if self.unavailable {
+            StoreError::Unavailable(Arc::clone(&self.err))
+        } else {
+            StoreError::CommitFailed {
+                reason: self.err.to_string(),
+                source: Some(Arc::clone(&self.err)),
+            }
         }
     }
 }
@@ -184,7 +187,7 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
         Ok(tx) => tx,
         Err(err) => {
             let failure = GroupFailure::new(err);
-            tracing::error!(reason = %failure.reason, "sqlite writer could not begin a transaction");
+            tracing::error!(reason = %failure.err, "sqlite writer could not begin a transaction");
             for job in group.drain(..) {
                 (job.abort)(&failure);
             }
@@ -242,7 +245,7 @@ async fn run_group(conn: &mut SqliteConnection, group: &mut Vec<Job>) {
     };
     let failure = finished.err().map(GroupFailure::new);
     if let Some(failure) = &failure {
-        tracing::error!(reason = %failure.reason, "sqlite group commit failed");
+        tracing::error!(reason = %failure.err, "sqlite group commit failed");
     }
     for answer in done {
         answer(failure.as_ref());

@@ -150,7 +150,7 @@ impl ExternalIssuer {
                 }
                 // A stale copy is better than refusing every token while the issuer is down.
                 cache.jwks.clone().ok_or_else(|| {
-                    ApiError::Unavailable("the token issuer's keys are unavailable".to_owned())
+                    ApiError::Unavailable("the token issuer's keys are unavailable".into())
                 })
             }
         }

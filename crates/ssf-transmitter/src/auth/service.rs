@@ -117,7 +117,7 @@ impl AuthService {
         self.http
             .get_or_init(|| ssf_http::build_client(&self.http_config).map_err(|e| e.to_string()))
             .as_ref()
-            .map_err(|e| ApiError::Internal(format!("outbound HTTP client: {e}")))
+            .map_err(|e| ApiError::Internal(format!("outbound HTTP client: {e}").into()))
     }
 
     /// Verifies a bearer token and returns who it speaks for (SSF-AUTH-10): signature, `typ`,
@@ -162,7 +162,7 @@ impl AuthService {
             .signer
             .store()
             .jwks()
-            .map_err(|e| ApiError::Internal(format!("key store: {e}")))?;
+            .map_err(|e| ApiError::Internal(format!("key store: {e}").into()))?;
         // Own tokens never carry `nbf`; `exp` is checked without leeway (we are the clock).
         let rules = JwtRules::new(&self.issuer)
             .audience(&self.resource)

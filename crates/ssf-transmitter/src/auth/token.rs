@@ -155,9 +155,9 @@ pub fn issue_access_token(
         .signer
         .store()
         .current()
-        .map_err(|e| ApiError::Internal(format!("key store: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("key store: {e}").into()))?;
     let token = jwt::encode_jwt(key.as_ref(), jwt::ACCESS_TOKEN_TYP, &claims)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::Internal(e.into()))?;
     Ok((token, claims))
 }
 

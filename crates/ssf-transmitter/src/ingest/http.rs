@@ -106,9 +106,9 @@ fn single<'h>(headers: &'h HeaderMap, name: &str) -> Result<Option<&'h HeaderVal
 fn stored(remembered: &Remembered) -> Result<Response, ApiError> {
     let response = &remembered.response;
     let status = StatusCode::from_u16(response.status)
-        .map_err(|_| ApiError::Internal(format!("stored status {}", response.status)))?;
+        .map_err(|_| ApiError::Internal(format!("stored status {}", response.status).into()))?;
     let body: serde_json::Value = serde_json::from_str(&response.body)
-        .map_err(|e| ApiError::Internal(format!("stored answer: {e}")))?;
+        .map_err(|e| ApiError::Internal(format!("stored answer: {e}").into()))?;
     let mut out = (status, Json(body)).into_response();
     if remembered.replayed {
         out.headers_mut()

@@ -182,8 +182,10 @@ async fn change(
         StreamConfiguration::from_json(&body.value()?, ParseMode::Strict).map_err(bad_body)?;
     let stream_id = request.require_stream_id().map_err(bad_body)?.clone();
     let record = owned(&state, &principal, &stream_id).await?;
-    let current = StreamConfiguration::from_json(&record.config, ParseMode::Strict)
-        .map_err(|e| ApiError::Internal(format!("stored configuration of {stream_id}: {e}")))?;
+    let current =
+        StreamConfiguration::from_json(&record.config, ParseMode::Strict).map_err(|e| {
+            ApiError::Internal(format!("stored configuration of {stream_id}: {e}").into())
+        })?;
     request
         .check_transmitter_fields(&current)
         .map_err(bad_body)?;
@@ -364,13 +366,13 @@ fn store_method(config: &StreamConfiguration) -> Result<StoreMethod, ApiError> {
         Some(Delivery::Push(_)) => Ok(StoreMethod::Push),
         Some(Delivery::Poll(_)) => Ok(StoreMethod::Poll),
         _ => Err(ApiError::Internal(
-            "a stream without push or poll delivery".to_owned(),
+            "a stream without push or poll delivery".into(),
         )),
     }
 }
 
 fn to_json(config: &StreamConfiguration) -> Result<Value, ApiError> {
-    serde_json::to_value(config).map_err(|e| ApiError::Internal(e.to_string()))
+    serde_json::to_value(config).map_err(|e| ApiError::Internal(e.into()))
 }
 
 fn to_i64(v: u64) -> Option<i64> {

@@ -64,9 +64,10 @@ pub(crate) fn effective_config(
 /// A bridge error as a command failure: settings are usage errors, the rest runtime.
 pub(crate) fn jit_failure(e: JitError) -> Failure {
     match e {
-        JitError::Config(_) | JitError::UnknownSystem(_) | JitError::BadPayload(_) => {
-            usage(format!("{e} (see docs/jit.md)"))
-        }
+        JitError::Config(_)
+        | JitError::UnknownSystem(_)
+        | JitError::BadPayload(_)
+        | JitError::BadJson { .. } => usage(format!("{e} (see docs/jit.md)")),
         other => Failure::Runtime(anyhow::anyhow!("the ticket bridge: {other}")),
     }
 }

@@ -75,7 +75,8 @@ pub(crate) async fn settle(
         }
         open = next;
     }
-    Err(StoreError::CommitFailed(
-        crate::postgres::UNSETTLED.to_owned(),
-    ))
+    Err(StoreError::CommitFailed {
+        reason: crate::postgres::UNSETTLED.to_owned(),
+        source: None,
+    })
 }
