@@ -1,9 +1,13 @@
 //! SET signing and verification cost against the raw signature primitive, per algorithm.
 //!
 //! For each algorithm: `raw` is the aws-lc-rs primitive alone (the physical floor), `ssf_jose` is
-//! `SetSigner::sign` / `SetVerifier::verify` of a realistic CAEP SET, and `jsonwebtoken` is
-//! `jsonwebtoken::encode` / `decode` with a cached key, for comparison. After the criterion run, a
-//! table with the mean cost and the overhead ratio against `raw` is printed.
+//! `SetSigner::sign` / `SetVerifier::verify` of a realistic CAEP SET (verification parses the
+//! claims and the event into their `ssf-types` types), and `jsonwebtoken` is
+//! `jsonwebtoken::encode` / `decode` with a cached key, for comparison. The bearer-JWT core is
+//! measured the same way (`verify_jwt`): an RFC 9068 access token as the transmitter issues it,
+//! verified with keys parsed once (`JwtKeySet`, the enforcement layer's way) and with a `Jwks`
+//! whose key is parsed per call (the transmitter's own tokens). After the criterion run, tables
+//! with the mean cost and the overhead ratio against `raw` are printed.
 //!
 //! Run: `cargo bench -p ssf-jose --bench jose -- --warm-up-time 1 --measurement-time 3`
 
@@ -29,7 +33,8 @@ use aws_lc_rs::{
 use criterion::{BenchmarkGroup, Criterion, measurement::WallTime};
 use serde_json::{Value, json};
 use ssf_jose::{
-    Algorithm, Jwks, JwksSnapshot, KeyPair, SetSigner, SetVerifier, SigningKey, VerifyOptions,
+    Algorithm, Jwks, JwksSnapshot, JwtKeySet, JwtRules, KeyPair, SetSigner, SetVerifier,
+    SigningKey, TypRule, VerifyOptions, verify_jwt,
 };
 use ssf_types::{ManualClock, UnixMillis};
 
@@ -77,6 +82,34 @@ fn caep_set() -> Value {
             }
         }
     })
+}
+
+/// The claims of an RFC 9068 access token as the transmitter issues them.
+fn access_token_claims() -> Value {
+    json!({
+        "iss": ISS,
+        "sub": "rx-client",
+        "aud": AUD,
+        "exp": NOW + 600,
+        "iat": NOW,
+        "jti": "7d2a4c0e9b1f4e6a8c3d5b7a9e1f2c4d",
+        "scope": "ssf.read ssf.manage",
+        "client_id": "rx-client"
+    })
+}
+
+/// The access token's claims as a caller reads them (the transmitter's `AccessTokenClaims`).
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)] // read by serde: the cost of the typed claims is what is measured
+struct AccessClaims {
+    iss: String,
+    sub: String,
+    aud: String,
+    exp: i64,
+    iat: i64,
+    jti: String,
+    scope: String,
+    client_id: String,
 }
 
 /// The same key as an aws-lc-rs primitive and as an ssf-jose key pair.
@@ -206,7 +239,7 @@ fn bench_alg(c: &mut Criterion, alg: &Algorithm) {
     assert!(raw.verify(signing_input.as_bytes(), &signature));
     let mut header = jsonwebtoken::Header::new(jwt_alg(alg));
     header.typ = Some("secevent+jwt".into());
-    header.kid = Some(kid);
+    header.kid = Some(kid.clone());
     let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
@@ -233,8 +266,46 @@ fn bench_alg(c: &mut Criterion, alg: &Algorithm) {
     timed(&mut group, (name.clone(), "verify", "ssf_jose"), || {
         verifier.verify(&token).unwrap()
     });
-    timed(&mut group, (name, "verify", "jsonwebtoken"), || {
+    timed(&mut group, (name.clone(), "verify", "jsonwebtoken"), || {
         jsonwebtoken::decode::<Value>(&token, &jwt_dec, &validation).unwrap()
+    });
+    group.finish();
+
+    // The bearer-JWT core on an access token.
+    let mut at_header = jsonwebtoken::Header::new(jwt_alg(alg));
+    at_header.typ = Some("at+jwt".into());
+    at_header.kid = Some(kid);
+    let access_token = jsonwebtoken::encode(&at_header, &access_token_claims(), &jwt_enc).unwrap();
+    let (at_input, at_signature) = access_token.rsplit_once('.').unwrap();
+    let at_signature = base64::Engine::decode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        at_signature,
+    )
+    .unwrap();
+    let key_set = JwtKeySet::from_jwks(&serde_json::to_value(&jwks).unwrap()).unwrap();
+    let rules = JwtRules::new(ISS)
+        .audience(AUD)
+        .algorithms([alg.as_str()])
+        .unwrap()
+        .typ(TypRule::AccessToken)
+        .check_time(0);
+    assert!(verify_jwt::<AccessClaims>(&access_token, &key_set, &rules, NOW).is_ok());
+    assert!(verify_jwt::<AccessClaims>(&access_token, &jwks, &rules, NOW).is_ok());
+    assert!(raw.verify(at_input.as_bytes(), &at_signature));
+    let mut group = c.benchmark_group(format!("verify_jwt/{name}"));
+    timed(&mut group, (name.clone(), "verify_jwt", "raw"), || {
+        raw.verify(at_input.as_bytes(), &at_signature)
+    });
+    timed(&mut group, (name.clone(), "verify_jwt", "ssf_jose"), || {
+        verify_jwt::<AccessClaims>(&access_token, &key_set, &rules, NOW).unwrap()
+    });
+    timed(
+        &mut group,
+        (name.clone(), "verify_jwt", "ssf_jose_jwks"),
+        || verify_jwt::<AccessClaims>(&access_token, &jwks, &rules, NOW).unwrap(),
+    );
+    timed(&mut group, (name, "verify_jwt", "jsonwebtoken"), || {
+        jsonwebtoken::decode::<Value>(&access_token, &jwt_dec, &validation).unwrap()
     });
     group.finish();
 }
@@ -265,6 +336,27 @@ fn print_ratios() {
                 jwt / raw
             );
         }
+    }
+    println!(
+        "\n| alg | raw aws-lc-rs (us) | verify_jwt, JwtKeySet (us) | / raw | verify_jwt, Jwks (us) | / raw | jsonwebtoken::decode (us) | / raw |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for alg in Algorithm::SIGNING {
+        let alg = alg.as_str();
+        let (Some(raw), Some(set), Some(jwks), Some(jwt)) = (
+            mean(alg, "verify_jwt", "raw"),
+            mean(alg, "verify_jwt", "ssf_jose"),
+            mean(alg, "verify_jwt", "ssf_jose_jwks"),
+            mean(alg, "verify_jwt", "jsonwebtoken"),
+        ) else {
+            continue;
+        };
+        println!(
+            "| {alg} | {raw:.1} | {set:.1} | {:.2}x | {jwks:.1} | {:.2}x | {jwt:.1} | {:.2}x |",
+            set / raw,
+            jwks / raw,
+            jwt / raw
+        );
     }
 }
 
