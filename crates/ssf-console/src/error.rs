@@ -1,5 +1,6 @@
 //! The console's one error type, answered as an HTML page in one place ([`IntoResponse`]).
 
+use askama::Template;
 use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
@@ -69,31 +70,24 @@ impl IntoResponse for ConsoleError {
         // The cause of a server error is logged, not shown: it may name internals. A refusal
         // (4xx) shows its cause: it says what to fix.
         let text = match std::error::Error::source(&self) {
-            Some(cause) if status.is_client_error() => escape(&format!("{self}: {cause}")),
-            _ => escape(&self.to_string()),
+            Some(cause) if status.is_client_error() => format!("{self}: {cause}"),
+            _ => self.to_string(),
         };
-        let body = format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>SSF console: \
-             {status}</title><link rel=\"stylesheet\" href=\"/console/assets/console.css\"></head>\
-             <body><main><h1>{status}</h1><p class=\"error\">{text}</p>\
-             <p><a href=\"/console/\">Back to the console</a></p></main></body></html>"
-        );
-        (status, Html(body)).into_response()
+        let page = ErrorPage {
+            status: status.to_string(),
+            text,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, page.text).into_response(),
+        }
     }
 }
 
-/// HTML-escapes text for the error page.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+/// The page of a failed request (`templates/error.html`, escaped by askama).
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    status: String,
+    text: String,
 }

@@ -73,18 +73,9 @@ impl Sessions {
         }
     }
 
-    /// Whether `token` is the admin credential.
+    /// Whether `token` is the admin credential (hashed like a client secret).
     fn admits(&self, token: &str) -> bool {
-        let Some(expected) = self
-            .config
-            .admin_token_hash
-            .strip_prefix("sha256:")
-            .and_then(|h| hex::decode(h.trim()).ok())
-            .filter(|d| d.len() == 32)
-        else {
-            return false;
-        };
-        constant_time_eq(&expected, &Sha256::digest(token.trim().as_bytes()))
+        ssf_transmitter::auth::verify_secret(&self.config.admin_token_hash, token.trim())
     }
 
     /// Starts a session; returns its cookie value.
@@ -189,7 +180,8 @@ pub(crate) async fn require_session(
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default();
-            Redirect::to(&format!("/console/sign-in?next={}", encode_next(&back))).into_response()
+            let next = crate::pages::encode(&back);
+            Redirect::to(&format!("/console/sign-in?next={next}")).into_response()
         }
         None => (
             StatusCode::UNAUTHORIZED,
@@ -197,18 +189,6 @@ pub(crate) async fn require_session(
         )
             .into_response(),
     }
-}
-
-/// Percent-encodes the path to come back to after signing in.
-fn encode_next(path: &str) -> String {
-    path.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'/' | b'-' | b'_' | b'.' => {
-                (b as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }
 
 /// Only a console path may be the page to come back to (no open redirect).

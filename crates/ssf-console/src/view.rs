@@ -47,6 +47,16 @@ impl Frame {
     }
 }
 
+/// The badge class of a stream status (`enabled`, `paused`, `disabled`), the same at either
+/// end of a stream.
+pub(crate) fn status_class(status: &str) -> &'static str {
+    match status {
+        "enabled" => "ok",
+        "paused" => "warn",
+        _ => "bad",
+    }
+}
+
 /// A time as RFC 3339 UTC.
 pub(crate) fn at(t: UnixMillis) -> String {
     ssf_jit::time::format_rfc3339(t)

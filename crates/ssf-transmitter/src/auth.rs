@@ -18,13 +18,12 @@ use std::collections::BTreeSet;
 
 pub(crate) use self::{
     publish::PublishRights,
-    secret::is_valid_hash,
     server_metadata::{authorization_server_metadata, oauth_metadata_path},
     service::AuthService,
     token::token_endpoint,
 };
 pub use self::{
-    secret::{generate_secret, hash_secret, verify_secret},
+    secret::{generate_secret, hash_secret, is_valid_hash, verify_secret},
     service::AccessTokenClaims,
     token::issue_access_token,
 };

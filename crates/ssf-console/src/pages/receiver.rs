@@ -21,7 +21,7 @@ use ssf_store::{AuditEntry, receiver::ReceiverAuditQuery};
 use crate::{
     ConsoleError, ConsoleState,
     session::Session,
-    view::{Frame, ago, at, maybe_at},
+    view::{Frame, ago, at, maybe_at, status_class},
 };
 
 /// Entries shown at most.
@@ -213,11 +213,7 @@ pub(crate) async fn page(
                     .unwrap_or_default(),
                 delivery: r.stream.delivery.as_str(),
                 status,
-                status_class: match status {
-                    "enabled" => "ok",
-                    "paused" => "warn",
-                    _ => "bad",
-                },
+                status_class: status_class(status),
                 reason: r.stream.status_reason.unwrap_or_default(),
                 last_verified: maybe_at(r.last_verified_at),
                 updated: ago(now, r.updated_at),

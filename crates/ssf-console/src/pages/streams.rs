@@ -20,7 +20,7 @@ use super::{Done, done_query};
 use crate::{
     ConsoleError, ConsoleState,
     session::Session,
-    view::{Frame, ago, at, maybe_at},
+    view::{Frame, ago, at, maybe_at, status_class},
 };
 
 /// Streams listed at most.
@@ -92,14 +92,6 @@ fn events_delivered(config: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn status_class(status: &str) -> &'static str {
-    match status {
-        "enabled" => "ok",
-        "paused" => "warn",
-        _ => "bad",
-    }
 }
 
 async fn row(

@@ -43,7 +43,7 @@ pub fn verify_secret(stored: &str, secret: &str) -> bool {
 }
 
 /// Whether a stored hash has the format [`verify_secret`] understands.
-pub(crate) fn is_valid_hash(stored: &str) -> bool {
+pub fn is_valid_hash(stored: &str) -> bool {
     stored
         .strip_prefix(SECRET_HASH_PREFIX)
         .and_then(|h| hex::decode(h.trim()).ok())

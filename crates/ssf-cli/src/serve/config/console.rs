@@ -61,9 +61,11 @@ pub(super) fn console_section(
         return Ok(None);
     }
     match raw.admin_token_hash {
-        Some(hash) if is_sha256_hash(&hash) => Ok(Some(ConsoleSection {
-            admin_token_hash: Some(hash.trim().to_owned()),
-        })),
+        Some(hash) if ssf_transmitter::auth::is_valid_hash(hash.trim()) => {
+            Ok(Some(ConsoleSection {
+                admin_token_hash: Some(hash.trim().to_owned()),
+            }))
+        }
         Some(_) => Err(usage(format!(
             "invalid setting `console.admin_token_hash` in {}: it must be `sha256:<64 hex \
              digits>`, the SHA-256 of the admin token; {HASH_RECIPE}",
@@ -77,11 +79,4 @@ pub(super) fn console_section(
             origin.of("console")
         ))),
     }
-}
-
-fn is_sha256_hash(value: &str) -> bool {
-    value
-        .trim()
-        .strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
