@@ -13,7 +13,7 @@
 //!   [`Engine::release_queued`], [`Engine::lock_finishing`]).
 //!
 //! How a write reaches the database (a job of the SQLite writer task, or a PostgreSQL
-//! transaction run again when it lost a race, with `NOTIFY`) stays with each backend's `api`.
+//! transaction run again when it lost a race, with `NOTIFY`) is the other seam, `Backend`.
 //!
 //! Generic code names its `sqlx` bounds in one `where` clause per `impl` block: Rust does not
 //! imply the `where` clauses of a trait, so they cannot live on [`Engine`] once.

@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+mod backend;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod engine;

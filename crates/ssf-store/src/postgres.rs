@@ -28,7 +28,6 @@
 //! retried transactions, notifications, the trait impls and the PostgreSQL side of the outbox
 //! (enqueue, delivery method changes, `settle`).
 
-mod api;
 pub mod listen;
 pub(crate) mod outbox;
 pub mod receiver;
@@ -36,14 +35,15 @@ pub mod receiver;
 use std::{str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
-    PgConnection, PgPool,
+    PgConnection, PgPool, Postgres,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
 use ssf_types::{Clock, StreamId, UnixMillis};
 
 use crate::{
+    backend::{Announce, Backend, BoxFut, Work},
     error::{StoreError, StoreResult},
-    wake::WakeHub,
+    wake::{WakeHub, WorkSubscription},
 };
 
 /// The embedded transmitter migrations (`migrations/postgres`), tracked in `_sqlx_migrations`.
@@ -283,19 +283,66 @@ impl PgStore {
         &self.notifier.config_channel
     }
 
+    fn stop_listener(&self) {
+        self.listener.stop();
+    }
+}
+
+impl Backend for PgStore {
+    type Db = Postgres;
+
+    fn readers(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn now(&self) -> UnixMillis {
         self.clock.now()
     }
 
-    /// Wakes this node's subscribers of `streams` (other nodes hear the `NOTIFY`).
-    fn wake_local(&self, streams: &[StreamId]) {
-        for stream in streams {
-            self.hub.notify(stream);
-        }
+    fn hub(&self) -> &Arc<WakeHub> {
+        &self.hub
     }
 
-    fn stop_listener(&self) {
-        self.listener.stop();
+    /// Signalled for every stream or subject change another node commits on this schema, and
+    /// once after each lost `LISTEN` connection; `None` with [`PgOptions::listen`] off.
+    fn config_signal(&self) -> Option<WorkSubscription> {
+        self.config_hub.as_ref().map(|hub| hub.subscribe(None))
+    }
+
+    /// One transaction, run again when it lost a race (see [`transaction!`]), which sends
+    /// `NOTIFY` for what it announces before it commits.
+    async fn transact<I, T, Op>(
+        &self,
+        input: I,
+        op: Op,
+        announce: fn(&T) -> Announce<'_>,
+    ) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        Op: for<'c> Fn(&'c mut PgConnection, &'c I) -> BoxFut<'c, StoreResult<T>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        transaction!(self.pool, |tx| {
+            let value = op(&mut *tx, &input).await?;
+            let Announce { work, config } = announce(&value);
+            match work {
+                Work::Nothing => {}
+                Work::Streams(streams) => notify_in(tx, &self.notifier, Some(streams)).await?,
+                Work::Everywhere => notify_in(tx, &self.notifier, None).await?,
+            }
+            if config {
+                notify_config_in(tx, &self.notifier).await?;
+            }
+            Ok(value)
+        })
+    }
+
+    async fn shut_down(&self) {
+        self.stop_listener();
+        self.pool.close().await;
     }
 }
 

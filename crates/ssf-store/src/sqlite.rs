@@ -8,12 +8,12 @@
 //! [`crate::receiver`]; this module adds the writer, the trait impls and the SQLite side of
 //! enqueue and delivery method changes (`outbox`).
 
-mod api;
 pub(crate) mod outbox;
 pub mod receiver;
 mod writer;
 
 use std::{
+    future::Future,
     path::{Path, PathBuf},
     sync::Arc,
     time::Duration,
@@ -21,14 +21,18 @@ use std::{
 
 use sqlx::Row;
 use sqlx::{
-    ConnectOptions, SqliteConnection, SqlitePool,
+    ConnectOptions, Sqlite, SqliteConnection, SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use ssf_types::{Clock, UnixMillis};
 
-use crate::{error::StoreResult, wake::WakeHub};
+use crate::{
+    backend::{Announce, Backend, BoxFut},
+    error::StoreResult,
+    wake::WakeHub,
+};
 
-use self::writer::{BoxFut, Writer};
+use self::writer::Writer;
 
 /// The embedded migrations (`migrations/sqlite`).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -150,17 +154,45 @@ impl SqliteStore {
     pub fn wake_hub(&self) -> &Arc<WakeHub> {
         &self.hub
     }
+}
+
+impl Backend for SqliteStore {
+    type Db = Sqlite;
+
+    fn readers(&self) -> &SqlitePool {
+        &self.readers
+    }
 
     fn now(&self) -> UnixMillis {
         self.clock.now()
     }
 
-    async fn write<T, F>(&self, f: F) -> StoreResult<T>
+    fn hub(&self) -> &Arc<WakeHub> {
+        &self.hub
+    }
+
+    /// One job of the group-commit writer. There is no other node to tell.
+    fn transact<I, T, Op>(
+        &self,
+        input: I,
+        op: Op,
+        _announce: fn(&T) -> Announce<'_>,
+    ) -> impl Future<Output = StoreResult<T>> + Send
     where
+        I: Send + Sync + 'static,
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFut<'c, StoreResult<T>> + Send + 'static,
+        Op: for<'c> Fn(&'c mut SqliteConnection, &'c I) -> BoxFut<'c, StoreResult<T>>
+            + Send
+            + Sync
+            + 'static,
     {
-        self.writer.run(f).await
+        self.writer
+            .run(move |c| Box::pin(async move { op(c, &input).await }))
+    }
+
+    async fn shut_down(&self) {
+        self.writer.close().await;
+        self.readers.close().await;
     }
 }
 

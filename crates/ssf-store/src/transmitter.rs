@@ -1,7 +1,9 @@
-//! The transmitter's storage contract, and its implementation for both engines: the modules
-//! below are generic over the crate-private `Engine` (see the crate docs); `sqlite::api` and
-//! `postgres::api` implement [`TransmitterStore`] by running them on their write path.
+//! The transmitter's storage contract, and its one implementation for both engines: the modules
+//! below are generic over the crate-private `Engine` (see the crate docs), and `api` implements
+//! [`TransmitterStore`] once for every backend, on the backend's write path (crate-private
+//! `Backend`: the SQLite writer or a PostgreSQL transaction with `NOTIFY`).
 
+mod api;
 pub(crate) mod idempotency;
 pub(crate) mod outbox;
 pub(crate) mod poll;

@@ -18,11 +18,9 @@ use ssf_types::{Clock, StreamId, UnixMillis};
 
 mod audit;
 
-use super::{
-    SqliteOptions,
-    writer::{BoxFut, Writer},
-};
+use super::{SqliteOptions, writer::Writer};
 use crate::{
+    backend::BoxFut,
     error::{StoreError, StoreResult},
     model::{AuditEntry, AuditQuery, NewAuditEntry, StreamStatus},
     receiver::{

@@ -10,8 +10,6 @@
 
 use std::{
     fmt,
-    future::Future,
-    pin::Pin,
     sync::{Arc, Mutex, PoisonError},
 };
 
@@ -21,10 +19,8 @@ use tokio::{
     task::JoinHandle,
 };
 
+use crate::backend::BoxFut;
 use crate::error::{StoreError, StoreResult};
-
-/// A boxed, sendable future.
-pub(crate) type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Delivers a job's answer once its group's fate is known (`Some(failure)`: the commit failed).
 type Done = Box<dyn FnOnce(Option<&GroupFailure>) + Send>;
