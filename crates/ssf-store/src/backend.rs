@@ -10,6 +10,10 @@
 //!
 //! Either way, once the write committed, this node's [`WakeHub`] is woken for the streams it
 //! announced ([`Backend::write`]).
+//!
+//! The receiver's stores have their own seam, [`ReceiverBackend`], under the one
+//! [`ReceiverStore`](crate::receiver::ReceiverStore) implementation (`receiver::api`): the same
+//! write paths, and what only PostgreSQL has, its state change log for the other nodes.
 
 use std::{fmt, future::Future, pin::Pin, sync::Arc};
 
@@ -19,6 +23,7 @@ use ssf_types::{StreamId, UnixMillis};
 use crate::{
     engine::Engine,
     error::StoreResult,
+    receiver::{ApplyItem, ApplyResult, StateChanges},
     wake::{WakeHub, WorkSubscription},
 };
 
@@ -144,4 +149,74 @@ pub(crate) trait Backend: Send + Sync + fmt::Debug + 'static {
             Ok(value)
         }
     }
+}
+
+/// What one receiver backend provides to the shared
+/// [`ReceiverStore`](crate::receiver::ReceiverStore) implementation. The state change log is
+/// PostgreSQL's (several nodes); the defaults are a store without one.
+pub(crate) trait ReceiverBackend: Send + Sync + fmt::Debug + 'static {
+    /// The database engine.
+    type Db: Engine;
+
+    /// The pool reads go to.
+    fn readers(&self) -> &Pool<Self::Db>;
+
+    /// Now, from the injected clock.
+    fn now(&self) -> UnixMillis;
+
+    /// Runs `op` on `input` as one transaction and commits. `op` may run more than once (a
+    /// PostgreSQL transaction that lost a race runs again), so it only reads `input`.
+    fn transact<I, T, Op>(&self, input: I, op: Op) -> impl Future<Output = StoreResult<T>> + Send
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        Op: for<'c> Fn(
+                &'c mut <Self::Db as Database>::Connection,
+                &'c I,
+            ) -> BoxFut<'c, StoreResult<T>>
+            + Send
+            + Sync
+            + 'static;
+
+    /// Applies a non-empty batch in one transaction (PostgreSQL also appends its state writes
+    /// to the state change log).
+    fn apply(
+        &self,
+        items: Vec<ApplyItem>,
+    ) -> impl Future<Output = StoreResult<Vec<ApplyResult>>> + Send;
+
+    /// The state change log's head; `None` without a log.
+    fn state_log_head(&self) -> impl Future<Output = StoreResult<Option<i64>>> + Send {
+        async { Ok(None) }
+    }
+
+    /// Other nodes' state writes after `cursor`; nothing without a log.
+    fn state_changes(
+        &self,
+        cursor: i64,
+        _limit: u32,
+    ) -> impl Future<Output = StoreResult<StateChanges>> + Send {
+        async move {
+            Ok(StateChanges {
+                cursor,
+                ..StateChanges::default()
+            })
+        }
+    }
+
+    /// Forgets log entries before `older_than`; nothing without a log.
+    fn purge_state_log(
+        &self,
+        _older_than: UnixMillis,
+    ) -> impl Future<Output = StoreResult<u64>> + Send {
+        async { Ok(0) }
+    }
+
+    /// Signalled when another node committed state writes; `None` without a log.
+    fn state_change_signal(&self) -> Option<WorkSubscription> {
+        None
+    }
+
+    /// Stops background tasks and closes the connections.
+    fn shut_down(&self) -> impl Future<Output = ()> + Send;
 }

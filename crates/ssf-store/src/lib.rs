@@ -13,24 +13,27 @@
 //!
 //! The logic of each operation is written once, generic over the engine, and split by role:
 //!
-//! - [`transmitter`]: the [`TransmitterStore`] contract, and in its private modules `streams`
-//!   (streams and subjects), `outbox` (claims, outcomes, the per-subject promotion, reaper,
-//!   replay, parked rows, counts), `poll` (RFC 8936), `idempotency` (D-TX-16) and `records`
-//!   (audit log, OAuth clients).
-//! - [`receiver`]: the [`ReceiverStore`](receiver::ReceiverStore) contract, with `batch`
-//!   (`apply_batch`) and `tables` (seen keys, state rows, audit, the receiver's streams).
-//! - `engine`: the narrow, crate-private `Engine` trait this code is generic over: a
+//! - [`transmitter`]: the [`TransmitterStore`] contract, its one implementation (`api`), and in
+//!   its private modules `streams` (streams and subjects), `outbox` (claims, outcomes, the
+//!   per-subject promotion, reaper, replay, parked rows, counts), `poll` (RFC 8936),
+//!   `idempotency` (D-TX-16) and `records` (audit log, OAuth clients).
+//! - [`receiver`]: the [`ReceiverStore`](receiver::ReceiverStore) contract, its one
+//!   implementation (`api`), with `batch` (`apply_batch`) and `tables` (seen keys, state rows,
+//!   audit, the receiver's streams, chunked purges).
+//! - `engine`: the narrow, crate-private `Engine` trait the operations are generic over: a
 //!   [`sqlx::Database`] plus what differs per engine. That is a few statements (PostgreSQL's row
 //!   locks and `SKIP LOCKED` claims where SQLite's single writer needs none), the placeholder
 //!   style of statements built at run time (`?` on SQLite, `$N` on PostgreSQL), whether rows
 //!   are locked in key order, and hooks into the outbox code that stays per engine.
-//! - [`sqlite`] and [`postgres`]: only what one engine has. Opening and migrations; how a
-//!   write runs (SQLite: a job of the group-commit writer task; PostgreSQL: one transaction, run
-//!   again when it lost a race, with `NOTIFY` for the other nodes and a `LISTEN` task, see
-//!   [`postgres::listen`]); the trait impls, which pick the write path and call the shared code;
-//!   the engine-specific outbox (enqueue and delivery method changes, and on PostgreSQL the
-//!   per-subject locks and settling); purges (chunked on SQLite, so group commits interleave);
-//!   and PostgreSQL's receiver state change log.
+//! - `backend`: the other seam, the crate-private `Backend` and `ReceiverBackend` traits the two
+//!   implementations are generic over: how a write runs (SQLite: a job of the group-commit
+//!   writer task; PostgreSQL: one transaction, run again when it lost a race), and who hears of
+//!   it (PostgreSQL: `NOTIFY` for the other nodes before the commit, for what the write
+//!   announces; every backend: this node's [`WakeHub`] after it).
+//! - [`sqlite`] and [`postgres`]: only what one engine has. Opening and migrations, the writer
+//!   task, the `LISTEN` task ([`postgres::listen`]), the engine-specific outbox (enqueue and
+//!   delivery method changes, and on PostgreSQL the per-subject locks and settling), and
+//!   PostgreSQL's receiver state change log.
 //! - `sql` and `rows`: the portable SQL text and the row types both engines use.
 //!
 //! Monomorphised per engine, the shared code runs the same statements as two copies would: the

@@ -25,8 +25,9 @@
 //!
 //! The operations themselves are the engine-neutral ones of [`crate::transmitter`] and
 //! [`crate::receiver`], with the locking statements of this engine; this module adds the
-//! retried transactions, notifications, the trait impls and the PostgreSQL side of the outbox
-//! (enqueue, delivery method changes, `settle`).
+//! retried transactions and their notifications (the crate-private `Backend` of [`PgStore`]),
+//! the `LISTEN` task and the PostgreSQL side of the outbox (enqueue, delivery method changes,
+//! `settle`).
 
 pub mod listen;
 pub(crate) mod outbox;

@@ -14,6 +14,7 @@
 //! transmitter's, with its own migrations `migrations/sqlite-receiver`) and
 //! [`crate::postgres::receiver`] add how writes run and what only their engine has.
 
+mod api;
 pub(crate) mod audit_sql;
 pub(crate) mod batch;
 #[cfg(feature = "conformance")]

@@ -5,8 +5,9 @@
 //! with the writer. Migrations under `migrations/sqlite/` are embedded and applied on open.
 //!
 //! The operations themselves are the engine-neutral ones of [`crate::transmitter`] and
-//! [`crate::receiver`]; this module adds the writer, the trait impls and the SQLite side of
-//! enqueue and delivery method changes (`outbox`).
+//! [`crate::receiver`]; this module adds the writer (the crate-private `Backend` of
+//! [`SqliteStore`] runs each write as one of its jobs) and the SQLite side of enqueue and
+//! delivery method changes (`outbox`).
 
 pub(crate) mod outbox;
 pub mod receiver;
@@ -186,8 +187,7 @@ impl Backend for SqliteStore {
             + Sync
             + 'static,
     {
-        self.writer
-            .run(move |c| Box::pin(async move { op(c, &input).await }))
+        self.writer.transact(input, op)
     }
 
     async fn shut_down(&self) {

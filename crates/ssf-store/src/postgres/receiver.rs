@@ -1,8 +1,8 @@
-//! [`ReceiverStore`] on PostgreSQL, shared by every receiver node behind a load balancer.
+//! [`ReceiverStore`](crate::receiver::ReceiverStore) on PostgreSQL, shared by every receiver node behind a load balancer.
 //!
 //! The same tables as the SQLite receiver (`migrations/postgres-receiver`), tracked in their own
 //! migrations table (`_ssf_receiver_migrations`) so they can live in the transmitter's database
-//! and schema. [`ReceiverStore::apply_batch`] is one transaction: `INSERT ... ON CONFLICT DO
+//! and schema. [`ReceiverStore::apply_batch`](crate::receiver::ReceiverStore::apply_batch) is one transaction: `INSERT ... ON CONFLICT DO
 //! NOTHING RETURNING` on (`iss`, `jti`) tells new SETs from duplicates. Two nodes recording the
 //! same SET at once meet on that primary key: the second waits for the first to commit and then
 //! sees a duplicate, so the SET is applied exactly once. State rows follow the event-time rule
@@ -11,31 +11,25 @@
 //! Every batch that applied writes also appends them to the state change log and `NOTIFY`s
 //! [`STATE_CHANNEL`] (see the `log` module); each store `LISTEN`s there (unless `PgOptions::listen` is
 //! off), so a node's in-memory state can follow what the other nodes applied
-//! ([`ReceiverStore::state_changes`]).
+//! ([`ReceiverStore::state_changes`](crate::receiver::ReceiverStore::state_changes)).
 
 use std::sync::{Arc, LazyLock};
 
-use async_trait::async_trait;
-use sqlx::{PgPool, migrate::Migrator};
-use ssf_types::{Clock, StreamId, UnixMillis};
+use sqlx::{PgConnection, PgPool, Postgres, migrate::Migrator};
+use ssf_types::{Clock, UnixMillis};
 
 mod log;
 
 use super::{PgOptions, current_schema, listen, transaction};
 use crate::{
+    backend::{BoxFut, ReceiverBackend},
     error::StoreResult,
-    model::{AuditEntry, AuditQuery, NewAuditEntry, StreamStatus},
-    receiver::{
-        ApplyItem, ApplyResult, ReceiverAuditQuery, ReceiverStore, ReceiverStream,
-        ReceiverStreamRecord, StateChanges, StateRow,
-    },
+    receiver::{ApplyItem, ApplyResult, StateChanges},
     wake::{WakeHub, WorkSubscription},
 };
 
 /// The shared receiver batch, on PostgreSQL.
-type Batch = crate::receiver::batch::Batch<sqlx::Postgres>;
-/// The shared receiver table operations, on PostgreSQL.
-type Tables = crate::receiver::tables::Tables<sqlx::Postgres>;
+type Batch = crate::receiver::batch::Batch<Postgres>;
 
 /// The channel on which receiver nodes announce committed state writes (in the `public` schema;
 /// `ssf_rx_state_<schema>` elsewhere). The payload is the sending store's node id.
@@ -63,7 +57,7 @@ pub(crate) struct StateNotifier {
     node: String,
 }
 
-/// A [`ReceiverStore`] in a PostgreSQL database.
+/// A [`ReceiverStore`](crate::receiver::ReceiverStore) in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PgReceiverStore {
     pool: PgPool,
@@ -78,7 +72,7 @@ pub struct PgReceiverStore {
 impl PgReceiverStore {
     /// Connects to `url` and applies the receiver migrations (unless `options.run_migrations` is
     /// off), taking times from `clock`. With `options.listen` (the default) it also listens for
-    /// the state writes of other nodes ([`ReceiverStore::state_change_signal`]).
+    /// the state writes of other nodes ([`ReceiverStore::state_change_signal`](crate::receiver::ReceiverStore::state_change_signal)).
     pub async fn connect(
         url: &str,
         clock: Arc<dyn Clock>,
@@ -141,48 +135,39 @@ pub async fn migrate(pool: &PgPool) -> StoreResult<()> {
     Ok(())
 }
 
-#[async_trait]
-impl ReceiverStore for PgReceiverStore {
-    async fn apply_batch(&self, items: Vec<ApplyItem>) -> StoreResult<Vec<ApplyResult>> {
-        if items.is_empty() {
-            return Ok(Vec::new());
-        }
+impl ReceiverBackend for PgReceiverStore {
+    type Db = Postgres;
+
+    fn readers(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+
+    /// One transaction, run again when it lost a race (see [`transaction!`]).
+    async fn transact<I, T, Op>(&self, input: I, op: Op) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        Op: for<'c> Fn(&'c mut PgConnection, &'c I) -> BoxFut<'c, StoreResult<T>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        transaction!(self.pool, |tx| op(tx, &input).await)
+    }
+
+    /// One transaction that also appends the batch's state writes to the state change log and
+    /// announces them to the other nodes at commit.
+    async fn apply(&self, items: Vec<ApplyItem>) -> StoreResult<Vec<ApplyResult>> {
         let now = self.clock.now();
         transaction!(self.pool, |tx| {
             let (results, logged) = Batch::apply_items(tx, &items, now).await?;
             log::append(tx, &self.notifier, &logged, now).await?;
             Ok(results)
         })
-    }
-
-    async fn is_seen(&self, iss: &str, jti: &str) -> StoreResult<bool> {
-        Tables::is_seen(&self.pool, iss, jti).await
-    }
-
-    async fn seen_among(&self, keys: &[(String, String)]) -> StoreResult<Vec<bool>> {
-        Tables::seen_among(&self.pool, keys).await
-    }
-
-    async fn purge_seen(&self, older_than: UnixMillis) -> StoreResult<u64> {
-        transaction!(self.pool, |tx| {
-            let done = sqlx::query("DELETE FROM received_sets WHERE received_at < $1")
-                .bind(older_than.0)
-                .execute(&mut *tx)
-                .await?;
-            Ok(done.rows_affected())
-        })
-    }
-
-    async fn seen_count(&self) -> StoreResult<u64> {
-        Tables::seen_count(&self.pool).await
-    }
-
-    async fn load_state(&self) -> StoreResult<Vec<StateRow>> {
-        Tables::load_state(&self.pool).await
-    }
-
-    async fn state_rows(&self, kind: &str) -> StoreResult<Vec<StateRow>> {
-        Tables::state_rows(&self.pool, kind).await
     }
 
     async fn state_log_head(&self) -> StoreResult<Option<i64>> {
@@ -201,90 +186,7 @@ impl ReceiverStore for PgReceiverStore {
         self.listener.is_running().then(|| self.hub.subscribe(None))
     }
 
-    async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {
-        let now = self.clock.now();
-        transaction!(self.pool, |tx| Tables::append_audit(tx, &entry, now).await)
-    }
-
-    async fn list_audit(&self, query: AuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        let query = ReceiverAuditQuery {
-            stream_key: query.stream_id.map(StreamId::into_string),
-            after_id: query.after_id,
-            limit: query.limit,
-            ..ReceiverAuditQuery::default()
-        };
-        Tables::query_audit(&self.pool, &query).await
-    }
-
-    async fn query_audit(&self, query: ReceiverAuditQuery) -> StoreResult<Vec<AuditEntry>> {
-        Tables::query_audit(&self.pool, &query).await
-    }
-
-    async fn purge_audit(&self, older_than: UnixMillis) -> StoreResult<u64> {
-        transaction!(self.pool, |tx| {
-            let done = sqlx::query("DELETE FROM receiver_audit WHERE at < $1")
-                .bind(older_than.0)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("DELETE FROM receiver_audit_subjects WHERE at < $1")
-                .bind(older_than.0)
-                .execute(&mut *tx)
-                .await?;
-            Ok(done.rows_affected())
-        })
-    }
-
-    async fn upsert_stream(&self, stream: ReceiverStream) -> StoreResult<ReceiverStreamRecord> {
-        let now = self.clock.now();
-        transaction!(self.pool, |tx| Tables::upsert_stream(tx, &stream, now)
-            .await)
-    }
-
-    async fn get_stream(&self, stream_key: &str) -> StoreResult<Option<ReceiverStreamRecord>> {
-        Tables::get_stream(&self.pool, stream_key).await
-    }
-
-    async fn list_streams(&self) -> StoreResult<Vec<ReceiverStreamRecord>> {
-        Tables::list_streams(&self.pool).await
-    }
-
-    async fn delete_stream(&self, stream_key: &str) -> StoreResult<bool> {
-        transaction!(self.pool, |tx| Tables::delete_stream(tx, stream_key).await)
-    }
-
-    async fn set_stream_status(
-        &self,
-        stream_key: &str,
-        status: StreamStatus,
-        reason: Option<String>,
-    ) -> StoreResult<bool> {
-        let now = self.clock.now();
-        transaction!(self.pool, |tx| {
-            Tables::set_stream_status(tx, stream_key, status, reason.as_deref(), now).await
-        })
-    }
-
-    async fn set_expected_verification_state(
-        &self,
-        stream_key: &str,
-        state: Option<String>,
-    ) -> StoreResult<bool> {
-        let now = self.clock.now();
-        transaction!(self.pool, |tx| {
-            Tables::set_expected_verification_state(tx, stream_key, state.as_deref(), now).await
-        })
-    }
-
-    async fn is_expected_verification_state(
-        &self,
-        stream_key: &str,
-        state: &str,
-    ) -> StoreResult<bool> {
-        Tables::is_expected_verification_state(&self.pool, stream_key, state, self.clock.now())
-            .await
-    }
-
-    async fn close(&self) {
+    async fn shut_down(&self) {
         self.listener.stop();
         self.pool.close().await;
     }

@@ -1,6 +1,7 @@
 //! The receiver's tables on either engine: recorded (`iss`, `jti`) pairs, state rows, the audit
-//! log and the receiver's streams. Batches are in [`super::batch`]; purges, which SQLite runs in
-//! chunks so group commits interleave, stay with each backend.
+//! log and the receiver's streams. Batches are in [`super::batch`]. Purges delete in chunks, one
+//! transaction each, so that batches of incoming SETs interleave (SQLite's group commits) and no
+//! transaction holds many row locks for long (PostgreSQL).
 
 use std::{collections::BTreeSet, marker::PhantomData};
 
@@ -279,6 +280,50 @@ where
             .into_iter()
             .map(StreamDbRow::into_record)
             .collect()
+    }
+
+    /// Deletes at most `limit` recorded (`iss`, `jti`) pairs received before `older_than`;
+    /// returns how many.
+    pub(crate) async fn purge_seen_chunk(
+        conn: &mut D::Connection,
+        older_than: UnixMillis,
+        limit: i64,
+    ) -> StoreResult<u64> {
+        let done = sqlx::query(
+            "DELETE FROM received_sets WHERE (iss, jti) IN (SELECT iss, jti \
+             FROM received_sets WHERE received_at < $1 LIMIT $2)",
+        )
+        .bind(older_than.0)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        Ok(D::rows_affected(&done))
+    }
+
+    /// Deletes at most `limit` audit rows and `limit` of their subject keys older than
+    /// `older_than`; returns how many of each.
+    pub(crate) async fn purge_audit_chunk(
+        conn: &mut D::Connection,
+        older_than: UnixMillis,
+        limit: i64,
+    ) -> StoreResult<(u64, u64)> {
+        let rows = sqlx::query(
+            "DELETE FROM receiver_audit WHERE id IN (SELECT id FROM receiver_audit \
+             WHERE at < $1 ORDER BY id LIMIT $2)",
+        )
+        .bind(older_than.0)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        let subjects = sqlx::query(
+            "DELETE FROM receiver_audit_subjects WHERE (subject, iss, jti) IN \
+             (SELECT subject, iss, jti FROM receiver_audit_subjects WHERE at < $1 LIMIT $2)",
+        )
+        .bind(older_than.0)
+        .bind(limit)
+        .execute(&mut *conn)
+        .await?;
+        Ok((D::rows_affected(&rows), D::rows_affected(&subjects)))
     }
 
     /// Deletes the stream `stream_key` and its verification requests.

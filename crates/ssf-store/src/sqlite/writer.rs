@@ -96,6 +96,20 @@ impl Writer {
         }
     }
 
+    /// Runs `op` on `input` in the writer's next group and returns its result once committed.
+    pub(crate) async fn transact<I, T, Op>(&self, input: I, op: Op) -> StoreResult<T>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+        Op: for<'c> Fn(&'c mut SqliteConnection, &'c I) -> BoxFut<'c, StoreResult<T>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.run(move |c| Box::pin(async move { op(c, &input).await }))
+            .await
+    }
+
     /// Runs `f` in the writer's next group and returns its result once committed.
     pub(crate) async fn run<T, F>(&self, f: F) -> StoreResult<T>
     where
