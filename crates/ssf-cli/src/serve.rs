@@ -6,6 +6,7 @@
 //! - [`credentials`]: development OAuth clients on first start; [`stores`]: the databases.
 //! - [`telemetry`]: logs and the Prometheus recorder; [`tls`]: native TLS.
 
+pub(crate) mod client_addr;
 pub(crate) mod config;
 pub(crate) mod console;
 pub(crate) mod credentials;
@@ -77,6 +78,10 @@ pub(crate) fn run(args: ServeArgs) -> CmdResult {
             };
             println!("  jit systems: {systems}; database {}", jit.database.url);
         }
+        println!("  client address: {}", config.server.trusted_proxies);
+        if config.server.trusted_proxies.trusts_everyone() {
+            println!("  warning: {}", client_addr::TRUSTS_EVERYONE);
+        }
         match &config.console {
             Some(c) if c.admin_token_hash.is_some() => {
                 println!("  console /console/ (the token of console.admin_token_hash)");
@@ -136,6 +141,9 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
     if addr.ip().is_unspecified() && config.transmitter.is_some() {
         tracing::warn!(%base, "listening on every interface with a loopback issuer default; set transmitter.issuer to the public URL");
     }
+    if config.server.trusted_proxies.trusts_everyone() {
+        tracing::warn!("{}", client_addr::TRUSTS_EVERYONE);
+    }
     let shutdown = CancellationToken::new();
     let ctx = RoleContext {
         data_dir,
@@ -167,6 +175,7 @@ async fn serve(mut config: ServeConfig) -> CmdResult {
     }
     let throttle = Arc::new(throttle::AuthThrottle::new(
         config.server.auth_throttle.clone(),
+        config.server.trusted_proxies.clone(),
         Arc::clone(&ctx.clock),
     ));
     let console = match config.console.take() {

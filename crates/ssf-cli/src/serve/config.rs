@@ -80,6 +80,9 @@ pub(crate) struct ServerSettings {
     pub(crate) shutdown_timeout: Duration,
     /// `[server.auth_throttle]`: failed authentications per address before `429`.
     pub(crate) auth_throttle: super::throttle::ThrottleSettings,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses, CIDR ranges);
+    /// default none: the client is the TCP peer (D-SRV-03).
+    pub(crate) trusted_proxies: super::client_addr::TrustedProxies,
 }
 
 impl Default for ServerSettings {
@@ -92,6 +95,7 @@ impl Default for ServerSettings {
             tls: None,
             shutdown_timeout: Duration::from_secs(10),
             auth_throttle: super::throttle::ThrottleSettings::default(),
+            trusted_proxies: super::client_addr::TrustedProxies::default(),
         }
     }
 }

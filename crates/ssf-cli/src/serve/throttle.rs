@@ -8,8 +8,10 @@
 //! `server.auth_throttle.max_failures` of them within `window`, that address gets `429` with
 //! `Retry-After` on that surface until the window has passed (`ssf_auth_throttled_total`), so a
 //! secret cannot be guessed at line speed. Requests with good credentials from other
-//! addresses are never affected. The address is the TCP peer's: behind a reverse proxy every
-//! client shares the proxy's address, so throttle there or raise the limit.
+//! addresses are never affected. The address is the TCP peer's, or, behind the reverse proxies
+//! named in `server.trusted_proxies`, the client's as they forward it (see [`client_addr`]).
+//!
+//! [`client_addr`]: super::client_addr
 
 use std::{
     collections::HashMap,
@@ -31,7 +33,7 @@ use serde_json::json;
 use ssf_types::{Clock, UnixMillis};
 use tokio::net::TcpListener;
 
-use super::tls::TlsListener;
+use super::{client_addr::TrustedProxies, tls::TlsListener};
 
 /// The failed-authentication counter.
 pub(crate) const AUTH_FAILURES: &str = "ssf_auth_failures_total";
@@ -81,6 +83,7 @@ impl Connected<IncomingStream<'_, TlsListener>> for PeerAddr {
 #[derive(Debug)]
 pub(crate) struct AuthThrottle {
     settings: ThrottleSettings,
+    proxies: TrustedProxies,
     clock: Arc<dyn Clock>,
     entries: Mutex<HashMap<(&'static str, IpAddr), Entry>>,
 }
@@ -92,9 +95,14 @@ struct Entry {
 }
 
 impl AuthThrottle {
-    pub(crate) fn new(settings: ThrottleSettings, clock: Arc<dyn Clock>) -> Self {
+    pub(crate) fn new(
+        settings: ThrottleSettings,
+        proxies: TrustedProxies,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             settings,
+            proxies,
             clock,
             entries: Mutex::default(),
         }
@@ -182,13 +190,14 @@ pub(crate) async fn throttle(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(addr) = request
+    let Some(peer) = request
         .extensions()
         .get::<ConnectInfo<PeerAddr>>()
         .map(|ConnectInfo(PeerAddr(a))| a.ip())
     else {
         return next.run(request).await;
     };
+    let addr = throttle.proxies.client(peer, request.headers());
     let surface = surface(request.uri().path());
     if let Some(secs) = throttle.refused_for(surface, addr) {
         metrics::counter!(AUTH_THROTTLED, "surface" => surface).increment(1);
@@ -225,7 +234,8 @@ mod tests {
             max_failures: 3,
             window: Duration::from_secs(60),
         };
-        let throttle = AuthThrottle::new(settings, Arc::new(clock.clone()));
+        let throttle =
+            AuthThrottle::new(settings, TrustedProxies::default(), Arc::new(clock.clone()));
         let (attacker, other) = (
             IpAddr::from([203, 0, 113, 7]),
             IpAddr::from([198, 51, 100, 1]),
@@ -256,7 +266,7 @@ mod tests {
             max_failures: 0,
             ..ThrottleSettings::default()
         };
-        let throttle = AuthThrottle::new(settings, Arc::new(clock));
+        let throttle = AuthThrottle::new(settings, TrustedProxies::default(), Arc::new(clock));
         let addr = IpAddr::from([203, 0, 113, 7]);
         for _ in 0..100 {
             throttle.failed("token", addr);

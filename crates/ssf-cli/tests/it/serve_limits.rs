@@ -1,6 +1,7 @@
 //! What an operator sees when something fails, and what an attacker meets (issue 12): failed
 //! authentications are counted and throttled per address (item 12, D-SRV-01), and a push
 //! stream whose receiver is down makes `/healthz` degraded with the reason (item 4, D-TX-20).
+//! Behind trusted reverse proxies the address is the one they forward (D-SRV-03).
 
 use serde_json::{Value, json};
 
@@ -11,17 +12,29 @@ use crate::{
 
 /// `POST /oauth/token` with basic auth; the status and `Retry-After`.
 fn token_attempt(server: &Server, client_id: &str, secret: &str) -> (u16, Option<String>) {
+    token_attempt_via(server, client_id, secret, None)
+}
+
+/// [`token_attempt`] with an `X-Forwarded-For` header, as a reverse proxy sends it.
+fn token_attempt_via(
+    server: &Server,
+    client_id: &str,
+    secret: &str,
+    forwarded_for: Option<&str>,
+) -> (u16, Option<String>) {
     let url = server.url("/oauth/token");
     let (client_id, secret) = (client_id.to_owned(), secret.to_owned());
+    let forwarded_for = forwarded_for.map(str::to_owned);
     runtime().block_on(async move {
-        let response = reqwest::Client::new()
+        let mut request = reqwest::Client::new()
             .post(&url)
             .basic_auth(client_id, Some(secret))
             .header("content-type", "application/x-www-form-urlencoded")
-            .body("grant_type=client_credentials")
-            .send()
-            .await
-            .unwrap();
+            .body("grant_type=client_credentials");
+        if let Some(forwarded_for) = forwarded_for {
+            request = request.header("x-forwarded-for", forwarded_for);
+        }
+        let response = request.send().await.unwrap();
         let retry_after = response
             .headers()
             .get("retry-after")
@@ -74,6 +87,106 @@ fn failed_authentications_are_counted_and_throttled_per_address() {
         Some(1.0)
     );
     assert!(server.log().contains("too many failed authentications"));
+}
+
+/// D-SRV-03: behind a trusted proxy (here the test itself, on loopback) each client is
+/// throttled by the address the proxy forwards, so one client's failures do not lock out the
+/// others; the client part a client writes itself is not believed.
+#[test]
+fn behind_trusted_proxies_each_forwarded_client_is_throttled_on_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
+    // As the environment gives it: one comma-separated string.
+    let proxies = ("SSF_SERVER__TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8");
+    let server = Server::start(dir.path(), &config, &[proxies]);
+    let creds = server.credentials("data");
+    let id = creds["receiver"]["client_id"].as_str().unwrap();
+    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    // The attacker fakes a first hop on each try; the proxies append what they saw.
+    for fake in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        let chain = format!("{fake}, 203.0.113.9, 10.1.2.3");
+        let attempt = token_attempt_via(&server, id, "wrong-secret", Some(&chain));
+        assert_eq!(attempt.0, 401);
+    }
+    let attacker = token_attempt_via(&server, id, secret, Some("203.0.113.9, 10.1.2.3"));
+    assert_eq!(
+        attacker.0, 429,
+        "the forwarded client is throttled, fakes aside"
+    );
+    let other = token_attempt_via(&server, id, secret, Some("203.0.113.10, 10.1.2.3"));
+    assert_eq!(other.0, 200, "another client behind the same proxy is not");
+    let proxy_itself = token_attempt(&server, id, secret);
+    assert_eq!(proxy_itself.0, 200, "nor the proxy's own requests");
+}
+
+/// D-SRV-03: without `trusted_proxies` (the default), `X-Forwarded-For` is ignored, so a client
+/// cannot escape the throttle by naming other addresses.
+#[test]
+fn without_trusted_proxies_forwarded_addresses_are_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let config =
+        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
+    let server = Server::start(dir.path(), &config, &[]);
+    let creds = server.credentials("data");
+    let id = creds["receiver"]["client_id"].as_str().unwrap();
+    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    for n in 1..=3 {
+        let spoofed = format!("203.0.113.{n}");
+        let attempt = token_attempt_via(&server, id, "wrong-secret", Some(&spoofed));
+        assert_eq!(attempt.0, 401);
+    }
+    let next = token_attempt_via(&server, id, secret, Some("203.0.113.99"));
+    assert_eq!(
+        next.0, 429,
+        "the TCP peer is throttled whatever it forwards"
+    );
+}
+
+/// D-SRV-03: `--check` says where the client address comes from, warns about a range that
+/// trusts everyone, and refuses an entry that is not an address or range, with an example.
+#[test]
+fn trusted_proxies_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ssf.toml"), TRANSMITTER).unwrap();
+    let check = |proxies: Option<&str>| {
+        let mut env = vec![("SSF_SECRETS_KEY", crate::server::TEST_SECRETS_KEY)];
+        env.extend(proxies.map(|p| ("SSF_SERVER__TRUSTED_PROXIES", p)));
+        crate::server::ssf_env(
+            dir.path(),
+            &["serve", "--config", "ssf.toml", "--check"],
+            &env,
+        )
+    };
+    let default = check(None);
+    assert_eq!(default.code, 0, "{}", default.stderr);
+    assert!(
+        default.stdout.contains("client address: the TCP peer"),
+        "{}",
+        default.stdout
+    );
+    let set = check(Some(r#"["10.0.0.0/8", "192.0.2.7"]"#));
+    assert_eq!(set.code, 0, "{}", set.stderr);
+    assert!(
+        set.stdout
+            .contains("X-Forwarded-For when the TCP peer is one of 10.0.0.0/8, 192.0.2.7/32"),
+        "{}",
+        set.stdout
+    );
+    let everyone = check(Some("0.0.0.0/0"));
+    assert_eq!(everyone.code, 0, "{}", everyone.stderr);
+    assert!(
+        everyone.stdout.contains("trusts every address"),
+        "{}",
+        everyone.stdout
+    );
+    let bad = check(Some(r#"["10.0.0/8"]"#));
+    assert_eq!(bad.code, 2, "{}", bad.stdout);
+    assert!(
+        bad.stderr.contains("trusted_proxies") && bad.stderr.contains("\"10.0.0.0/8\""),
+        "{}",
+        bad.stderr
+    );
 }
 
 /// Item 4: a push stream whose receiver is down shows as a `stream:<id>` check of `/healthz`

@@ -1,8 +1,8 @@
-//! [`ReceiverStore`](crate::receiver::ReceiverStore) on PostgreSQL, shared by every receiver node behind a load balancer.
+//! [`ReceiverStore`] on PostgreSQL, shared by every receiver node behind a load balancer.
 //!
 //! The same tables as the SQLite receiver (`migrations/postgres-receiver`), tracked in their own
 //! migrations table (`_ssf_receiver_migrations`) so they can live in the transmitter's database
-//! and schema. [`ReceiverStore::apply_batch`](crate::receiver::ReceiverStore::apply_batch) is one transaction: `INSERT ... ON CONFLICT DO
+//! and schema. [`ReceiverStore::apply_batch`] is one transaction: `INSERT ... ON CONFLICT DO
 //! NOTHING RETURNING` on (`iss`, `jti`) tells new SETs from duplicates. Two nodes recording the
 //! same SET at once meet on that primary key: the second waits for the first to commit and then
 //! sees a duplicate, so the SET is applied exactly once. State rows follow the event-time rule
@@ -11,7 +11,7 @@
 //! Every batch that applied writes also appends them to the state change log and `NOTIFY`s
 //! [`STATE_CHANNEL`] (see the `log` module); each store `LISTEN`s there (unless `PgOptions::listen` is
 //! off), so a node's in-memory state can follow what the other nodes applied
-//! ([`ReceiverStore::state_changes`](crate::receiver::ReceiverStore::state_changes)).
+//! ([`ReceiverStore::state_changes`]).
 
 use std::sync::{Arc, LazyLock};
 
@@ -21,6 +21,8 @@ use ssf_types::{Clock, UnixMillis};
 mod log;
 
 use super::{PgOptions, current_schema, listen, transaction};
+#[cfg(doc)]
+use crate::receiver::ReceiverStore;
 use crate::{
     backend::{BoxFut, ReceiverBackend},
     error::StoreResult,
@@ -57,7 +59,7 @@ pub(crate) struct StateNotifier {
     node: String,
 }
 
-/// A [`ReceiverStore`](crate::receiver::ReceiverStore) in a PostgreSQL database.
+/// A [`ReceiverStore`] in a PostgreSQL database.
 #[derive(Debug)]
 pub struct PgReceiverStore {
     pool: PgPool,
@@ -72,7 +74,7 @@ pub struct PgReceiverStore {
 impl PgReceiverStore {
     /// Connects to `url` and applies the receiver migrations (unless `options.run_migrations` is
     /// off), taking times from `clock`. With `options.listen` (the default) it also listens for
-    /// the state writes of other nodes ([`ReceiverStore::state_change_signal`](crate::receiver::ReceiverStore::state_change_signal)).
+    /// the state writes of other nodes ([`ReceiverStore::state_change_signal`]).
     pub async fn connect(
         url: &str,
         clock: Arc<dyn Clock>,

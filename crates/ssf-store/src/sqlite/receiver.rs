@@ -1,12 +1,12 @@
-//! [`ReceiverStore`](crate::receiver::ReceiverStore) on SQLite: its own database file (e.g. `receiver.db`), separate from the
+//! [`ReceiverStore`] on SQLite: its own database file (e.g. `receiver.db`), separate from the
 //! transmitter's, with its own migrations (`migrations/sqlite-receiver`).
 //!
 //! Writes go through the same single-writer group commit as the transmitter store (WAL,
-//! `synchronous=FULL` by default). [`ReceiverStore::apply_batch`](crate::receiver::ReceiverStore::apply_batch) is one writer job, so a batch is
+//! `synchronous=FULL` by default). [`ReceiverStore::apply_batch`] is one writer job, so a batch is
 //! one transaction: multi-row inserts record the (`iss`, `jti`) pairs with
 //! `ON CONFLICT DO NOTHING RETURNING`, which tells duplicates apart, then the state writes and
 //! audit rows of the new ones follow in the same transaction. Reads use their own connections.
-//! The operations are the shared ones of `receiver::api`, over [`ReceiverBackend`].
+//! The operations are the shared ones of `receiver::api`, over the crate-private `ReceiverBackend`.
 
 use std::{
     future::Future,
@@ -18,6 +18,8 @@ use sqlx::{AssertSqlSafe, Sqlite, SqliteConnection, SqlitePool};
 use ssf_types::{Clock, UnixMillis};
 
 use super::{SqliteOptions, writer::Writer};
+#[cfg(doc)]
+use crate::receiver::ReceiverStore;
 use crate::{
     backend::{BoxFut, ReceiverBackend},
     error::{StoreError, StoreResult},
@@ -31,7 +33,7 @@ type Batch = crate::receiver::batch::Batch<Sqlite>;
 pub static RECEIVER_MIGRATOR: sqlx::migrate::Migrator =
     sqlx::migrate!("migrations/sqlite-receiver");
 
-/// A [`ReceiverStore`](crate::receiver::ReceiverStore) in one SQLite file.
+/// A [`ReceiverStore`] in one SQLite file.
 #[derive(Debug)]
 pub struct SqliteReceiverStore {
     path: PathBuf,
