@@ -8,6 +8,7 @@
 //! |---|---|---|
 //! | `ssf_events_ingested_total` | counter | |
 //! | `ssf_events_refused_total` | counter | `reason` (`event_type`, `claims`): `POST /events` requests refused by a producer's allow lists (D-TX-15) |
+//! | `ssf_events_idempotent_replays_total` | counter | `outcome` (`replayed`: the first answer again, nothing queued; `key_reused`: `422`, the key was used for another body) (D-TX-16) |
 //! | `ssf_sets_enqueued_total` | counter | |
 //! | `ssf_outbox_sets` | gauge | `state` (`waiting`, `pending`, `held`, `leased`, `failed`, `dead`) |
 //! | `ssf_push_attempts_total` | counter | `outcome` (`delivered`, `retry`, `failed`, `unauthorized`, `dead_letter`) |
@@ -25,6 +26,8 @@ use ssf_store::OutboxCounts;
 pub(crate) const EVENTS_INGESTED: &str = "ssf_events_ingested_total";
 /// `POST /events` requests refused because the producer may not publish one of their events.
 pub(crate) const EVENTS_REFUSED: &str = "ssf_events_refused_total";
+/// `POST /events` requests answered from an idempotency key's record instead of queued.
+pub(crate) const IDEMPOTENT_REPLAYS: &str = "ssf_events_idempotent_replays_total";
 /// SETs written to the outbox (ingest and control events).
 pub(crate) const SETS_ENQUEUED: &str = "ssf_sets_enqueued_total";
 /// Outbox rows by state, sampled from the store.
@@ -79,6 +82,10 @@ pub fn describe() {
             EVENTS_REFUSED,
             "POST /events requests refused by the producer's allow lists, by reason"
         );
+        metrics::describe_counter!(
+            IDEMPOTENT_REPLAYS,
+            "POST /events requests answered from their Idempotency-Key's record, by outcome"
+        );
         metrics::describe_counter!(SETS_ENQUEUED, "SETs written to the durable outbox");
         metrics::describe_gauge!(OUTBOX_SETS, "Outbox rows by state");
         metrics::describe_counter!(PUSH_ATTEMPTS, "RFC 8935 push attempts by outcome");
@@ -108,6 +115,13 @@ pub(crate) fn events_ingested(n: usize) {
 /// One `POST /events` request refused by the producer's allow lists.
 pub(crate) fn event_refused(reason: crate::auth::publish::RefusalReason) {
     metrics::counter!(EVENTS_REFUSED, "reason" => reason.as_str()).increment(1);
+}
+
+/// One `POST /events` request met a live idempotency key: its first answer again (`replayed`),
+/// or `key_reused` when the key was used for another body.
+pub(crate) fn idempotent_replay(replayed: bool) {
+    let outcome = if replayed { "replayed" } else { "key_reused" };
+    metrics::counter!(IDEMPOTENT_REPLAYS, "outcome" => outcome).increment(1);
 }
 
 /// `n` SETs queued.

@@ -1,7 +1,8 @@
 //! What an operator sees when something fails, and what an attacker meets (issue 12): failed
 //! authentications are counted and throttled per address (item 12, D-SRV-01), and a push
 //! stream whose receiver is down makes `/healthz` degraded with the reason (item 4, D-TX-20).
-//! Behind trusted reverse proxies the address is the one they forward (D-SRV-03).
+//! Behind trusted reverse proxies the address is the one they forward (D-SRV-03). Idempotent
+//! replays are counted (D-TX-16).
 
 use serde_json::{Value, json};
 
@@ -187,6 +188,57 @@ fn trusted_proxies_are_checked() {
         "{}",
         bad.stderr
     );
+}
+
+/// D-TX-16: a producer's retry answered from its `Idempotency-Key`, and a key reused for
+/// another body, are counted in `ssf_events_idempotent_replays_total{outcome}`.
+#[test]
+fn idempotent_replays_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), TRANSMITTER, &[]);
+    let creds = server.credentials("data");
+    let producer = token(
+        &server,
+        creds["producer"]["client_id"].as_str().unwrap(),
+        creds["producer"]["client_secret"].as_str().unwrap(),
+    );
+    let event = |email: &str| {
+        json!({"event_type": SESSION_REVOKED,
+            "sub_id": {"format": "email", "email": email},
+            "event": {"event_timestamp": 1_735_689_600}})
+        .to_string()
+    };
+    let publish = |body: String| {
+        let (url, producer) = (server.url("/events"), producer.clone());
+        runtime().block_on(async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .bearer_auth(producer)
+                .header("content-type", "application/json")
+                .header("idempotency-key", "ticket-4711-assigned")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let replayed = response.headers().contains_key("idempotent-replayed");
+            (response.status().as_u16(), replayed)
+        })
+    };
+    assert_eq!(publish(event("jane@example.com")), (202, false));
+    assert_eq!(publish(event("jane@example.com")), (202, true), "the retry");
+    assert_eq!(publish(event("john@example.com")).0, 422, "another body");
+    let metrics = server.metrics();
+    for (outcome, n) in [("replayed", 1.0), ("key_reused", 1.0)] {
+        assert_eq!(
+            sample(
+                &metrics,
+                "ssf_events_idempotent_replays_total",
+                &format!("outcome=\"{outcome}\"")
+            ),
+            Some(n),
+            "{metrics}"
+        );
+    }
 }
 
 /// Item 4: a push stream whose receiver is down shows as a `stream:<id>` check of `/healthz`

@@ -243,9 +243,11 @@ fn replay(
 ) -> Result<Remembered, IngestError> {
     if first_hash != hash {
         tracing::info!(%client_id, "idempotency key reused for a different request");
+        crate::metrics::idempotent_replay(false);
         return Err(IngestError::KeyReused);
     }
     tracing::info!(%client_id, "idempotent retry answered from the first request");
+    crate::metrics::idempotent_replay(true);
     Ok(Remembered {
         response,
         replayed: true,
