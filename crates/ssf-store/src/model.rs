@@ -214,6 +214,18 @@ pub struct SubjectCounts {
     pub excluded: u64,
 }
 
+impl SubjectCounts {
+    /// Counts `n` subjects, added (`included`) or removed.
+    pub(crate) fn add(&mut self, included: bool, n: i64) {
+        let n = u64::try_from(n).unwrap_or_default();
+        if included {
+            self.included += n;
+        } else {
+            self.excluded += n;
+        }
+    }
+}
+
 /// An audit log entry to append.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewAuditEntry {

@@ -118,6 +118,9 @@ pub(crate) const SUBJECT_ENTRIES_PREFIX: &str = concat!(
 );
 pub(crate) const COUNT_SUBJECTS: &str = "SELECT included, COUNT(*) FROM stream_subjects \
     WHERE stream_id = $1 GROUP BY included";
+pub(crate) const COUNT_SUBJECTS_BY_STREAM: &str = "SELECT stream_id, included, COUNT(*) \
+    FROM stream_subjects GROUP BY stream_id, included";
+pub(crate) const COUNT_STREAMS: &str = "SELECT COUNT(*) FROM streams";
 pub(crate) const MATCH_WITHOUT_KEYS: &str = "SELECT stream_id FROM streams \
     WHERE status <> 'disabled' AND default_subjects = 'ALL' ORDER BY stream_id";
 
@@ -212,6 +215,8 @@ pub(crate) const PURGE_PARKED: &str =
 pub(crate) const COUNT_ALL: &str = "SELECT state, COUNT(*) FROM outbox GROUP BY state";
 pub(crate) const COUNT_STREAM: &str =
     "SELECT state, COUNT(*) FROM outbox WHERE stream_id = $1 GROUP BY state";
+pub(crate) const COUNT_BY_STREAM: &str =
+    "SELECT stream_id, state, COUNT(*) FROM outbox GROUP BY stream_id, state";
 
 // --- poll ------------------------------------------------------------------------------------
 

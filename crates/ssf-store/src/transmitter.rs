@@ -10,7 +10,7 @@ pub(crate) mod poll;
 pub(crate) mod records;
 pub(crate) mod streams;
 
-use std::{fmt, time::Duration};
+use std::{collections::BTreeMap, fmt, time::Duration};
 
 use async_trait::async_trait;
 use ssf_types::{StreamId, UnixMillis};
@@ -165,6 +165,13 @@ pub trait TransmitterStore: Send + Sync + fmt::Debug {
     /// views; one indexed count). Zeros for an unknown stream.
     async fn count_subjects(&self, stream_id: &StreamId) -> StoreResult<SubjectCounts>;
 
+    /// [`count_subjects`](Self::count_subjects) of every stream that has recorded subjects, in
+    /// one query (operator views of many streams); a stream without any is absent.
+    async fn subject_counts_by_stream(&self) -> StoreResult<BTreeMap<StreamId, SubjectCounts>>;
+
+    /// How many streams there are, of every client.
+    async fn count_streams(&self) -> StoreResult<u64>;
+
     /// Streams (not `disabled`) that cover an event whose subject has these canonical keys: a
     /// stream matches if any key is included, or if it is `default_subjects` `ALL` and no key is
     /// excluded. Filtering by `events_delivered` is the caller's. Scans all streams: a reference
@@ -318,6 +325,10 @@ pub trait TransmitterStore: Send + Sync + fmt::Debug {
 
     /// Outbox rows by state, for one stream or all (metrics).
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts>;
+
+    /// [`outbox_counts`](Self::outbox_counts) of every stream with outbox rows, in one query
+    /// (operator views of many streams); a stream without any is absent.
+    async fn outbox_counts_by_stream(&self) -> StoreResult<BTreeMap<StreamId, OutboxCounts>>;
 
     // --- Audit log ---------------------------------------------------------------------------
 

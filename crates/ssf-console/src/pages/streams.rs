@@ -12,7 +12,7 @@ use axum::{
 };
 use serde::Deserialize;
 use serde_json::Value;
-use ssf_store::{OutboxCounts, OutboxId, ParkedQuery, ReplaySelector, StreamRecord};
+use ssf_store::{OutboxCounts, OutboxId, ParkedQuery, ReplaySelector, StreamRecord, SubjectCounts};
 use ssf_transmitter::AppState;
 use ssf_types::StreamId;
 
@@ -94,12 +94,15 @@ fn events_delivered(config: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn row(
+/// A stream's row from its outbox and subject counts, read by the caller: one grouped query for
+/// the whole list, not two per stream.
+fn row(
     state: &ConsoleState,
     tx: &AppState,
     stream: &StreamRecord,
-) -> Result<StreamRow, ConsoleError> {
-    let counts = tx.store.outbox_counts(Some(&stream.stream_id)).await?;
+    counts: OutboxCounts,
+    subjects: SubjectCounts,
+) -> StreamRow {
     let now = state.clock.now();
     let delivery = tx.delivery_stats().stream(&stream.stream_id);
     let failing = delivery
@@ -119,9 +122,8 @@ async fn row(
                 ago(now, e.at)
             )
         });
-    let subjects = tx.store.count_subjects(&stream.stream_id).await?;
     let default = stream.default_subjects.as_str();
-    Ok(StreamRow {
+    StreamRow {
         id: stream.stream_id.as_str().to_owned(),
         client: stream.client_id.clone(),
         status: stream.status.as_str(),
@@ -141,7 +143,7 @@ async fn row(
             .map_or_else(|| "never".to_owned(), |t| ago(now, t)),
         failing,
         last_activity: ago(now, stream.last_activity_at),
-    })
+    }
 }
 
 /// `GET /console/streams`.
@@ -151,9 +153,15 @@ pub(crate) async fn list(
     Query(done): Query<Done>,
 ) -> Result<Response, ConsoleError> {
     let tx = transmitter(&state)?;
+    let (mut counts, mut subjects) = (
+        tx.store.outbox_counts_by_stream().await?,
+        tx.store.subject_counts_by_stream().await?,
+    );
     let mut streams = Vec::new();
     for stream in tx.store.list_all_streams(None, MAX_STREAMS).await? {
-        streams.push(row(&state, tx, &stream).await?);
+        let counts = counts.remove(&stream.stream_id).unwrap_or_default();
+        let subjects = subjects.remove(&stream.stream_id).unwrap_or_default();
+        streams.push(row(&state, tx, &stream, counts, subjects));
     }
     streams.sort_by(|a, b| a.client.cmp(&b.client).then(a.id.cmp(&b.id)));
     let keys = tx
@@ -219,6 +227,7 @@ pub(crate) async fn detail(
     let tx = transmitter(&state)?;
     let record = find(tx, &raw).await?;
     let counts = tx.store.outbox_counts(Some(&record.stream_id)).await?;
+    let subjects = tx.store.count_subjects(&record.stream_id).await?;
     let parked = tx
         .store
         .list_parked(ParkedQuery {
@@ -248,7 +257,7 @@ pub(crate) async fn detail(
     let page = StreamPage {
         frame: Frame::new(&state, &session, "streams").with_flash(done.message()),
         events: events_delivered(&record.config),
-        stream: row(&state, tx, &record).await?,
+        stream: row(&state, tx, &record, counts, subjects),
         counts,
         parked,
         created: at(record.created_at),

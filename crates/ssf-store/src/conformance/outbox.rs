@@ -358,7 +358,7 @@ pub async fn permanent_failure_is_recorded<H: Harness>(h: &H) {
     assert_eq!(claimed_jtis(&claim(&cx.store, "w", 10).await), vec!["j1"]);
 }
 
-/// Metrics: queued SETs by state.
+/// Metrics and the console: queued SETs by state, of one stream, all, or every stream at once.
 pub async fn counts_by_state<H: Harness>(h: &H) {
     let cx = Ctx::new(h).await;
     cx.push_stream("rp", "s1").await;
@@ -398,6 +398,15 @@ pub async fn counts_by_state<H: Harness>(h: &H) {
         cx.store.outbox_counts(Some(&sid("none"))).await.unwrap(),
         OutboxCounts::default()
     );
+    // All streams in one query: the same counts as one stream at a time, nothing else.
+    let by_stream = cx.store.outbox_counts_by_stream().await.unwrap();
+    assert_eq!(by_stream.len(), 2, "{by_stream:?}");
+    for stream in ["s1", "s2"] {
+        assert_eq!(
+            by_stream[&sid(stream)],
+            cx.store.outbox_counts(Some(&sid(stream))).await.unwrap()
+        );
+    }
 }
 
 /// Durable schedule (`next_attempt_at`) and retention of parked rows.

@@ -358,7 +358,8 @@ pub async fn subjects_add_remove_lookup<H: Harness>(h: &H) {
 }
 
 /// Subject counts per stream (the operator console): added and removed entries, another
-/// stream's apart, zeros for a stream without subjects or unknown; a re-add moves the count.
+/// stream's apart, zeros for a stream without subjects or unknown; a re-add moves the count;
+/// all streams' counts in one query agree, and the streams are counted.
 pub async fn subjects_are_counted_per_stream<H: Harness>(h: &H) {
     let cx = Ctx::new(h).await;
     cx.push_stream("rp", "s1").await;
@@ -386,6 +387,12 @@ pub async fn subjects_are_counted_per_stream<H: Harness>(h: &H) {
         .unwrap();
     let counts = s.count_subjects(&sid("s1")).await.unwrap();
     assert_eq!((counts.included, counts.excluded), (3, 0));
+    // All streams in one query, as the console's streams page reads them.
+    let by_stream = s.subject_counts_by_stream().await.unwrap();
+    assert_eq!(by_stream.len(), 2, "{by_stream:?}");
+    assert_eq!(by_stream[&sid("s1")], counts);
+    assert_eq!(by_stream[&sid("s2")], other);
+    assert_eq!(s.count_streams().await.unwrap(), 2);
     assert_eq!(
         s.count_subjects(&sid("nope")).await.unwrap(),
         crate::SubjectCounts::default()

@@ -1,7 +1,7 @@
 //! The one [`TransmitterStore`] implementation, for every [`Backend`]: reads go to the backend's
 //! read pool, writes through [`Backend::write`], which announces what they changed.
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{ColumnIndex, Decode, Encode, Executor, IntoArguments, Type};
@@ -272,6 +272,14 @@ where
         Streams::count_subjects(self.readers(), stream_id).await
     }
 
+    async fn subject_counts_by_stream(&self) -> StoreResult<BTreeMap<StreamId, SubjectCounts>> {
+        Streams::subject_counts_by_stream(self.readers()).await
+    }
+
+    async fn count_streams(&self) -> StoreResult<u64> {
+        Streams::count(self.readers()).await
+    }
+
     async fn match_streams(&self, subject_keys: &[String]) -> StoreResult<Vec<StreamId>> {
         Streams::match_streams(self.readers(), subject_keys).await
     }
@@ -451,6 +459,10 @@ where
 
     async fn outbox_counts(&self, stream_id: Option<&StreamId>) -> StoreResult<OutboxCounts> {
         Outbox::counts(self.readers(), stream_id).await
+    }
+
+    async fn outbox_counts_by_stream(&self) -> StoreResult<BTreeMap<StreamId, OutboxCounts>> {
+        Outbox::counts_by_stream(self.readers()).await
     }
 
     async fn append_audit(&self, entry: NewAuditEntry) -> StoreResult<i64> {

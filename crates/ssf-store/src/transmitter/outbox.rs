@@ -492,10 +492,29 @@ where
         };
         let mut counts = OutboxCounts::default();
         for (state, n) in rows {
-            let state = OutboxState::parse(&state)
-                .ok_or_else(|| StoreError::Corrupt(format!("outbox state {state:?}")))?;
-            counts.add(state, u64::try_from(n).unwrap_or(0));
+            counts.add(parse_state(&state)?, u64::try_from(n).unwrap_or(0));
         }
         Ok(counts)
     }
+
+    /// Outbox rows by state of every stream with any, in one grouped query.
+    pub(crate) async fn counts_by_stream(
+        pool: &Pool<D>,
+    ) -> StoreResult<BTreeMap<StreamId, OutboxCounts>> {
+        let rows: Vec<(String, String, i64)> =
+            sqlx::query_as(sql::COUNT_BY_STREAM).fetch_all(pool).await?;
+        let mut by_stream: BTreeMap<StreamId, OutboxCounts> = BTreeMap::new();
+        for (stream_id, state, n) in rows {
+            by_stream
+                .entry(StreamId::new(stream_id))
+                .or_default()
+                .add(parse_state(&state)?, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(by_stream)
+    }
+}
+
+/// A stored outbox state, or [`StoreError::Corrupt`].
+fn parse_state(state: &str) -> StoreResult<OutboxState> {
+    OutboxState::parse(state).ok_or_else(|| StoreError::Corrupt(format!("outbox state {state:?}")))
 }

@@ -2,7 +2,7 @@
 //! [`Engine`] where SQLite's single writer made a read-then-write safe and PostgreSQL needs a
 //! lock (revision check, status change, verification gate, subject of a stream being changed).
 
-use std::marker::PhantomData;
+use std::{collections::BTreeMap, marker::PhantomData};
 
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Encode, Executor, IntoArguments, Pool, Type};
 use ssf_types::{StreamId, UnixMillis};
@@ -388,14 +388,32 @@ where
             .await?;
         let mut counts = SubjectCounts::default();
         for (included, n) in rows {
-            let n = u64::try_from(n).unwrap_or_default();
-            if included {
-                counts.included += n;
-            } else {
-                counts.excluded += n;
-            }
+            counts.add(included, n);
         }
         Ok(counts)
+    }
+
+    /// [`Self::count_subjects`] of every stream with any, in one grouped query.
+    pub(crate) async fn subject_counts_by_stream(
+        pool: &Pool<D>,
+    ) -> StoreResult<BTreeMap<StreamId, SubjectCounts>> {
+        let rows: Vec<(String, bool, i64)> = sqlx::query_as(sql::COUNT_SUBJECTS_BY_STREAM)
+            .fetch_all(pool)
+            .await?;
+        let mut by_stream: BTreeMap<StreamId, SubjectCounts> = BTreeMap::new();
+        for (stream_id, included, n) in rows {
+            by_stream
+                .entry(StreamId::new(stream_id))
+                .or_default()
+                .add(included, n);
+        }
+        Ok(by_stream)
+    }
+
+    /// How many streams there are, of every client.
+    pub(crate) async fn count(pool: &Pool<D>) -> StoreResult<u64> {
+        let (n,): (i64,) = sqlx::query_as(sql::COUNT_STREAMS).fetch_one(pool).await?;
+        Ok(u64::try_from(n).unwrap_or_default())
     }
 
     pub(crate) async fn match_streams(
