@@ -10,25 +10,31 @@
 //!   at error level and kept for inspection ([`JitStore::retry_failed`] puts it back).
 //! - Rows of one (user, asset) go out strictly in order: the next is only looked at once the
 //!   previous is sent or failed.
+//! - Every request carries an `Idempotency-Key` (D-TX-16) derived from the row (its `txn` and
+//!   queue position), the same on every retry of that row: when the transmitter queued the
+//!   event but its answer was lost (timeout, reset, a proxy's `502`), the retry gets the first
+//!   answer again instead of queuing a second SET (D-JIT-17).
 //!
 //! Several emitters on one database (bridge nodes on PostgreSQL, or two in one process) take
 //! turns: a round runs only while it holds the store's sending turn
 //! ([`JitStore::sending_turn`]), so no row is sent by two at once and the per-(user, asset)
 //! order holds over all nodes. A round that finds the turn taken does nothing; the holder
 //! sends. A node that dies mid-round releases the turn with its connection, and its unmarked
-//! rows go out in the next holder's round (at least once: the transmitter may see a row twice
-//! only when a node died between its `202` and marking the row sent).
+//! rows go out in the next holder's round; a row that reached the transmitter before the node
+//! died is answered from its idempotency key then, within the transmitter's
+//! `idempotency_window` (default 24 h), so it is queued once.
 
 mod token;
 
 use std::{sync::Arc, time::Duration};
 
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use ssf_http::{
     GuardedClient, RetrySchedule, Url, build_client, parse_retry_after,
     reqwest::{
         StatusCode,
-        header::{ACCEPT, CONTENT_TYPE, HeaderValue, RETRY_AFTER},
+        header::{ACCEPT, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER},
     },
 };
 use ssf_types::secret::ExposeSecret;
@@ -243,9 +249,13 @@ impl Emitter {
                 };
             }
         };
-        let response = request
+        let mut request = request
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
-            .header(ACCEPT, HeaderValue::from_static("application/json"))
+            .header(ACCEPT, HeaderValue::from_static("application/json"));
+        if let Some(key) = idempotency_key(row) {
+            request = request.header(IDEMPOTENCY_KEY.clone(), key);
+        }
+        let response = request
             .authorization(auth)
             .body(row.body.to_string())
             .send()
@@ -330,4 +340,19 @@ fn refusal(status: StatusCode, answer: &Value) -> String {
     format!("the transmitter answered {status} {code}: {description}")
         .trim_end_matches([' ', ':'])
         .to_owned()
+}
+
+/// The header of D-TX-16.
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The `Idempotency-Key` of a row: `jit-` and the hex SHA-256 of its `txn` and queue position.
+/// Hashed, so a ticket id of any length or alphabet gives a valid key (1 to 255 printable
+/// ASCII); the position tells apart the rows one ticket event queued (a reassignment's revoke
+/// and grant share its `txn`).
+fn idempotency_key(row: &OutboxRow) -> Option<HeaderValue> {
+    let mut digest = Sha256::new();
+    digest.update(row.txn.as_bytes());
+    digest.update([0]);
+    digest.update(row.seq.to_be_bytes());
+    HeaderValue::from_str(&format!("jit-{}", hex::encode(digest.finalize()))).ok()
 }

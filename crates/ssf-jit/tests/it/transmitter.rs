@@ -180,3 +180,115 @@ async fn a_ticket_assignment_reaches_the_app_as_one_signed_set() {
     assert_eq!(sent.detail["jtis"], json!([jti]));
     assert_eq!(sent.txn.as_deref(), Some("generic:SUP-42:evt-1"));
 }
+
+/// What a lossy proxy between the bridge and the transmitter saw: the idempotency keys of the
+/// requests it forwarded.
+#[derive(Default)]
+struct Lossy {
+    keys: std::sync::Mutex<Vec<String>>,
+}
+
+/// A proxy in front of `tx` that forwards every `POST /events` but loses the first answer, as a
+/// reset connection or a gateway's `502` would: the event is queued, the bridge hears `503`.
+async fn lossy_proxy(tx: &Transmitter) -> (String, Arc<Lossy>) {
+    use axum::{
+        extract::State,
+        http::{HeaderMap, StatusCode as Status},
+        routing::post,
+    };
+    let seen = Arc::new(Lossy::default());
+    let upstream = format!("{}/events", tx.base);
+    let forward = move |State(seen): State<Arc<Lossy>>, headers: HeaderMap, body: String| {
+        let upstream = upstream.clone();
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_owned();
+            let first = {
+                let mut keys = seen.keys.lock().unwrap();
+                keys.push(key.clone());
+                keys.len() == 1
+            };
+            let mut request = reqwest::Client::new()
+                .post(upstream)
+                .header("content-type", "application/json")
+                .body(body);
+            if let Some(auth) = headers.get("authorization") {
+                request = request.header("authorization", auth.as_bytes());
+            }
+            if !key.is_empty() {
+                request = request.header("idempotency-key", key);
+            }
+            let answer = request.send().await.unwrap();
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap();
+            if first {
+                return (Status::SERVICE_UNAVAILABLE, String::new());
+            }
+            (Status::from_u16(status).unwrap(), text)
+        }
+    };
+    let app = axum::Router::new()
+        .route("/events", post(forward))
+        .with_state(Arc::clone(&seen));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+/// D-JIT-17: the transmitter queued the grant but the bridge never heard its `202`. The retry
+/// carries the same `Idempotency-Key`, so the transmitter answers it from its record (D-TX-16):
+/// the app gets one SET, not two, and the audit names that SET.
+#[tokio::test]
+async fn a_lost_answer_is_retried_without_a_second_set() {
+    let tx = start_transmitter().await;
+    let (proxy, seen) = lossy_proxy(&tx).await;
+    let base = tx.base.clone();
+    let h = Harness::with(move |c| {
+        c.emitter.events_url = Some(format!("{proxy}/events"));
+        c.emitter.token_url = Some(format!("{base}/oauth/token"));
+    })
+    .await;
+    let (token, stream_id) = app_stream(&h.http, &tx).await;
+
+    h.generic(&generic_event(
+        "evt-1",
+        "assigned",
+        0,
+        Some("jane@example.com"),
+    ))
+    .await;
+    let first = h.flush().await;
+    assert_eq!((first.sent, first.retried), (0, 1), "the answer was lost");
+    h.advance_secs(2); // past the first backoff step
+    assert_eq!(h.flush().await.sent, 1, "the retry is answered");
+
+    let keys = seen.keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys[0].starts_with("jit-") && keys[0].len() == 68,
+        "{keys:?}"
+    );
+    assert_eq!(keys[0], keys[1], "the retry reuses the key");
+
+    let row = &h.bridge.store().outbox(None).await.unwrap()[0];
+    let jtis = row.response.as_ref().unwrap()["jtis"].clone();
+    let polled = poll(
+        &h.http,
+        &tx,
+        &token,
+        &stream_id,
+        &json!({"returnImmediately": true, "maxEvents": 10}),
+    )
+    .await;
+    let sets = polled["sets"].as_object().unwrap();
+    assert_eq!(sets.len(), 1, "one SET for one grant: {polled}");
+    assert_eq!(
+        json!([sets.keys().next().unwrap()]),
+        jtis,
+        "the first answer's jti"
+    );
+}
