@@ -44,18 +44,26 @@ fn token_attempt_via(
     })
 }
 
+/// A transmitter whose throttle refuses an address after 3 failures within an hour, started with
+/// `env`; the receiver client's id and secret.
+fn throttled_server(dir: &std::path::Path, env: &[(&str, &str)]) -> (Server, String, String) {
+    let config =
+        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
+    let server = Server::start(dir, &config, env);
+    let creds = server.credentials("data");
+    let client = |field: &str| creds["receiver"][field].as_str().unwrap().to_owned();
+    let (id, secret) = (client("client_id"), client("client_secret"));
+    (server, id, secret)
+}
+
 /// Item 12: after `max_failures` wrong secrets from one address, the token endpoint answers
 /// `429` with `Retry-After` even to the right secret, until the window ends; failures and
 /// refusals are in the metrics; other surfaces are not affected.
 #[test]
 fn failed_authentications_are_counted_and_throttled_per_address() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
-    let server = Server::start(dir.path(), &config, &[]);
-    let creds = server.credentials("data");
-    let id = creds["receiver"]["client_id"].as_str().unwrap();
-    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    let (server, id, secret) = throttled_server(dir.path(), &[]);
+    let (id, secret) = (id.as_str(), secret.as_str());
     let good = token(&server, id, secret);
 
     for _ in 0..3 {
@@ -96,14 +104,10 @@ fn failed_authentications_are_counted_and_throttled_per_address() {
 #[test]
 fn behind_trusted_proxies_each_forwarded_client_is_throttled_on_its_own() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
     // As the environment gives it: one comma-separated string.
     let proxies = ("SSF_SERVER__TRUSTED_PROXIES", "127.0.0.1, 10.0.0.0/8");
-    let server = Server::start(dir.path(), &config, &[proxies]);
-    let creds = server.credentials("data");
-    let id = creds["receiver"]["client_id"].as_str().unwrap();
-    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    let (server, id, secret) = throttled_server(dir.path(), &[proxies]);
+    let (id, secret) = (id.as_str(), secret.as_str());
     // The attacker fakes a first hop on each try; the proxies append what they saw.
     for fake in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
         let chain = format!("{fake}, 203.0.113.9, 10.1.2.3");
@@ -126,12 +130,8 @@ fn behind_trusted_proxies_each_forwarded_client_is_throttled_on_its_own() {
 #[test]
 fn without_trusted_proxies_forwarded_addresses_are_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        format!("{TRANSMITTER}\n[server.auth_throttle]\nmax_failures = 3\nwindow = \"1h\"\n");
-    let server = Server::start(dir.path(), &config, &[]);
-    let creds = server.credentials("data");
-    let id = creds["receiver"]["client_id"].as_str().unwrap();
-    let secret = creds["receiver"]["client_secret"].as_str().unwrap();
+    let (server, id, secret) = throttled_server(dir.path(), &[]);
+    let (id, secret) = (id.as_str(), secret.as_str());
     for n in 1..=3 {
         let spoofed = format!("203.0.113.{n}");
         let attempt = token_attempt_via(&server, id, "wrong-secret", Some(&spoofed));
